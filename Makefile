@@ -1,0 +1,46 @@
+# vnodediag — see README.md.
+GO            ?= go
+BIN           := bin/vnodediag
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
+TOOLS         := $(CURDIR)/bin/tools
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS       := -X github.com/vnodediag/vnodediag/diag.Version=$(VERSION)
+export GONOSUMDB := k8s.io/*,sigs.k8s.io/*,go.etcd.io/*
+
+.PHONY: all build test demo bench bench-large bench-bgp proto tools envtest lint clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vnodediag
+
+# envtest: builds (once, cached) kube-apiserver and etcd for the tests.
+envtest:
+	@hack/envtest-assets.sh >/dev/null
+
+test: envtest
+	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) test -count=1 -timeout 20m ./...
+
+demo: build envtest
+	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) run ./test/lab -- $(BIN)
+
+bench: build envtest
+	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) run ./test/bench -bin $(BIN) -nodes 1000 -pods 30000
+
+bench-large: build envtest
+	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) run ./test/bench -bin $(BIN) -nodes 5000 -pods 150000 -daemonsets 300
+
+tools:
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+# proto: regenerates the committed Go code from proto/ (needs Debian's protobuf-compiler).
+proto: tools
+	PATH=$(TOOLS):$$PATH protoc -I proto -I /usr/include \
+	  --go_out=proto --go_opt=paths=source_relative \
+	  --go-grpc_out=proto --go-grpc_opt=paths=source_relative \
+	  proto/vnodediag/v1/vnodediag.proto
+
+clean:
+	rm -rf bin

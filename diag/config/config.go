@@ -1,0 +1,81 @@
+// Package config is the vnodediag configuration file: one YAML document,
+// decoded strictly (unknown fields are errors), defaulted and validated at
+// load time. Each section belongs to the package that uses it; a section
+// left out turns its checks into SKIP with the reason.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/vnodediag/vnodediag/diag/kube"
+)
+
+// Config is the whole file.
+type Config struct {
+	Kubernetes *kube.Config `json:"kubernetes,omitempty"`
+	Runner     RunnerConfig `json:"runner,omitempty"`
+}
+
+// RunnerConfig tunes the engine.
+type RunnerConfig struct {
+	// CheckTimeout bounds each check (default 30s).
+	CheckTimeout Duration `json:"checkTimeout,omitempty"`
+	// SourceTimeout bounds gathering each source (default 60s).
+	SourceTimeout Duration `json:"sourceTimeout,omitempty"`
+	// Only and Skip select checks by ID or prefix, like the flags.
+	Only []string `json:"only,omitempty"`
+	Skip []string `json:"skip,omitempty"`
+}
+
+// Load reads and validates a config file. An empty path gives the defaults.
+func Load(path string) (*Config, error) {
+	if path == "" {
+		return Default(), nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Default is the configuration without a file: the kubeconfig found by the
+// standard rules, nothing else.
+func Default() *Config {
+	return &Config{Kubernetes: &kube.Config{}}
+}
+
+// Parse decodes one YAML document strictly and validates it.
+func Parse(b []byte) (*Config, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, errors.New("empty file")
+	}
+	c := &Config{}
+	if err := yaml.UnmarshalStrict(b, c); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Validate checks every section and names the field that is wrong.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Kubernetes != nil {
+		if err := c.Kubernetes.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("kubernetes: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}

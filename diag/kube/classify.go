@@ -1,0 +1,118 @@
+package kube
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// NodeClass is what a node is in a hybrid cluster.
+type NodeClass string
+
+const (
+	// ClassECS is an Alibaba Cloud ECS instance (managed by the cloud controller manager).
+	ClassECS NodeClass = "ecs"
+	// ClassOnPrem is a node in the on-prem data centre.
+	ClassOnPrem NodeClass = "on-prem"
+	// ClassVirtual is a VNode (virtual-kubelet backed by ECI).
+	ClassVirtual NodeClass = "vnode"
+)
+
+// Labels and taints that mark a VNode, in both conventions the vendor uses.
+const (
+	LabelType         = "type"
+	LabelTypeVirtual  = "virtual-kubelet"
+	LabelVNode        = "k8s.aliyun.com/vnode"
+	TaintVKProvider   = "virtual-kubelet.io/provider"
+	TaintVNode        = "k8s.aliyun.com/vnode"
+	labelInstanceType = "node.kubernetes.io/instance-type"
+	labelNodePoolID   = "alibabacloud.com/nodepool-id"
+	labelAckNodePool  = "alibabacloud.com/nodepool-name"
+)
+
+// Classification is the class of a node and why.
+type Classification struct {
+	Class  NodeClass
+	Reason string
+}
+
+// IsVirtual reports whether n is a VNode by its labels.
+func IsVirtual(n *corev1.Node) bool {
+	return n.Labels[LabelType] == LabelTypeVirtual || n.Labels[LabelVNode] == "true"
+}
+
+// Classify decides whether n is a VNode, an ECS instance or an on-prem node.
+// Labels decide VNodes; a providerID that names an ECS instance, or an ECS
+// instance type / ACK node-pool label, decides ECS; everything else is
+// on-prem.
+func Classify(n *corev1.Node) Classification {
+	switch {
+	case n.Labels[LabelType] == LabelTypeVirtual:
+		return Classification{ClassVirtual, fmt.Sprintf("label %s=%s", LabelType, LabelTypeVirtual)}
+	case n.Labels[LabelVNode] == "true":
+		return Classification{ClassVirtual, fmt.Sprintf("label %s=true", LabelVNode)}
+	}
+	for _, t := range n.Spec.Taints {
+		if t.Key == TaintVKProvider {
+			return Classification{ClassVirtual, fmt.Sprintf("taint %s=%s:%s", t.Key, t.Value, t.Effect)}
+		}
+	}
+	id := n.Spec.ProviderID
+	if strings.Contains(id, "i-") && !strings.Contains(id, "://") || strings.HasPrefix(id, AlicloudScheme) {
+		return Classification{ClassECS, fmt.Sprintf("providerID %q names an ECS instance", id)}
+	}
+	if it := n.Labels[labelInstanceType]; strings.HasPrefix(it, "ecs.") {
+		return Classification{ClassECS, fmt.Sprintf("label %s=%s is an ECS instance type", labelInstanceType, it)}
+	}
+	for _, l := range []string{labelNodePoolID, labelAckNodePool} {
+		if v, ok := n.Labels[l]; ok {
+			return Classification{ClassECS, fmt.Sprintf("label %s=%s marks an Alibaba Cloud node pool", l, v)}
+		}
+	}
+	if id != "" {
+		return Classification{ClassOnPrem, fmt.Sprintf("providerID %q is not an ECS instance", id)}
+	}
+	return Classification{ClassOnPrem, "no providerID and no ECS labels"}
+}
+
+// AlicloudScheme is the optional prefix the cloud controller manager accepts.
+const AlicloudScheme = "alicloud://"
+
+var (
+	regionRe   = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)+$`)
+	instanceRe = regexp.MustCompile(`^i-[a-z0-9]{8,}$`)
+)
+
+// ProviderID is a parsed ECS providerID.
+type ProviderID struct {
+	Region   string
+	Instance string
+}
+
+// ParseProviderID parses "<region-id>.<instance-id>", optionally prefixed
+// with "alicloud://", and says exactly what is wrong otherwise.
+func ParseProviderID(s string) (ProviderID, error) {
+	if s == "" {
+		return ProviderID{}, fmt.Errorf("providerID is empty")
+	}
+	rest := strings.TrimPrefix(s, AlicloudScheme)
+	if i := strings.Index(rest, "://"); i >= 0 {
+		return ProviderID{}, fmt.Errorf("providerID %q: scheme %q is not %q", s, rest[:i+3], AlicloudScheme)
+	}
+	region, inst, ok := strings.Cut(rest, ".")
+	if !ok {
+		if instanceRe.MatchString(rest) {
+			return ProviderID{}, fmt.Errorf("providerID %q: missing region (want <region-id>.%s)", s, rest)
+		}
+		return ProviderID{}, fmt.Errorf("providerID %q: want <region-id>.<instance-id>", s)
+	}
+	if !regionRe.MatchString(region) {
+		return ProviderID{}, fmt.Errorf("providerID %q: %q is not a region ID (e.g. cn-shanghai)", s, region)
+	}
+	if !instanceRe.MatchString(inst) {
+		return ProviderID{}, fmt.Errorf("providerID %q: %q is not an ECS instance ID (i-...)", s, inst)
+	}
+	return ProviderID{Region: region, Instance: inst}, nil
+}

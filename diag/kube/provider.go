@@ -1,0 +1,350 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/pager"
+
+	"github.com/vnodediag/vnodediag/diag"
+)
+
+// Config is the `kubernetes` section of the configuration.
+type Config struct {
+	// Kubeconfig path; empty follows KUBECONFIG, ~/.kube/config, then in-cluster.
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	// Context in the kubeconfig; empty is the current context.
+	Context string `json:"context,omitempty"`
+	// ServiceCIDRs adds Service CIDRs to those read from ServiceCIDR objects
+	// (older clusters have none).
+	ServiceCIDRs []string `json:"serviceCIDRs,omitempty"`
+	// PageSize of list calls (default 500).
+	PageSize int64 `json:"pageSize,omitempty"`
+	// RequestTimeout bounds every API request (default 30s).
+	RequestTimeout string `json:"requestTimeout,omitempty"`
+}
+
+// Validate checks the section without touching the network.
+func (c *Config) Validate() error {
+	for _, s := range c.ServiceCIDRs {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			return fmt.Errorf("serviceCIDRs: %q is not a CIDR", s)
+		}
+	}
+	if c.PageSize < 0 {
+		return fmt.Errorf("pageSize: must not be negative, got %d", c.PageSize)
+	}
+	if c.RequestTimeout != "" {
+		if d, err := time.ParseDuration(c.RequestTimeout); err != nil || d <= 0 {
+			return fmt.Errorf("requestTimeout: %q is not a positive duration like 30s", c.RequestTimeout)
+		}
+	}
+	return nil
+}
+
+// Provider gathers the Kubernetes snapshot.
+type Provider struct {
+	cfg     Config
+	rest    *rest.Config
+	context string
+	client  kubernetes.Interface
+}
+
+// annotations copied into the compact Pod.
+var keptAnnotations = []string{"k8s.aliyun.com/insecure-registry"}
+
+// NewProvider resolves the kubeconfig now, so that a missing or malformed
+// kubeconfig is a configuration error before anything runs.
+func NewProvider(cfg Config) (*Provider, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if cfg.Kubeconfig != "" {
+		if _, err := os.Stat(cfg.Kubeconfig); err != nil {
+			return nil, fmt.Errorf("kubeconfig %q: %w", cfg.Kubeconfig, err)
+		}
+		rules.ExplicitPath = cfg.Kubeconfig
+	}
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: cfg.Context}
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+	rc, err := cc.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	ctxName := cfg.Context
+	if raw, err := cc.RawConfig(); err == nil && ctxName == "" {
+		ctxName = raw.CurrentContext
+	}
+	return NewProviderForConfig(cfg, rc, ctxName)
+}
+
+// NewProviderForConfig uses an already resolved REST config (tests, envtest).
+func NewProviderForConfig(cfg Config, rc *rest.Config, contextName string) (*Provider, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("kubernetes: %w", err)
+	}
+	timeout := 30 * time.Second
+	if cfg.RequestTimeout != "" {
+		timeout, _ = time.ParseDuration(cfg.RequestTimeout)
+	}
+	if cfg.PageSize == 0 {
+		cfg.PageSize = 500
+	}
+	rc = rest.CopyConfig(rc)
+	rc.Timeout = timeout
+	rc.QPS, rc.Burst = 50, 100
+	rc.UserAgent = "vnodediag/" + diag.Version
+	// Protobuf is several times cheaper to decode than JSON for large lists.
+	rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	rc.ContentType = "application/vnd.kubernetes.protobuf"
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return &Provider{cfg: cfg, rest: rc, context: contextName, client: cs}, nil
+}
+
+// Name implements diag.Provider.
+func (p *Provider) Name() diag.SourceName { return diag.SourceKube }
+
+// Gather reads the snapshot. Nodes, pods and the server version are the
+// core: if one fails the source fails. The other lists are recorded in
+// PartErrors so that the checks that do not need them still run.
+func (p *Provider) Gather(ctx context.Context) (any, error) {
+	s := &Snapshot{Server: p.rest.Host, Context: p.context, PartErrors: map[string]error{}}
+	s.ServiceCIDRs = append(s.ServiceCIDRs, p.cfg.ServiceCIDRs...)
+
+	v, err := p.client.Discovery().ServerVersion()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes API %s: %w", p.rest.Host, err)
+	}
+	s.Version = v
+
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var coreErr error
+	run := func(part string, core bool, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				err = fmt.Errorf("list %s: %w", part, err)
+				if core {
+					coreErr = errors.Join(coreErr, err)
+				} else {
+					s.PartErrors[part] = err
+				}
+			}
+		}()
+	}
+	run("nodes", true, func() error { return p.listNodes(ctx, s) })
+	run("pods", true, func() error { return p.listPods(ctx, s) })
+	run("daemonsets", false, func() error { return p.listDaemonSets(ctx, s) })
+	run("deployments", false, func() error { return p.listDeployments(ctx, s) })
+	run("servicecidrs", false, func() error {
+		l, err := p.client.NetworkingV1().ServiceCIDRs().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, sc := range l.Items {
+			s.ServiceCIDRs = append(s.ServiceCIDRs, sc.Spec.CIDRs...)
+		}
+		return nil
+	})
+	run("configmap kube-system/coredns", false, func() error {
+		cm, err := p.client.CoreV1().ConfigMaps("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		cm.ManagedFields = nil
+		s.CoreDNS = cm
+		return nil
+	})
+	run("apiservice v1beta1.metrics.k8s.io", false, func() error {
+		a, err := p.metricsAPIService(ctx)
+		s.MetricsAPIService = a
+		return err
+	})
+	run("events", false, func() error { return p.listPodEvents(ctx, s) })
+	run("namespace kube-system", false, func() error {
+		ns, err := p.client.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		s.ClusterUID = string(ns.UID)
+		return nil
+	})
+	wg.Wait()
+	if coreErr != nil {
+		return nil, coreErr
+	}
+	return s, nil
+}
+
+// each pages through a list and calls fn for every item, so that no more
+// than one page of full objects is held at a time.
+func (p *Provider) each(ctx context.Context, list func(context.Context, metav1.ListOptions) (runtime.Object, error), fn func(runtime.Object) error) error {
+	pg := pager.New(pager.ListPageFunc(list))
+	pg.PageSize = p.cfg.PageSize
+	pg.PageBufferSize = 2
+	return pg.EachListItem(ctx, metav1.ListOptions{}, fn)
+}
+
+func (p *Provider) listNodes(ctx context.Context, s *Snapshot) error {
+	return p.each(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return p.client.CoreV1().Nodes().List(ctx, o)
+	}, func(o runtime.Object) error {
+		n := o.(*corev1.Node)
+		trimNode(n)
+		s.Nodes = append(s.Nodes, n)
+		return nil
+	})
+}
+
+// trimNode drops the parts of a node no check reads (images, managed fields),
+// which are most of a real node's size.
+func trimNode(n *corev1.Node) {
+	n.ManagedFields = nil
+	n.Status.Images = nil
+	n.Status.VolumesAttached = nil
+	n.Status.VolumesInUse = nil
+}
+
+func (p *Provider) listPods(ctx context.Context, s *Snapshot) error {
+	return p.each(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return p.client.CoreV1().Pods("").List(ctx, o)
+	}, func(o runtime.Object) error {
+		s.Pods = append(s.Pods, compactPod(o.(*corev1.Pod)))
+		return nil
+	})
+}
+
+func compactPod(p *corev1.Pod) Pod {
+	c := Pod{
+		Namespace:   p.Namespace,
+		Name:        p.Name,
+		NodeName:    p.Spec.NodeName,
+		HostNetwork: p.Spec.HostNetwork,
+		Phase:       p.Status.Phase,
+	}
+	for _, ip := range p.Status.PodIPs {
+		c.PodIPs = append(c.PodIPs, ip.IP)
+	}
+	if len(c.PodIPs) == 0 && p.Status.PodIP != "" {
+		c.PodIPs = []string{p.Status.PodIP}
+	}
+	if ref := metav1.GetControllerOf(p); ref != nil {
+		c.OwnerKind, c.OwnerName = ref.Kind, ref.Name
+	}
+	for _, ctr := range p.Spec.Containers {
+		c.Images = append(c.Images, ctr.Image)
+	}
+	for _, k := range keptAnnotations {
+		if v, ok := p.Annotations[k]; ok {
+			if c.Annotations == nil {
+				c.Annotations = map[string]string{}
+			}
+			c.Annotations[k] = v
+		}
+	}
+	for _, st := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		if w := st.State.Waiting; w != nil {
+			c.Waiting = append(c.Waiting, ContainerWaiting{Container: st.Name, Image: st.Image, Reason: w.Reason, Message: w.Message})
+		}
+	}
+	return c
+}
+
+func (p *Provider) listDaemonSets(ctx context.Context, s *Snapshot) error {
+	return p.each(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return p.client.AppsV1().DaemonSets("").List(ctx, o)
+	}, func(o runtime.Object) error {
+		ds := o.(*appsv1.DaemonSet)
+		ds.ManagedFields = nil
+		s.DaemonSets = append(s.DaemonSets, ds)
+		return nil
+	})
+}
+
+func (p *Provider) listDeployments(ctx context.Context, s *Snapshot) error {
+	return p.each(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return p.client.AppsV1().Deployments("").List(ctx, o)
+	}, func(o runtime.Object) error {
+		d := o.(*appsv1.Deployment)
+		d.ManagedFields = nil
+		s.Deployments = append(s.Deployments, d)
+		return nil
+	})
+}
+
+// Client is the read-only clientset, for sources that read more on demand.
+func (p *Provider) Client() kubernetes.Interface { return p.client }
+
+// metricsAPIService reads the APIService through the REST client, so that
+// the aggregator's clientset is not needed for one object.
+func (p *Provider) metricsAPIService(ctx context.Context) (*APIService, error) {
+	const name = "v1beta1.metrics.k8s.io"
+	raw, err := p.client.Discovery().RESTClient().Get().
+		AbsPath("/apis/apiregistration.k8s.io/v1/apiservices/"+name).
+		SetHeader("Accept", "application/json").DoRaw(ctx)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var obj struct {
+		Spec struct {
+			Service *struct{ Namespace, Name string } `json:"service"`
+		} `json:"spec"`
+		Status struct {
+			Conditions []struct{ Type, Status, Reason, Message string } `json:"conditions"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return nil, fmt.Errorf("apiservice %s: %w", name, err)
+	}
+	a := &APIService{Name: name, Available: "Unknown"}
+	if obj.Spec.Service != nil {
+		a.Service = obj.Spec.Service.Namespace + "/" + obj.Spec.Service.Name
+	}
+	for _, c := range obj.Status.Conditions {
+		if c.Type == "Available" {
+			a.Available, a.Reason, a.Message = c.Status, c.Reason, c.Message
+		}
+	}
+	return a, nil
+}
+
+// listPodEvents keeps the Warning events about pods; the field selector
+// makes the server do the filtering, so no per-pod call is ever made.
+func (p *Provider) listPodEvents(ctx context.Context, s *Snapshot) error {
+	return p.each(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		o.FieldSelector = "involvedObject.kind=Pod,type=Warning"
+		return p.client.CoreV1().Events("").List(ctx, o)
+	}, func(o runtime.Object) error {
+		e := o.(*corev1.Event)
+		s.PodEvents = append(s.PodEvents, Event{Namespace: e.InvolvedObject.Namespace, Pod: e.InvolvedObject.Name,
+			Reason: e.Reason, Message: e.Message, Count: e.Count})
+		return nil
+	})
+}

@@ -1,0 +1,208 @@
+// Package kubelab starts a real kube-apiserver and etcd (controller-runtime
+// envtest, binaries from hack/envtest-assets.sh) and loads objects into it,
+// including their status through the status subresource. Tests, `make demo`
+// and the benchmarks share it.
+package kubelab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// Lab is a running API server.
+type Lab struct {
+	env        *envtest.Environment
+	Config     *rest.Config
+	Client     kubernetes.Interface
+	Kubeconfig string // path of an admin kubeconfig file
+	dir        string
+}
+
+// AssetsDir finds the kube-apiserver/etcd directory: KUBEBUILDER_ASSETS, or
+// the cache that hack/envtest-assets.sh fills (building it if needed).
+func AssetsDir() (string, error) {
+	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
+		return d, nil
+	}
+	_, file, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(file), "..", "..", "hack", "envtest-assets.sh")
+	out, err := exec.Command("bash", script).Output()
+	if err != nil {
+		return "", fmt.Errorf("build envtest assets with %s: %w", script, err)
+	}
+	return string(trimNL(out)), nil
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// Start starts an API server. Stop it with Stop.
+func Start() (*Lab, error) {
+	assets, err := AssetsDir()
+	if err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("start envtest API server: %w", err)
+	}
+	l := &Lab{env: env, Config: cfg}
+	if l.Client, err = kubernetes.NewForConfig(cfg); err != nil {
+		l.Stop()
+		return nil, err
+	}
+	user, err := env.ControlPlane.AddUser(envtest.User{Name: "vnodediag-lab", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		l.Stop()
+		return nil, err
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		l.Stop()
+		return nil, err
+	}
+	if l.dir, err = os.MkdirTemp("", "vnodediag-kubelab-"); err != nil {
+		l.Stop()
+		return nil, err
+	}
+	l.Kubeconfig = filepath.Join(l.dir, "kubeconfig")
+	if err := os.WriteFile(l.Kubeconfig, kc, 0o600); err != nil {
+		l.Stop()
+		return nil, err
+	}
+	return l, nil
+}
+
+// StartT starts an API server for one test and stops it at the end.
+func StartT(t testing.TB) *Lab {
+	t.Helper()
+	l, err := Start()
+	if err != nil {
+		t.Fatalf("kubelab: %v", err)
+	}
+	t.Cleanup(l.Stop)
+	return l
+}
+
+// Stop stops the API server and removes its files.
+func (l *Lab) Stop() {
+	if l.env != nil {
+		_ = l.env.Stop()
+	}
+	if l.dir != "" {
+		_ = os.RemoveAll(l.dir)
+	}
+}
+
+// Apply creates objects (namespaces as needed) and then writes their status
+// through the status subresource, as a kubelet or controller would.
+func (l *Lab) Apply(ctx context.Context, objs ...any) error {
+	for _, o := range objs {
+		if err := l.apply(ctx, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Lab) ensureNamespace(ctx context.Context, ns string) error {
+	if ns == "" {
+		return nil
+	}
+	_, err := l.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
+func (l *Lab) apply(ctx context.Context, o any) error {
+	c := l.Client
+	switch v := o.(type) {
+	case *corev1.Node:
+		st := v.Status
+		got, err := c.CoreV1().Nodes().Create(ctx, v, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("create node %s: %w", v.Name, err)
+		}
+		got.Status = st
+		if _, err := c.CoreV1().Nodes().UpdateStatus(ctx, got, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("node %s status: %w", v.Name, err)
+		}
+	case *corev1.Pod:
+		if err := l.ensureNamespace(ctx, v.Namespace); err != nil {
+			return err
+		}
+		st := v.Status
+		got, err := c.CoreV1().Pods(v.Namespace).Create(ctx, v, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("create pod %s/%s: %w", v.Namespace, v.Name, err)
+		}
+		got.Status = st
+		if _, err := c.CoreV1().Pods(v.Namespace).UpdateStatus(ctx, got, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("pod %s/%s status: %w", v.Namespace, v.Name, err)
+		}
+	case *appsv1.DaemonSet:
+		if err := l.ensureNamespace(ctx, v.Namespace); err != nil {
+			return err
+		}
+		st := v.Status
+		got, err := c.AppsV1().DaemonSets(v.Namespace).Create(ctx, v, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("create daemonset %s/%s: %w", v.Namespace, v.Name, err)
+		}
+		got.Status = st
+		if _, err := c.AppsV1().DaemonSets(v.Namespace).UpdateStatus(ctx, got, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("daemonset %s/%s status: %w", v.Namespace, v.Name, err)
+		}
+	case *appsv1.Deployment:
+		if err := l.ensureNamespace(ctx, v.Namespace); err != nil {
+			return err
+		}
+		if _, err := c.AppsV1().Deployments(v.Namespace).Create(ctx, v, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create deployment %s/%s: %w", v.Namespace, v.Name, err)
+		}
+	case *corev1.ConfigMap:
+		if err := l.ensureNamespace(ctx, v.Namespace); err != nil {
+			return err
+		}
+		if _, err := c.CoreV1().ConfigMaps(v.Namespace).Create(ctx, v, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create configmap %s/%s: %w", v.Namespace, v.Name, err)
+		}
+	case *corev1.Event:
+		if err := l.ensureNamespace(ctx, v.Namespace); err != nil {
+			return err
+		}
+		if _, err := c.CoreV1().Events(v.Namespace).Create(ctx, v, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create event %s/%s: %w", v.Namespace, v.Name, err)
+		}
+	case *corev1.Service:
+		if err := l.ensureNamespace(ctx, v.Namespace); err != nil {
+			return err
+		}
+		if _, err := c.CoreV1().Services(v.Namespace).Create(ctx, v, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create service %s/%s: %w", v.Namespace, v.Name, err)
+		}
+	default:
+		return fmt.Errorf("kubelab: cannot apply %T", o)
+	}
+	return nil
+}
