@@ -1,11 +1,84 @@
 // Package k8s holds the k8s.* checks: providerID format, podCIDR assignment,
 // pod IPs inside their node's podCIDRs, and podCIDR overlaps. Each check
-// gathers nothing itself: it evaluates the run's Kubernetes snapshot.
+// gathers nothing itself: it evaluates the run's Kubernetes snapshot with a
+// pure function that the tests drive with small tables.
 package k8s
 
-import "github.com/vnodediag/vnodediag/diag"
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/kube"
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+)
+
+// References into the vendor documentation the checks come from.
+const (
+	refProviderID = "Alibaba Cloud ACK One / registered clusters FAQ: set the node providerID to <region-id>.<instance-id> for cloud-controller-manager"
+	refPodCIDR    = "Alibaba Cloud hybrid cluster networking notes: host-local IPAM from node podCIDR, CCM route sync podCIDR -> instance"
+	refCGNAT      = "Alibaba Cloud VPC FAQ: 100.64.0.0/10 carries cloud service addresses (VPC DNS 100.100.2.136/138, OSS, SLS, RDS)"
+)
 
 // Checks returns the k8s.* checks.
 func Checks() []diag.Check {
-	return nil
+	kubeOnly := []diag.SourceName{diag.SourceKube}
+	return []diag.Check{
+		{ID: "k8s.providerid-format", Title: "ECS nodes carry providerID <region-id>.<instance-id>", Needs: kubeOnly, Reference: refProviderID,
+			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return ProviderIDFormat(kube.From(in).Nodes) }},
+		{ID: "k8s.podcidr-assigned", Title: "every non-virtual node has spec.podCIDR and podCIDRs[0] equals it", Needs: kubeOnly, Reference: refPodCIDR,
+			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return PodCIDRAssigned(kube.From(in).Nodes) }},
+		{ID: "k8s.pod-ip-in-podcidr", Title: "every pod IP lies inside its node's podCIDRs", Needs: kubeOnly, Reference: refPodCIDR,
+			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
+				s := kube.From(in)
+				return PodIPInPodCIDR(s.Nodes, s.Pods)
+			}},
+		{ID: "k8s.podcidr-overlap", Title: "node podCIDRs overlap neither each other, Service CIDRs nor 100.64.0.0/10", Needs: kubeOnly, Reference: refCGNAT,
+			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
+				s := kube.From(in)
+				res := PodCIDROverlap(s.Nodes, s.ServiceCIDRs)
+				if err := s.PartErrors["servicecidrs"]; err != nil && len(s.ServiceCIDRs) == 0 {
+					// Node-to-node overlaps were still judged; say what could not be.
+					w := diag.Warn("Service CIDRs unknown (%v); set kubernetes.serviceCIDRs to check podCIDRs against them", err)
+					w.Remediation = "Add kubernetes.serviceCIDRs (the kube-apiserver --service-cluster-ip-range) to the config, or grant list on servicecidrs.networking.k8s.io."
+					res = append(res, w)
+				}
+				return res
+			}},
+	}
+}
+
+// listed caps how many items of a long list go into one evidence line.
+const listed = 20
+
+// joinCapped joins at most listed items and says how many were left out.
+func joinCapped(items []string) string {
+	if len(items) <= listed {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s ... and %d more", strings.Join(items[:listed], ", "), len(items)-listed)
+}
+
+func nodeObj(n *corev1.Node) *pb.Object { return diag.Obj("Node", "", n.Name) }
+
+// classCounts describes a classification of nodes as evidence.
+func classCounts(nodes []*corev1.Node) *pb.Evidence {
+	byClass := map[kube.NodeClass][]string{}
+	for _, n := range nodes {
+		c := kube.Classify(n).Class
+		byClass[c] = append(byClass[c], n.Name)
+	}
+	var parts []string
+	for _, c := range []kube.NodeClass{kube.ClassECS, kube.ClassOnPrem, kube.ClassVirtual} {
+		names := byClass[c]
+		sort.Strings(names)
+		if len(names) > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d (%s)", c, len(names), joinCapped(names)))
+		}
+	}
+	return diag.Ev("node classes", "ECS / on-prem / VNode", strings.Join(parts, "; "))
 }

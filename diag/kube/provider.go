@@ -255,6 +255,9 @@ func compactPod(p *corev1.Pod) Pod {
 	if ref := metav1.GetControllerOf(p); ref != nil {
 		c.OwnerKind, c.OwnerName = ref.Kind, ref.Name
 	}
+	if c.NodeName == "" {
+		c.PinnedNode = pinnedNode(p)
+	}
 	for _, ctr := range p.Spec.Containers {
 		c.Images = append(c.Images, ctr.Image)
 	}
@@ -272,6 +275,23 @@ func compactPod(p *corev1.Pod) Pod {
 		}
 	}
 	return c
+}
+
+// pinnedNode is the one node named by the pod's required node affinity
+// matchFields metadata.name In [...], empty when there is not exactly one.
+func pinnedNode(p *corev1.Pod) string {
+	a := p.Spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return ""
+	}
+	for _, t := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		for _, f := range t.MatchFields {
+			if f.Key == "metadata.name" && f.Operator == corev1.NodeSelectorOpIn && len(f.Values) == 1 {
+				return f.Values[0]
+			}
+		}
+	}
+	return ""
 }
 
 func (p *Provider) listDaemonSets(ctx context.Context, s *Snapshot) error {

@@ -50,6 +50,10 @@ type Pod struct {
 	// Owner is the controller owner, e.g. "DaemonSet/kube-proxy".
 	OwnerKind string
 	OwnerName string
+	// PinnedNode is the node an unbound pod is pinned to by a required node
+	// affinity term matchFields metadata.name In [<node>], which is how the
+	// DaemonSet controller targets its pods before the scheduler binds them.
+	PinnedNode string
 	Images    []string
 	// Annotations holds only the annotations some check reads.
 	Annotations map[string]string

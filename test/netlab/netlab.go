@@ -209,3 +209,40 @@ func (h *Host) Close() {
 		_ = os.RemoveAll(h.Dir)
 	}
 }
+
+// Link joins two hosts directly with a second veth pair (a /30 in
+// 10.253.0.0/16) and routes each host's HostAddr to the other over it, so a
+// daemon in a can reach one in b at b.HostAddr, the same address the root
+// namespace uses. Everything lives inside the two namespaces: deleting
+// either one (Close) removes the link and its routes.
+func Link(a, b *Host) error {
+	seqMu.Lock()
+	seq++
+	n := seq
+	seqMu.Unlock()
+	id, _ := hex.DecodeString(runID)
+	third := id[0] ^ id[1] ^ id[2]
+	base := netip.AddrFrom4([4]byte{10, 253, third, byte((n % 64) * 4)})
+	aAddr, bAddr := base.Next(), base.Next().Next()
+	ifA := fmt.Sprintf("vl%s%da", runID, n)
+	if len(ifA) > 15 {
+		ifA = ifA[:15]
+	}
+	ifB := strings.TrimSuffix(ifA, "a") + "b"
+	steps := [][]string{
+		{"-n", a.Name, "link", "add", ifA, "type", "veth", "peer", "name", ifB, "netns", b.Name},
+		{"-n", a.Name, "addr", "add", aAddr.String() + "/30", "dev", ifA},
+		{"-n", b.Name, "addr", "add", bAddr.String() + "/30", "dev", ifB},
+		{"-n", a.Name, "link", "set", ifA, "up"},
+		{"-n", b.Name, "link", "set", ifB, "up"},
+		{"-n", a.Name, "route", "add", b.HostAddr.String() + "/32", "via", bAddr.String(), "dev", ifA},
+		{"-n", b.Name, "route", "add", a.HostAddr.String() + "/32", "via", aAddr.String(), "dev", ifB},
+	}
+	for _, s := range steps {
+		if out, err := exec.Command("ip", s...).CombinedOutput(); err != nil {
+			_ = exec.Command("ip", "-n", a.Name, "link", "del", ifA).Run()
+			return fmt.Errorf("link %s and %s: ip %s: %v: %s", a.Name, b.Name, strings.Join(s, " "), err, bytes.TrimSpace(out))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,182 @@
+package k8s
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/vnodediag/vnodediag/diag/kube"
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"github.com/vnodediag/vnodediag/test/kubelab"
+)
+
+// statuses returns "STATUS summary" lines for compact assertions.
+func statuses(rs []*pb.Result) []string {
+	var s []string
+	for _, r := range rs {
+		s = append(s, r.Status.String()+" "+r.Summary)
+	}
+	return s
+}
+
+func expectOne(t *testing.T, rs []*pb.Result, status pb.Status, substr string) {
+	t.Helper()
+	for _, r := range rs {
+		if r.Status == status && strings.Contains(r.Summary, substr) {
+			return
+		}
+	}
+	t.Errorf("no %s result containing %q in:\n  %s", status, substr, strings.Join(statuses(rs), "\n  "))
+}
+
+func TestProviderIDFormat(t *testing.T) {
+	withRegion := kubelab.ECSNode("ecs-r", "i-uf6f5lbqvn1l8dfnbzj1", "172.20.9.0/24", "192.168.9.1")
+	cases := []struct {
+		name   string
+		nodes  []*corev1.Node
+		status pb.Status
+		want   string
+	}{
+		{"good", []*corev1.Node{kubelab.ECSNode("ecs-1", "cn-shanghai.i-uf6f5lbqvn1l8dfnbzj1", "172.20.1.0/24", "192.168.1.1")}, pb.Status_PASS, "1 ECS node(s)"},
+		{"alicloud prefix", []*corev1.Node{kubelab.ECSNode("ecs-1", "alicloud://cn-shanghai.i-uf6f5lbqvn1l8dfnbzj1", "", "")}, pb.Status_PASS, "valid providerID"},
+		{"missing region", []*corev1.Node{withRegion}, pb.Status_FAIL, "node ecs-r: providerID \"i-uf6f5lbqvn1l8dfnbzj1\": missing region"},
+		{"empty on ECS", []*corev1.Node{kubelab.ECSNode("ecs-2", "", "", "")}, pb.Status_FAIL, "node ecs-2: providerID is empty"},
+		{"slash", []*corev1.Node{kubelab.ECSNode("ecs-3", "cn-shanghai/i-uf6f5lbqvn1l8dfnbzj1", "", "")}, pb.Status_FAIL, "want <region-id>.<instance-id>"},
+		{"bad instance", []*corev1.Node{kubelab.ECSNode("ecs-4", "cn-shanghai.uf6f5lbqvn", "", "")}, pb.Status_FAIL, "is not an ECS instance ID"},
+		{"bad region", []*corev1.Node{kubelab.ECSNode("ecs-5", "Shanghai.i-uf6f5lbqvn1l8dfnbzj1", "", "")}, pb.Status_FAIL, "is not a region ID"},
+		{"other scheme on ECS", []*corev1.Node{kubelab.ECSNode("ecs-6", "aws:///cn-shanghai/i-uf6f5lbqvn1l8dfnbzj1", "", "")}, pb.Status_FAIL, "scheme"},
+		{"on-prem not failed", []*corev1.Node{kubelab.OnPremNode("dc-1", "172.21.0.0/24", "10.10.0.1")}, pb.Status_PASS, "0 ECS node(s)"},
+		{"vnode not failed", []*corev1.Node{kubelab.VNode("vk-1", "type")}, pb.Status_PASS, "0 ECS node(s)"},
+		{"duplicate", []*corev1.Node{
+			kubelab.ECSNode("ecs-a", "cn-shanghai.i-uf6f5lbqvn1l8dfnbzj1", "", ""),
+			kubelab.ECSNode("ecs-b", "cn-shanghai.i-uf6f5lbqvn1l8dfnbzj1", "", ""),
+		}, pb.Status_FAIL, "claimed by 2 nodes"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rs := ProviderIDFormat(c.nodes)
+			expectOne(t, rs, c.status, c.want)
+			for _, r := range rs {
+				if r.Status == pb.Status_FAIL && !strings.Contains(r.Remediation, "--provider-id=") {
+					t.Errorf("FAIL without the kubelet flag in the fix: %q", r.Remediation)
+				}
+			}
+		})
+	}
+	// The fix names the region from the node's label.
+	r := ProviderIDFormat([]*corev1.Node{withRegion})[0]
+	if !strings.Contains(r.Remediation, "--provider-id=cn-shanghai.${INSTANCE_ID}") {
+		t.Errorf("remediation does not use the region label: %s", r.Remediation)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	onpremWithOtherID := kubelab.OnPremNode("dc-2", "", "")
+	onpremWithOtherID.Spec.ProviderID = "kind://docker/kind/dc-2"
+	aliyunVNode := kubelab.VNode("vk-2", "aliyun")
+	cases := []struct {
+		node *corev1.Node
+		want kube.NodeClass
+	}{
+		{kubelab.ECSNode("e", "cn-hangzhou.i-bp1abcdefgh12345", "", ""), kube.ClassECS},
+		{kubelab.ECSNode("e", "", "", ""), kube.ClassECS}, // instance-type label
+		{kubelab.OnPremNode("o", "", ""), kube.ClassOnPrem},
+		{onpremWithOtherID, kube.ClassOnPrem},
+		{kubelab.VNode("v", "type"), kube.ClassVirtual},
+		{aliyunVNode, kube.ClassVirtual},
+	}
+	for _, c := range cases {
+		if got := kube.Classify(c.node); got.Class != c.want || got.Reason == "" {
+			t.Errorf("%s: got %v, want %s with a reason", c.node.Name, got, c.want)
+		}
+	}
+}
+
+func TestPodCIDRAssigned(t *testing.T) {
+	mismatch := kubelab.OnPremNode("dc-m", "172.21.1.0/24", "10.10.0.2")
+	mismatch.Spec.PodCIDRs = []string{"172.21.9.0/24"}
+	onlyPodCIDR := kubelab.OnPremNode("dc-p", "172.21.2.0/24", "")
+	onlyPodCIDR.Spec.PodCIDRs = nil
+	garbage := kubelab.OnPremNode("dc-g", "", "")
+	garbage.Spec.PodCIDR, garbage.Spec.PodCIDRs = "172.21.300.0/24", []string{"172.21.300.0/24"}
+	cases := []struct {
+		name   string
+		nodes  []*corev1.Node
+		status pb.Status
+		want   string
+	}{
+		{"good", []*corev1.Node{kubelab.OnPremNode("dc-1", "172.21.0.0/24", "")}, pb.Status_PASS, "all 1"},
+		{"empty", []*corev1.Node{kubelab.ECSNode("ecs-1", "cn-shanghai.i-uf6f5lbqvn1l8dfnbzj1", "", "")}, pb.Status_FAIL, "node ecs-1: spec.podCIDR is empty"},
+		{"mismatch", []*corev1.Node{mismatch}, pb.Status_FAIL, "differs from spec.podCIDR"},
+		{"podCIDRs empty", []*corev1.Node{onlyPodCIDR}, pb.Status_FAIL, "spec.podCIDRs is empty"},
+		{"not a CIDR", []*corev1.Node{garbage}, pb.Status_FAIL, "is not a CIDR"},
+		{"vnode excluded", []*corev1.Node{kubelab.VNode("vk-1", "type")}, pb.Status_PASS, "all 0"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { expectOne(t, PodCIDRAssigned(c.nodes), c.status, c.want) })
+	}
+}
+
+func TestPodIPInPodCIDR(t *testing.T) {
+	nodes := []*corev1.Node{
+		kubelab.OnPremNode("dc-1", "172.21.0.0/24", "10.10.0.1"),
+		kubelab.OnPremNode("dc-2", "", "10.10.0.2"),
+		kubelab.VNode("vk-1", "type"),
+	}
+	dual := kubelab.OnPremNode("dc-6", "172.21.6.0/24", "10.10.0.6")
+	dual.Spec.PodCIDRs = []string{"172.21.6.0/24", "fd00:6::/64"}
+	nodes = append(nodes, dual)
+	pod := func(name, node string, ips ...string) kube.Pod {
+		return kube.Pod{Namespace: "shop", Name: name, NodeName: node, PodIPs: ips}
+	}
+	cases := []struct {
+		name   string
+		pods   []kube.Pod
+		status pb.Status
+		want   string
+	}{
+		{"inside", []kube.Pod{pod("a", "dc-1", "172.21.0.5")}, pb.Status_PASS, "all 1 pod(s)"},
+		{"outside", []kube.Pod{pod("a", "dc-1", "172.21.0.5"), pod("b", "dc-1", "10.244.3.7")}, pb.Status_FAIL, "node dc-1: 1 pod IP(s) outside podCIDR 172.21.0.0/24, e.g. shop/b (10.244.3.7)"},
+		{"hostNetwork excluded", []kube.Pod{{Namespace: "kube-system", Name: "kp", NodeName: "dc-1", HostNetwork: true, PodIPs: []string{"10.10.0.1"}}}, pb.Status_PASS, "all 0"},
+		{"vnode excluded", []kube.Pod{pod("eci", "vk-1", "192.168.50.3")}, pb.Status_PASS, "all 0"},
+		{"no podCIDR not judged", []kube.Pod{pod("c", "dc-2", "172.99.0.1")}, pb.Status_PASS, "all 0"},
+		{"pending without IP", []kube.Pod{pod("d", "dc-1")}, pb.Status_PASS, "all 0"},
+		{"dual stack inside", []kube.Pod{pod("e", "dc-6", "172.21.6.9", "fd00:6::9")}, pb.Status_PASS, "all 1"},
+		{"dual stack v6 outside", []kube.Pod{pod("f", "dc-6", "172.21.6.9", "fd00:7::9")}, pb.Status_FAIL, "node dc-6: 1 pod IP(s)"},
+		{"garbage IP", []kube.Pod{pod("g", "dc-1", "not-an-ip")}, pb.Status_FAIL, "(not-an-ip)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { expectOne(t, PodIPInPodCIDR(nodes, c.pods), c.status, c.want) })
+	}
+}
+
+func TestPodCIDROverlap(t *testing.T) {
+	n := func(name, cidr string) *corev1.Node { return kubelab.OnPremNode(name, cidr, "") }
+	cases := []struct {
+		name     string
+		nodes    []*corev1.Node
+		services []string
+		status   pb.Status
+		want     string
+		results  int
+	}{
+		{"disjoint", []*corev1.Node{n("a", "172.21.0.0/24"), n("b", "172.21.1.0/24")}, []string{"10.96.0.0/12"}, pb.Status_PASS, "2 node podCIDR(s)", 1},
+		{"same CIDR twice", []*corev1.Node{n("a", "172.21.0.0/24"), n("b", "172.21.0.0/24")}, nil, pb.Status_FAIL, "node a podCIDR 172.21.0.0/24 overlaps node b podCIDR 172.21.0.0/24", 1},
+		{"nested", []*corev1.Node{n("a", "172.21.0.0/16"), n("b", "172.21.5.0/24")}, nil, pb.Status_FAIL, "overlaps node b", 1},
+		{"service", []*corev1.Node{n("a", "10.96.4.0/24")}, []string{"10.96.0.0/12"}, pb.Status_FAIL, "node a podCIDR 10.96.4.0/24 overlaps Service CIDR 10.96.0.0/12", 1},
+		{"cgnat", []*corev1.Node{n("a", "100.100.0.0/24")}, nil, pb.Status_FAIL, "node a podCIDR 100.100.0.0/24 overlaps 100.64.0.0/10", 1},
+		{"service in cgnat is not ours", []*corev1.Node{n("a", "172.21.0.0/24")}, []string{"100.64.0.0/16"}, pb.Status_PASS, "", 1},
+		{"three in a chain", []*corev1.Node{n("a", "172.0.0.0/8"), n("b", "172.21.0.0/16"), n("c", "172.21.3.0/24")}, nil, pb.Status_FAIL, "overlaps node c", 3},
+		{"v6 disjoint from v4", []*corev1.Node{n("a", "fd00::/64"), n("b", "172.21.0.0/24")}, []string{"fd00:1::/108"}, pb.Status_PASS, "", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rs := PodCIDROverlap(c.nodes, c.services)
+			expectOne(t, rs, c.status, c.want)
+			if len(rs) != c.results {
+				t.Errorf("got %d results, want %d:\n  %s", len(rs), c.results, strings.Join(statuses(rs), "\n  "))
+			}
+		})
+	}
+}

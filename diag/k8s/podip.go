@@ -1,0 +1,117 @@
+package k8s
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/kube"
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+)
+
+const podIPFix = "Pod IPs must come from the node's podCIDR, or the VPC route podCIDR -> instance (and the BGP route for on-prem nodes) " +
+	"does not carry them. With Calico, use host-local IPAM from the node podCIDR: in the calico-config ConfigMap's cni_network_config set " +
+	`"ipam": {"type": "host-local", "subnet": "usePodCidr"}, ` +
+	"roll the calico-node DaemonSet, then recreate the pods listed. With Flannel, make --cluster-cidr of kube-controller-manager equal the Flannel Network."
+
+type strayPod struct {
+	pod kube.Pod
+	ip  string
+}
+
+// PodIPInPodCIDR fails every node that has pods with IPs outside its
+// podCIDRs. hostNetwork pods, pods on VNodes and pods without IPs are left
+// out; pods on nodes without a podCIDR are counted (podcidr-assigned fails
+// those nodes).
+func PodIPInPodCIDR(nodes []*corev1.Node, pods []kube.Pod) []*pb.Result {
+	type nodeInfo struct {
+		node     *corev1.Node
+		prefixes []netip.Prefix
+		virtual  bool
+	}
+	byName := make(map[string]*nodeInfo, len(nodes))
+	for _, n := range nodes {
+		byName[n.Name] = &nodeInfo{node: n, prefixes: nodePrefixes(n), virtual: kube.Classify(n).Class == kube.ClassVirtual}
+	}
+	stray := map[string][]strayPod{}
+	checked, noCIDR, unknownNode := 0, 0, 0
+	for _, p := range pods {
+		if p.HostNetwork || len(p.PodIPs) == 0 || p.NodeName == "" {
+			continue
+		}
+		ni := byName[p.NodeName]
+		switch {
+		case ni == nil:
+			unknownNode++
+			continue
+		case ni.virtual:
+			continue
+		case len(ni.prefixes) == 0:
+			noCIDR++
+			continue
+		}
+		checked++
+		for _, ipStr := range p.PodIPs {
+			ip, err := netip.ParseAddr(ipStr)
+			if err != nil || !inAny(ip.Unmap(), ni.prefixes) {
+				stray[p.NodeName] = append(stray[p.NodeName], strayPod{pod: p, ip: ipStr})
+			}
+		}
+	}
+	names := make([]string, 0, len(stray))
+	for name := range stray {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var out []*pb.Result
+	for _, name := range names {
+		ni, sp := byName[name], stray[name]
+		sort.Slice(sp, func(i, j int) bool {
+			return sp[i].pod.Namespace+"/"+sp[i].pod.Name < sp[j].pod.Namespace+"/"+sp[j].pod.Name
+		})
+		cidrs := prefixStrings(ni.prefixes)
+		r := diag.Fail("node %s: %d pod IP(s) outside podCIDR %s, e.g. %s/%s (%s)",
+			name, len(sp), strings.Join(cidrs, ","), sp[0].pod.Namespace, sp[0].pod.Name, sp[0].ip)
+		r.Objects = []*pb.Object{nodeObj(ni.node)}
+		for i, s := range sp {
+			if i == listed {
+				r.Evidence = append(r.Evidence, diag.Ev("more pods", "", fmt.Sprintf("%d more not listed", len(sp)-listed)))
+				break
+			}
+			r.Objects = append(r.Objects, diag.Obj("Pod", s.pod.Namespace, s.pod.Name))
+			r.Evidence = append(r.Evidence, diag.Ev("pod "+s.pod.Namespace+"/"+s.pod.Name, "in "+strings.Join(cidrs, " or "), s.ip))
+		}
+		r.Remediation = podIPFix
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		r := diag.Pass("all %d pod(s) with a pod-network IP lie inside their node's podCIDRs", checked)
+		if noCIDR > 0 || unknownNode > 0 {
+			r.Evidence = []*pb.Evidence{diag.Ev("not judged", "0",
+				fmt.Sprintf("%d pod(s) on nodes without podCIDR, %d pod(s) on nodes not in the snapshot", noCIDR, unknownNode))}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func inAny(ip netip.Addr, prefixes []netip.Prefix) bool {
+	for _, p := range prefixes {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return s
+}

@@ -1,0 +1,40 @@
+package kubelab
+
+import "fmt"
+
+// HybridCluster is a small realistic hybrid cluster: on-prem nodes, ECS
+// nodes, a VNode and pods, with deliberate faults that the k8s.* checks must
+// find (and nothing else wrong):
+//
+//   - ecs-bad-2: providerID without region ("i-..."), the classic CCM error
+//   - dc-3: pod shop/legacy-api has an IP outside its node's podCIDR
+//   - dc-4: podCIDR 100.100.8.0/24 lies inside 100.64.0.0/10
+//   - dc-5: podCIDR equals dc-1's
+func HybridCluster() []any {
+	objs := []any{
+		OnPremNode("dc-1", "172.21.0.0/24", "10.10.0.11"),
+		OnPremNode("dc-2", "172.21.1.0/24", "10.10.0.12"),
+		OnPremNode("dc-3", "172.21.2.0/24", "10.10.0.13"),
+		OnPremNode("dc-4", "100.100.8.0/24", "10.10.0.14"),
+		OnPremNode("dc-5", "172.21.0.0/24", "10.10.0.15"),
+		ECSNode("ecs-1", "cn-shanghai.i-uf6f5lbqvn1l8dfnbzj1", "172.22.0.0/24", "192.168.0.11"),
+		ECSNode("ecs-2", "alicloud://cn-shanghai.i-uf6a1b2c3d4e5f6g7h8i", "172.22.1.0/24", "192.168.0.12"),
+		ECSNode("ecs-bad-2", "i-uf6cmf0kgbs9o4ex1v2q", "172.22.2.0/24", "192.168.0.13"),
+		VNode("virtual-kubelet-cn-shanghai-l", "type"),
+	}
+	for i := 0; i < 3; i++ {
+		objs = append(objs,
+			Pod("shop", fmt.Sprintf("web-%d", i), "dc-1", fmt.Sprintf("172.21.0.%d", 10+i)),
+			Pod("shop", fmt.Sprintf("cart-%d", i), "ecs-1", fmt.Sprintf("172.22.0.%d", 10+i)),
+			Pod("shop", fmt.Sprintf("eci-job-%d", i), "virtual-kubelet-cn-shanghai-l", fmt.Sprintf("192.168.50.%d", 10+i)),
+		)
+	}
+	objs = append(objs,
+		Pod("shop", "orders-0", "dc-2", "172.21.1.20"),
+		Pod("shop", "legacy-api", "dc-3", "10.244.7.9"),
+		Pod("shop", "pending-0", "dc-2", ""),
+		HostNetworkPod("kube-system", "kube-proxy-dc-1", "dc-1", "10.10.0.11"),
+		HostNetworkPod("kube-system", "kube-proxy-ecs-1", "ecs-1", "192.168.0.11"),
+	)
+	return objs
+}
