@@ -282,3 +282,13 @@ func firstLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Close releases providers that hold resources (a BGP speaker, a netns
+// handle). Providers without a Close method are left alone.
+func (r *Runner) Close() {
+	for _, p := range r.Providers {
+		if c, ok := p.(interface{ Close() }); ok {
+			c.Close()
+		}
+	}
+}

@@ -13,7 +13,8 @@ ETCD_VERSION=${ETCD_VERSION:-3.6.5}
 cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/vnodediag/envtest
 dir=${VNODEDIAG_ASSETS_DIR:-$cache_root/k8s-$KUBE_VERSION-etcd-$ETCD_VERSION}
 
-if [[ -x $dir/kube-apiserver && -x $dir/etcd ]]; then
+# FORCE=1 rebuilds even when the cache is filled.
+if [[ -z ${FORCE:-} && -x $dir/kube-apiserver && -x $dir/etcd ]]; then
   echo "$dir"
   exit 0
 fi
@@ -68,9 +69,16 @@ GO
   done
   echo "require k8s.io/kubernetes v$KUBE_VERSION" >> go.mod
   go mod tidy >/dev/null 2>&1
-  go build -trimpath -ldflags=-s -o "$dir/kube-apiserver.tmp" . && mv "$dir/kube-apiserver.tmp" "$dir/kube-apiserver"
+  # Without these the server reports v0.0.0-master, and version checks misjudge it.
+  local minor=${KUBE_VERSION#1.}; minor=${minor%%.*}
+  go build -trimpath -ldflags "-s \
+      -X k8s.io/component-base/version.gitVersion=v$KUBE_VERSION \
+      -X k8s.io/component-base/version.gitMajor=1 \
+      -X k8s.io/component-base/version.gitMinor=$minor \
+      -X k8s.io/component-base/version.gitTreeState=clean" \
+    -o "$dir/kube-apiserver.tmp" . && mv "$dir/kube-apiserver.tmp" "$dir/kube-apiserver"
 }
 
 [[ -x $dir/etcd ]] || (build_etcd) >&2
-[[ -x $dir/kube-apiserver ]] || (build_apiserver) >&2
+[[ -z ${FORCE:-} && -x $dir/kube-apiserver ]] || (build_apiserver) >&2
 echo "$dir"

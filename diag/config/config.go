@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
+	"strings"
 
 	"sigs.k8s.io/yaml"
 
@@ -61,7 +63,7 @@ func Parse(b []byte) (*Config, error) {
 	}
 	c := &Config{}
 	if err := yaml.UnmarshalStrict(b, c); err != nil {
-		return nil, err
+		return nil, cleanDecodeError(b, err)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -78,4 +80,26 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+var unknownFieldRe = regexp.MustCompile(`unknown field "([^"]+)"`)
+
+// cleanDecodeError strips the YAML-to-JSON layers from a decode error and
+// adds the line of an unknown field, which the decoder does not report.
+func cleanDecodeError(doc []byte, err error) error {
+	msg := err.Error()
+	for _, p := range []string{"error unmarshaling JSON: ", "while decoding JSON: ", "json: "} {
+		msg = strings.ReplaceAll(msg, p, "")
+	}
+	if m := unknownFieldRe.FindStringSubmatch(msg); m != nil {
+		field := m[1][strings.LastIndex(m[1], ".")+1:]
+		for i, line := range strings.Split(string(doc), "\n") {
+			t := strings.TrimLeft(strings.TrimSpace(line), "- ")
+			if strings.HasPrefix(t, field+":") {
+				return fmt.Errorf("line %d: unknown field %q", i+1, m[1])
+			}
+		}
+		return fmt.Errorf("unknown field %q", m[1])
+	}
+	return errors.New(msg)
 }

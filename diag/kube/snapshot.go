@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/vnodediag/vnodediag/diag"
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
 // Snapshot is the part of the cluster the checks read, taken once per run.
@@ -54,7 +55,7 @@ type Pod struct {
 	// affinity term matchFields metadata.name In [<node>], which is how the
 	// DaemonSet controller targets its pods before the scheduler binds them.
 	PinnedNode string
-	Images    []string
+	Images     []string
 	// Annotations holds only the annotations some check reads.
 	Annotations map[string]string
 	// Waiting holds the waiting state of each container (reason, message).
@@ -110,4 +111,17 @@ type Event struct {
 	Reason    string
 	Message   string
 	Count     int32
+}
+
+// Identify returns the cluster identity of a run for the report header.
+func Identify(in *diag.Inputs) *pb.ClusterIdentity {
+	s := From(in)
+	if s == nil {
+		return nil
+	}
+	id := &pb.ClusterIdentity{Server: s.Server, Context: s.Context, Uid: s.ClusterUID}
+	if s.Version != nil {
+		id.Version = s.Version.GitVersion
+	}
+	return id
 }

@@ -1,0 +1,106 @@
+// Command vnodediag finds, read-only and in one run, why a hybrid
+// Kubernetes cluster and its Alibaba Cloud ECI virtual node cannot reach each
+// other. `diagnose` runs the checks once and prints a report; `serve` is the
+// long-running daemon with a gRPC API; `checks` prints the catalog.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes of vnodediag. 0/1/2 come from the report (diag.ExitCode).
+const (
+	exitUsage       = 64 // bad flags, bad config file, unknown check IDs, unusable kubeconfig
+	exitUnavailable = 69 // the daemon given with --server cannot be reached
+	exitSoftware    = 70 // an internal error
+)
+
+// exitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	root := newRoot()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.code != 0 && !errors.Is(ee.err, errReported) {
+			fmt.Fprintln(os.Stderr, "vnodediag:", ee.err)
+		}
+		return ee.code
+	}
+	// Errors cobra found in flags and arguments are usage errors.
+	fmt.Fprintln(os.Stderr, "vnodediag:", err)
+	return exitUsage
+}
+
+// errReported marks an exit code whose reason is already in the report.
+var errReported = errors.New("reported")
+
+type globalFlags struct {
+	logLevel  string
+	logFormat string
+}
+
+func newRoot() *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:   "vnodediag",
+		Short: "Read-only diagnostics for hybrid Kubernetes clusters bursting into Alibaba Cloud ECI",
+		Long: `vnodediag finds why cloud (ECI virtual node, VPC) and on-prem cannot reach each
+other: BGP route exchange, PrivateZone / on-prem DNS, 100.64.0.0/10 routing,
+providerID and podCIDR consistency, DaemonSets on VNodes, metrics-server.
+It never writes: Kubernetes get/list/watch only, and its BGP speaker
+advertises nothing.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return setupLogging(g)
+		},
+	}
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
+	root.AddCommand(newDiagnose(), newServe(), newChecks(), newVersion())
+	return root
+}
+
+func setupLogging(g *globalFlags) error {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return usageErr("--log-level %q: want debug, info, warn or error", g.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler
+	switch g.logFormat {
+	case "text":
+		h = slog.NewTextHandler(os.Stderr, opts)
+	case "json":
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	default:
+		return usageErr("--log-format %q: want text or json", g.logFormat)
+	}
+	slog.SetDefault(slog.New(h))
+	return nil
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/catalog"
+	"github.com/vnodediag/vnodediag/diag/config"
+	"github.com/vnodediag/vnodediag/diag/kube"
+)
+
+// sourceFlags are the flags shared by diagnose and serve that build sources.
+type sourceFlags struct {
+	configPath    string
+	kubeconfig    string
+	kubeContext   string
+	checkTimeout  time.Duration
+	sourceTimeout time.Duration
+}
+
+func (f *sourceFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.configPath, "config", "", "configuration file (YAML, strict); see README 'Configuration'")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context (default: current context)")
+	fl.DurationVar(&f.checkTimeout, "check-timeout", 0, "deadline of each check (default 30s, or runner.checkTimeout)")
+	fl.DurationVar(&f.sourceTimeout, "source-timeout", 0, "deadline of gathering each source (default 60s, or runner.sourceTimeout)")
+}
+
+// load reads the config file and applies the flags over it.
+func (f *sourceFlags) load() (*config.Config, error) {
+	cfg, err := config.Load(f.configPath)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	if f.kubeconfig != "" || f.kubeContext != "" {
+		if cfg.Kubernetes == nil {
+			cfg.Kubernetes = &kube.Config{}
+		}
+		if f.kubeconfig != "" {
+			cfg.Kubernetes.Kubeconfig = f.kubeconfig
+		}
+		if f.kubeContext != "" {
+			cfg.Kubernetes.Context = f.kubeContext
+		}
+	}
+	if f.checkTimeout > 0 {
+		cfg.Runner.CheckTimeout = config.Duration(f.checkTimeout)
+	}
+	if f.sourceTimeout > 0 {
+		cfg.Runner.SourceTimeout = config.Duration(f.sourceTimeout)
+	}
+	return cfg, nil
+}
+
+// runnerFor builds the providers a configuration asks for. A configuration
+// error (kubeconfig missing, malformed) is a usage error, reported before
+// anything runs.
+func runnerFor(cfg *config.Config) (*diag.Runner, error) {
+	r := &diag.Runner{
+		CheckTimeout:  cfg.Runner.CheckTimeout.D(),
+		SourceTimeout: cfg.Runner.SourceTimeout.D(),
+		Identify:      kube.Identify,
+	}
+	if cfg.Kubernetes != nil {
+		p, err := kube.NewProvider(*cfg.Kubernetes)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		r.Providers = append(r.Providers, p)
+	}
+	return r, nil
+}
+
+func allChecks() []diag.Check { return catalog.All() }

@@ -1,0 +1,225 @@
+// Package render turns a report into the CLI's output formats: a table for
+// people (80 columns, colour only on a terminal), JSON (protojson of the
+// Report, the same message the gRPC API returns), YAML (the same document)
+// and JUnit XML for CI systems.
+package render
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"sigs.k8s.io/yaml"
+
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+)
+
+// Formats are the accepted values of -o.
+var Formats = []string{"table", "json", "yaml", "junit"}
+
+// Options of the table renderer.
+type Options struct {
+	Color bool
+	Width int // default 80
+	// Verbose shows evidence of passing results too.
+	Verbose bool
+}
+
+// Write renders rep in format to w.
+func Write(w io.Writer, format string, rep *pb.Report, opt Options) error {
+	switch format {
+	case "table", "":
+		return Table(w, rep, opt)
+	case "json":
+		b, err := JSON(rep)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(append(b, '\n'))
+		return err
+	case "yaml":
+		b, err := JSON(rep)
+		if err != nil {
+			return err
+		}
+		y, err := yaml.JSONToYAML(b)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(y)
+		return err
+	case "junit":
+		return JUnit(w, rep)
+	}
+	return fmt.Errorf("unknown output format %q (want one of %s)", format, strings.Join(Formats, ", "))
+}
+
+// JSON is protojson of the report, with every field present so that
+// automation need not guess defaults.
+func JSON(rep *pb.Report) ([]byte, error) {
+	return protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: true}.Marshal(rep)
+}
+
+var colors = map[pb.Status]string{
+	pb.Status_PASS: "\x1b[32m", pb.Status_WARN: "\x1b[33m", pb.Status_FAIL: "\x1b[31;1m",
+	pb.Status_ERROR: "\x1b[35;1m", pb.Status_SKIP: "\x1b[90m",
+}
+
+// Table writes one block per result: status, check ID and summary, then for
+// anything not passing the objects, evidence and fix, wrapped to the width.
+func Table(w io.Writer, rep *pb.Report, opt Options) error {
+	width := opt.Width
+	if width <= 0 {
+		width = 80
+	}
+	const indent = "       "
+	var b strings.Builder
+	for _, r := range rep.GetResults() {
+		st := fmt.Sprintf("%-5s", r.Status.String())
+		if opt.Color {
+			st = colors[r.Status] + st + "\x1b[0m"
+		}
+		fmt.Fprintf(&b, "%s  %s\n", st, r.CheckId)
+		writeWrapped(&b, indent, r.Summary, width)
+		detail := opt.Verbose || (r.Status != pb.Status_PASS && r.Status != pb.Status_SKIP)
+		if !detail {
+			continue
+		}
+		for _, e := range r.Evidence {
+			line := e.Label + ": "
+			switch {
+			case e.Expected != "" && e.Observed != "":
+				line += "expected " + e.Expected + ", observed " + e.Observed
+			case e.Observed != "":
+				line += e.Observed
+			default:
+				line += "expected " + e.Expected
+			}
+			writeWrapped(&b, indent+"- ", line, width)
+		}
+		if r.Remediation != "" {
+			writeWrapped(&b, indent+"fix: ", r.Remediation, width)
+		}
+	}
+	s := rep.GetSummary()
+	fmt.Fprintf(&b, "\n%d results: %d PASS, %d WARN, %d FAIL, %d ERROR, %d SKIP\n",
+		len(rep.GetResults()), s.GetPass(), s.GetWarn(), s.GetFail(), s.GetError(), s.GetSkip())
+	for _, src := range rep.GetSources() {
+		writeWrapped(&b, "", fmt.Sprintf("source %s: %s %s", src.Name, strings.ToLower(strings.ReplaceAll(src.State.String(), "_", " ")), src.Message), width)
+	}
+	if rep.GetStartTime() != nil && rep.GetEndTime() != nil {
+		d := rep.EndTime.AsTime().Sub(rep.StartTime.AsTime()).Round(time.Millisecond)
+		fmt.Fprintf(&b, "run %s took %s\n", rep.RunId, d)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeWrapped writes text after prefix, wrapping at width on spaces; the
+// continuation lines are indented to the prefix's width.
+func writeWrapped(b *strings.Builder, prefix, text string, width int) {
+	pad := strings.Repeat(" ", len(prefix))
+	for i, para := range strings.Split(text, "\n") {
+		line := prefix
+		if i > 0 {
+			line = pad
+		}
+		words := strings.Fields(para)
+		col := len(line)
+		for j, word := range words {
+			if j > 0 && col+1+len(word) > width {
+				b.WriteString(strings.TrimRight(line, " ") + "\n")
+				line, col = pad, len(pad)
+			} else if j > 0 {
+				line += " "
+				col++
+			}
+			line += word
+			col += len(word)
+		}
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
+	}
+}
+
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Errors   int         `xml:"errors,attr"`
+	Skipped  int         `xml:"skipped,attr"`
+	Time     string      `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Class   string        `xml:"classname,attr"`
+	Name    string        `xml:"name,attr"`
+	Time    string        `xml:"time,attr"`
+	Failure *junitMessage `xml:"failure,omitempty"`
+	Error   *junitMessage `xml:"error,omitempty"`
+	Skipped *junitMessage `xml:"skipped,omitempty"`
+	Out     string        `xml:"system-out,omitempty"`
+}
+
+type junitMessage struct {
+	Message string `xml:"message,attr"`
+	Body    string `xml:",chardata"`
+}
+
+// JUnit writes one test case per result: FAIL is a failure, ERROR an error,
+// SKIP skipped; WARN passes with its details in system-out.
+func JUnit(w io.Writer, rep *pb.Report) error {
+	suite := junitSuite{Name: "vnodediag"}
+	var total time.Duration
+	for _, r := range rep.GetResults() {
+		d := r.GetDuration().AsDuration()
+		total += d
+		c := junitCase{Class: r.CheckId, Name: r.Summary, Time: fmt.Sprintf("%.3f", d.Seconds())}
+		details := detailText(r)
+		msg := &junitMessage{Message: r.Summary, Body: details}
+		switch r.Status {
+		case pb.Status_FAIL:
+			c.Failure = msg
+			suite.Failures++
+		case pb.Status_ERROR:
+			c.Error = msg
+			suite.Errors++
+		case pb.Status_SKIP:
+			c.Skipped = &junitMessage{Message: r.Summary}
+			suite.Skipped++
+		case pb.Status_WARN:
+			c.Out = "WARN: " + details
+		}
+		suite.Cases = append(suite.Cases, c)
+	}
+	suite.Tests = len(suite.Cases)
+	suite.Time = fmt.Sprintf("%.3f", total.Seconds())
+	out, err := xml.MarshalIndent(junitSuites{Suites: []junitSuite{suite}}, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s%s\n", xml.Header, out)
+	return err
+}
+
+func detailText(r *pb.Result) string {
+	var b strings.Builder
+	for _, o := range r.Objects {
+		fmt.Fprintf(&b, "object: %s %s\n", o.Kind, strings.TrimPrefix(o.Namespace+"/"+o.Name, "/"))
+	}
+	for _, e := range r.Evidence {
+		fmt.Fprintf(&b, "%s: expected %s, observed %s\n", e.Label, e.Expected, e.Observed)
+	}
+	if r.Remediation != "" {
+		fmt.Fprintf(&b, "fix: %s\n", r.Remediation)
+	}
+	return b.String()
+}

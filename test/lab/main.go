@@ -1,0 +1,114 @@
+// Command lab is `make demo`: it starts a local lab (a real kube-apiserver
+// loaded with a hybrid cluster, plus the BGP and DNS labs where the machine
+// allows network namespaces), writes a vnodediag config for it, runs
+// `vnodediag diagnose` against it, prints the report and cleans up.
+// Every lab component has deliberate faults; see README.md beside this file.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/vnodediag/vnodediag/test/kubelab"
+)
+
+func main() {
+	keep := flag.Bool("keep", false, "keep the lab running after the report until Ctrl-C (prints the kubeconfig path)")
+	output := flag.String("o", "table", "output format passed to vnodediag diagnose")
+	flag.Parse()
+	bin := flag.Arg(0)
+	if bin == "" {
+		bin = "bin/vnodediag"
+	}
+	os.Exit(run(bin, *output, *keep))
+}
+
+func run(bin, output string, keep bool) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	fmt.Fprintln(os.Stderr, "lab: starting kube-apiserver and etcd ...")
+	lab, err := kubelab.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lab:", err)
+		return 1
+	}
+	defer lab.Stop()
+	actx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := lab.Apply(actx, clusterObjects()...); err != nil {
+		fmt.Fprintln(os.Stderr, "lab:", err)
+		return 1
+	}
+
+	cfg := map[string]any{
+		"kubernetes": map[string]any{"kubeconfig": lab.Kubeconfig},
+	}
+	cleanups, err := startNetworkLabs(cfg)
+	defer func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lab:", err)
+		return 1
+	}
+
+	dir, err := os.MkdirTemp("", "vnodediag-demo-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lab:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	cfgPath := filepath.Join(dir, "vnodediag.yaml")
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lab:", err)
+		return 1
+	}
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, "lab:", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "lab: ready; running %s diagnose --config <lab config>\n\n", bin)
+	cmd := exec.CommandContext(ctx, bin, "diagnose", "--config", cfgPath, "-o", output)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	err = cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		fmt.Fprintln(os.Stderr, "lab:", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "\nlab: vnodediag exited %d (1 is expected: the lab has deliberate faults)\n", code)
+	if keep {
+		fmt.Fprintf(os.Stderr, "lab: kept running; config %s, kubeconfig %s; Ctrl-C to stop\n", cfgPath, lab.Kubeconfig)
+		<-ctx.Done()
+	}
+	if code != 1 {
+		return 1
+	}
+	return 0
+}
+
+// clusterObjects is the demo cluster: the k8s.* faults of
+// kubelab.HybridCluster plus the parts later sections add.
+func clusterObjects() []any {
+	return kubelab.HybridCluster()
+}
+
+// startNetworkLabs adds the BGP and DNS labs to cfg where they can run.
+func startNetworkLabs(cfg map[string]any) ([]func(), error) {
+	return nil, nil
+}
