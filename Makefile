@@ -36,10 +36,11 @@ tools:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
 # proto: regenerates the committed Go code from proto/ (needs Debian's protobuf-compiler).
+PROTO_OUT ?= proto
 proto: tools
 	PATH=$(TOOLS):$$PATH protoc -I proto -I /usr/include \
-	  --go_out=proto --go_opt=paths=source_relative \
-	  --go-grpc_out=proto --go-grpc_opt=paths=source_relative \
+	  --go_out=$(PROTO_OUT) --go_opt=paths=source_relative \
+	  --go-grpc_out=$(PROTO_OUT) --go-grpc_opt=paths=source_relative \
 	  proto/vnodediag/v1/vnodediag.proto
 
 clean:
