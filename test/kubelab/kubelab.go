@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -29,6 +30,7 @@ type Lab struct {
 	Client     kubernetes.Interface
 	Kubeconfig string // path of an admin kubeconfig file
 	dir        string
+	namespaces sync.Map // namespaces already created by Apply
 }
 
 // AssetsDir finds the kube-apiserver/etcd directory: KUBEBUILDER_ASSETS, or
@@ -65,7 +67,11 @@ func Start() (*Lab, error) {
 		return nil, fmt.Errorf("start envtest API server: %w", err)
 	}
 	l := &Lab{env: env, Config: cfg}
-	if l.Client, err = kubernetes.NewForConfig(cfg); err != nil {
+	// The lab loads tens of thousands of objects; client-side throttling
+	// (5 QPS by default) would dominate.
+	fast := rest.CopyConfig(cfg)
+	fast.QPS, fast.Burst = 5000, 10000
+	if l.Client, err = kubernetes.NewForConfig(fast); err != nil {
 		l.Stop()
 		return nil, err
 	}
@@ -102,6 +108,16 @@ func StartT(t testing.TB) *Lab {
 	return l
 }
 
+// UserConfig adds a user with the given groups (none: only what RBAC
+// bindings grant) and returns a REST config that authenticates as it.
+func (l *Lab) UserConfig(name string, groups ...string) (*rest.Config, error) {
+	u, err := l.env.ControlPlane.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return u.Config(), nil
+}
+
 // Stop stops the API server and removes its files.
 func (l *Lab) Stop() {
 	if l.env != nil {
@@ -124,11 +140,12 @@ func (l *Lab) Apply(ctx context.Context, objs ...any) error {
 }
 
 func (l *Lab) ensureNamespace(ctx context.Context, ns string) error {
-	if ns == "" {
+	if _, done := l.namespaces.Load(ns); ns == "" || done {
 		return nil
 	}
 	_, err := l.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
+	if err == nil || apierrors.IsAlreadyExists(err) {
+		l.namespaces.Store(ns, true)
 		return nil
 	}
 	return err
@@ -201,6 +218,8 @@ func (l *Lab) apply(ctx context.Context, o any) error {
 		if _, err := c.CoreV1().Services(v.Namespace).Create(ctx, v, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create service %s/%s: %w", v.Namespace, v.Name, err)
 		}
+	case *APIService:
+		return l.applyAPIService(ctx, v)
 	default:
 		return fmt.Errorf("kubelab: cannot apply %T", o)
 	}

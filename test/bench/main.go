@@ -1,0 +1,183 @@
+// Command bench is `make bench` / `make bench-large`: it loads a large
+// hybrid cluster into a real envtest kube-apiserver and measures, in one
+// run, `vnodediag diagnose` for the Kubernetes checks beside
+// `kubectl get <resources> -A -o json > /dev/null` on the same server:
+// wall time (median of -runs) and peak RSS (max of -runs), and their ratios.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/vnodediag/vnodediag/test/kubelab"
+)
+
+func main() {
+	bin := flag.String("bin", "bin/vnodediag", "vnodediag binary")
+	kubectl := flag.String("kubectl", "kubectl", "kubectl binary")
+	nodes := flag.Int("nodes", 1000, "nodes to load")
+	pods := flag.Int("pods", 30000, "pods to load")
+	daemonsets := flag.Int("daemonsets", 0, "DaemonSets to load (0: compare nodes and pods only)")
+	runs := flag.Int("runs", 3, "runs of each command")
+	only := flag.String("only", "", "checks to run (default: k8s, or k8s,vnode with -daemonsets)")
+	workers := flag.Int("workers", 24, "concurrent API requests while loading")
+	flag.Parse()
+	if err := run(*bin, *kubectl, *nodes, *pods, *daemonsets, *runs, *only, *workers); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, workers int) error {
+	resources := "nodes,pods"
+	if only == "" {
+		only = "k8s"
+	}
+	if daemonsets > 0 {
+		resources = "nodes,pods,daemonsets,deployments"
+		if only == "k8s" {
+			only = "k8s,vnode"
+		}
+	}
+	fmt.Fprintln(os.Stderr, "bench: starting kube-apiserver and etcd ...")
+	lab, err := kubelab.Start()
+	if err != nil {
+		return err
+	}
+	defer lab.Stop()
+	ctx := context.Background()
+
+	start := time.Now()
+	objs := objects(nodes, pods, daemonsets)
+	if err := load(ctx, lab, objs, workers); err != nil {
+		return err
+	}
+	loadTime := time.Since(start)
+
+	dir, err := os.MkdirTemp("", "vnodediag-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfgPath := filepath.Join(dir, "vnodediag.yaml")
+	b, _ := yaml.Marshal(map[string]any{"kubernetes": map[string]any{"kubeconfig": lab.Kubeconfig, "requestTimeout": "5m"},
+		"runner": map[string]any{"sourceTimeout": "10m", "checkTimeout": "5m"}})
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		return err
+	}
+
+	kubectlArgs := []string{"--kubeconfig", lab.Kubeconfig, "get", resources, "-A", "-o", "json"}
+	diagArgs := []string{"diagnose", "--config", cfgPath, "--only", only, "-o", "json", "--timeout", "20m"}
+	var kWall, dWall []time.Duration
+	var kRSS, dRSS int64
+	for i := 0; i < runs; i++ {
+		w, rss, err := measure(kubectl, kubectlArgs, 0)
+		if err != nil {
+			return fmt.Errorf("kubectl: %w", err)
+		}
+		kWall, kRSS = append(kWall, w), max(kRSS, rss)
+		// diagnose exits 1: the loaded cluster carries a few deliberate faults.
+		w, rss, err = measure(bin, diagArgs, 1)
+		if err != nil {
+			return fmt.Errorf("vnodediag: %w", err)
+		}
+		dWall, dRSS = append(dWall, w), max(dRSS, rss)
+	}
+	km, dm := median(kWall), median(dWall)
+	fmt.Printf("\ncluster: %d nodes, %d pods, %d daemonsets, %d deployments (loaded in %s); %d runs each\n\n",
+		nodes, pods, daemonsets, deployments(daemonsets), loadTime.Round(time.Second), runs)
+	fmt.Printf("%-58s %12s %12s\n", "command", "wall (med)", "peak RSS")
+	fmt.Printf("%-58s %12s %9d MB\n", "kubectl get "+resources+" -A -o json > /dev/null", km.Round(time.Millisecond), kRSS/1024)
+	fmt.Printf("%-58s %12s %9d MB\n", "vnodediag diagnose --only "+only, dm.Round(time.Millisecond), dRSS/1024)
+	fmt.Printf("%-58s %11.2fx %11.2fx   (targets <= 1.00x wall, <= 0.50x RSS)\n", "ratio vnodediag / kubectl",
+		float64(dm)/float64(km), float64(dRSS)/float64(kRSS))
+	return nil
+}
+
+// measure runs a command with stdout to /dev/null and returns its wall time
+// and peak RSS in KiB (getrusage of the child).
+func measure(name string, args []string, okCode int) (time.Duration, int64, error) {
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer devnull.Close()
+	cmd := exec.Command(name, args...)
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = devnull, &stderr
+	start := time.Now()
+	err = cmd.Run()
+	wall := time.Since(start)
+	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == okCode {
+		err = nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("%v: %s", err, stderr.String())
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return wall, ru.Maxrss, nil
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func load(ctx context.Context, lab *kubelab.Lab, objs []any, workers int) error {
+	// Nodes and namespaces first, so pods never race their namespace.
+	var first, rest []any
+	for _, o := range objs {
+		if _, ok := o.(interface{ GetNamespace() string }); ok && !isNode(o) {
+			rest = append(rest, o)
+		} else {
+			first = append(first, o)
+		}
+	}
+	if err := parallel(ctx, lab, first, workers); err != nil {
+		return err
+	}
+	return parallel(ctx, lab, rest, workers)
+}
+
+func parallel(ctx context.Context, lab *kubelab.Lab, objs []any, workers int) error {
+	var next atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	total := int64(len(objs))
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= total {
+					return
+				}
+				if err := lab.Apply(ctx, objs[i]); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+				if i > 0 && i%10000 == 0 {
+					fmt.Fprintf(os.Stderr, "bench: loaded %d/%d objects (%s)\n", i, total, time.Since(start).Round(time.Second))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
