@@ -77,6 +77,14 @@ func Table(w io.Writer, rep *pb.Report, opt Options) error {
 	}
 	const indent = "       "
 	var b strings.Builder
+	if c := rep.GetCluster(); c != nil {
+		name := c.Context
+		if name == "" {
+			name = "(in-cluster)"
+		}
+		writeWrapped(&b, "", fmt.Sprintf("cluster %s: %s, Kubernetes %s", name, c.Server, c.Version), width)
+		b.WriteString("\n")
+	}
 	for _, r := range rep.GetResults() {
 		st := fmt.Sprintf("%-5s", r.Status.String())
 		if opt.Color {
