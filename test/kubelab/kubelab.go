@@ -62,6 +62,10 @@ func Start() (*Lab, error) {
 		return nil, err
 	}
 	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	// A lab's etcd needs no durability; without fsync loading 150,000 pods
+	// is several times faster.
+	env.ControlPlane.Etcd = &envtest.Etcd{}
+	env.ControlPlane.Etcd.Configure().Set("unsafe-no-fsync", "true")
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("start envtest API server: %w", err)
