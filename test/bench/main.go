@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +26,12 @@ import (
 	"github.com/vnodediag/vnodediag/test/kubelab"
 )
 
+var hold bool
+
 func main() {
+	if code, ok := os.LookupEnv(measureEnv); ok {
+		measureChild(code, os.Args[1:])
+	}
 	bin := flag.String("bin", "bin/vnodediag", "vnodediag binary")
 	kubectl := flag.String("kubectl", "kubectl", "kubectl binary")
 	nodes := flag.Int("nodes", 1000, "nodes to load")
@@ -33,6 +40,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each command")
 	only := flag.String("only", "", "checks to run (default: k8s, or k8s,vnode with -daemonsets)")
 	workers := flag.Int("workers", 24, "concurrent API requests while loading")
+	flag.BoolVar(&hold, "hold", false, "after measuring, keep the API server up (prints the config path) until SIGINT/SIGTERM")
 	flag.Parse()
 	if err := run(*bin, *kubectl, *nodes, *pods, *daemonsets, *runs, *only, *workers); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -103,31 +111,62 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 	fmt.Printf("%-58s %12s %9d MB\n", "vnodediag diagnose --only "+only, dm.Round(time.Millisecond), dRSS/1024)
 	fmt.Printf("%-58s %11.2fx %11.2fx   (targets <= 1.00x wall, <= 0.50x RSS)\n", "ratio vnodediag / kubectl",
 		float64(dm)/float64(km), float64(dRSS)/float64(kRSS))
+	if hold {
+		fmt.Fprintf(os.Stderr, "bench: holding; config %s, kubeconfig %s\n", cfgPath, lab.Kubeconfig)
+		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		<-ctx.Done()
+	}
 	return nil
 }
 
 // measure runs a command with stdout to /dev/null and returns its wall time
-// and peak RSS in KiB (getrusage of the child).
+// and peak RSS in KiB. The command is started by a small copy of this
+// program (see measureChild): a child's ru_maxrss includes the memory of
+// the process it was forked from, and this process holds a whole cluster.
 func measure(name string, args []string, okCode int) (time.Duration, int64, error) {
-	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	self, err := os.Executable()
 	if err != nil {
 		return 0, 0, err
 	}
-	defer devnull.Close()
-	cmd := exec.Command(name, args...)
-	var stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = devnull, &stderr
+	cmd := exec.Command(self, append([]string{name}, args...)...)
+	cmd.Env = append(os.Environ(), measureEnv+"="+strconv.Itoa(okCode))
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return 0, 0, fmt.Errorf("%v: %s", err, stderr.String())
+	}
+	var wallNS, rss int64
+	if _, err := fmt.Sscan(stdout.String(), &wallNS, &rss); err != nil {
+		return 0, 0, fmt.Errorf("measure output %q: %v", stdout.String(), err)
+	}
+	return time.Duration(wallNS), rss, nil
+}
+
+const measureEnv = "VNODEDIAG_BENCH_MEASURE"
+
+// measureChild is the small process that runs one command and prints its
+// wall time (ns) and peak RSS (KiB, getrusage of the child).
+func measureChild(okCode string, argv []string) {
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = devnull, os.Stderr
 	start := time.Now()
 	err = cmd.Run()
 	wall := time.Since(start)
-	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == okCode {
+	if ee, ok := err.(*exec.ExitError); ok && strconv.Itoa(ee.ExitCode()) == okCode {
 		err = nil
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("%v: %s", err, stderr.String())
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return wall, ru.Maxrss, nil
+	fmt.Println(wall.Nanoseconds(), cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+	os.Exit(0)
 }
 
 func median(d []time.Duration) time.Duration {
