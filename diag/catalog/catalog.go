@@ -7,6 +7,7 @@ import (
 
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/k8s"
+	"github.com/vnodediag/vnodediag/diag/vnode"
 )
 
 // All returns every check, sorted by ID.
@@ -14,6 +15,7 @@ func All() []diag.Check {
 	var all []diag.Check
 	for _, group := range [][]diag.Check{
 		k8s.Checks(),
+		vnode.Checks(),
 	} {
 		all = append(all, group...)
 	}

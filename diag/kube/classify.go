@@ -38,11 +38,6 @@ type Classification struct {
 	Reason string
 }
 
-// IsVirtual reports whether n is a VNode by its labels.
-func IsVirtual(n *corev1.Node) bool {
-	return n.Labels[LabelType] == LabelTypeVirtual || n.Labels[LabelVNode] == "true"
-}
-
 // Classify decides whether n is a VNode, an ECS instance or an on-prem node.
 // Labels decide VNodes; a providerID that names an ECS instance, or an ECS
 // instance type / ACK node-pool label, decides ECS; everything else is
@@ -55,7 +50,7 @@ func Classify(n *corev1.Node) Classification {
 		return Classification{ClassVirtual, fmt.Sprintf("label %s=true", LabelVNode)}
 	}
 	for _, t := range n.Spec.Taints {
-		if t.Key == TaintVKProvider {
+		if t.Key == TaintVKProvider || (t.Key == TaintVNode && t.Value == "true") {
 			return Classification{ClassVirtual, fmt.Sprintf("taint %s=%s:%s", t.Key, t.Value, t.Effect)}
 		}
 	}

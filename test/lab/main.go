@@ -105,7 +105,7 @@ func run(bin, output string, keep bool) int {
 // clusterObjects is the demo cluster: the k8s.* faults of
 // kubelab.HybridCluster plus the parts later sections add.
 func clusterObjects() []any {
-	return kubelab.HybridCluster()
+	return append(kubelab.HybridCluster(), kubelab.VNodeScenario()...)
 }
 
 // startNetworkLabs adds the BGP and DNS labs to cfg where they can run.

@@ -1,0 +1,350 @@
+package vnode
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/k8s"
+	"github.com/vnodediag/vnodediag/diag/kube"
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"github.com/vnodediag/vnodediag/test/kubelab"
+)
+
+// gather reads a snapshot through the real Kubernetes source.
+func gather(t *testing.T, ctx context.Context, rc *rest.Config) *kube.Snapshot {
+	t.Helper()
+	p, err := kube.NewProviderForConfig(kube.Config{PageSize: 3}, rc, "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := p.Gather(ctx)
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	return v.(*kube.Snapshot)
+}
+
+func run(t *testing.T, ctx context.Context, s *kube.Snapshot, id string) []*pb.Result {
+	t.Helper()
+	in := diag.NewInputs(map[diag.SourceName]any{diag.SourceKube: s})
+	for _, c := range Checks() {
+		if c.ID == id {
+			return c.Run(ctx, in)
+		}
+	}
+	t.Fatalf("no check %s", id)
+	return nil
+}
+
+func find(rs []*pb.Result, kind, ns, name string) *pb.Result {
+	for _, r := range rs {
+		for _, o := range r.Objects {
+			if o.Kind == kind && o.Namespace == ns && o.Name == name {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+// TestLab runs the checks on the demo scenario loaded into a real API
+// server, then applies their remediations through the same server and
+// checks that the faults go away.
+func TestLab(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real API server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	lab := kubelab.StartT(t)
+	if err := lab.Apply(ctx, append(kubelab.HybridCluster(), kubelab.VNodeScenario()...)...); err != nil {
+		t.Fatal(err)
+	}
+	// The aggregator probes the APIService's Service on its own schedule.
+	var s *kube.Snapshot
+	deadline := time.Now().Add(time.Minute)
+	for {
+		s = gather(t, ctx, lab.Config)
+		if a := s.MetricsAPIService; a != nil && a.Available != "Unknown" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if len(s.PartErrors) > 0 {
+		t.Fatalf("part errors: %v", s.PartErrors)
+	}
+	if a := s.MetricsAPIService; a == nil || a.Service != "kube-system/metrics-server" || a.Available != "False" {
+		t.Fatalf("APIService as the aggregator leaves it: %+v", a)
+	}
+	t.Logf("aggregator: APIService Available=%s reason=%s message=%q", s.MetricsAPIService.Available, s.MetricsAPIService.Reason, s.MetricsAPIService.Message)
+
+	t.Run("present", func(t *testing.T) {
+		got := run(t, ctx, s, "vnode.present")
+		if statuses(got) != "PASS,PASS,FAIL" {
+			t.Fatalf("got %s", dump(got))
+		}
+		nr := find(got, "Node", "", kubelab.ScenarioVNodeNotReady)
+		if nr.Status != pb.Status_FAIL || !strings.Contains(nr.Summary, "Ready=Unknown (NodeStatusUnknown") || !hasEvidence(nr, "identified by", "label k8s.aliyun.com/vnode=true") {
+			t.Errorf("not-ready VNode: %s", dump([]*pb.Result{nr}))
+		}
+		if !hasEvidence(got[0], "kubelet version", "v1.30.4-vk-v2.11.0") {
+			t.Errorf("kubelet version missing: %s", dump(got[:1]))
+		}
+	})
+
+	t.Run("daemonset-affinity", func(t *testing.T) {
+		got := run(t, ctx, s, "vnode.daemonset-affinity")
+		if statuses(got) != "FAIL,FAIL,PASS" {
+			t.Fatalf("got %s", dump(got))
+		}
+		kp := find(got, "DaemonSet", "kube-system", "kube-proxy")
+		if kp == nil || !strings.Contains(kp.Summary, "(system DaemonSet, in namespace kube-system) can be placed on VNode(s) virtual-kubelet-cn-shanghai-l, "+kubelab.ScenarioVNodeReady+", "+kubelab.ScenarioVNodeNotReady) ||
+			!hasEvidence(kp, "pod kube-system/kube-proxy-vk8s2", "Pending, bound to VNode "+kubelab.ScenarioVNodeReady) {
+			t.Errorf("kube-proxy: %s", dump([]*pb.Result{kp}))
+		}
+		ne := find(got, "DaemonSet", "monitoring", "node-exporter")
+		if ne == nil || !hasEvidence(ne, "placement on VNode "+kubelab.ScenarioVNodeReady, "term 2 (kubernetes.io/os In [linux])") {
+			t.Errorf("node-exporter: %s", dump([]*pb.Result{ne}))
+		}
+		if got[2].Summary != "the other 2 DaemonSets keep off the 3 VNode(s)" {
+			t.Errorf("pass: %s", got[2].Summary)
+		}
+
+		// Apply the remediation exactly as printed, through the real API
+		// server, and re-check: node-exporter must keep off every VNode.
+		patch := between(t, ne.Remediation, "patch daemonset node-exporter --type=strategic -p '", "'")
+		if _, err := lab.Client.AppsV1().DaemonSets("monitoring").Patch(ctx, "node-exporter", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatalf("apply the printed patch: %v", err)
+		}
+		got = run(t, ctx, gather(t, ctx, lab.Config), "vnode.daemonset-affinity")
+		if find(got, "DaemonSet", "monitoring", "node-exporter") != nil || statuses(got) != "FAIL,PASS" {
+			t.Errorf("after the patch: %s", dump(got))
+		}
+		ds, err := lab.Client.AppsV1().DaemonSets("monitoring").Get(ctx, "node-exporter", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		terms := ds.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+		if len(terms) != 2 || termString(terms[0]) != "type NotIn [virtual-kubelet] AND k8s.aliyun.com/vnode NotIn [true]" ||
+			termString(terms[1]) != "kubernetes.io/os In [linux] AND type NotIn [virtual-kubelet] AND k8s.aliyun.com/vnode NotIn [true]" {
+			t.Errorf("merged terms on the server: %v", terms)
+		}
+	})
+
+	t.Run("metrics-server", func(t *testing.T) {
+		got := run(t, ctx, s, "vnode.metrics-server")
+		if statuses(got) != "FAIL" || !strings.Contains(got[0].Summary, "metrics-server kube-system/metrics-server is v0.6.4: it scrapes /metrics/resource") ||
+			!strings.Contains(got[0].Summary, "APIService v1beta1.metrics.k8s.io is not Available") {
+			t.Fatalf("got %s", dump(got))
+		}
+		patch := between(t, got[0].Remediation, "patch deployment metrics-server --type=json -p '", "'")
+		if _, err := lab.Client.AppsV1().Deployments("kube-system").Patch(ctx, "metrics-server", types.JSONPatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatalf("apply the printed patch: %v", err)
+		}
+		got = run(t, ctx, gather(t, ctx, lab.Config), "vnode.metrics-server")
+		// The version and flags are fixed; the lab runs no metrics-server
+		// pod, so the APIService stays unavailable.
+		if !strings.HasPrefix(got[0].Summary, "metrics-server kube-system/metrics-server is v0.5.2 with the VNode flags; APIService") {
+			t.Errorf("after the patch: %s", dump(got))
+		}
+	})
+
+	t.Run("k8s-version", func(t *testing.T) {
+		got := run(t, ctx, s, "vnode.k8s-version")
+		if statuses(got) != "PASS" || !strings.Contains(got[0].Summary, "API server v1.") {
+			t.Errorf("got %s", dump(got))
+		}
+	})
+
+	t.Run("registry-tls", func(t *testing.T) {
+		got := run(t, ctx, s, "vnode.registry-tls")
+		if statuses(got) != "WARN,WARN,WARN" {
+			t.Fatalf("got %s", dump(got))
+		}
+		for _, name := range []string{"storefront-6d9c7f5b8d-x7k2p", "storefront-6d9c7f5b8d-q9d4w"} {
+			r := find(got, "Pod", "shop", name)
+			if r == nil || !strings.HasSuffix(r.Summary, `add annotation k8s.aliyun.com/insecure-registry: "`+kubelab.ScenarioHarbor+`"`) ||
+				!strings.HasPrefix(r.Remediation, "kubectl -n shop patch deployment storefront --type=merge -p '") {
+				t.Errorf("%s: %s", name, dump([]*pb.Result{r}))
+			}
+		}
+		if r := find(got, "Pod", "shop", "storefront-6d9c7f5b8d-q9d4w"); r == nil || !hasEvidence(r, "event Failed (count 5)", "x509: certificate signed by unknown authority") {
+			t.Errorf("event evidence: %s", dump([]*pb.Result{r}))
+		}
+		cat := find(got, "Pod", "shop", "catalog-6d9c7f5b8d-m3n8v")
+		if cat == nil || !strings.Contains(cat.Summary, `"harbor.corp.example,`+kubelab.ScenarioHarbor+`" (it carries "harbor.corp.example"`) {
+			t.Errorf("catalog: %s", dump([]*pb.Result{cat}))
+		}
+		patch := between(t, find(got, "Pod", "shop", "storefront-6d9c7f5b8d-x7k2p").Remediation, "--type=merge -p '", "'")
+		d, err := lab.Client.AppsV1().Deployments("shop").Patch(ctx, "storefront", types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+		if err != nil {
+			t.Fatalf("apply the printed patch: %v", err)
+		}
+		if v := d.Spec.Template.Annotations["k8s.aliyun.com/insecure-registry"]; v != kubelab.ScenarioHarbor {
+			t.Errorf("template annotation after the patch: %q", v)
+		}
+	})
+}
+
+// TestLabPartErrors reads the cluster as a user who may not list
+// DaemonSets, Deployments or events: the checks that need them say so.
+func TestLabPartErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real API server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lab := kubelab.StartT(t)
+	if err := lab.Apply(ctx, kubelab.VNodeScenario()...); err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "nodes-and-pods"}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"nodes", "pods", "namespaces", "configmaps"}, Verbs: []string{"get", "list"}},
+	}}
+	if _, err := lab.Client.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "nodes-and-pods"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "nodes-and-pods"},
+		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: "narrow-reader"}}}
+	if _, err := lab.Client.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rc := rest.CopyConfig(lab.Config)
+	rc.Impersonate = rest.ImpersonationConfig{UserName: "narrow-reader"}
+	s := gather(t, ctx, rc)
+	if s.PartErrors[partDaemonSets] == nil || s.PartErrors[partDeployments] == nil || s.PartErrors[partEvents] == nil {
+		t.Fatalf("want daemonsets, deployments and events to fail for the narrow reader, part errors: %v", s.PartErrors)
+	}
+	for id, want := range map[string]string{
+		"vnode.daemonset-affinity": "ERROR could not read daemonsets: list daemonsets:",
+		"vnode.metrics-server":     "ERROR could not read deployments: list deployments:",
+	} {
+		got := run(t, ctx, s, id)
+		if len(got) != 1 || !strings.HasPrefix(got[0].Status.String()+" "+got[0].Summary, want) {
+			t.Errorf("%s: %s", id, dump(got))
+		}
+	}
+	// Status messages still show the certificate errors; the missing
+	// events are reported beside them.
+	got := run(t, ctx, s, "vnode.registry-tls")
+	if statuses(got) != "WARN,WARN,ERROR" || !strings.Contains(got[2].Summary, "could not read events") {
+		t.Errorf("registry-tls: %s", dump(got))
+	}
+	// Nodes and pods are enough for these two.
+	if got := run(t, ctx, s, "vnode.present"); statuses(got) != "PASS,FAIL" {
+		t.Errorf("present: %s", dump(got))
+	}
+	if got := run(t, ctx, s, "vnode.k8s-version"); statuses(got) != "PASS" {
+		t.Errorf("k8s-version: %s", dump(got))
+	}
+}
+
+// TestLabNoVNode: a cluster without VNodes skips the VNode checks with the
+// reason, and still reports the version.
+func TestLabNoVNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real API server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lab := kubelab.StartT(t)
+	if err := lab.Apply(ctx, kubelab.OnPremNode("dc-1", "172.21.0.0/24", "10.10.0.11"), kubelab.KubeProxyDaemonSet(),
+		kubelab.MetricsServerDeployment("registry.k8s.io/metrics-server/metrics-server:v0.7.2")); err != nil {
+		t.Fatal(err)
+	}
+	s := gather(t, ctx, lab.Config)
+	for _, c := range Checks() {
+		got := run(t, ctx, s, c.ID)
+		want := "SKIP"
+		if c.ID == "vnode.k8s-version" {
+			want = "PASS"
+		}
+		if statuses(got) != want || (want == "SKIP" && !strings.Contains(got[0].Summary, "no VNode in the cluster")) {
+			t.Errorf("%s: %s", c.ID, dump(got))
+		}
+	}
+}
+
+// between returns the text of s after the first start and before the next end.
+func between(t *testing.T, s, start, end string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(s, start)
+	if !ok {
+		t.Fatalf("%q not in %q", start, s)
+	}
+	out, _, ok := strings.Cut(rest, end)
+	if !ok {
+		t.Fatalf("%q not after %q in %q", end, start, s)
+	}
+	return out
+}
+
+// TestLabRunner runs the vnode.* and k8s.* checks through the engine's
+// Runner on the demo cluster, and proves that adding VNodeScenario to
+// HybridCluster changes no k8s.* result: the demo's faults stay one per
+// check family.
+func TestLabRunner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real API server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	report := func(objs []any) *pb.Report {
+		lab := kubelab.StartT(t)
+		if err := lab.Apply(ctx, objs...); err != nil {
+			t.Fatal(err)
+		}
+		p, err := kube.NewProviderForConfig(kube.Config{}, lab.Config, "lab")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &diag.Runner{Providers: []diag.Provider{p}}
+		return r.Run(ctx, append(k8s.Checks(), Checks()...))
+	}
+	k8sResults := func(rep *pb.Report) string {
+		var b strings.Builder
+		for _, r := range rep.Results {
+			if strings.HasPrefix(r.CheckId, "k8s.") {
+				b.WriteString(r.CheckId + " " + r.Status.String() + " " + r.Summary + "\n")
+			}
+		}
+		return b.String()
+	}
+	base := report(kubelab.HybridCluster())
+	demo := report(append(kubelab.HybridCluster(), kubelab.VNodeScenario()...))
+	if a, b := k8sResults(base), k8sResults(demo); a != b {
+		t.Errorf("VNodeScenario changes k8s.* results:\nHybridCluster alone:\n%s\nwith VNodeScenario:\n%s", a, b)
+	}
+	byCheck := map[string]string{}
+	for _, r := range demo.Results {
+		if strings.HasPrefix(r.CheckId, "vnode.") {
+			byCheck[r.CheckId] += r.Status.String() + ","
+		}
+	}
+	want := map[string]string{
+		"vnode.present":            "PASS,PASS,FAIL,",
+		"vnode.daemonset-affinity": "FAIL,FAIL,PASS,",
+		"vnode.metrics-server":     "FAIL,",
+		"vnode.k8s-version":        "PASS,",
+		"vnode.registry-tls":       "WARN,WARN,WARN,",
+	}
+	for id, w := range want {
+		if byCheck[id] != w {
+			t.Errorf("%s: %s, want %s", id, byCheck[id], w)
+		}
+	}
+	for _, r := range demo.Results {
+		if r.Reference == "" || r.Duration == nil {
+			t.Errorf("%s: result without reference or duration", r.CheckId)
+		}
+	}
+}
