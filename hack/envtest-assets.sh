@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and etcd from the Go module proxy and caches them, so
+# Builds kube-apiserver, etcd and kubectl from the Go module proxy and caches them, so
 # tests can start a real API server through controller-runtime envtest.
 # Prebuilt envtest binaries cannot be downloaded everywhere, and Debian ships no
 # kube-apiserver; both build from their Go modules in a few minutes.
@@ -14,7 +14,7 @@ cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/vnodediag/envtest
 dir=${VNODEDIAG_ASSETS_DIR:-$cache_root/k8s-$KUBE_VERSION-etcd-$ETCD_VERSION}
 
 # FORCE=1 rebuilds even when the cache is filled.
-if [[ -z ${FORCE:-} && -x $dir/kube-apiserver && -x $dir/etcd ]]; then
+if [[ -z ${FORCE:-} && -x $dir/kube-apiserver && -x $dir/etcd && -x $dir/kubectl ]]; then
   echo "$dir"
   exit 0
 fi
@@ -79,6 +79,37 @@ GO
     -o "$dir/kube-apiserver.tmp" . && mv "$dir/kube-apiserver.tmp" "$dir/kube-apiserver"
 }
 
+# kubectl of the same release, for the benchmarks' baseline (the machine's
+# kubectl, if any, may be another version or a wrapper).
+build_kubectl() {
+  local d=$work/kubectl v=0.${KUBE_VERSION#1.}
+  mkdir -p "$d" && cd "$d"
+  go mod init kubectlbuild >/dev/null 2>&1
+  cat > main.go <<'GO'
+package main
+
+import (
+	"k8s.io/component-base/cli"
+	"k8s.io/kubectl/pkg/cmd"
+	"k8s.io/kubectl/pkg/cmd/util"
+)
+
+func main() {
+	command := cmd.NewDefaultKubectlCommand()
+	if err := cli.RunNoErrOutput(command); err != nil {
+		util.CheckErr(err)
+	}
+}
+GO
+  go get "k8s.io/kubectl@v$v" >/dev/null 2>&1
+  go mod tidy >/dev/null 2>&1
+  go build -trimpath -ldflags "-s \
+      -X k8s.io/client-go/pkg/version.gitVersion=v$KUBE_VERSION \
+      -X k8s.io/component-base/version.gitVersion=v$KUBE_VERSION" \
+    -o "$dir/kubectl.tmp" . && mv "$dir/kubectl.tmp" "$dir/kubectl"
+}
+
 [[ -x $dir/etcd ]] || (build_etcd) >&2
+[[ -x $dir/kubectl ]] || (build_kubectl) >&2
 [[ -z ${FORCE:-} && -x $dir/kube-apiserver ]] || (build_apiserver) >&2
 echo "$dir"

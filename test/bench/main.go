@@ -33,7 +33,7 @@ func main() {
 		measureChild(code, os.Args[1:])
 	}
 	bin := flag.String("bin", "bin/vnodediag", "vnodediag binary")
-	kubectl := flag.String("kubectl", "kubectl", "kubectl binary")
+	kubectl := flag.String("kubectl", "", "kubectl binary (default: the one hack/envtest-assets.sh built beside kube-apiserver, same release)")
 	nodes := flag.Int("nodes", 1000, "nodes to load")
 	pods := flag.Int("pods", 30000, "pods to load")
 	daemonsets := flag.Int("daemonsets", 0, "DaemonSets to load (0: compare nodes and pods only)")
@@ -58,6 +58,13 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 		if only == "k8s" {
 			only = "k8s,vnode"
 		}
+	}
+	if kubectl == "" {
+		assets, err := kubelab.AssetsDir()
+		if err != nil {
+			return err
+		}
+		kubectl = filepath.Join(assets, "kubectl")
 	}
 	fmt.Fprintln(os.Stderr, "bench: starting kube-apiserver and etcd ...")
 	lab, err := kubelab.Start()
