@@ -8,7 +8,7 @@ VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || ech
 LDFLAGS       := -X github.com/vnodediag/vnodediag/diag.Version=$(VERSION)
 export GONOSUMDB := k8s.io/*,sigs.k8s.io/*,go.etcd.io/*
 
-.PHONY: all build test demo bench bench-large bench-bgp proto tools envtest lint clean
+.PHONY: all build test demo bench bench-large bench-bgp bench-dns proto tools envtest lint clean
 
 all: build
 
@@ -30,6 +30,10 @@ bench: build envtest
 
 bench-large: build envtest
 	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) run ./test/bench -bin $(BIN) -nodes 5000 -pods 150000 -daemonsets 300
+
+# bench-dns: the DNS section with a silent forwarder beside the slowest single query (root).
+bench-dns:
+	$(GO) test -count=1 -run '^$$' -bench BenchmarkDNSSection -benchtime 5x ./dnsprobe/
 
 tools:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

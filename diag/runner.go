@@ -116,10 +116,13 @@ func (r *Runner) gather(ctx context.Context, checks []Check) map[SourceName]*gat
 	for name := range needed {
 		p := r.provider(name)
 		if p == nil {
+			msg := fmt.Sprintf("no %s source in this run", name)
+			mu.Lock()
 			out[name] = &gathered{
-				err:    NotConfigured("no %s source in this run", name),
-				status: &pb.SourceStatus{Name: string(name), State: pb.SourceStatus_NOT_CONFIGURED, Message: fmt.Sprintf("no %s source in this run", name)},
+				err:    NotConfigured("%s", msg),
+				status: &pb.SourceStatus{Name: string(name), State: pb.SourceStatus_NOT_CONFIGURED, Message: msg},
 			}
+			mu.Unlock()
 			continue
 		}
 		wg.Add(1)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -9,6 +10,7 @@ import (
 	"github.com/vnodediag/vnodediag/diag/catalog"
 	"github.com/vnodediag/vnodediag/diag/config"
 	"github.com/vnodediag/vnodediag/diag/kube"
+	"github.com/vnodediag/vnodediag/dnsprobe"
 )
 
 // sourceFlags are the flags shared by diagnose and serve that build sources.
@@ -71,6 +73,12 @@ func runnerFor(cfg *config.Config) (*diag.Runner, error) {
 		}
 		r.Providers = append(r.Providers, p)
 	}
+	// A nil section gives a provider that SKIPs its checks with the reason.
+	dnsP, err := dnsprobe.NewProvider(cfg.DNS, slog.Default())
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	r.Providers = append(r.Providers, dnsP)
 	return r, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/k8s"
 	"github.com/vnodediag/vnodediag/diag/vnode"
+	"github.com/vnodediag/vnodediag/dnsprobe"
 )
 
 // All returns every check, sorted by ID.
@@ -16,6 +17,7 @@ func All() []diag.Check {
 	for _, group := range [][]diag.Check{
 		k8s.Checks(),
 		vnode.Checks(),
+		dnsprobe.Checks(),
 	} {
 		all = append(all, group...)
 	}

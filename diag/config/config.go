@@ -15,12 +15,14 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/vnodediag/vnodediag/diag/kube"
+	"github.com/vnodediag/vnodediag/dnsprobe"
 )
 
 // Config is the whole file.
 type Config struct {
-	Kubernetes *kube.Config `json:"kubernetes,omitempty"`
-	Runner     RunnerConfig `json:"runner,omitempty"`
+	Kubernetes *kube.Config     `json:"kubernetes,omitempty"`
+	DNS        *dnsprobe.Config `json:"dns,omitempty"`
+	Runner     RunnerConfig     `json:"runner,omitempty"`
 }
 
 // RunnerConfig tunes the engine.
@@ -77,6 +79,11 @@ func (c *Config) Validate() error {
 	if c.Kubernetes != nil {
 		if err := c.Kubernetes.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("kubernetes: %w", err))
+		}
+	}
+	if c.DNS != nil {
+		if err := c.DNS.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("dns: %w", err))
 		}
 	}
 	return errors.Join(errs...)

@@ -18,7 +18,9 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/vnodediag/vnodediag/dnsprobe/dnslab"
 	"github.com/vnodediag/vnodediag/test/kubelab"
+	"github.com/vnodediag/vnodediag/test/netlab"
 )
 
 func main() {
@@ -53,13 +55,17 @@ func run(bin, output string, keep bool) int {
 	cfg := map[string]any{
 		"kubernetes": map[string]any{"kubeconfig": lab.Kubeconfig},
 	}
-	cleanups, err := startNetworkLabs(cfg)
+	cleanups, extra, err := startNetworkLabs(cfg)
 	defer func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			cleanups[i]()
 		}
 	}()
 	if err != nil {
+		fmt.Fprintln(os.Stderr, "lab:", err)
+		return 1
+	}
+	if err := lab.Apply(actx, extra...); err != nil {
 		fmt.Fprintln(os.Stderr, "lab:", err)
 		return 1
 	}
@@ -108,7 +114,21 @@ func clusterObjects() []any {
 	return append(kubelab.HybridCluster(), kubelab.VNodeScenario()...)
 }
 
-// startNetworkLabs adds the BGP and DNS labs to cfg where they can run.
-func startNetworkLabs(cfg map[string]any) ([]func(), error) {
-	return nil, nil
+// startNetworkLabs adds the BGP and DNS labs to cfg where the machine can
+// make network namespaces (root), and returns their cleanups and the
+// Kubernetes objects that describe them (the CoreDNS ConfigMap).
+func startNetworkLabs(cfg map[string]any) (cleanups []func(), objs []any, err error) {
+	if why := netlab.Available(); why != "" {
+		fmt.Fprintf(os.Stderr, "lab: no BGP/DNS lab (%s): their checks will SKIP\n", why)
+		return nil, nil, nil
+	}
+	fmt.Fprintln(os.Stderr, "lab: starting unbound (on-prem DNS) and dnsmasq (PrivateZone) in network namespaces ...")
+	dnsCfg, stopDNS, err := dnslab.Demo()
+	if err != nil {
+		return cleanups, nil, fmt.Errorf("dns lab: %w", err)
+	}
+	cleanups = append(cleanups, stopDNS)
+	cfg["dns"] = dnsCfg
+	objs = append(objs, dnslab.CoreDNSConfigMap(dnsCfg))
+	return cleanups, objs, nil
 }

@@ -60,18 +60,24 @@ func Available() string {
 	return ""
 }
 
-// NewHost creates a namespace and a veth link whose /30 lies in
-// 10.254.0.0/16 and is chosen per run and per host.
+// NewHost creates a namespace and a veth link whose /30 is the first one in
+// 10.254.0.0/16 that no interface of the root namespace uses. Allocation
+// holds a lock file until the address is assigned, so test processes
+// running at once never pick the same /30.
 func NewHost(suffix string) (*Host, error) {
 	seqMu.Lock()
 	seq++
 	n := seq
 	seqMu.Unlock()
-	// The third octet comes from the run ID, the fourth from the host's
-	// sequence number, so two runs at once are unlikely to pick the same /30.
-	b, _ := hex.DecodeString(runID)
-	third := b[0] ^ b[1] ^ b[2]
-	base := netip.AddrFrom4([4]byte{10, 254, third, byte((n % 64) * 4)})
+	unlock, err := lockAllocation()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	base, err := freeSubnet()
+	if err != nil {
+		return nil, err
+	}
 	h := &Host{
 		Name:     fmt.Sprintf("vnd-%s-%d%s", runID, n, suffix),
 		RootAddr: base.Next(),
@@ -104,6 +110,48 @@ func NewHost(suffix string) (*Host, error) {
 		}
 	}
 	return h, nil
+}
+
+// lockAllocation takes the machine-wide lock that serialises /30 choices.
+func lockAllocation() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "vnodediag-netlab.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+var labNet = netip.MustParsePrefix("10.254.0.0/16")
+
+// freeSubnet returns the base of a /30 in labNet that no root-namespace
+// address lies in.
+func freeSubnet() (netip.Addr, error) {
+	out, err := exec.Command("ip", "-4", "-o", "addr", "show").Output()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("ip addr show: %w", err)
+	}
+	used := map[netip.Addr]bool{}
+	for _, f := range strings.Fields(string(out)) {
+		if p, err := netip.ParsePrefix(f); err == nil && labNet.Contains(p.Addr()) {
+			b := p.Addr().As4()
+			b[3] &^= 3
+			used[netip.AddrFrom4(b)] = true
+		}
+	}
+	a := labNet.Addr()
+	for i := 0; i < 1<<14; i++ {
+		if !used[a] {
+			return a, nil
+		}
+		for k := 0; k < 4; k++ {
+			a = a.Next()
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("no free /30 left in %s", labNet)
 }
 
 // NewHostT creates a host for one test and removes it at the end; the test

@@ -1,0 +1,186 @@
+package dnsprobe
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/dnsprobe/corefile"
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string // "" for valid
+	}{
+		{"valid", nil, ""},
+		{"no resolvers", func(c *Config) { c.OnPremResolvers, c.CloudResolvers = nil, nil }, "onPremResolvers, cloudResolvers: at least one resolver is required"},
+		{"resolver without name", func(c *Config) { c.OnPremResolvers[0].Name = "" }, "onPremResolvers[0]: name is required"},
+		{"duplicate name", func(c *Config) { c.CloudResolvers[0].Name = "dc1" }, `cloudResolvers[0]: duplicate resolver name "dc1"`},
+		{"hostname address", func(c *Config) { c.OnPremResolvers[0].Address = "dns.corp.example" }, `onPremResolvers[0] "dc1": address: "dns.corp.example": host is not an IP address`},
+		{"bad port", func(c *Config) { c.CloudResolvers[0].Address = "100.100.2.136:0" }, `cloudResolvers[0] "vpc-dns": address: "100.100.2.136:0": port "0" is not 1-65535`},
+		{"empty address", func(c *Config) { c.OnPremResolvers[0].Address = "" }, `onPremResolvers[0] "dc1": address: empty address`},
+		{"ipv6 with port", func(c *Config) { c.OnPremResolvers[0].Address = "[2001:db8::53]:5353" }, ""},
+		{"bad resolver zone", func(c *Config) { c.OnPremResolvers[0].Zone = "a..b" }, `onPremResolvers[0] "dc1": zone "a..b" is not a domain name`},
+		{"root as a PrivateZone", func(c *Config) { c.PrivateZones = []string{"."} }, `privateZones[0]: "." is not a domain name`},
+		{"bad on-prem zone", func(c *Config) { c.OnPremZones = append(c.OnPremZones, "") }, `onPremZones[1]: "" is not a domain name`},
+		{"name outside the zones", func(c *Config) { c.PrivateZoneNames[0].Name = "api.other.internal" }, `privateZoneNames[0]: "api.other.internal" is not inside any of privateZones [svc.cloud.internal]`},
+		{"bad name", func(c *Config) { c.OnPremNames[0].Name = "" }, `onPremNames[0]: "" is not a domain name`},
+		{"bad type", func(c *Config) { c.OnPremNames[0].Type = "MX" }, `onPremNames[0] "db.corp.example": type "MX": want A, AAAA, CNAME, SRV or SOA`},
+		{"lower-case type", func(c *Config) { c.OnPremNames[0].Type = "srv" }, ""},
+		{"forwarder without targets", func(c *Config) { c.Forwarders[0].Targets = nil }, `forwarders[0] "svc.cloud.internal": targets: at least one address is required`},
+		{"forwarder bad target", func(c *Config) { c.Forwarders[1].Targets = []string{"ns1"} }, `forwarders[1] "corp.example": target: "ns1": host is not an IP address`},
+		{"forwarder bad zone", func(c *Config) { c.Forwarders[0].Zone = "" }, `forwarders[0]: zone "" is not a domain name`},
+		{"bad cluster domain", func(c *Config) { c.ClusterDomain = "." }, `clusterDomain: "." is not a domain name`},
+		{"bad timeout", func(c *Config) { c.Timeout = "2" }, `timeout: "2" is not a positive duration like 2s`},
+		{"negative timeout", func(c *Config) { c.Timeout = "-1s" }, `timeout: "-1s" is not a positive duration like 2s`},
+		{"too many retries", func(c *Config) { c.Retries = 9 }, "retries: want 0 to 5, got 9"},
+		{"negative concurrency", func(c *Config) { c.Concurrency = -1 }, "concurrency: must not be negative, got -1"},
+		{"small udp size", func(c *Config) { c.UDPSize = 100 }, "udpSize: want 512 to 65535, got 100"},
+		{"bad reachability", func(c *Config) { c.CloudReachable = "maybe" }, `cloudReachable: want true, false or "auto", got "maybe"`},
+		{"two errors", func(c *Config) { c.Retries = -1; c.Concurrency = -2 }, "retries: want 0 to 5, got -1\nconcurrency: must not be negative, got -2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testConfig()
+			if tc.mutate != nil {
+				tc.mutate(&c)
+			}
+			err := c.Validate()
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("Validate() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfigYAML(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Reachability
+		err  string
+	}{
+		{"cloudReachable: true", ReachYes, ""},
+		{"cloudReachable: false", ReachNo, ""},
+		{"cloudReachable: auto", ReachAuto, ""},
+		{"", "", ""},
+		{"cloudReachable: sometimes", "", `cloudReachable: want true, false or "auto", got "sometimes"`},
+		{"cloudReachable: 1", "", "cloudReachable: want true, false or \"auto\", got 1"},
+	}
+	for _, tc := range tests {
+		var c Config
+		err := yaml.UnmarshalStrict([]byte("onPremResolvers: [{name: a, address: 10.0.0.1}]\n"+tc.in), &c)
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want %q", tc.in, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tc.in, err)
+		case c.CloudReachable != tc.want:
+			t.Errorf("%q: %q, want %q", tc.in, c.CloudReachable, tc.want)
+		}
+	}
+	if err := yaml.UnmarshalStrict([]byte("onPremResolver: []"), &Config{}); err == nil {
+		t.Error("unknown field accepted")
+	}
+}
+
+// The example in deploy/dns must decode strictly and validate.
+func TestExampleConfig(t *testing.T) {
+	b, err := os.ReadFile("../deploy/dns/vnodediag-dns.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		DNS *Config `json:"dns"`
+	}
+	if err := yaml.UnmarshalStrict(b, &file); err != nil {
+		t.Fatal(err)
+	}
+	if err := file.DNS.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if file.DNS.QueryTimeout() != 2*time.Second || file.DNS.reachability() != ReachAuto {
+		t.Errorf("example: timeout %s reachability %s", file.DNS.QueryTimeout(), file.DNS.reachability())
+	}
+}
+
+// The example Corefile forwards what the example configuration expects.
+func TestExampleCorefile(t *testing.T) {
+	b, err := os.ReadFile("../deploy/dns/vnodediag-dns.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		DNS *Config `json:"dns"`
+	}
+	if err := yaml.UnmarshalStrict(b, &file); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("../deploy/dns/Corefile.hybrid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := corefile.Parse(string(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range [][]*pb.Result{EvalCoreDNSForward(file.DNS, cf), EvalClusterDomainOverlap(file.DNS, cf)} {
+		for _, r := range rs {
+			if r.Status != pb.Status_PASS {
+				t.Errorf("%s: %s", r.Status, r.Summary)
+			}
+		}
+	}
+}
+
+func TestNewProvider(t *testing.T) {
+	p, err := NewProvider(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Gather(t.Context()); !errors.Is(err, diag.ErrNotConfigured) || err.Error() != "no dns section in the configuration: not configured" {
+		t.Errorf("nil config: %v, want not configured", err)
+	}
+	if _, err := NewProvider(&Config{}, nil); err == nil || err.Error() != "dns: onPremResolvers, cloudResolvers: at least one resolver is required" {
+		t.Errorf("empty config: %v", err)
+	}
+}
+
+// A config written by a program (the demo marshals its sections with
+// sigs.k8s.io/yaml) reads back strictly and equal.
+func TestConfigRoundTrip(t *testing.T) {
+	for _, r := range []Reachability{ReachYes, ReachNo, ReachAuto} {
+		c := testConfig()
+		c.CloudReachable = r
+		c.Timeout = "1500ms"
+		b, err := yaml.Marshal(map[string]any{"dns": &c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back struct {
+			DNS *Config `json:"dns"`
+		}
+		if err := yaml.UnmarshalStrict(b, &back); err != nil {
+			t.Fatalf("%s\n%s", err, b)
+		}
+		if err := back.DNS.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if back.DNS.CloudReachable != r || back.DNS.QueryTimeout() != 1500*time.Millisecond || len(back.DNS.Forwarders) != 2 {
+			t.Errorf("round trip of %s:\n%s", r, b)
+		}
+	}
+}

@@ -1,0 +1,268 @@
+package dnsprobe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/kube"
+	"github.com/vnodediag/vnodediag/dnsprobe/corefile"
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+)
+
+// corednsPart is the PartErrors key of the CoreDNS ConfigMap in the
+// Kubernetes snapshot.
+const corednsPart = "configmap kube-system/coredns"
+
+// parseCoreDNS parses the Corefile of the kube-system/coredns ConfigMap. A
+// nil ConfigMap gives a nil Corefile and no error.
+func parseCoreDNS(cm *corev1.ConfigMap) (*corefile.Corefile, error) {
+	if cm == nil {
+		return nil, nil
+	}
+	src, ok := cm.Data["Corefile"]
+	if !ok {
+		return nil, fmt.Errorf("configmap %s/%s: no Corefile key", cm.Namespace, cm.Name)
+	}
+	cf, err := corefile.Parse(src)
+	if err != nil {
+		return nil, fmt.Errorf("configmap %s/%s: Corefile: %w", cm.Namespace, cm.Name, err)
+	}
+	return cf, nil
+}
+
+func coreDNSInputs(in *diag.Inputs) (*kube.Snapshot, *Observations, *pb.Result) {
+	snap, obs := kube.From(in), from(in)
+	if snap == nil || obs == nil {
+		return nil, nil, diag.Errorf("kubernetes snapshot or dns observations missing")
+	}
+	if err := snap.PartErrors[corednsPart]; err != nil {
+		res := diag.Errorf("could not read the CoreDNS ConfigMap: %v", err)
+		res.Objects = []*pb.Object{diag.Obj("ConfigMap", "kube-system", "coredns")}
+		return nil, nil, res
+	}
+	return snap, obs, nil
+}
+
+func runClusterDomainOverlap(_ context.Context, in *diag.Inputs) []*pb.Result {
+	snap, obs, res := coreDNSInputs(in)
+	if res != nil {
+		return []*pb.Result{res}
+	}
+	cf, err := parseCoreDNS(snap.CoreDNS)
+	if err != nil {
+		return []*pb.Result{corefileError(err)}
+	}
+	return EvalClusterDomainOverlap(&obs.Config, cf)
+}
+
+func corefileError(err error) *pb.Result {
+	res := diag.Errorf("cannot parse the CoreDNS Corefile: %v", err)
+	res.Objects = []*pb.Object{diag.Obj("ConfigMap", "kube-system", "coredns")}
+	var pe *corefile.Error
+	if errors.As(err, &pe) {
+		res.Evidence = []*pb.Evidence{diag.Ev("Corefile line", "valid Corefile syntax", fmt.Sprintf("line %d: %s", pe.Line, pe.Msg))}
+	}
+	res.Remediation = "fix the Corefile syntax in ConfigMap kube-system/coredns (CoreDNS would refuse to reload it too)"
+	return res
+}
+
+// EvalClusterDomainOverlap is dns.cluster-domain-overlap. cf is the CoreDNS
+// Corefile, nil when the cluster has none (then the configured
+// clusterDomain or cluster.local is used).
+func EvalClusterDomainOverlap(c *Config, cf *corefile.Corefile) []*pb.Result {
+	if len(c.PrivateZones) == 0 && len(c.OnPremZones) == 0 {
+		return []*pb.Result{diag.Skip("no privateZones or onPremZones configured")}
+	}
+	var domains []string
+	source := "the kubernetes plugin of the CoreDNS Corefile"
+	if cf != nil {
+		domains = cf.ClusterDomains()
+	}
+	if len(domains) == 0 {
+		switch {
+		case c.ClusterDomain != "":
+			domains, source = []string{normZone(c.ClusterDomain)}, "dns.clusterDomain in the configuration"
+		case cf == nil:
+			domains, source = []string{"cluster.local."}, "the default (no CoreDNS ConfigMap kube-system/coredns)"
+		default:
+			domains, source = []string{"cluster.local."}, "the default (the Corefile has no kubernetes plugin)"
+		}
+	}
+	var out []*pb.Result
+	for _, d := range domains {
+		for _, z := range []struct {
+			kind  string
+			zones []string
+		}{{"PrivateZone", c.PrivateZones}, {"on-prem zone", c.OnPremZones}} {
+			for _, zone := range z.zones {
+				zone = normZone(zone)
+				rel := overlap(d, zone)
+				if rel == "" {
+					continue
+				}
+				res := diag.Fail("cluster domain %s %s the %s %s: CoreDNS answers those names from the kubernetes plugin and will not forward them, and internal names shadow the external ones", trimDot(d), rel, z.kind, trimDot(zone))
+				res.Objects = []*pb.Object{zoneObj(d), zoneObj(zone), diag.Obj("ConfigMap", "kube-system", "coredns")}
+				res.Evidence = []*pb.Evidence{diag.Ev("cluster domain (from "+source+")", "disjoint from "+trimDot(zone), trimDot(d))}
+				res.Remediation = fmt.Sprintf("rename the %s %s so that it neither equals, contains nor lies inside %s (the cluster domain cannot change without rebuilding the cluster)", z.kind, trimDot(zone), trimDot(d))
+				out = append(out, res)
+			}
+		}
+	}
+	if len(out) == 0 {
+		all := append(append([]string{}, c.PrivateZones...), c.OnPremZones...)
+		res := diag.Pass("cluster domain %s does not overlap the PrivateZone or on-prem zones", strings.Join(trimAll(domains), ", "))
+		res.Evidence = []*pb.Evidence{diag.Ev("cluster domain (from "+source+")", "disjoint from "+strings.Join(all, ", "), strings.Join(trimAll(domains), ", "))}
+		out = append(out, res)
+	}
+	return out
+}
+
+// overlap describes how cluster domain d relates to zone z, "" if disjoint.
+func overlap(d, z string) string {
+	switch {
+	case d == z:
+		return "equals"
+	case corefile.InZone(z, d):
+		return "contains"
+	case corefile.InZone(d, z):
+		return "lies inside"
+	}
+	return ""
+}
+
+func trimAll(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = trimDot(v)
+	}
+	return out
+}
+
+func runCoreDNSForward(_ context.Context, in *diag.Inputs) []*pb.Result {
+	snap, obs, res := coreDNSInputs(in)
+	if res != nil {
+		return []*pb.Result{res}
+	}
+	if snap.CoreDNS == nil {
+		res := diag.Skip("no ConfigMap kube-system/coredns: the cluster does not run CoreDNS under its usual name")
+		res.Objects = []*pb.Object{diag.Obj("ConfigMap", "kube-system", "coredns")}
+		return []*pb.Result{res}
+	}
+	cf, err := parseCoreDNS(snap.CoreDNS)
+	if err != nil {
+		return []*pb.Result{corefileError(err)}
+	}
+	return EvalCoreDNSForward(&obs.Config, cf)
+}
+
+// ExpectedForward is what CoreDNS should forward zone to: the configured
+// resolvers it may use, and the ones the suggested stanza names. An on-prem
+// zone goes to the on-prem resolvers (else its forwarders); a PrivateZone
+// goes to its forwarders (the inbound endpoint), else to the on-prem
+// resolvers, which forward it on.
+func ExpectedForward(c *Config, zone string, private bool) (allowed, preferred []string) {
+	var onprem []string
+	for _, r := range c.OnPremResolvers {
+		hp, _ := HostPort(r.Address)
+		onprem = append(onprem, hp)
+	}
+	fw := c.forwardTargets(zone)
+	allowed = append(append([]string{}, onprem...), fw...)
+	switch {
+	case private && len(fw) > 0:
+		preferred = fw
+	case len(onprem) > 0:
+		preferred = onprem
+	default:
+		preferred = fw
+	}
+	slices.Sort(allowed)
+	return slices.Compact(allowed), preferred
+}
+
+// EvalCoreDNSForward is dns.coredns-forward: one result per configured zone.
+func EvalCoreDNSForward(c *Config, cf *corefile.Corefile) []*pb.Result {
+	type zoneKind struct {
+		zone    string
+		private bool
+	}
+	var zones []zoneKind
+	for _, z := range c.OnPremZones {
+		zones = append(zones, zoneKind{normZone(z), false})
+	}
+	for _, z := range c.PrivateZones {
+		zones = append(zones, zoneKind{normZone(z), true})
+	}
+	if len(zones) == 0 {
+		return []*pb.Result{diag.Skip("no onPremZones or privateZones configured")}
+	}
+	var out []*pb.Result
+	for _, z := range zones {
+		allowed, preferred := ExpectedForward(c, z.zone, z.private)
+		kind := "on-prem zone"
+		if z.private {
+			kind = "PrivateZone"
+		}
+		name := trimDot(z.zone)
+		objs := []*pb.Object{zoneObj(z.zone), diag.Obj("ConfigMap", "kube-system", "coredns")}
+		stanza := Stanza(z.zone, preferred)
+		if len(allowed) == 0 {
+			res := diag.Skip("%s %s: no onPremResolvers or forwarders configured, so the expected forward target is unknown", kind, name)
+			res.Objects = objs
+			out = append(out, res)
+			continue
+		}
+		rt := cf.RouteFor(z.zone, "53")
+		expected := strings.Join(allowed, " or ")
+		var res *pb.Result
+		switch {
+		case rt.Server == nil:
+			res = diag.Fail("CoreDNS has no server block for %s %s on port 53: pods cannot resolve it", kind, name)
+			res.Evidence = []*pb.Evidence{diag.Ev("forward "+name, expected, "no server block")}
+		case rt.Directive == nil:
+			res = diag.Fail("CoreDNS does not forward %s %s: server block %s (line %d) has no forward for it", kind, name, strings.Join(rt.Server.Keys, " "), rt.Server.Line)
+			res.Evidence = []*pb.Evidence{diag.Ev("forward "+name, expected, "no forward in block "+strings.Join(rt.Server.Keys, " "))}
+		default:
+			d := rt.Directive
+			where := fmt.Sprintf("%s %s (block %s, line %d)", d.Name, strings.Join(d.Args, " "), strings.Join(rt.Server.Keys, " "), d.Line)
+			var wrong []string
+			resolvConf := false
+			for _, t := range rt.Targets {
+				if strings.HasPrefix(t, "/") {
+					resolvConf = true
+					continue
+				}
+				if !slices.Contains(allowed, t) {
+					wrong = append(wrong, t)
+				}
+			}
+			ev := diag.Ev("forward "+name, expected, where)
+			switch {
+			case len(wrong) > 0:
+				res = diag.Fail("CoreDNS forwards %s %s to %s, which is not a configured resolver for it", kind, name, strings.Join(wrong, ", "))
+			case resolvConf:
+				res = diag.Warn("CoreDNS forwards %s %s to the node's resolv.conf (%s), which vnodediag cannot read: it works only if every node (and the VNode) lists the right resolvers", kind, name, where)
+			default:
+				res = diag.Pass("CoreDNS forwards %s %s to %s", kind, name, strings.Join(rt.Targets, ", "))
+			}
+			res.Evidence = []*pb.Evidence{ev}
+		}
+		if res.Status != pb.Status_PASS {
+			res.Remediation = "add this server block to the Corefile in ConfigMap kube-system/coredns (before the `.:53` block; CoreDNS picks the most specific zone):\n" + stanza
+		}
+		res.Objects = objs
+		out = append(out, res)
+	}
+	return out
+}
+
+// Stanza is the Corefile server block that forwards zone to targets.
+func Stanza(zone string, targets []string) string {
+	return fmt.Sprintf("%s:53 {\n    errors\n    cache 30\n    forward . %s\n}\n", trimDot(normZone(zone)), strings.Join(targets, " "))
+}

@@ -1,0 +1,195 @@
+package dnsprobe
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/vnodediag/vnodediag/diag"
+)
+
+// Provider is the DNS source: it sends every query the dns.* checks need,
+// concurrently, and returns the outcomes as *Observations.
+type Provider struct {
+	cfg    *Config
+	log    *slog.Logger
+	prober *Prober
+}
+
+// NewProvider validates cfg. A nil cfg (no `dns` section) gives a provider
+// whose Gather reports the source as not configured, so the checks SKIP.
+func NewProvider(cfg *Config, log *slog.Logger) (*Provider, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Provider{cfg: cfg, log: log}
+	if cfg == nil {
+		return p, nil
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("dns: %w", err)
+	}
+	p.prober = &Prober{UDPSize: uint16(cfg.UDPSize), Retries: cfg.Retries}
+	return p, nil
+}
+
+// Name is diag.SourceDNS.
+func (p *Provider) Name() diag.SourceName { return diag.SourceDNS }
+
+// Query is one question to one server, and why it is asked.
+type Query struct {
+	Server string // host:port
+	Name   string // FQDN, lower case
+	Type   uint16
+}
+
+func (q Query) String() string {
+	return fmt.Sprintf("%s %s @%s", trimDot(q.Name), dns.TypeToString[q.Type], q.Server)
+}
+
+// Observations is the gathered DNS source: the configuration and the
+// outcome of every query.
+type Observations struct {
+	Config   Config
+	Outcomes map[Query]*Outcome
+	// Timeout is the per-query deadline the run used.
+	Timeout time.Duration
+	// Wall is the time the whole gather took; Slowest the longest query.
+	Wall    time.Duration
+	Slowest time.Duration
+}
+
+// Describe is the source's line in the report.
+func (o *Observations) Describe() string {
+	servers := map[string]bool{}
+	for q := range o.Outcomes {
+		servers[q.Server] = true
+	}
+	return fmt.Sprintf("%d queries to %d servers in %s (slowest query %s, deadline %s)",
+		len(o.Outcomes), len(servers), o.Wall.Round(time.Millisecond), o.Slowest.Round(time.Millisecond), o.Timeout)
+}
+
+// Get returns the outcome of a query, nil if it was not sent.
+func (o *Observations) Get(server, name string, qtype uint16) *Outcome {
+	return o.Outcomes[Query{Server: server, Name: normZone(name), Type: qtype}]
+}
+
+// Plan lists the queries the checks need, without duplicates: the SOA of each
+// resolver's zone, each PrivateZone name through each on-prem resolver, each
+// on-prem name through each cloud resolver (unless cloudReachable is false),
+// and each name directly at its zone's forward targets, so that a silent
+// forwarder can be told from a dead hop without a second round trip.
+func Plan(c *Config) []Query {
+	seen := map[Query]bool{}
+	var out []Query
+	add := func(server, name string, t uint16) {
+		hp, err := HostPort(server)
+		if err != nil {
+			return
+		}
+		q := Query{Server: hp, Name: normZone(name), Type: t}
+		if !seen[q] {
+			seen[q] = true
+			out = append(out, q)
+		}
+	}
+	cloud := c.reachability() != ReachNo
+	soa := func(r Resolver, isCloud bool) {
+		zone := c.zoneOfResolver(r, isCloud)
+		add(r.Address, zone, dns.TypeSOA)
+		for _, target := range c.forwardTargets(zone) {
+			add(target, zone, dns.TypeSOA)
+		}
+	}
+	for _, r := range c.OnPremResolvers {
+		soa(r, false)
+	}
+	if cloud {
+		for _, r := range c.CloudResolvers {
+			soa(r, true)
+		}
+	}
+	names := func(resolvers []Resolver, names []Name, zones []string) {
+		for _, n := range names {
+			t, _ := QType(n.Type)
+			for _, r := range resolvers {
+				add(r.Address, n.Name, t)
+			}
+			for _, target := range c.forwardTargets(ZoneOf(n.Name, zones)) {
+				add(target, n.Name, t)
+			}
+		}
+	}
+	names(c.OnPremResolvers, c.PrivateZoneNames, c.PrivateZones)
+	if cloud {
+		names(c.CloudResolvers, c.OnPremNames, c.OnPremZones)
+	}
+	return out
+}
+
+// Gather sends the planned queries, at most Concurrency at once, each with
+// its own deadline. Failed queries are outcomes, not errors: Gather fails
+// only when it is not configured.
+func (p *Provider) Gather(ctx context.Context) (any, error) {
+	if p.cfg == nil {
+		return nil, diag.NotConfigured("no dns section in the configuration")
+	}
+	return p.gather(ctx), nil
+}
+
+func (p *Provider) gather(ctx context.Context) *Observations {
+	start := time.Now()
+	plan := Plan(p.cfg)
+	obs := &Observations{Config: *p.cfg, Outcomes: make(map[Query]*Outcome, len(plan)), Timeout: p.cfg.QueryTimeout()}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, p.cfg.concurrency())
+	for _, q := range plan {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var o *Outcome
+			select {
+			case sem <- struct{}{}:
+				qctx, cancel := context.WithTimeout(ctx, obs.Timeout)
+				o = p.prober.Query(qctx, q.Server, q.Name, q.Type)
+				cancel()
+				<-sem
+			case <-ctx.Done():
+				o = &Outcome{Server: q.Server, Name: q.Name, Type: dns.TypeToString[q.Type], Kind: Timeout, Err: "not sent: " + ctx.Err().Error()}
+			}
+			p.log.Debug("dns query", "query", q.String(), "outcome", string(o.Kind), "rtt", o.RTT)
+			mu.Lock()
+			obs.Outcomes[q] = o
+			obs.Slowest = max(obs.Slowest, o.RTT)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	obs.Wall = time.Since(start)
+	return obs
+}
+
+// from returns the gathered DNS observations of a run, nil when absent.
+func from(in *diag.Inputs) *Observations {
+	o, _ := in.Value(diag.SourceDNS).(*Observations)
+	return o
+}
+
+// resolverLabel is "name (address)".
+func resolverLabel(r Resolver) string {
+	hp, _ := HostPort(r.Address)
+	return fmt.Sprintf("%s (%s)", r.Name, hp)
+}
+
+func joinTargets(ts []string) string {
+	if len(ts) == 0 {
+		return "none configured"
+	}
+	return strings.Join(ts, ", ")
+}
