@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,6 +29,9 @@ import (
 )
 
 var hold bool
+
+// killedBy records commands that were killed by a signal in some run.
+var killedBy = map[string]string{}
 
 func main() {
 	if code, ok := os.LookupEnv(measureEnv); ok {
@@ -75,10 +80,11 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 	ctx := context.Background()
 
 	start := time.Now()
-	objs := objects(nodes, pods, daemonsets)
-	if err := load(ctx, lab, objs, workers); err != nil {
+	if err := load(ctx, lab, objects(nodes, pods, daemonsets), workers); err != nil {
 		return err
 	}
+	runtime.GC() // the loaded objects are garbage now; give their memory to the commands measured
+	debug.FreeOSMemory()
 	loadTime := time.Since(start)
 
 	dir, err := os.MkdirTemp("", "vnodediag-bench-")
@@ -116,8 +122,17 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 	fmt.Printf("%-58s %12s %12s\n", "command", "wall (med)", "peak RSS")
 	fmt.Printf("%-58s %12s %9d MB\n", "kubectl get "+resources+" -A -o json > /dev/null", km.Round(time.Millisecond), kRSS/1024)
 	fmt.Printf("%-58s %12s %9d MB\n", "vnodediag diagnose --only "+only, dm.Round(time.Millisecond), dRSS/1024)
-	fmt.Printf("%-58s %11.2fx %11.2fx   (targets <= 1.00x wall, <= 0.50x RSS)\n", "ratio vnodediag / kubectl",
-		float64(dm)/float64(km), float64(dRSS)/float64(kRSS))
+	cmp := ""
+	if sig, ok := killedBy[kubectl]; ok {
+		// kubectl's figures are lower bounds, so the ratios are upper bounds.
+		cmp = "<="
+		fmt.Printf("(kubectl was killed by %s before it finished: its wall time and RSS are lower bounds)\n", sig)
+	}
+	if sig, ok := killedBy[bin]; ok {
+		return fmt.Errorf("vnodediag was killed by %s", sig)
+	}
+	fmt.Printf("%-58s %2s%9.2fx %2s%9.2fx   (targets <= 1.00x wall, <= 0.50x RSS)\n", "ratio vnodediag / kubectl",
+		cmp, float64(dm)/float64(km), cmp, float64(dRSS)/float64(kRSS))
 	if hold {
 		fmt.Fprintf(os.Stderr, "bench: holding; config %s, kubeconfig %s\n", cfgPath, lab.Kubeconfig)
 		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -144,8 +159,12 @@ func measure(name string, args []string, okCode int) (time.Duration, int64, erro
 		return 0, 0, fmt.Errorf("%v: %s", err, stderr.String())
 	}
 	var wallNS, rss int64
-	if _, err := fmt.Sscan(stdout.String(), &wallNS, &rss); err != nil {
+	var killed string
+	if _, err := fmt.Sscan(stdout.String(), &wallNS, &rss, &killed); err != nil {
 		return 0, 0, fmt.Errorf("measure output %q: %v", stdout.String(), err)
+	}
+	if killed != "-" {
+		killedBy[name] = killed
 	}
 	return time.Duration(wallNS), rss, nil
 }
@@ -165,14 +184,21 @@ func measureChild(okCode string, argv []string) {
 	start := time.Now()
 	err = cmd.Run()
 	wall := time.Since(start)
-	if ee, ok := err.(*exec.ExitError); ok && strconv.Itoa(ee.ExitCode()) == okCode {
-		err = nil
+	killed := "-"
+	if ee, ok := err.(*exec.ExitError); ok {
+		if strconv.Itoa(ee.ExitCode()) == okCode {
+			err = nil
+		} else if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			// Killed (the OOM killer, on a cluster too big for it): its
+			// time and peak RSS so far are lower bounds, still worth reporting.
+			killed, err = ws.Signal().String(), nil
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	fmt.Println(wall.Nanoseconds(), cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+	fmt.Println(wall.Nanoseconds(), cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss, strings.ReplaceAll(killed, " ", "-"))
 	os.Exit(0)
 }
 
