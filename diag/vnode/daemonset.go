@@ -345,10 +345,7 @@ func evaluateDaemonSets(ctx context.Context, nodes []*corev1.Node, dss []*appsv1
 	if len(vns) == 0 {
 		return []*pb.Result{noVNode(len(nodes))}
 	}
-	isVN := make(map[string]bool, len(vns))
-	for _, n := range vns {
-		isVN[n.Name] = true
-	}
+	isVN := nameSet(vns)
 	onVN := daemonPodsOnVNodes(pods, isVN)
 
 	sorted := append([]*appsv1.DaemonSet{}, dss...)

@@ -28,6 +28,15 @@ func isVNodeTaint(t corev1.Taint) bool {
 	return t.Key == kube.TaintVKProvider || (t.Key == kube.TaintVNode && t.Value == "true")
 }
 
+// nameSet indexes nodes by name.
+func nameSet(nodes []*corev1.Node) map[string]bool {
+	m := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		m[n.Name] = true
+	}
+	return m
+}
+
 // hasVNodeLabel reports whether n can be selected (or excluded) by label.
 func hasVNodeLabel(n *corev1.Node) bool {
 	return n.Labels[kube.LabelType] == kube.LabelTypeVirtual || n.Labels[kube.LabelVNode] == "true"

@@ -109,10 +109,7 @@ func evaluateRegistryTLS(nodes []*corev1.Node, pods []kube.Pod, events []kube.Ev
 	if len(vns) == 0 {
 		return []*pb.Result{noVNode(len(nodes))}
 	}
-	isVN := make(map[string]bool, len(vns))
-	for _, n := range vns {
-		isVN[n.Name] = true
-	}
+	isVN := nameSet(vns)
 	// Only certificate-error events are kept, so the index stays small.
 	certEvents := map[string][]kube.Event{}
 	for _, e := range events {
