@@ -31,6 +31,12 @@ bench: build envtest
 bench-large: build envtest
 	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) run ./test/bench -bin $(BIN) -nodes 5000 -pods 150000 -daemonsets 300 -runs 1
 
+# bench-bgp: 100,000 prefixes from BIRD, the observer beside Debian's gobgpd (root), and the
+# coverage benchmark (5,000 podCIDRs against the table).
+bench-bgp:
+	$(GO) run ./test/bench/bgp -prefixes 100000 -runs 5
+	cd bgp && $(GO) test -run '^$$' -bench Coverage -benchtime 20x .
+
 # bench-dns: the DNS section with a silent forwarder beside the slowest single query (root).
 bench-dns:
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkDNSSection -benchtime 5x ./dnsprobe/

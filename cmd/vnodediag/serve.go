@@ -47,20 +47,22 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	r, err := runnerFor(cfg)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
 	lis, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return usageErr("--listen %s: %v", f.listen, err)
 	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r, stopSources, err := daemonRunnerFor(context.WithoutCancel(ctx), cfg)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	defer stopSources()
+	defer r.Close()
 	log := slog.Default()
 	gs := server.New(&server.Service{Checks: allChecks(), Runner: r, Log: log})
 
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- gs.Serve(lis) }()
 	log.Warn("serving", "address", lis.Addr().String(), "checks", len(allChecks()))
@@ -79,6 +81,5 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	case <-time.After(f.shutdownGrace):
 		gs.Stop()
 	}
-	_ = context.Cause(ctx)
 	return nil
 }

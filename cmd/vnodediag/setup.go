@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/vnodediag/vnodediag/bgp"
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/catalog"
 	"github.com/vnodediag/vnodediag/diag/config"
@@ -57,14 +59,47 @@ func (f *sourceFlags) load() (*config.Config, error) {
 	return cfg, nil
 }
 
-// runnerFor builds the providers a configuration asks for. A configuration
-// error (kubeconfig missing, malformed) is a usage error, reported before
-// anything runs.
+// runnerFor builds the providers a configuration asks for, for one
+// `diagnose` run: the BGP observer is started and stopped inside each run.
+// A configuration error (kubeconfig missing, malformed) is a usage error,
+// reported before anything runs.
 func runnerFor(cfg *config.Config) (*diag.Runner, error) {
+	bgpP, err := bgp.NewProvider(cfg.BGP, slog.Default())
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	return runnerWith(cfg, bgpP)
+}
+
+// daemonRunnerFor is runnerFor for `serve`: the BGP observer keeps its
+// sessions up for the daemon's life (uptime, flaps, last error) and each run
+// reads its latest table. stop ends the sessions.
+func daemonRunnerFor(ctx context.Context, cfg *config.Config) (*diag.Runner, func(), error) {
+	if cfg.BGP == nil {
+		r, err := runnerFor(cfg) // its BGP provider SKIPs with the reason
+		return r, func() {}, err
+	}
+	o, err := bgp.NewObserver(cfg.BGP, slog.Default())
+	if err != nil {
+		return nil, nil, usageErr("%v", err)
+	}
+	if err := o.Start(ctx); err != nil {
+		return nil, nil, usageErr("bgp observer: %v", err)
+	}
+	r, err := runnerWith(cfg, o.Provider())
+	if err != nil {
+		o.Stop()
+		return nil, nil, err
+	}
+	return r, o.Stop, nil
+}
+
+func runnerWith(cfg *config.Config, bgpP diag.Provider) (*diag.Runner, error) {
 	r := &diag.Runner{
 		CheckTimeout:  cfg.Runner.CheckTimeout.D(),
 		SourceTimeout: cfg.Runner.SourceTimeout.D(),
 		Identify:      kube.Identify,
+		Providers:     []diag.Provider{bgpP},
 	}
 	if cfg.Kubernetes != nil {
 		p, err := kube.NewProvider(*cfg.Kubernetes)
@@ -74,6 +109,11 @@ func runnerFor(cfg *config.Config) (*diag.Runner, error) {
 		r.Providers = append(r.Providers, p)
 	}
 	// A nil section gives a provider that SKIPs its checks with the reason.
+	routesP, err := bgp.NewRouteProvider(cfg.Routing)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	r.Providers = append(r.Providers, routesP)
 	dnsP, err := dnsprobe.NewProvider(cfg.DNS, slog.Default())
 	if err != nil {
 		return nil, usageErr("%v", err)

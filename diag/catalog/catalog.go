@@ -5,6 +5,7 @@ package catalog
 import (
 	"sort"
 
+	"github.com/vnodediag/vnodediag/bgp"
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/k8s"
 	"github.com/vnodediag/vnodediag/diag/vnode"
@@ -15,6 +16,7 @@ import (
 func All() []diag.Check {
 	var all []diag.Check
 	for _, group := range [][]diag.Check{
+		bgp.Checks(),
 		k8s.Checks(),
 		vnode.Checks(),
 		dnsprobe.Checks(),

@@ -14,15 +14,18 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/vnodediag/vnodediag/bgp"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	"github.com/vnodediag/vnodediag/dnsprobe"
 )
 
 // Config is the whole file.
 type Config struct {
-	Kubernetes *kube.Config     `json:"kubernetes,omitempty"`
-	DNS        *dnsprobe.Config `json:"dns,omitempty"`
-	Runner     RunnerConfig     `json:"runner,omitempty"`
+	Kubernetes *kube.Config       `json:"kubernetes,omitempty"`
+	BGP        *bgp.Config        `json:"bgp,omitempty"`
+	Routing    *bgp.RoutingConfig `json:"routing,omitempty"`
+	DNS        *dnsprobe.Config   `json:"dns,omitempty"`
+	Runner     RunnerConfig       `json:"runner,omitempty"`
 }
 
 // RunnerConfig tunes the engine.
@@ -78,15 +81,35 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Kubernetes != nil {
 		if err := c.Kubernetes.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("kubernetes: %w", err))
+			errs = append(errs, prefixLines("kubernetes", err))
+		}
+	}
+	if c.BGP != nil {
+		if err := c.BGP.Validate(); err != nil {
+			errs = append(errs, prefixLines("bgp", err))
+		}
+	}
+	if c.Routing != nil {
+		if err := c.Routing.Validate(); err != nil {
+			errs = append(errs, prefixLines("routing", err))
 		}
 	}
 	if c.DNS != nil {
 		if err := c.DNS.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("dns: %w", err))
+			errs = append(errs, prefixLines("dns", err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// prefixLines names the section on every line of a (joined) error, so each
+// problem reads "bgp: peers[1].asn: ...".
+func prefixLines(section string, err error) error {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = section + ": " + l
+	}
+	return errors.New(strings.Join(lines, "\n"))
 }
 
 var unknownFieldRe = regexp.MustCompile(`unknown field "([^"]+)"`)

@@ -18,6 +18,10 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/vnodediag/vnodediag/bgp/bgplab"
+	"github.com/vnodediag/vnodediag/diag/kube"
 	"github.com/vnodediag/vnodediag/dnsprobe/dnslab"
 	"github.com/vnodediag/vnodediag/test/kubelab"
 	"github.com/vnodediag/vnodediag/test/netlab"
@@ -130,5 +134,37 @@ func startNetworkLabs(cfg map[string]any) (cleanups []func(), objs []any, err er
 	cleanups = append(cleanups, stopDNS)
 	cfg["dns"] = dnsCfg
 	objs = append(objs, dnslab.CoreDNSConfigMap(dnsCfg))
+
+	fmt.Fprintln(os.Stderr, "lab: starting BIRD (on-prem router) and FRR (VBR) in network namespaces ...")
+	bgpCfg, stopBGP, err := bgplab.StartDemo(bgplab.DemoOptions{PodCIDRs: onPremPodCIDRs("dc-3")})
+	if err != nil {
+		return cleanups, objs, fmt.Errorf("bgp lab: %w", err)
+	}
+	cleanups = append(cleanups, stopBGP)
+	cfg["bgp"] = bgpCfg
 	return cleanups, objs, nil
+}
+
+// onPremPodCIDRs lists the demo's on-prem podCIDRs with the one of node
+// missing last: the BGP lab's router advertises all but the last, so
+// bgp.podcidr-advertised must name that node.
+func onPremPodCIDRs(missing string) []string {
+	var cidrs []string
+	last := ""
+	seen := map[string]bool{}
+	for _, o := range clusterObjects() {
+		n, ok := o.(*corev1.Node)
+		if !ok || kube.Classify(n).Class != kube.ClassOnPrem || n.Spec.PodCIDR == "" {
+			continue
+		}
+		if n.Name == missing {
+			last = n.Spec.PodCIDR
+			continue
+		}
+		if !seen[n.Spec.PodCIDR] {
+			seen[n.Spec.PodCIDR] = true
+			cidrs = append(cidrs, n.Spec.PodCIDR)
+		}
+	}
+	return append(cidrs, last)
 }

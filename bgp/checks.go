@@ -1,0 +1,358 @@
+package bgp
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/kube"
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+)
+
+// References of the checks (the vendor notes they come from).
+const (
+	refBGP   = "Alibaba Cloud ECI hybrid cluster FAQ: connect the on-prem network over Express Connect and exchange routes with BGP (VBR)"
+	refCGNAT = "Alibaba Cloud ECI hybrid cluster FAQ: route 100.64.0.0/10 (cloud service addresses, VPC DNS 100.100.2.136/138) over the leased line"
+)
+
+// listLimit caps the prefixes or objects one result lists.
+const listLimit = 32
+
+// Checks returns the bgp.* and route.* checks.
+func Checks() []diag.Check {
+	return []diag.Check{
+		{
+			ID: "bgp.session", Title: "BGP sessions to the on-prem routers are Established",
+			Needs: []diag.SourceName{diag.SourceBGP}, Reference: refBGP,
+			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return EvaluateSessions(From(in)) },
+		},
+		{
+			ID: "bgp.cloud-routes-learned", Title: "Cloud prefixes and 100.64.0.0/10 are learned on-prem",
+			Needs: []diag.SourceName{diag.SourceBGP}, Reference: refBGP,
+			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return EvaluateCloudRoutes(From(in)) },
+		},
+		{
+			ID: "bgp.podcidr-advertised", Title: "Every on-prem node's podCIDR is advertised",
+			Needs: []diag.SourceName{diag.SourceBGP, diag.SourceKube}, Reference: refBGP,
+			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
+				return EvaluatePodCIDRs(ctx, From(in), kube.From(in).Nodes)
+			},
+		},
+		{
+			ID: "route.cloud-services", Title: "Traffic to 100.64.0.0/10 leaves through the leased line",
+			Needs: []diag.SourceName{diag.SourceRoutes}, Reference: refCGNAT,
+			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return EvaluateCloudServices(RoutesFrom(in)) },
+		},
+		{
+			ID: "route.cgnat-overlap", Title: "Nothing on-prem overlaps 100.64.0.0/10",
+			Needs: []diag.SourceName{diag.SourceKube, diag.SourceRoutes}, Reference: refCGNAT,
+			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
+				return EvaluateCGNATOverlap(kube.From(in), RoutesFrom(in))
+			},
+		},
+	}
+}
+
+// From returns the BGP table of a run; nil when it was not gathered.
+func From(in *diag.Inputs) *Table {
+	t, _ := in.Value(diag.SourceBGP).(*Table)
+	return t
+}
+
+// EvaluateSessions is bgp.session: one result per configured peer.
+func EvaluateSessions(t *Table) []*pb.Result {
+	var out []*pb.Result
+	for i := range t.Peers {
+		p := &t.Peers[i]
+		out = append(out, sessionResult(t, p))
+	}
+	if len(out) == 0 {
+		out = append(out, diag.Skip("no BGP peer configured"))
+	}
+	return out
+}
+
+func sessionResult(t *Table, p *PeerStatus) *pb.Result {
+	obj := []*pb.Object{diag.Obj("BGPPeer", "", p.Label())}
+	var res *pb.Result
+	ev := []*pb.Evidence{diag.Ev("session state", "ESTABLISHED", p.State)}
+	switch {
+	case t.ExportPolicy != "REJECT":
+		// Cannot happen (Start sets it); if it does, say so loudly.
+		res = diag.Fail("observer's export policy toward %s is %q, not REJECT: it could advertise routes", p.Label(), t.ExportPolicy)
+		res.Remediation = "Stop vnodediag and report this as a bug: the observer must advertise nothing."
+	case p.MaxPrefixExceeded:
+		res = diag.Fail("BGP peer %s sent more than %d prefixes; the observer cut the session", p.Label(), p.MaxPrefixes)
+		ev = append(ev, diag.Ev("routes received", fmt.Sprintf("<= %d per family", p.MaxPrefixes), "more (limit reached)"))
+		res.Remediation = fmt.Sprintf("The router sends a larger table than expected (a full table?). Filter what it "+
+			"exports to the observer (pod CIDRs and cloud prefixes are enough), or raise bgp.peers[].maxPrefixes "+
+			"for %s if the table really is that large.", p.Label())
+	case !p.Established():
+		why := p.LastError
+		if why == "" {
+			why = "no error reported yet"
+		}
+		res = diag.Fail("BGP session to %s is %s, not Established: %s", p.Label(), p.State, why)
+		ev = append(ev, diag.Ev("last error", "none", why))
+		res.Remediation = hint(t, p) + "\n" + routerSnippet(t, p)
+	default:
+		up := time.Since(p.Since).Round(time.Second)
+		ev = append(ev, diag.Ev("established for", "", up.String()),
+			diag.Ev("routes received", "", fmt.Sprint(p.Received())),
+			diag.Ev("observer export policy", "REJECT", t.ExportPolicy))
+		incomplete := []string{}
+		for _, f := range p.Families {
+			if !f.EndOfRIB {
+				incomplete = append(incomplete, f.Family)
+			}
+		}
+		switch {
+		case p.Flaps > 0:
+			res = diag.Warn("BGP session to %s is Established but flapped %d times", p.Label(), p.Flaps)
+			ev = append(ev, diag.Ev("flaps", "0", fmt.Sprint(p.Flaps)), diag.Ev("last error", "none", p.LastError))
+			res.Remediation = "Look at the router's log around " + p.LastErrorAt.UTC().Format(time.RFC3339) +
+				" for why the session dropped (hold timer, link, NOTIFICATION)."
+		case len(incomplete) > 0:
+			res = diag.Warn("BGP session to %s is Established, but no End-of-RIB for %s yet: the table may be incomplete",
+				p.Label(), strings.Join(incomplete, ", "))
+			res.Remediation = "Enable graceful restart (helper/aware) on the router so it sends End-of-RIB, or raise bgp.establishTimeout."
+		default:
+			res = diag.Pass("BGP session to %s is Established (%s, %d routes)", p.Label(), up, p.Received())
+		}
+	}
+	res.Objects, res.Evidence = obj, ev
+	return res
+}
+
+// hint turns the last error into the likely cause.
+func hint(t *Table, p *PeerStatus) string {
+	e := strings.ToLower(p.LastError)
+	switch {
+	case strings.Contains(e, "bad-peer-as") || strings.Contains(e, "as number mismatch"):
+		return fmt.Sprintf("AS number mismatch: the observer expects AS %d from %s (bgp.peers[].asn) and announces AS %d; "+
+			"the router's `local as` and its neighbor's `remote-as` for the observer must match these.", p.ASN, p.Label(), t.LocalASN)
+	case strings.Contains(e, "connection refused"):
+		return fmt.Sprintf("%s refused the TCP connection: the router has no BGP neighbor for the observer's address, or does not listen on that address/port.", p.Label())
+	case strings.Contains(e, "hold timer expired"):
+		return "The router stopped sending KEEPALIVEs: check the link, the router's CPU, and that hold times agree."
+	case strings.Contains(e, "i/o timeout") || strings.Contains(e, "no route to host") || strings.Contains(e, "network is unreachable") || e == "":
+		msg := fmt.Sprintf("No BGP connection with %s. Check that the address is reachable, no firewall drops TCP port 179", p.Label())
+		if t.ListenPort > 0 {
+			msg += fmt.Sprintf(" (or the observer's listener %s when the router dials)", t.Listener)
+		}
+		return msg + ", and that both sides use the same TCP MD5 password: with a mismatch the kernel drops every segment silently and the session just never starts."
+	case strings.Contains(e, "notification"):
+		return "The router and the observer disagree on the session parameters; the NOTIFICATION above names which."
+	}
+	return "See the last error above."
+}
+
+// EvaluateCloudRoutes is bgp.cloud-routes-learned: one result per expected
+// cloud prefix.
+func EvaluateCloudRoutes(t *Table) []*pb.Result {
+	if res := noSession(t); res != nil {
+		return []*pb.Result{res}
+	}
+	set := t.Set()
+	var out []*pb.Result
+	for _, cp := range t.CloudPrefixes {
+		obj := []*pb.Object{diag.Obj("Prefix", "", cp.String())}
+		holes, cut := set.Uncovered(cp, listLimit)
+		var res *pb.Result
+		switch {
+		case len(holes) == 0:
+			res = diag.Pass("cloud prefix %s is covered: %s", cp, coveredBy(t, cp))
+			res.Evidence = []*pb.Evidence{diag.Ev("covered by", cp.String(), coveredBy(t, cp))}
+		case len(holes) == 1 && holes[0] == cp:
+			res = diag.Fail("cloud prefix %s is not learned from any peer", cp)
+			res.Evidence = []*pb.Evidence{diag.Ev("route covering "+cp.String(), cp.String()+" or less specific", "none")}
+		default:
+			res = diag.Warn("cloud prefix %s is only partly covered: %s not learned", cp, prefixList(holes, cut))
+			res.Evidence = []*pb.Evidence{
+				diag.Ev("covered by", cp.String(), coveredBy(t, cp)),
+				diag.Ev("uncovered", "none", prefixList(holes, cut)),
+			}
+		}
+		if len(holes) > 0 {
+			if aff := affected(t.ServiceAddresses, holes); len(aff) > 0 {
+				res.Evidence = append(res.Evidence, diag.Ev("unreachable service addresses", "none", strings.Join(aff, ", ")))
+				res.Summary += " (affects " + strings.Join(aff, ", ") + ")"
+			}
+			res.Remediation = fmt.Sprintf("Make the on-prem router learn %s: from the VBR over BGP (the VBR must "+
+				"advertise the VPC CIDRs and 100.64.0.0/10), or as a static route to the leased line that it "+
+				"redistributes. For 100.64.0.0/10 a static route is common:\n"+
+				"  BIRD: protocol static cloud { ipv4; route 100.64.0.0/10 via <VBR-address>; }\n"+
+				"  FRR / Cisco: ip route 100.64.0.0 255.192.0.0 <VBR-address>", cp)
+		}
+		res.Objects = obj
+		out = append(out, res)
+	}
+	return out
+}
+
+// noSession is the ERROR result when no session is up: the router's table
+// is then unknown, which is neither a PASS nor a FAIL.
+func noSession(t *Table) *pb.Result {
+	if len(t.Peers) == 0 {
+		return diag.Skip("no BGP peer configured")
+	}
+	for i := range t.Peers {
+		if t.Peers[i].Established() {
+			return nil
+		}
+	}
+	res := diag.Errorf("no BGP session is Established, so the routers' tables are unknown (see bgp.session)")
+	res.Evidence = []*pb.Evidence{diag.Ev("established sessions", ">= 1", "0")}
+	return res
+}
+
+// coveredBy describes the routes that cover p: the longest covering route,
+// or the more specific routes that together cover it.
+func coveredBy(t *Table, p netip.Prefix) string {
+	set := t.Set()
+	if v, _, ok := set.Longest(p); ok {
+		r := t.Routes[v]
+		return fmt.Sprintf("%s from %s", r.Prefix, r.Peer)
+	}
+	vals := set.Within(p, listLimit+1)
+	parts := make([]string, 0, len(vals))
+	for i, v := range vals {
+		if i == listLimit {
+			parts = append(parts, "...")
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s from %s", t.Routes[v].Prefix, t.Routes[v].Peer))
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return "more specific routes only: " + strings.Join(parts, ", ")
+}
+
+func prefixList(ps []netip.Prefix, cut bool) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	out := strings.Join(s, ", ")
+	if cut {
+		out += ", ..."
+	}
+	return out
+}
+
+func affected(addrs []netip.Addr, holes []netip.Prefix) []string {
+	var out []string
+	for _, a := range addrs {
+		for _, h := range holes {
+			if h.Contains(a) {
+				out = append(out, a.String())
+				break
+			}
+		}
+	}
+	return out
+}
+
+// EvaluatePodCIDRs is bgp.podcidr-advertised. The observer peers with the
+// on-prem router, so the routes it receives are what that router
+// advertises toward the cloud: a podCIDR no received route covers is not
+// advertised. One result; the uncovered nodes are its objects.
+func EvaluatePodCIDRs(ctx context.Context, t *Table, nodes []*corev1.Node) []*pb.Result {
+	if res := noSession(t); res != nil {
+		return []*pb.Result{res}
+	}
+	set := t.Set()
+	type miss struct {
+		node, cidr, detail string
+	}
+	var misses []miss
+	checked, noCIDR := 0, 0
+	for i, n := range nodes {
+		if i%1024 == 0 && ctx.Err() != nil {
+			res := diag.Errorf("podCIDR coverage not finished: %v", ctx.Err())
+			return []*pb.Result{res}
+		}
+		if kube.Classify(n).Class != kube.ClassOnPrem {
+			continue
+		}
+		cidrs := n.Spec.PodCIDRs
+		if len(cidrs) == 0 && n.Spec.PodCIDR != "" {
+			cidrs = []string{n.Spec.PodCIDR}
+		}
+		if len(cidrs) == 0 {
+			noCIDR++
+			continue
+		}
+		for _, c := range cidrs {
+			p, err := netip.ParsePrefix(c)
+			if err != nil {
+				misses = append(misses, miss{n.Name, c, "not a CIDR"})
+				continue
+			}
+			checked++
+			holes, cut := set.Uncovered(p, 4)
+			switch {
+			case len(holes) == 0:
+			case len(holes) == 1 && holes[0] == p.Masked():
+				misses = append(misses, miss{n.Name, c, "no route"})
+			default:
+				misses = append(misses, miss{n.Name, c, "partly: " + prefixList(holes, cut) + " uncovered"})
+			}
+		}
+	}
+	if checked == 0 && len(misses) == 0 {
+		res := diag.Skip("no on-prem node has a podCIDR to check")
+		if noCIDR > 0 {
+			res.Summary += fmt.Sprintf(" (%d on-prem nodes without podCIDR: see k8s.podcidr-assigned)", noCIDR)
+		}
+		return []*pb.Result{res}
+	}
+	if len(misses) == 0 {
+		res := diag.Pass("all %d on-prem podCIDRs are covered by routes the on-prem router advertises", checked)
+		res.Evidence = []*pb.Evidence{diag.Ev("uncovered podCIDRs", "0", "0")}
+		return []*pb.Result{res}
+	}
+	sort.Slice(misses, func(i, j int) bool { return misses[i].node < misses[j].node })
+	names := make([]string, 0, len(misses))
+	res := diag.Fail("%d of %d on-prem podCIDRs are not advertised: %s", len(misses), checked, firstNames(misses, func(m miss) string { return m.node }))
+	for i, m := range misses {
+		res.Objects = append(res.Objects, diag.Obj("Node", "", m.node))
+		if i < listLimit {
+			res.Evidence = append(res.Evidence, diag.Ev(fmt.Sprintf("node %s podCIDR %s", m.node, m.cidr), "covered by a received route", m.detail))
+		}
+		names = append(names, m.cidr)
+	}
+	if len(misses) > listLimit {
+		res.Evidence = append(res.Evidence, diag.Ev("more uncovered nodes", "", fmt.Sprint(len(misses)-listLimit)))
+	}
+	res.Remediation = "Advertise the on-prem pod CIDRs (or one aggregate covering them) from the on-prem router " +
+		"toward the VBR, e.g. BIRD: protocol static pods { ipv4; route <podCIDR> via <node-InternalIP>; } and export it; " +
+		"FRR: network <podCIDR> (with a matching route) or redistribute static. Missing: " + strings.Join(truncate(names, listLimit), ", ")
+	return []*pb.Result{res}
+}
+
+func firstNames[T any](items []T, name func(T) string) string {
+	s := make([]string, 0, 5)
+	for i, it := range items {
+		if i == 5 {
+			s = append(s, fmt.Sprintf("and %d more", len(items)-5))
+			break
+		}
+		s = append(s, name(it))
+	}
+	return strings.Join(s, ", ")
+}
+
+func truncate(s []string, n int) []string {
+	if len(s) <= n {
+		return s
+	}
+	return append(s[:n:n], fmt.Sprintf("... (%d more)", len(s)-n))
+}

@@ -1,0 +1,271 @@
+package bgp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Defaults of the bgp section.
+const (
+	DefaultListenPort       = 1179
+	DefaultEstablishTimeout = 30 * time.Second
+	DefaultHoldTime         = 90
+	DefaultMaxPrefixes      = 1_000_000
+	// privilegedPort is the standard BGP port; binding it needs root or
+	// CAP_NET_BIND_SERVICE.
+	privilegedPort = 179
+)
+
+// Address families a peer can negotiate.
+const (
+	FamilyIPv4Unicast = "ipv4-unicast"
+	FamilyIPv6Unicast = "ipv6-unicast"
+)
+
+// CGNAT is 100.64.0.0/10, where Alibaba Cloud puts its service addresses
+// (VPC DNS, OSS, SLS, RDS endpoints).
+var CGNAT = netip.MustParsePrefix("100.64.0.0/10")
+
+// DefaultServiceAddresses are the VPC DNS resolvers every VPC has.
+var DefaultServiceAddresses = []string{"100.100.2.136", "100.100.2.138"}
+
+// Config is the `bgp` section of the configuration.
+type Config struct {
+	// LocalASN is the observer's own AS number.
+	LocalASN uint32 `json:"localASN"`
+	// RouterID is the observer's BGP identifier (an IPv4 address).
+	RouterID string `json:"routerID"`
+	// ListenAddress restricts the listener to one local address; empty
+	// listens on all addresses.
+	ListenAddress string `json:"listenAddress,omitempty"`
+	// ListenPort is the TCP port for passive sessions (default 1179, so the
+	// observer runs unprivileged); 179 needs CAP_NET_BIND_SERVICE; -1 opens
+	// no listener (every peer must then be active).
+	ListenPort int32 `json:"listenPort,omitempty"`
+	// EstablishTimeout bounds how long a one-shot diagnosis waits for every
+	// session to be Established and send End-of-RIB (default 30s).
+	EstablishTimeout string `json:"establishTimeout,omitempty"`
+	// Peers are the routers to observe.
+	Peers []PeerConfig `json:"peers"`
+	// CloudPrefixes are the VPC / vSwitch CIDRs the on-prem side must have
+	// learned; 100.64.0.0/10 is always added.
+	CloudPrefixes []string `json:"cloudPrefixes,omitempty"`
+	// ServiceAddresses are cloud service addresses named when a cloud
+	// prefix is not covered (default the VPC DNS 100.100.2.136, .138).
+	ServiceAddresses []string `json:"serviceAddresses,omitempty"`
+}
+
+// PeerConfig is one observed router.
+type PeerConfig struct {
+	// Name labels the peer in reports; default its address.
+	Name string `json:"name,omitempty"`
+	// Address is the router's IP address.
+	Address string `json:"address"`
+	// Port is the router's BGP port, used when the observer dials (default 179).
+	Port uint16 `json:"port,omitempty"`
+	// ASN is the router's AS number.
+	ASN uint32 `json:"asn"`
+	// Password is the TCP MD5 (RFC 2385) password. It never appears in
+	// logs, reports or errors.
+	Password string `json:"password,omitempty"`
+	// Passive makes the observer wait for the router to connect.
+	Passive bool `json:"passive,omitempty"`
+	// Multihop is the eBGP multihop TTL (0: directly connected).
+	Multihop uint8 `json:"multihop,omitempty"`
+	// HoldTime in seconds (default 90; 0 disables keepalives, else >= 3).
+	HoldTime *uint32 `json:"holdTime,omitempty"`
+	// Families to negotiate: ipv4-unicast (default), ipv6-unicast.
+	Families []string `json:"families,omitempty"`
+	// MaxPrefixes caps the routes accepted per family (default 1,000,000);
+	// a router sending more is cut off and reported, the run goes on.
+	MaxPrefixes uint32 `json:"maxPrefixes,omitempty"`
+}
+
+// Validate checks the section without touching the network. Messages name
+// the field, as `peers[1].asn: ...`.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.LocalASN == 0 {
+		add("localASN: must be set (1-4294967295)")
+	}
+	if a, err := netip.ParseAddr(c.RouterID); err != nil || !a.Is4() || a.IsUnspecified() {
+		add("routerID: %q is not an IPv4 address like 192.0.2.1", c.RouterID)
+	}
+	if c.ListenAddress != "" {
+		if _, err := netip.ParseAddr(c.ListenAddress); err != nil {
+			add("listenAddress: %q is not an IP address", c.ListenAddress)
+		}
+	}
+	if c.ListenPort < -1 || c.ListenPort > 65535 {
+		add("listenPort: %d is not a port (1-65535, 0 for the default %d, -1 for no listener)", c.ListenPort, DefaultListenPort)
+	}
+	if c.EstablishTimeout != "" {
+		if d, err := time.ParseDuration(c.EstablishTimeout); err != nil || d <= 0 {
+			add("establishTimeout: %q is not a positive duration like 30s", c.EstablishTimeout)
+		}
+	}
+	if len(c.Peers) == 0 {
+		add("peers: at least one peer is needed")
+	}
+	seen := map[netip.Addr]int{}
+	for i, p := range c.Peers {
+		f := fmt.Sprintf("peers[%d]", i)
+		a, err := netip.ParseAddr(p.Address)
+		if err != nil {
+			add("%s.address: %q is not an IP address", f, p.Address)
+		} else if j, dup := seen[a]; dup {
+			add("%s.address: %s is already peers[%d]", f, a, j)
+		} else {
+			seen[a] = i
+		}
+		if p.ASN == 0 {
+			add("%s.asn: must be set (1-4294967295)", f)
+		}
+		if p.Passive && c.ListenPort == -1 {
+			add("%s.passive: a passive peer needs a listener, but listenPort is -1", f)
+		}
+		if len(p.Password) > 80 {
+			// Linux limits TCP MD5 keys to 80 bytes; the length is not secret.
+			add("%s.password: longer than 80 bytes (%d)", f, len(p.Password))
+		}
+		if p.HoldTime != nil && *p.HoldTime != 0 && (*p.HoldTime < 3 || *p.HoldTime > 65535) {
+			add("%s.holdTime: %d is not 0 or 3-65535 seconds", f, *p.HoldTime)
+		}
+		fams := map[string]bool{}
+		for _, fam := range p.Families {
+			switch fam {
+			case FamilyIPv4Unicast, FamilyIPv6Unicast:
+			default:
+				add("%s.families: %q is not %s or %s", f, fam, FamilyIPv4Unicast, FamilyIPv6Unicast)
+			}
+			if fams[fam] {
+				add("%s.families: %q is listed twice", f, fam)
+			}
+			fams[fam] = true
+		}
+	}
+	for i, s := range c.CloudPrefixes {
+		if p, err := netip.ParsePrefix(s); err != nil {
+			add("cloudPrefixes[%d]: %q is not a CIDR", i, s)
+		} else if p.Masked() != p {
+			add("cloudPrefixes[%d]: %q has host bits set (did you mean %s?)", i, s, p.Masked())
+		}
+	}
+	for i, s := range c.ServiceAddresses {
+		if _, err := netip.ParseAddr(s); err != nil {
+			add("serviceAddresses[%d]: %q is not an IP address", i, s)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// settings is a validated Config with defaults applied.
+type settings struct {
+	localASN         uint32
+	routerID         string
+	listenAddress    string
+	listenPort       int32
+	establishTimeout time.Duration
+	peers            []peerSettings
+	cloudPrefixes    []netip.Prefix
+	serviceAddresses []netip.Addr
+}
+
+type peerSettings struct {
+	name        string
+	address     netip.Addr
+	port        uint16
+	asn         uint32
+	password    string
+	passive     bool
+	multihop    uint8
+	holdTime    uint32
+	families    []string
+	maxPrefixes uint32
+}
+
+func (c *Config) settings() (*settings, error) {
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("bgp: %w", err)
+	}
+	s := &settings{
+		localASN:         c.LocalASN,
+		routerID:         c.RouterID,
+		listenAddress:    c.ListenAddress,
+		listenPort:       c.ListenPort,
+		establishTimeout: DefaultEstablishTimeout,
+	}
+	if s.listenPort == 0 {
+		s.listenPort = DefaultListenPort
+	}
+	if c.EstablishTimeout != "" {
+		s.establishTimeout, _ = time.ParseDuration(c.EstablishTimeout)
+	}
+	for _, p := range c.Peers {
+		ps := peerSettings{
+			name:        p.Name,
+			address:     netip.MustParseAddr(p.Address),
+			port:        p.Port,
+			asn:         p.ASN,
+			password:    p.Password,
+			passive:     p.Passive,
+			multihop:    p.Multihop,
+			holdTime:    DefaultHoldTime,
+			families:    p.Families,
+			maxPrefixes: p.MaxPrefixes,
+		}
+		if ps.name == "" {
+			ps.name = ps.address.String()
+		}
+		if p.HoldTime != nil {
+			ps.holdTime = *p.HoldTime
+		}
+		if len(ps.families) == 0 {
+			ps.families = []string{FamilyIPv4Unicast}
+		}
+		if ps.maxPrefixes == 0 {
+			ps.maxPrefixes = DefaultMaxPrefixes
+		}
+		s.peers = append(s.peers, ps)
+	}
+	s.cloudPrefixes = append(s.cloudPrefixes, CGNAT)
+	for _, cp := range c.CloudPrefixes {
+		p := netip.MustParsePrefix(cp)
+		if p != CGNAT {
+			s.cloudPrefixes = append(s.cloudPrefixes, p)
+		}
+	}
+	sa := c.ServiceAddresses
+	if len(sa) == 0 {
+		sa = DefaultServiceAddresses
+	}
+	for _, a := range sa {
+		s.serviceAddresses = append(s.serviceAddresses, netip.MustParseAddr(a))
+	}
+	return s, nil
+}
+
+// secrets returns the configured passwords, for redaction.
+func (s *settings) secrets() []string {
+	var out []string
+	for _, p := range s.peers {
+		if p.password != "" {
+			out = append(out, p.password)
+		}
+	}
+	return out
+}
+
+// redact replaces every secret in msg.
+func redact(msg string, secrets []string) string {
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "<redacted>")
+		}
+	}
+	return msg
+}

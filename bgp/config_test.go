@@ -1,0 +1,117 @@
+package bgp_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/vnodediag/vnodediag/bgp"
+)
+
+func validConfig() bgp.Config {
+	return bgp.Config{LocalASN: 65010, RouterID: "192.0.2.10", Peers: []bgp.PeerConfig{{Address: "10.0.0.1", ASN: 65001}}}
+}
+
+func TestConfigValidate(t *testing.T) {
+	hold := func(v uint32) *uint32 { return &v }
+	cases := []struct {
+		name string
+		mod  func(*bgp.Config)
+		want string
+	}{
+		{"valid", func(*bgp.Config) {}, ""},
+		{"valid full", func(c *bgp.Config) {
+			c.ListenAddress, c.ListenPort, c.EstablishTimeout = "10.0.0.2", 179, "45s"
+			c.Peers = append(c.Peers, bgp.PeerConfig{Name: "r2", Address: "fd00::1", ASN: 65002, Password: "x", Passive: true,
+				Multihop: 2, HoldTime: hold(0), Families: []string{"ipv4-unicast", "ipv6-unicast"}, MaxPrefixes: 10})
+			c.CloudPrefixes, c.ServiceAddresses = []string{"192.168.0.0/16"}, []string{"100.100.2.136"}
+		}, ""},
+		{"no asn", func(c *bgp.Config) { c.LocalASN = 0 }, "localASN: must be set (1-4294967295)"},
+		{"router id", func(c *bgp.Config) { c.RouterID = "fd00::1" }, `routerID: "fd00::1" is not an IPv4 address like 192.0.2.1`},
+		{"router id empty", func(c *bgp.Config) { c.RouterID = "" }, `routerID: "" is not an IPv4 address like 192.0.2.1`},
+		{"listen address", func(c *bgp.Config) { c.ListenAddress = "eth0" }, `listenAddress: "eth0" is not an IP address`},
+		{"listen port", func(c *bgp.Config) { c.ListenPort = 70000 }, "listenPort: 70000 is not a port (1-65535, 0 for the default 1179, -1 for no listener)"},
+		{"timeout", func(c *bgp.Config) { c.EstablishTimeout = "30" }, `establishTimeout: "30" is not a positive duration like 30s`},
+		{"no peers", func(c *bgp.Config) { c.Peers = nil }, "peers: at least one peer is needed"},
+		{"peer address", func(c *bgp.Config) { c.Peers[0].Address = "router1" }, `peers[0].address: "router1" is not an IP address`},
+		{"duplicate peer", func(c *bgp.Config) { c.Peers = append(c.Peers, bgp.PeerConfig{Address: "10.0.0.1", ASN: 1}) }, "peers[1].address: 10.0.0.1 is already peers[0]"},
+		{"peer asn", func(c *bgp.Config) { c.Peers[0].ASN = 0 }, "peers[0].asn: must be set (1-4294967295)"},
+		{"passive without listener", func(c *bgp.Config) { c.ListenPort = -1; c.Peers[0].Passive = true }, "peers[0].passive: a passive peer needs a listener, but listenPort is -1"},
+		{"long password", func(c *bgp.Config) { c.Peers[0].Password = strings.Repeat("p", 81) }, "peers[0].password: longer than 80 bytes (81)"},
+		{"hold time", func(c *bgp.Config) { c.Peers[0].HoldTime = hold(2) }, "peers[0].holdTime: 2 is not 0 or 3-65535 seconds"},
+		{"family", func(c *bgp.Config) { c.Peers[0].Families = []string{"ipv4"} }, `peers[0].families: "ipv4" is not ipv4-unicast or ipv6-unicast`},
+		{"family twice", func(c *bgp.Config) { c.Peers[0].Families = []string{"ipv4-unicast", "ipv4-unicast"} }, `peers[0].families: "ipv4-unicast" is listed twice`},
+		{"cloud prefix", func(c *bgp.Config) { c.CloudPrefixes = []string{"192.168.0.0"} }, `cloudPrefixes[0]: "192.168.0.0" is not a CIDR`},
+		{"cloud prefix host bits", func(c *bgp.Config) { c.CloudPrefixes = []string{"192.168.1.0/16"} }, `cloudPrefixes[0]: "192.168.1.0/16" has host bits set (did you mean 192.168.0.0/16?)`},
+		{"service address", func(c *bgp.Config) { c.ServiceAddresses = []string{"dns"} }, `serviceAddresses[0]: "dns" is not an IP address`},
+		{"two errors", func(c *bgp.Config) { c.LocalASN = 0; c.Peers[0].ASN = 0 }, "localASN: must be set (1-4294967295)\npeers[0].asn: must be set (1-4294967295)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validConfig()
+			tc.mod(&c)
+			err := c.Validate()
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Fatalf("Validate() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfigPasswordNotInErrors(t *testing.T) {
+	c := validConfig()
+	c.Peers[0].Password = "hunter2-secret"
+	c.Peers[0].ASN = 0
+	if err := c.Validate(); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("Validate() = %v", err)
+	}
+}
+
+func TestRoutingConfigValidate(t *testing.T) {
+	cases := []struct {
+		cfg  bgp.RoutingConfig
+		want string
+	}{
+		{bgp.RoutingConfig{LeasedLineGateway: "10.0.0.1"}, ""},
+		{bgp.RoutingConfig{LeasedLineInterface: "eth1", ProbeAddresses: []string{"100.100.2.136"}}, ""},
+		{bgp.RoutingConfig{}, "leasedLineGateway or leasedLineInterface must be set"},
+		{bgp.RoutingConfig{LeasedLineGateway: "gw"}, `leasedLineGateway: "gw" is not an IP address`},
+		{bgp.RoutingConfig{LeasedLineInterface: "a very long name"}, `leasedLineInterface: "a very long name" is not an interface name`},
+		{bgp.RoutingConfig{LeasedLineInterface: "eth1", ProbeAddresses: []string{"100.100.2.136/32"}}, `probeAddresses[0]: "100.100.2.136/32" is not an IP address`},
+	}
+	for _, tc := range cases {
+		got := ""
+		if err := tc.cfg.Validate(); err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("%+v: Validate() = %q, want %q", tc.cfg, got, tc.want)
+		}
+	}
+}
+
+func TestNilSectionsSkip(t *testing.T) {
+	for _, f := range []func() (string, error){
+		func() (string, error) {
+			p, _ := bgp.NewProvider(nil, nil)
+			_, err := p.Gather(t.Context())
+			return string(p.Name()), err
+		},
+		func() (string, error) {
+			p, _ := bgp.NewRouteProvider(nil)
+			_, err := p.Gather(t.Context())
+			return string(p.Name()), err
+		},
+	} {
+		name, err := f()
+		if err == nil || !strings.Contains(err.Error(), "not configured") {
+			t.Errorf("%s: Gather() = %v, want a not-configured error", name, err)
+		}
+	}
+	if _, err := bgp.NewProvider(&bgp.Config{}, nil); err == nil || !strings.HasPrefix(err.Error(), "bgp: localASN") {
+		t.Errorf("NewProvider(invalid) = %v", err)
+	}
+}

@@ -1,0 +1,138 @@
+package bgp_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/vnodediag/vnodediag/bgp"
+	"github.com/vnodediag/vnodediag/bgp/bgplab"
+	"github.com/vnodediag/vnodediag/test/netlab"
+)
+
+const (
+	observerASN = 65010
+	routerASN   = 65001
+)
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("BGP_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// labPeer is one router in a netlab host and the observer's view of it.
+type labPeer struct {
+	host *netlab.Host
+	bird *bgplab.BIRD
+	frr  *bgplab.FRR
+	peer bgp.PeerConfig
+}
+
+func needBinary(t *testing.T, name string) {
+	t.Helper()
+	if _, err := os.Stat(name); err != nil {
+		t.Skipf("%s not installed", name)
+	}
+}
+
+// birdPeer starts BIRD passive (the observer dials it, so no listener is needed).
+func birdPeer(t *testing.T, r bgplab.Router) *labPeer {
+	t.Helper()
+	needBinary(t, "/usr/sbin/bird")
+	h := netlab.NewHostT(t, "bird")
+	r.Neighbor, r.Passive = h.RootAddr, true
+	if r.ASN == 0 {
+		r.ASN = routerASN
+	}
+	if r.NeighborASN == 0 {
+		r.NeighborASN = observerASN
+	}
+	b, err := bgplab.StartBIRD(h, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &labPeer{host: h, bird: b, peer: bgp.PeerConfig{Name: "bird", Address: h.HostAddr.String(), ASN: r.ASN, HoldTime: u32(3)}}
+}
+
+func frrPeer(t *testing.T, r bgplab.Router) *labPeer {
+	t.Helper()
+	needBinary(t, "/usr/lib/frr/bgpd")
+	h := netlab.NewHostT(t, "frr")
+	r.Neighbor, r.Passive = h.RootAddr, true
+	if r.ASN == 0 {
+		r.ASN = routerASN
+	}
+	if r.NeighborASN == 0 {
+		r.NeighborASN = observerASN
+	}
+	f, err := bgplab.StartFRR(h, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &labPeer{host: h, frr: f, peer: bgp.PeerConfig{Name: "frr", Address: h.HostAddr.String(), ASN: r.ASN, HoldTime: u32(3)}}
+}
+
+func u32(v uint32) *uint32 { return &v }
+
+func observerConfig(peers ...*labPeer) *bgp.Config {
+	c := &bgp.Config{LocalASN: observerASN, RouterID: "192.0.2.10", ListenPort: -1, EstablishTimeout: "20s"}
+	for _, p := range peers {
+		c.Peers = append(c.Peers, p.peer)
+	}
+	return c
+}
+
+func startObserver(t *testing.T, cfg *bgp.Config) *bgp.Observer {
+	t.Helper()
+	o, err := bgp.NewObserver(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := o.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(o.Stop)
+	return o
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: not true after %s (last: %s)", what, d, last)
+}
+
+func table(t *testing.T, o *bgp.Observer) *bgp.Table {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tb, err := o.Table(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+func waitReady(t *testing.T, o *bgp.Observer, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := o.WaitReady(ctx); err != nil {
+		t.Fatalf("observer not ready after %s: %v; table: %+v", d, err, table(t, o).Peers)
+	}
+}

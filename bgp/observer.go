@@ -1,0 +1,513 @@
+package bgp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/server"
+
+	"github.com/vnodediag/vnodediag/diag"
+)
+
+// connectRetry is the seconds between the observer's connection attempts
+// (gobgp's default is 120 s, far too slow for a diagnosis).
+const connectRetry = 2
+
+var families = map[string]*api.Family{
+	FamilyIPv4Unicast: {Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST},
+	FamilyIPv6Unicast: {Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST},
+}
+
+func familyName(f *api.Family) string {
+	for n, v := range families {
+		if v.Afi == f.GetAfi() && v.Safi == f.GetSafi() {
+			return n
+		}
+	}
+	return fmt.Sprintf("afi-%d-safi-%d", f.GetAfi(), f.GetSafi())
+}
+
+// Observer is the passive monitoring speaker. It advertises nothing: the
+// global export policy is REJECT before the first peer is added, and no
+// path is ever added.
+type Observer struct {
+	s   *settings
+	log *slog.Logger
+
+	mu      sync.Mutex
+	srv     *server.BgpServer
+	cancel  context.CancelFunc
+	peers   map[netip.Addr]*peerTrack
+	changed chan struct{} // closed and replaced on every state change
+	bmp     *bmpStation
+}
+
+// peerTrack is what the observer remembers about a session between reads.
+type peerTrack struct {
+	cfg         peerSettings
+	state       string
+	since       time.Time
+	flaps       int
+	lastError   string
+	lastErrorAt time.Time
+	eor         map[string]bool
+	pfxExceeded bool
+	// routes is the peer's Adj-RIB-In as the watch stream built it.
+	routes map[netip.Prefix]struct{}
+}
+
+// NewObserver validates cfg; Start starts the speaker.
+func NewObserver(cfg *Config, logger *slog.Logger) (*Observer, error) {
+	if cfg == nil {
+		return nil, diag.NotConfigured("no bgp section")
+	}
+	s, err := cfg.settings()
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	o := &Observer{s: s, log: logger, peers: map[netip.Addr]*peerTrack{}, changed: make(chan struct{})}
+	for _, p := range s.peers {
+		o.peers[p.address] = &peerTrack{cfg: p, state: "IDLE", eor: map[string]bool{}, routes: map[netip.Prefix]struct{}{}}
+	}
+	return o, nil
+}
+
+// Listener is where the observer accepts passive sessions, or "none".
+func (o *Observer) Listener() string {
+	if o.s.listenPort < 0 {
+		return "none (active sessions only)"
+	}
+	host := o.s.listenAddress
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(int(o.s.listenPort)))
+}
+
+// Start starts the speaker, sets the REJECT export policy and adds the
+// peers. It returns once the peers are configured; sessions come up in the
+// background.
+func (o *Observer) Start(ctx context.Context) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.srv != nil {
+		return errors.New("bgp observer already started")
+	}
+	lg := &gobgpLogger{log: o.log, secrets: o.s.secrets(), onPeerError: o.peerError, onPrefixLimit: o.prefixLimit}
+	srv := server.NewBgpServer(server.LoggerOption(lg))
+	go srv.Serve()
+	g := &api.Global{Asn: o.s.localASN, RouterId: o.s.routerID, ListenPort: o.s.listenPort}
+	if o.s.listenAddress != "" {
+		g.ListenAddresses = []string{o.s.listenAddress}
+	}
+	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: g}); err != nil {
+		srv.Stop()
+		return o.listenError(err)
+	}
+	// StartBgp re-initialises the policies, so REJECT goes after it and
+	// before any peer exists: no peer ever sees an UPDATE from us.
+	if err := srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+		Name: "global", Direction: api.PolicyDirection_EXPORT, DefaultAction: api.RouteAction_REJECT,
+	}}); err != nil {
+		srv.Stop()
+		return fmt.Errorf("bgp observer: set export policy REJECT: %w", err)
+	}
+	// IMPORT REJECT keeps received routes out of the global RIB: the
+	// observer never forwards, so best-path selection for every received
+	// route would be wasted work. The Adj-RIB-In (and the watch below) still
+	// see every route, before policy.
+	if err := srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+		Name: "global", Direction: api.PolicyDirection_IMPORT, DefaultAction: api.RouteAction_REJECT,
+	}}); err != nil {
+		srv.Stop()
+		return fmt.Errorf("bgp observer: set import policy REJECT: %w", err)
+	}
+	// Routes arrive over BMP (see bmp.go), states and End-of-RIB over a
+	// watch; both are set up before the first peer exists.
+	st, err := newBMPStation()
+	if err != nil {
+		srv.Stop()
+		return err
+	}
+	go func() {
+		if err := st.serve(o); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
+			o.log.Error("bgp observer: bmp stream ended; the route table stops updating", "error", err)
+		}
+	}()
+	if err := srv.AddBmp(ctx, &api.AddBmpRequest{Address: "127.0.0.1", Port: st.port(), Policy: api.AddBmpRequest_PRE, SysName: "vnodediag"}); err != nil {
+		st.close()
+		srv.Stop()
+		return fmt.Errorf("bgp observer: add bmp station: %w", err)
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	err = srv.WatchEvent(wctx, &api.WatchEventRequest{
+		Peer: &api.WatchEventRequest_Peer{},
+		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{
+			{Type: api.WatchEventRequest_Table_Filter_EOR},
+		}},
+	}, o.event)
+	if err != nil {
+		cancel()
+		st.close()
+		srv.Stop()
+		return fmt.Errorf("bgp observer: watch events: %w", err)
+	}
+	for _, p := range o.s.peers {
+		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: o.apiPeer(p)}); err != nil {
+			cancel()
+			st.close()
+			srv.Stop()
+			return fmt.Errorf("bgp observer: add peer %s: %s", p.name, redact(err.Error(), o.s.secrets()))
+		}
+	}
+	o.srv, o.cancel, o.bmp = srv, cancel, st
+	o.log.Info("bgp observer started", "asn", o.s.localASN, "router_id", o.s.routerID, "listen", o.Listener(), "peers", len(o.s.peers))
+	return nil
+}
+
+func (o *Observer) listenError(err error) error {
+	msg := redact(err.Error(), o.s.secrets())
+	if o.s.listenPort > 0 && o.s.listenPort < 1024 && (errors.Is(err, syscall.EACCES) || strings.Contains(msg, "permission denied")) {
+		return fmt.Errorf("bgp observer: listen on %s: %s: ports below 1024 need root or CAP_NET_BIND_SERVICE "+
+			"(setcap cap_net_bind_service=+ep on the binary, or AmbientCapabilities=CAP_NET_BIND_SERVICE in the systemd unit); "+
+			"or set bgp.listenPort to %d and point the router at that port", o.Listener(), msg, DefaultListenPort)
+	}
+	return fmt.Errorf("bgp observer: listen on %s: %s", o.Listener(), msg)
+}
+
+func (o *Observer) apiPeer(p peerSettings) *api.Peer {
+	ap := &api.Peer{
+		Conf: &api.PeerConf{
+			NeighborAddress: p.address.String(),
+			PeerAsn:         p.asn,
+			AuthPassword:    p.password,
+			Description:     p.name,
+		},
+		Transport: &api.Transport{PassiveMode: p.passive, RemotePort: uint32(p.port)},
+		Timers: &api.Timers{Config: &api.TimersConfig{
+			ConnectRetry:      connectRetry,
+			HoldTime:          uint64(p.holdTime),
+			KeepaliveInterval: uint64(p.holdTime / 3),
+		}},
+		// Announcing the graceful-restart capability (as a helper only)
+		// makes routers send End-of-RIB, which is how a one-shot run knows
+		// the table is complete instead of guessing from a quiet period.
+		GracefulRestart: &api.GracefulRestart{Enabled: true, HelperOnly: true, RestartTime: 1},
+	}
+	if o.s.listenAddress != "" {
+		ap.Transport.LocalAddress = o.s.listenAddress
+	}
+	if p.multihop > 0 {
+		ap.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(p.multihop)}
+	}
+	for _, f := range p.families {
+		fam := families[f]
+		ap.AfiSafis = append(ap.AfiSafis, &api.AfiSafi{
+			Config:            &api.AfiSafiConfig{Family: fam, Enabled: true},
+			PrefixLimits:      &api.PrefixLimit{Family: fam, MaxPrefixes: p.maxPrefixes},
+			MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
+		})
+	}
+	return ap
+}
+
+// Stop tears the sessions down and stops the speaker.
+func (o *Observer) Stop() {
+	o.mu.Lock()
+	srv, cancel, st := o.srv, o.cancel, o.bmp
+	o.srv, o.cancel, o.bmp = nil, nil, nil
+	o.mu.Unlock()
+	if srv == nil {
+		return
+	}
+	cancel()
+	ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	if err := srv.StopBgp(ctx, &api.StopBgpRequest{}); err != nil {
+		o.log.Warn("bgp observer stop", "error", err)
+	}
+	srv.Stop()
+	st.close()
+	o.log.Info("bgp observer stopped")
+}
+
+// notifyLocked wakes WaitReady; o.mu must be held.
+func (o *Observer) notifyLocked() {
+	close(o.changed)
+	o.changed = make(chan struct{})
+}
+
+func (o *Observer) peerError(addr, reason string) {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if t := o.peers[a]; t != nil {
+		t.lastError, t.lastErrorAt = reason, time.Now()
+	}
+}
+
+func (o *Observer) prefixLimit(addr string) {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if t := o.peers[a]; t != nil && !t.pfxExceeded {
+		t.pfxExceeded = true
+		o.log.Warn("bgp peer exceeded the maximum prefix limit; session cut", "peer", t.cfg.name, "max_prefixes", t.cfg.maxPrefixes)
+		o.notifyLocked()
+	}
+}
+
+func (o *Observer) event(r *api.WatchEventResponse) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if pe := r.GetPeer(); pe != nil && pe.GetType() == api.WatchEventResponse_PeerEvent_STATE {
+		a, err := netip.ParseAddr(pe.GetPeer().GetState().GetNeighborAddress())
+		t := o.peers[a]
+		if err != nil || t == nil {
+			return
+		}
+		st := strings.TrimPrefix(pe.GetPeer().GetState().GetSessionState().String(), "SESSION_STATE_")
+		if st == t.state {
+			return
+		}
+		switch {
+		case st == "ESTABLISHED":
+			t.since = time.Now()
+			t.eor = map[string]bool{}
+			o.log.Info("bgp session established", "peer", t.cfg.name)
+		case t.state == "ESTABLISHED":
+			t.flaps++
+			t.since = time.Time{}
+			o.log.Warn("bgp session down", "peer", t.cfg.name, "state", st, "reason", t.lastError)
+		}
+		t.state = st
+		o.notifyLocked()
+	}
+	for _, p := range r.GetTable().GetPaths() {
+		a, err := netip.ParseAddr(p.GetNeighborIp())
+		if t := o.peers[a]; err == nil && t != nil {
+			t.eor[familyName(p.GetFamily())] = true
+			o.notifyLocked()
+		}
+	}
+}
+
+// update implements bmpSink.
+func (o *Observer) update(peer netip.Addr, announced, withdrawn []netip.Prefix) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	t := o.peers[peer]
+	if t == nil {
+		return
+	}
+	for _, p := range withdrawn {
+		delete(t.routes, p)
+	}
+	for _, p := range announced {
+		t.routes[p] = struct{}{}
+	}
+	o.notifyLocked()
+}
+
+// reset implements bmpSink.
+func (o *Observer) reset(peer netip.Addr) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if t := o.peers[peer]; t != nil {
+		clear(t.routes)
+		o.notifyLocked()
+	}
+}
+
+// ready reports whether every session is Established and has sent
+// End-of-RIB for every family, or cannot get there (prefix limit cut).
+func (o *Observer) readyLocked() bool {
+	for _, t := range o.peers {
+		if t.pfxExceeded && t.state != "ESTABLISHED" {
+			continue // cut for sending too much: nothing more will come
+		}
+		if t.state != "ESTABLISHED" {
+			return false
+		}
+		for _, f := range t.cfg.families {
+			if !t.eor[f] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// WaitReady blocks until every session is Established with its initial
+// table complete (End-of-RIB, and every route the speaker holds also in the
+// observer's copy), or ctx ends; it returns ctx.Err() then.
+func (o *Observer) WaitReady(ctx context.Context) error {
+	for {
+		o.mu.Lock()
+		ok, ch := o.readyLocked(), o.changed
+		o.mu.Unlock()
+		if ok && o.caughtUp(ctx) {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// caughtUp reports whether the BMP copy holds as many routes as the
+// speaker's Adj-RIB-In of every Established peer: End-of-RIB comes over the
+// watch, the routes over BMP, and the two streams are not ordered.
+func (o *Observer) caughtUp(ctx context.Context) bool {
+	o.mu.Lock()
+	srv := o.srv
+	o.mu.Unlock()
+	if srv == nil {
+		return false
+	}
+	want := map[netip.Addr]int{}
+	if err := srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+		if a, err := netip.ParseAddr(p.GetConf().GetNeighborAddress()); err == nil && p.GetState().GetSessionState() == api.PeerState_ESTABLISHED {
+			for _, f := range p.GetAfiSafis() {
+				want[a] += int(f.GetState().GetReceived())
+			}
+		}
+	}); err != nil {
+		return false
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for a, n := range want {
+		if t := o.peers[a]; t != nil && !t.pfxExceeded && len(t.routes) < n {
+			return false
+		}
+	}
+	return true
+}
+
+// Table reads the current sessions and the routes received on the
+// Established ones.
+func (o *Observer) Table(ctx context.Context) (*Table, error) {
+	o.mu.Lock()
+	srv := o.srv
+	o.mu.Unlock()
+	if srv == nil {
+		return nil, errors.New("bgp observer is not running")
+	}
+	t := &Table{CloudPrefixes: o.s.cloudPrefixes, ServiceAddresses: o.s.serviceAddresses, Listener: o.Listener(), Taken: time.Now(),
+		LocalASN: o.s.localASN, LocalAddress: o.s.listenAddress, ListenPort: o.s.listenPort}
+	state := map[netip.Addr]*api.Peer{}
+	// EnableAdvertised would run the export policy over the whole table
+	// for every read; the policy itself is read instead.
+	if err := srv.ListPolicyAssignment(ctx, &api.ListPolicyAssignmentRequest{Name: "global", Direction: api.PolicyDirection_EXPORT},
+		func(a *api.PolicyAssignment) { t.ExportPolicy = a.GetDefaultAction().String() }); err != nil {
+		return nil, fmt.Errorf("bgp observer: read export policy: %w", err)
+	}
+	if err := srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+		if a, err := netip.ParseAddr(p.GetConf().GetNeighborAddress()); err == nil {
+			state[a] = p
+		}
+	}); err != nil {
+		return nil, fmt.Errorf("bgp observer: list peers: %w", err)
+	}
+	for _, ps := range o.s.peers {
+		t.Peers = append(t.Peers, o.peerStatus(ps, state[ps.address]))
+	}
+	o.mu.Lock()
+	n := 0
+	for i, ps := range o.s.peers {
+		if t.Peers[i].Established() {
+			n += len(o.peers[ps.address].routes)
+		}
+	}
+	t.Routes = make([]Route, 0, n)
+	for i, ps := range o.s.peers {
+		if !t.Peers[i].Established() {
+			continue
+		}
+		for p := range o.peers[ps.address].routes {
+			t.Routes = append(t.Routes, Route{Prefix: p, Peer: ps.name})
+		}
+	}
+	o.mu.Unlock()
+	sortRoutes(t.Routes)
+	return t, nil
+}
+
+// sortRoutes orders routes by address, then length, then peer, so that
+// reports are stable.
+func sortRoutes(rs []Route) {
+	slices.SortFunc(rs, func(a, b Route) int {
+		if c := a.Prefix.Addr().Compare(b.Prefix.Addr()); c != 0 {
+			return c
+		}
+		if c := a.Prefix.Bits() - b.Prefix.Bits(); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Peer, b.Peer)
+	})
+}
+
+func (o *Observer) peerStatus(ps peerSettings, p *api.Peer) PeerStatus {
+	o.mu.Lock()
+	tr := *o.peers[ps.address]
+	eor := make(map[string]bool, len(tr.eor))
+	for k, v := range tr.eor {
+		eor[k] = v
+	}
+	o.mu.Unlock()
+	st := PeerStatus{
+		Name: ps.name, Address: ps.address, ASN: ps.asn, Passive: ps.passive,
+		State: tr.state, Since: tr.since, Flaps: tr.flaps,
+		LastError: tr.lastError, LastErrorAt: tr.lastErrorAt,
+		MaxPrefixes: ps.maxPrefixes, MaxPrefixExceeded: tr.pfxExceeded,
+	}
+	if p != nil {
+		st.State = strings.TrimPrefix(p.GetState().GetSessionState().String(), "SESSION_STATE_")
+		if p.GetState().GetAdminState() == api.PeerState_PFX_CT {
+			st.MaxPrefixExceeded = true
+		}
+		if int(p.GetState().GetFlops()) > st.Flaps {
+			st.Flaps = int(p.GetState().GetFlops())
+		}
+		if st.Established() && st.Since.IsZero() {
+			st.Since = p.GetTimers().GetState().GetUptime().AsTime()
+		}
+	}
+	if !st.Established() {
+		st.Since = time.Time{}
+	}
+	for _, f := range ps.families {
+		fs := FamilyStatus{Family: f, EndOfRIB: eor[f]}
+		for _, a := range p.GetAfiSafis() {
+			if familyName(a.GetConfig().GetFamily()) == f {
+				fs.Received, fs.Accepted = a.GetState().GetReceived(), a.GetState().GetAccepted()
+			}
+		}
+		st.Families = append(st.Families, fs)
+	}
+	return st
+}

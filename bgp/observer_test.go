@@ -1,0 +1,332 @@
+package bgp_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/vnodediag/vnodediag/bgp"
+	"github.com/vnodediag/vnodediag/bgp/bgplab"
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+)
+
+func onPremNode(name, podCIDR string) *corev1.Node {
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.NodeSpec{PodCIDR: podCIDR, PodCIDRs: []string{podCIDR}}}
+}
+
+func status(t *testing.T, res []*pb.Result, i int, want pb.Status) *pb.Result {
+	t.Helper()
+	if len(res) <= i {
+		t.Fatalf("got %d results, want result %d: %v", len(res), i, res)
+	}
+	if res[i].Status != want {
+		t.Fatalf("result %d: status %s, want %s: %v", i, res[i].Status, want, res[i])
+	}
+	return res[i]
+}
+
+func TestBIRDSessionAndRoutes(t *testing.T) {
+	t.Parallel()
+	p := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26", "172.23.0.64/26", "100.64.0.0/10", "192.168.10.0/24"}})
+	cfg := observerConfig(p)
+	cfg.CloudPrefixes = []string{"192.168.10.0/24"}
+	o := startObserver(t, cfg)
+	waitReady(t, o, 20*time.Second)
+	tb := table(t, o)
+	if len(tb.Peers) != 1 || !tb.Peers[0].Established() || !tb.Peers[0].Families[0].EndOfRIB {
+		t.Fatalf("peers = %+v", tb.Peers)
+	}
+	if got := len(tb.Routes); got != 4 {
+		t.Fatalf("routes = %v, want 4", tb.Routes)
+	}
+	status(t, bgp.EvaluateSessions(tb), 0, pb.Status_PASS)
+	cr := bgp.EvaluateCloudRoutes(tb)
+	status(t, cr, 0, pb.Status_PASS)
+	status(t, cr, 1, pb.Status_PASS)
+	nodes := []*corev1.Node{onPremNode("op-1", "172.23.0.0/26"), onPremNode("op-2", "172.23.0.64/26")}
+	status(t, bgp.EvaluatePodCIDRs(context.Background(), tb, nodes), 0, pb.Status_PASS)
+	imp, exp, est, err := p.bird.Counts()
+	if err != nil || !est || imp != 0 || exp != 4 {
+		t.Fatalf("bird: imported %d exported %d established %v err %v; want 0, 4, true", imp, exp, est, err)
+	}
+}
+
+// TestAdvertisesNothing: routes from BIRD and FRR sit in the observer's RIB,
+// yet neither router receives a single route from it.
+func TestAdvertisesNothing(t *testing.T) {
+	t.Parallel()
+	b := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26", "100.64.0.0/10"}})
+	f := frrPeer(t, bgplab.Router{Routes: []string{"172.23.1.0/26", "10.10.0.0/16"}})
+	o := startObserver(t, observerConfig(b, f))
+	waitReady(t, o, 20*time.Second)
+	tb := table(t, o)
+	if len(tb.Routes) != 4 {
+		t.Fatalf("observer RIB = %v, want 4 routes from two peers", tb.Routes)
+	}
+	if tb.ExportPolicy != "REJECT" {
+		t.Errorf("export policy = %q", tb.ExportPolicy)
+	}
+	imp, exp, est, err := b.bird.Counts()
+	if err != nil || !est || imp != 0 || exp != 2 {
+		t.Fatalf("bird: imported %d exported %d established %v err %v; want 0 imported", imp, exp, est, err)
+	}
+	// FRR would pass BIRD's routes on if the observer re-advertised them.
+	rcv, est, err := f.frr.Received()
+	if err != nil || !est || rcv != 0 {
+		t.Fatalf("frr: PfxRcd %d established %v err %v; want 0", rcv, est, err)
+	}
+}
+
+func TestWrongASN(t *testing.T) {
+	t.Parallel()
+	p := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26"}})
+	p.peer.ASN = 65099
+	o := startObserver(t, observerConfig(p))
+	waitFor(t, 15*time.Second, "bad peer AS reported", func() (bool, string) {
+		tb := table(t, o)
+		return strings.Contains(tb.Peers[0].LastError, "as number mismatch expected 65099, received 65001"), tb.Peers[0].LastError
+	})
+	r := status(t, bgp.EvaluateSessions(table(t, o)), 0, pb.Status_FAIL)
+	if !strings.Contains(r.Remediation, "AS number mismatch") || !strings.Contains(r.Remediation, "protocol bgp") {
+		t.Fatalf("remediation = %s", r.Remediation)
+	}
+}
+
+func TestPeerDown(t *testing.T) {
+	t.Parallel()
+	p := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26"}})
+	p.bird.Stop()
+	prov, err := bgp.NewProvider(func() *bgp.Config { c := observerConfig(p); c.EstablishTimeout = "4s"; return c }(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	v, err := prov.Gather(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("one-shot took %s with a 4s establish timeout", d)
+	}
+	tb := v.(*bgp.Table)
+	r := status(t, bgp.EvaluateSessions(tb), 0, pb.Status_FAIL)
+	if !strings.Contains(r.Summary, "connection refused") {
+		t.Fatalf("summary = %s", r.Summary)
+	}
+	status(t, bgp.EvaluateCloudRoutes(tb), 0, pb.Status_ERROR)
+}
+
+func TestPeerRestartCountsFlap(t *testing.T) {
+	t.Parallel()
+	p := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26"}})
+	o := startObserver(t, observerConfig(p))
+	waitReady(t, o, 20*time.Second)
+	if err := p.bird.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// The daemon's source: each Gather reads the running observer's table.
+	prov := o.Provider()
+	waitFor(t, 20*time.Second, "flap counted and session back", func() (bool, string) {
+		v, err := prov.Gather(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb := v.(*bgp.Table)
+		pe := tb.Peers[0]
+		return pe.Flaps == 1 && pe.Established() && len(tb.Routes) == 1, pe.State
+	})
+	tb := table(t, o)
+	r := status(t, bgp.EvaluateSessions(tb), 0, pb.Status_WARN)
+	if !strings.Contains(r.Summary, "flapped 1 times") || tb.Peers[0].LastError == "" {
+		t.Fatalf("result = %v, last error %q", r, tb.Peers[0].LastError)
+	}
+}
+
+func TestMD5Mismatch(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cret-on-router"
+	const wrong = "wr0ng-in-observer"
+	p := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26"}, Password: secret})
+	p.peer.Password = wrong
+	var logs bytes.Buffer
+	lg := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg := observerConfig(p)
+	cfg.EstablishTimeout = "5s"
+	prov, err := bgp.NewProvider(cfg, lg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	v, err := prov.Gather(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := v.(*bgp.Table)
+	r := status(t, bgp.EvaluateSessions(tb), 0, pb.Status_FAIL)
+	if !strings.Contains(r.Remediation, "MD5") {
+		t.Fatalf("remediation does not mention MD5: %s", r.Remediation)
+	}
+	out, _ := protojson.Marshal(&pb.Report{Results: bgp.EvaluateSessions(tb)})
+	for _, s := range []string{wrong, secret} {
+		if strings.Contains(string(out), s) || strings.Contains(logs.String(), s) || strings.Contains(tb.Peers[0].LastError, s) {
+			t.Fatalf("password %q leaked (report or logs)", s)
+		}
+	}
+	// With the right password the same router comes up.
+	p.peer.Password = secret
+	o := startObserver(t, observerConfig(p))
+	waitReady(t, o, 20*time.Second)
+}
+
+func TestMissingPodCIDRAndCGNAT(t *testing.T) {
+	t.Parallel()
+	p := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26", "100.100.0.0/16"}})
+	o := startObserver(t, observerConfig(p))
+	waitReady(t, o, 20*time.Second)
+	tb := table(t, o)
+	nodes := []*corev1.Node{onPremNode("op-1", "172.23.0.0/26"), onPremNode("op-2", "172.23.0.64/26"),
+		{ObjectMeta: metav1.ObjectMeta{Name: "vk", Labels: map[string]string{"type": "virtual-kubelet"}}}}
+	r := status(t, bgp.EvaluatePodCIDRs(context.Background(), tb, nodes), 0, pb.Status_FAIL)
+	if len(r.Objects) != 1 || r.Objects[0].Name != "op-2" {
+		t.Fatalf("objects = %v", r.Objects)
+	}
+	r = status(t, bgp.EvaluateCloudRoutes(tb), 0, pb.Status_WARN)
+	if !strings.Contains(r.Summary, "100.64.0.0/11") || strings.Contains(r.Summary, "affects") {
+		t.Fatalf("summary = %s", r.Summary)
+	}
+}
+
+func TestCGNATMissingAndMoreSpecificOnly(t *testing.T) {
+	t.Parallel()
+	missing := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26"}})
+	split := birdPeer(t, bgplab.Router{Routes: []string{"100.64.0.0/11", "100.96.0.0/11"}})
+	o1 := startObserver(t, observerConfig(missing))
+	o2 := startObserver(t, observerConfig(split))
+	waitReady(t, o1, 20*time.Second)
+	waitReady(t, o2, 20*time.Second)
+	r := status(t, bgp.EvaluateCloudRoutes(table(t, o1)), 0, pb.Status_FAIL)
+	if !strings.Contains(r.Summary, "100.100.2.136") {
+		t.Fatalf("summary does not name the affected service address: %s", r.Summary)
+	}
+	r = status(t, bgp.EvaluateCloudRoutes(table(t, o2)), 0, pb.Status_PASS)
+	if !strings.Contains(r.Summary, "more specific routes only") {
+		t.Fatalf("summary = %s", r.Summary)
+	}
+}
+
+func TestIPv6Prefixes(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{"bird", "frr"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			r := bgplab.Router{Routes: []string{"172.23.0.0/26", "fd00:23::/64", "fd00:24::/64"}}
+			var p *labPeer
+			if kind == "bird" {
+				p = birdPeer(t, r)
+			} else {
+				p = frrPeer(t, r)
+			}
+			p.peer.Families = []string{bgp.FamilyIPv4Unicast, bgp.FamilyIPv6Unicast}
+			o := startObserver(t, observerConfig(p))
+			waitReady(t, o, 20*time.Second)
+			tb := table(t, o)
+			v6 := 0
+			for _, r := range tb.Routes {
+				if r.Prefix.Addr().Is6() {
+					v6++
+				}
+			}
+			if v6 != 2 || len(tb.Routes) != 3 {
+				t.Fatalf("routes = %v", tb.Routes)
+			}
+			nodes := []*corev1.Node{
+				{ObjectMeta: metav1.ObjectMeta{Name: "op-1"}, Spec: corev1.NodeSpec{PodCIDR: "172.23.0.0/26", PodCIDRs: []string{"172.23.0.0/26", "fd00:23::/64"}}},
+				{ObjectMeta: metav1.ObjectMeta{Name: "op-2"}, Spec: corev1.NodeSpec{PodCIDR: "fd00:25::/64", PodCIDRs: []string{"fd00:25::/64"}}},
+			}
+			res := status(t, bgp.EvaluatePodCIDRs(context.Background(), tb, nodes), 0, pb.Status_FAIL)
+			if len(res.Objects) != 1 || res.Objects[0].Name != "op-2" {
+				t.Fatalf("objects = %v", res.Objects)
+			}
+		})
+	}
+}
+
+func TestMaxPrefixes(t *testing.T) {
+	t.Parallel()
+	p := birdPeer(t, bgplab.Router{Bulk: 500})
+	p.peer.MaxPrefixes = 100
+	o := startObserver(t, observerConfig(p))
+	waitReady(t, o, 20*time.Second) // a cut peer counts as ready: nothing more will come
+	tb := table(t, o)
+	if !tb.Peers[0].MaxPrefixExceeded || tb.Peers[0].Established() {
+		t.Fatalf("peer = %+v", tb.Peers[0])
+	}
+	r := status(t, bgp.EvaluateSessions(tb), 0, pb.Status_FAIL)
+	if !strings.Contains(r.Summary, "more than 100 prefixes") {
+		t.Fatalf("summary = %s", r.Summary)
+	}
+	if len(tb.Routes) != 0 {
+		t.Fatalf("routes kept from a cut session: %d", len(tb.Routes))
+	}
+}
+
+// TestListenerPassive: the router dials the observer's high port.
+func TestListenerPassive(t *testing.T) {
+	t.Parallel()
+	needBinary(t, "/usr/sbin/bird")
+	p := birdPeer(t, bgplab.Router{})
+	p.bird.Stop()
+	h := p.host
+	// Restart BIRD as the active side, dialing the observer's high port.
+	b, err := bgplab.StartBIRD(h, bgplab.Router{ASN: routerASN, Neighbor: h.RootAddr, NeighborASN: observerASN,
+		NeighborPort: 11179, Routes: []string{"172.23.0.0/26"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = b
+	cfg := observerConfig(p)
+	cfg.ListenPort, cfg.ListenAddress = 11179, h.RootAddr.String()
+	cfg.Peers[0].Passive = true
+	o := startObserver(t, cfg)
+	waitReady(t, o, 20*time.Second)
+	if tb := table(t, o); len(tb.Routes) != 1 || tb.Listener != netip.AddrPortFrom(h.RootAddr, 11179).String() {
+		t.Fatalf("routes %v listener %s", tb.Routes, tb.Listener)
+	}
+}
+
+// TestNoGracefulRestart: a router without the graceful-restart capability
+// sends no End-of-RIB; the one-shot run ends at its deadline with the
+// routes it has and says the table may be incomplete.
+func TestNoGracefulRestart(t *testing.T) {
+	t.Parallel()
+	p := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26"}, NoGracefulRestart: true})
+	cfg := observerConfig(p)
+	cfg.EstablishTimeout = "5s"
+	prov, err := bgp.NewProvider(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	v, err := prov.Gather(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := v.(*bgp.Table)
+	r := bgp.EvaluateSessions(tb)[0]
+	t.Logf("%s: %s (routes %d)", r.Status, r.Summary, len(tb.Routes))
+	if len(tb.Routes) != 1 || r.Status != pb.Status_WARN {
+		t.Fatalf("got %s with %d routes", r.Status, len(tb.Routes))
+	}
+}
