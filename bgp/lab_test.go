@@ -39,11 +39,13 @@ func needBinary(t *testing.T, name string) {
 	}
 }
 
-// birdPeer starts BIRD passive (the observer dials it, so no listener is needed).
-func birdPeer(t *testing.T, r bgplab.Router) *labPeer {
+// labHost makes the namespace a lab router runs in and fills the router's
+// defaults: passive (the observer dials it, so no listener is needed), our
+// root-side address as its neighbour, the lab's ASNs.
+func labHost(t *testing.T, binary, name string, r *bgplab.Router) *netlab.Host {
 	t.Helper()
-	needBinary(t, "/usr/sbin/bird")
-	h := netlab.NewHostT(t, "bird")
+	needBinary(t, binary)
+	h := netlab.NewHostT(t, name)
 	r.Neighbor, r.Passive = h.RootAddr, true
 	if r.ASN == 0 {
 		r.ASN = routerASN
@@ -51,29 +53,33 @@ func birdPeer(t *testing.T, r bgplab.Router) *labPeer {
 	if r.NeighborASN == 0 {
 		r.NeighborASN = observerASN
 	}
+	return h
+}
+
+func labPeerConfig(name string, h *netlab.Host, r bgplab.Router) bgp.PeerConfig {
+	return bgp.PeerConfig{Name: name, Address: h.HostAddr.String(), ASN: r.ASN, HoldTime: u32(3)}
+}
+
+// birdPeer starts BIRD as a passive lab router.
+func birdPeer(t *testing.T, r bgplab.Router) *labPeer {
+	t.Helper()
+	h := labHost(t, "/usr/sbin/bird", "bird", &r)
 	b, err := bgplab.StartBIRD(h, r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &labPeer{host: h, bird: b, peer: bgp.PeerConfig{Name: "bird", Address: h.HostAddr.String(), ASN: r.ASN, HoldTime: u32(3)}}
+	return &labPeer{host: h, bird: b, peer: labPeerConfig("bird", h, r)}
 }
 
+// frrPeer starts FRR bgpd as a passive lab router.
 func frrPeer(t *testing.T, r bgplab.Router) *labPeer {
 	t.Helper()
-	needBinary(t, "/usr/lib/frr/bgpd")
-	h := netlab.NewHostT(t, "frr")
-	r.Neighbor, r.Passive = h.RootAddr, true
-	if r.ASN == 0 {
-		r.ASN = routerASN
-	}
-	if r.NeighborASN == 0 {
-		r.NeighborASN = observerASN
-	}
+	h := labHost(t, "/usr/lib/frr/bgpd", "frr", &r)
 	f, err := bgplab.StartFRR(h, r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &labPeer{host: h, frr: f, peer: bgp.PeerConfig{Name: "frr", Address: h.HostAddr.String(), ASN: r.ASN, HoldTime: u32(3)}}
+	return &labPeer{host: h, frr: f, peer: labPeerConfig("frr", h, r)}
 }
 
 func u32(v uint32) *uint32 { return &v }
