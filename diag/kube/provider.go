@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +73,11 @@ var keptAnnotations = []string{"k8s.aliyun.com/insecure-registry"}
 // kubeconfig is a configuration error before anything runs.
 func NewProvider(cfg Config) (*Provider, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if strings.HasPrefix(cfg.Kubeconfig, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			cfg.Kubeconfig = filepath.Join(home, cfg.Kubeconfig[2:])
+		}
+	}
 	if cfg.Kubeconfig != "" {
 		if _, err := os.Stat(cfg.Kubeconfig); err != nil {
 			return nil, fmt.Errorf("kubeconfig %q: %w", cfg.Kubeconfig, err)
