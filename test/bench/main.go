@@ -182,7 +182,12 @@ func measureChild(okCode string, argv []string) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = devnull, os.Stderr
 	start := time.Now()
-	err = cmd.Run()
+	if err = cmd.Start(); err == nil {
+		// If the machine runs out of memory, the measured command (not the
+		// API server everything depends on) is the one to go.
+		_ = os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", cmd.Process.Pid), []byte("1000"), 0)
+		err = cmd.Wait()
+	}
 	wall := time.Since(start)
 	killed := "-"
 	if ee, ok := err.(*exec.ExitError); ok {
