@@ -126,7 +126,7 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 	if sig, ok := killedBy[kubectl]; ok {
 		// kubectl's figures are lower bounds, so the ratios are upper bounds.
 		cmp = "<="
-		fmt.Printf("(kubectl was killed by %s before it finished: its wall time and RSS are lower bounds)\n", sig)
+		fmt.Printf("(kubectl did not finish: signal %q, the OOM killer on a machine this size; its wall time and RSS are lower bounds)\n", sig)
 	}
 	if sig, ok := killedBy[bin]; ok {
 		return fmt.Errorf("vnodediag was killed by %s", sig)
