@@ -104,17 +104,10 @@ func TestPeerDown(t *testing.T) {
 	t.Parallel()
 	p := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26"}})
 	p.bird.Stop()
-	prov, err := bgp.NewProvider(func() *bgp.Config { c := observerConfig(p); c.EstablishTimeout = "4s"; return c }(), testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	cfg := observerConfig(p)
+	cfg.EstablishTimeout = "4s"
 	start := time.Now()
-	v, err := prov.Gather(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := oneShot(t, cfg, testLogger(t))
 	if d := time.Since(start); d > 8*time.Second {
 		t.Errorf("one-shot took %s with a 4s establish timeout", d)
 	}
@@ -162,16 +155,7 @@ func TestMD5Mismatch(t *testing.T) {
 	lg := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := observerConfig(p)
 	cfg.EstablishTimeout = "5s"
-	prov, err := bgp.NewProvider(cfg, lg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	v, err := prov.Gather(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := oneShot(t, cfg, lg)
 	tb := v.(*bgp.Table)
 	r := status(t, bgp.EvaluateSessions(tb), 0, pb.Status_FAIL)
 	if !strings.Contains(r.Remediation, "MD5") {
@@ -313,7 +297,19 @@ func TestNoGracefulRestart(t *testing.T) {
 	p := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26"}, NoGracefulRestart: true})
 	cfg := observerConfig(p)
 	cfg.EstablishTimeout = "5s"
-	prov, err := bgp.NewProvider(cfg, testLogger(t))
+	v := oneShot(t, cfg, testLogger(t))
+	tb := v.(*bgp.Table)
+	r := bgp.EvaluateSessions(tb)[0]
+	t.Logf("%s: %s (routes %d)", r.Status, r.Summary, len(tb.Routes))
+	if len(tb.Routes) != 1 || r.Status != pb.Status_WARN {
+		t.Fatalf("got %s with %d routes", r.Status, len(tb.Routes))
+	}
+}
+
+// oneShot gathers the BGP source once, as `diagnose` does.
+func oneShot(t *testing.T, cfg *bgp.Config, lg *slog.Logger) any {
+	t.Helper()
+	prov, err := bgp.NewProvider(cfg, lg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,10 +319,5 @@ func TestNoGracefulRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb := v.(*bgp.Table)
-	r := bgp.EvaluateSessions(tb)[0]
-	t.Logf("%s: %s (routes %d)", r.Status, r.Summary, len(tb.Routes))
-	if len(tb.Routes) != 1 || r.Status != pb.Status_WARN {
-		t.Fatalf("got %s with %d routes", r.Status, len(tb.Routes))
-	}
+	return v
 }
