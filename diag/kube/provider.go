@@ -323,9 +323,6 @@ func (p *Provider) listDeployments(ctx context.Context, s *Snapshot) error {
 	})
 }
 
-// Client is the read-only clientset, for sources that read more on demand.
-func (p *Provider) Client() kubernetes.Interface { return p.client }
-
 // metricsAPIService reads the APIService through the REST client, so that
 // the aggregator's clientset is not needed for one object.
 func (p *Provider) metricsAPIService(ctx context.Context) (*APIService, error) {

@@ -80,15 +80,6 @@ func (s *Snapshot) Describe() string {
 		s.Server, v, len(s.Nodes), len(s.Pods), len(s.DaemonSets), len(s.Deployments))
 }
 
-// NodeByName indexes the snapshot's nodes.
-func (s *Snapshot) NodeByName() map[string]*corev1.Node {
-	m := make(map[string]*corev1.Node, len(s.Nodes))
-	for _, n := range s.Nodes {
-		m[n.Name] = n
-	}
-	return m
-}
-
 // From returns the snapshot of a run; nil if the kube source was not gathered.
 func From(in *diag.Inputs) *Snapshot {
 	s, _ := in.Value(diag.SourceKube).(*Snapshot)
