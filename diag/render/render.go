@@ -127,13 +127,19 @@ func Table(w io.Writer, rep *pb.Report, opt Options) error {
 }
 
 // writeWrapped writes text after prefix, wrapping at width on spaces; the
-// continuation lines are indented to the prefix's width.
+// continuation lines are indented to the prefix's width. Indented lines are
+// code (a config block, YAML) and are written as they are: wrapping them, or
+// losing their indentation, would break what the user is meant to paste.
 func writeWrapped(b *strings.Builder, prefix, text string, width int) {
 	pad := strings.Repeat(" ", len(prefix))
 	for i, para := range strings.Split(text, "\n") {
 		line := prefix
 		if i > 0 {
 			line = pad
+		}
+		if strings.TrimLeft(para, " \t") != para {
+			b.WriteString(strings.TrimRight(line+para, " ") + "\n")
+			continue
 		}
 		words := strings.Fields(para)
 		col := len(line)

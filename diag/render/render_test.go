@@ -81,6 +81,21 @@ func TestTableGolden(t *testing.T) {
 	}
 }
 
+// Indented lines of a remediation are code to paste: kept as they are.
+func TestTableKeepsCodeBlocks(t *testing.T) {
+	rep := &pb.Report{Results: []*pb.Result{{CheckId: "dns.x", Status: pb.Status_FAIL, Summary: "s",
+		Remediation: "add to unbound.conf:\nforward-zone:\n  name: \"data.cloud.internal.\"\n  forward-addr: 10.1.0.10@53"}}}
+	var b bytes.Buffer
+	if err := Table(&b, rep, Options{Width: 80}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\n            forward-zone:\n", "\n              name: \"data.cloud.internal.\"\n", "\n              forward-addr: 10.1.0.10@53\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lost the block's layout, want %q in:\n%s", want, b.String())
+		}
+	}
+}
+
 func TestJUnitGolden(t *testing.T) {
 	var b bytes.Buffer
 	if err := JUnit(&b, sample()); err != nil {
