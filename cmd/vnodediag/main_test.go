@@ -166,8 +166,6 @@ func TestGRPCMatchesInProcess(t *testing.T) {
 	if err := lab.Apply(ctx, kubelab.HybridCluster()...); err != nil {
 		t.Fatal(err)
 	}
-	cfg := &config.Config{}
-	cfg.Kubernetes = nil
 	c, err := config.Parse([]byte("kubernetes:\n  kubeconfig: " + lab.Kubeconfig + "\n"))
 	if err != nil {
 		t.Fatal(err)
