@@ -2,13 +2,18 @@ package bgp
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 )
 
 // The observer builds its copy of each peer's Adj-RIB-In from a BMP
@@ -23,6 +28,8 @@ const (
 	bmpRouteMonitoring = 0
 	bmpPeerDown        = 2
 	bmpPeerUp          = 3
+	bmpInitiation      = 4
+	bmpInfoSysDescr    = 1 // Initiation information TLV type (RFC 7854 section 4.4)
 	bmpCommonHeaderLen = 6
 	bmpPeerHeaderLen   = 42
 	bgpHeaderLen       = 19
@@ -35,30 +42,72 @@ type bmpSink interface {
 	update(peer netip.Addr, announced, withdrawn []netip.Prefix)
 	// reset forgets a peer's routes (session up or down).
 	reset(peer netip.Addr)
+	// stream reports that a BMP stream started (err == nil; every table
+	// is about to be replayed from empty) or ended with err.
+	stream(err error)
 }
 
-// readBMP reads BMP messages from r until it fails or ends.
-func readBMP(r io.Reader, sink bmpSink) error {
-	br := bufio.NewReaderSize(r, 256<<10)
-	hdr := make([]byte, bmpCommonHeaderLen)
-	buf := make([]byte, 0, 8192)
+// bmpReader reads BMP messages, reusing its buffers.
+type bmpReader struct {
+	br  *bufio.Reader
+	hdr []byte
+	buf []byte
+}
+
+func newBMPReader(r io.Reader) *bmpReader {
+	return &bmpReader{br: bufio.NewReaderSize(r, 256<<10), hdr: make([]byte, bmpCommonHeaderLen), buf: make([]byte, 0, 8192)}
+}
+
+// next returns the next message's type and body (valid until the next call).
+func (m *bmpReader) next() (byte, []byte, error) {
+	if _, err := io.ReadFull(m.br, m.hdr); err != nil {
+		return 0, nil, err
+	}
+	n := int(binary.BigEndian.Uint32(m.hdr[1:5]))
+	if m.hdr[0] != 3 || n < bmpCommonHeaderLen || n > maxBMPMessage {
+		return 0, nil, fmt.Errorf("bmp: bad header (version %d, length %d)", m.hdr[0], n)
+	}
+	if cap(m.buf) < n-bmpCommonHeaderLen {
+		m.buf = make([]byte, n-bmpCommonHeaderLen)
+	}
+	body := m.buf[:n-bmpCommonHeaderLen]
+	if _, err := io.ReadFull(m.br, body); err != nil {
+		return 0, nil, err
+	}
+	return m.hdr[5], body, nil
+}
+
+// initiation checks that the first message is an Initiation whose sysDescr
+// is token.
+func (m *bmpReader) initiation(token string) error {
+	typ, body, err := m.next()
+	if err != nil {
+		return err
+	}
+	if typ != bmpInitiation {
+		return fmt.Errorf("first message is of type %d, not an Initiation", typ)
+	}
+	for len(body) >= 4 {
+		t, l := binary.BigEndian.Uint16(body), int(binary.BigEndian.Uint16(body[2:]))
+		if len(body) < 4+l {
+			break
+		}
+		if t == bmpInfoSysDescr && bytes.Equal(body[4:4+l], []byte(token)) {
+			return nil
+		}
+		body = body[4+l:]
+	}
+	return errors.New("the Initiation does not carry this process's token")
+}
+
+// readBMP reads BMP messages from m until it fails or ends.
+func readBMP(m *bmpReader, sink bmpSink) error {
 	var ann, wd []netip.Prefix
 	for {
-		if _, err := io.ReadFull(br, hdr); err != nil {
+		typ, body, err := m.next()
+		if err != nil {
 			return err
 		}
-		n := int(binary.BigEndian.Uint32(hdr[1:5]))
-		if hdr[0] != 3 || n < bmpCommonHeaderLen || n > maxBMPMessage {
-			return fmt.Errorf("bmp: bad header (version %d, length %d)", hdr[0], n)
-		}
-		if cap(buf) < n-bmpCommonHeaderLen {
-			buf = make([]byte, n-bmpCommonHeaderLen)
-		}
-		body := buf[:n-bmpCommonHeaderLen]
-		if _, err := io.ReadFull(br, body); err != nil {
-			return err
-		}
-		typ := hdr[5]
 		if typ != bmpRouteMonitoring && typ != bmpPeerDown && typ != bmpPeerUp {
 			continue
 		}
@@ -182,40 +231,99 @@ func appendPrefixes(out []netip.Prefix, b []byte, v6 bool) ([]netip.Prefix, erro
 }
 
 // bmpStation is the loopback listener the speaker's BMP client connects to.
+// Any local process can connect to a loopback port, so a connection is
+// taken only when its first message is an Initiation carrying a random
+// token that only the speaker in this process was given (as its sysDescr);
+// others are refused and logged. gobgp's client reconnects after a drop
+// and replays every table, so the station keeps accepting: each stream it
+// takes replaces the one before and starts from empty tables.
 type bmpStation struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	conn net.Conn
+	ln    net.Listener
+	token string
+	log   *slog.Logger
+
+	streamMu sync.Mutex // held by the one reader feeding the sink
+	mu       sync.Mutex
+	conn     net.Conn
+	closed   bool
 }
 
-func newBMPStation() (*bmpStation, error) {
+// bmpStatsInterval (seconds) makes the speaker write a statistics report
+// that often: gobgp notices a dropped stream only when a write fails, so
+// without it a quiet network would never bring the stream back.
+const bmpStatsInterval = 5
+
+// handshakeTimeout bounds how long a new connection may take to identify.
+const handshakeTimeout = 5 * time.Second
+
+func newBMPStation(log *slog.Logger) (*bmpStation, error) {
+	tok := make([]byte, 16)
+	if _, err := rand.Read(tok); err != nil {
+		return nil, fmt.Errorf("bgp observer: bmp token: %w", err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("bgp observer: bmp listener: %w", err)
 	}
-	return &bmpStation{ln: ln}, nil
+	return &bmpStation{ln: ln, token: hex.EncodeToString(tok), log: log}, nil
 }
 
 func (b *bmpStation) port() uint32 { return uint32(b.ln.Addr().(*net.TCPAddr).Port) }
 
-// serve accepts the one connection of the speaker and reads it; it
-// returns when the connection or the listener closes.
-func (b *bmpStation) serve(sink bmpSink) error {
-	conn, err := b.ln.Accept()
-	b.ln.Close()
-	if err != nil {
-		return err
+// serve accepts connections until the listener closes.
+func (b *bmpStation) serve(sink bmpSink) {
+	for {
+		conn, err := b.ln.Accept()
+		if err != nil {
+			return
+		}
+		go b.handle(conn, sink)
 	}
+}
+
+// handle identifies conn and, when it is the speaker's, feeds the sink
+// from it until it ends.
+func (b *bmpStation) handle(conn net.Conn, sink bmpSink) {
+	defer conn.Close()
+	m := newBMPReader(conn)
+	_ = conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	if err := m.initiation(b.token); err != nil {
+		b.log.Warn("bgp observer: refused a BMP connection that is not this process's speaker", "from", conn.RemoteAddr().String(), "reason", err)
+		return
+	}
+	_ = conn.SetReadDeadline(time.Time{})
 	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	old := b.conn
 	b.conn = conn
 	b.mu.Unlock()
-	defer conn.Close()
-	return readBMP(conn, sink)
+	if old != nil {
+		old.Close()
+	}
+	b.streamMu.Lock()
+	defer b.streamMu.Unlock()
+	sink.stream(nil)
+	err := readBMP(m, sink)
+	b.mu.Lock()
+	current := b.conn == conn
+	closed := b.closed
+	b.mu.Unlock()
+	if !current || closed {
+		return // replaced by a newer stream, or the observer is stopping
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	sink.stream(err)
 }
 
 func (b *bmpStation) close() {
 	b.ln.Close()
 	b.mu.Lock()
+	b.closed = true
 	if b.conn != nil {
 		b.conn.Close()
 	}

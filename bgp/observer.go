@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -52,6 +51,10 @@ type Observer struct {
 	peers   map[netip.Addr]*peerTrack
 	changed chan struct{} // closed and replaced on every state change
 	bmp     *bmpStation
+	// streamUp is whether the speaker's BMP stream is feeding the route
+	// copy; streamErr is why the last one ended.
+	streamUp  bool
+	streamErr error
 }
 
 // peerTrack is what the observer remembers about a session between reads.
@@ -139,17 +142,14 @@ func (o *Observer) Start(ctx context.Context) error {
 	}
 	// Routes arrive over BMP (see bmp.go), states and End-of-RIB over a
 	// watch; both are set up before the first peer exists.
-	st, err := newBMPStation()
+	st, err := newBMPStation(o.log)
 	if err != nil {
 		srv.Stop()
 		return err
 	}
-	go func() {
-		if err := st.serve(o); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
-			o.log.Error("bgp observer: bmp stream ended; the route table stops updating", "error", err)
-		}
-	}()
-	if err := srv.AddBmp(ctx, &api.AddBmpRequest{Address: "127.0.0.1", Port: st.port(), Policy: api.AddBmpRequest_PRE, SysName: "vnodediag"}); err != nil {
+	go st.serve(o)
+	if err := srv.AddBmp(ctx, &api.AddBmpRequest{Address: "127.0.0.1", Port: st.port(), Policy: api.AddBmpRequest_PRE,
+		SysName: "vnodediag", SysDescr: st.token, StatisticsTimeout: bmpStatsInterval}); err != nil {
 		st.close()
 		srv.Stop()
 		return fmt.Errorf("bgp observer: add bmp station: %w", err)
@@ -330,6 +330,25 @@ func (o *Observer) update(peer netip.Addr, announced, withdrawn []netip.Prefix) 
 	o.notifyLocked()
 }
 
+// stream implements bmpSink.
+func (o *Observer) stream(err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err == nil {
+		for _, t := range o.peers {
+			clear(t.routes)
+		}
+		if o.streamErr != nil {
+			o.log.Info("bgp observer: route stream from the speaker is back; tables are replayed")
+		}
+		o.streamUp, o.streamErr = true, nil
+	} else {
+		o.streamUp, o.streamErr = false, err
+		o.log.Error("bgp observer: route stream from the speaker ended; the route copy is incomplete until it reconnects", "error", err)
+	}
+	o.notifyLocked()
+}
+
 // reset implements bmpSink.
 func (o *Observer) reset(peer netip.Addr) {
 	o.mu.Lock()
@@ -365,7 +384,7 @@ func (o *Observer) readyLocked() bool {
 func (o *Observer) WaitReady(ctx context.Context) error {
 	for {
 		o.mu.Lock()
-		ok, ch := o.readyLocked(), o.changed
+		ok, ch := o.streamUp && o.readyLocked(), o.changed
 		o.mu.Unlock()
 		if ok && o.caughtUp(ctx) {
 			return nil
@@ -437,6 +456,11 @@ func (o *Observer) Table(ctx context.Context) (*Table, error) {
 		t.Peers = append(t.Peers, o.peerStatus(ps, state[ps.address]))
 	}
 	o.mu.Lock()
+	if !o.streamUp && o.streamErr != nil {
+		err := o.streamErr
+		o.mu.Unlock()
+		return nil, fmt.Errorf("bgp observer: the copy of the received routes is incomplete: the speaker's route stream ended (%v) and has not reconnected yet", err)
+	}
 	n := 0
 	for i, ps := range o.s.peers {
 		if t.Peers[i].Established() {

@@ -3,7 +3,9 @@ package bgp_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -320,4 +322,42 @@ func oneShot(t *testing.T, cfg *bgp.Config, lg *slog.Logger) any {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// TestRouteStreamRecovers: a local process that connects to the observer's
+// BMP port first cannot feed the table, and when the speaker's stream
+// drops, the table reads as incomplete (an error, not a silent stale copy)
+// until the speaker reconnects and replays every route.
+func TestRouteStreamRecovers(t *testing.T) {
+	t.Parallel()
+	p := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26", "172.23.0.64/26", "100.64.0.0/10"}})
+	o := startObserver(t, observerConfig(p))
+	foreign, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", bgp.RouteStreamPort(o)), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer foreign.Close()
+	if _, err := foreign.Write([]byte{3, 0, 0, 0, 6, 4}); err != nil { // an Initiation without the token
+		t.Fatal(err)
+	}
+	waitReady(t, o, 20*time.Second)
+	if n := len(table(t, o).Routes); n != 3 {
+		t.Fatalf("routes = %d, want 3", n)
+	}
+	if !bgp.DropRouteStream(o) {
+		t.Fatal("no route stream to drop")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	waitFor(t, 5*time.Second, "table reports the dropped stream", func() (bool, string) {
+		_, err := o.Table(ctx)
+		return err != nil && strings.Contains(err.Error(), "route stream ended"), fmt.Sprint(err)
+	})
+	waitFor(t, 30*time.Second, "routes replayed after the speaker reconnects", func() (bool, string) {
+		tb, err := o.Table(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(tb.Routes) == 3, fmt.Sprint(tb.Routes)
+	})
 }

@@ -1,0 +1,26 @@
+package bgp
+
+// DropRouteStream closes the speaker's current BMP connection from the
+// observer's side, as a failure would; it reports whether one was open.
+func DropRouteStream(o *Observer) bool {
+	o.mu.Lock()
+	st := o.bmp
+	o.mu.Unlock()
+	if st == nil {
+		return false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.conn == nil {
+		return false
+	}
+	st.conn.Close()
+	return true
+}
+
+// RouteStreamPort is the loopback port of the observer's BMP station.
+func RouteStreamPort(o *Observer) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return int(o.bmp.port())
+}
