@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/kube"
@@ -44,7 +45,10 @@ func Checks() []diag.Check {
 				if err := s.PartErrors["servicecidrs"]; err != nil && len(s.ServiceCIDRs) == 0 {
 					// Node-to-node overlaps were still judged; say what could not be.
 					w := diag.Warn("Service CIDRs unknown (%v); set kubernetes.serviceCIDRs to check podCIDRs against them", err)
-					w.Remediation = "Add kubernetes.serviceCIDRs (the kube-apiserver --service-cluster-ip-range) to the config, or grant list on servicecidrs.networking.k8s.io."
+					w.Remediation = "Add kubernetes.serviceCIDRs (the kube-apiserver --service-cluster-ip-range) to the config."
+					if apierrors.IsForbidden(err) {
+						w.Remediation += " Or grant list on servicecidrs.networking.k8s.io."
+					}
 					res = append(res, w)
 				}
 				return res

@@ -49,10 +49,9 @@ func podCIDRProblem(n *corev1.Node) string {
 	if _, err := netip.ParsePrefix(n.Spec.PodCIDR); err != nil {
 		return fmt.Sprintf("spec.podCIDR %q is not a CIDR", n.Spec.PodCIDR)
 	}
-	if len(n.Spec.PodCIDRs) == 0 {
-		return "spec.podCIDRs is empty while spec.podCIDR is set"
-	}
-	if n.Spec.PodCIDRs[0] != n.Spec.PodCIDR {
+	// spec.podCIDRs came with 1.16: older servers have only podCIDR, newer
+	// ones fill podCIDRs from it. Empty podCIDRs is therefore no fault.
+	if len(n.Spec.PodCIDRs) > 0 && n.Spec.PodCIDRs[0] != n.Spec.PodCIDR {
 		return fmt.Sprintf("spec.podCIDRs[0] %q differs from spec.podCIDR %q", n.Spec.PodCIDRs[0], n.Spec.PodCIDR)
 	}
 	var bad []string

@@ -164,6 +164,9 @@ func (p *Provider) Gather(ctx context.Context) (any, error) {
 	run("deployments", false, func() error { return p.listDeployments(ctx, s) })
 	run("servicecidrs", false, func() error {
 		l, err := p.client.NetworkingV1().ServiceCIDRs().List(ctx, metav1.ListOptions{})
+		if apierrors.IsNotFound(err) {
+			return errors.New("the server has no ServiceCIDR API (networking.k8s.io/v1, Kubernetes 1.33 and later)")
+		}
 		if err != nil {
 			return err
 		}
