@@ -15,15 +15,19 @@ all: build
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vnodediag
 
-# envtest: builds (once, cached) kube-apiserver and etcd for the tests.
+# envtest: builds (once, cached) kube-apiserver and etcd for the tests, and the
+# legacy kube-apiserver v1.15.12 of the lab's second cluster.
 envtest:
 	@hack/envtest-assets.sh >/dev/null
+	@hack/legacy-apiserver.sh >/dev/null
+
+ASSETS := KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) VNODEDIAG_LEGACY_ASSETS=$$(hack/legacy-apiserver.sh)
 
 test: envtest
-	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) test -count=1 -timeout 20m ./...
+	$(ASSETS) $(GO) test -count=1 -timeout 20m ./...
 
 demo: build envtest
-	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) run ./test/lab -- $(BIN)
+	$(ASSETS) $(GO) run ./test/lab -- $(BIN)
 
 bench: build envtest
 	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) run ./test/bench -bin $(BIN) -nodes 1000 -pods 30000

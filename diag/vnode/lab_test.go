@@ -348,3 +348,54 @@ func TestLabRunner(t *testing.T) {
 		}
 	}
 }
+
+// TestLabLegacyServer runs against a real kube-apiserver v1.15.12, the last
+// release without label-based VNode scheduling: vnode.k8s-version FAILs with
+// the upgrade path, and the rest of the run goes on.
+func TestLabLegacyServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real API server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lab := kubelab.StartLegacyT(t)
+	if err := lab.Apply(ctx, kubelab.LegacyCluster()...); err != nil {
+		t.Fatal(err)
+	}
+	p, err := kube.NewProviderForConfig(kube.Config{PageSize: 3}, lab.Config, "legacy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := (&diag.Runner{Providers: []diag.Provider{p}}).Run(ctx, append(k8s.Checks(), Checks()...))
+	for _, s := range rep.Sources {
+		t.Logf("source %s: %s %s", s.Name, s.State, s.Message)
+	}
+	byCheck := map[string][]*pb.Result{}
+	for _, r := range rep.Results {
+		t.Logf("%s %s %s", r.CheckId, r.Status, r.Summary)
+		byCheck[r.CheckId] = append(byCheck[r.CheckId], r)
+	}
+	got := byCheck["vnode.k8s-version"]
+	if statuses(got) != "FAIL" || got[0].Summary != "API server "+kubelab.LegacyVersion+" is older than v1.16: label-based VNode scheduling is not supported" ||
+		!strings.Contains(got[0].Remediation, "from 1.15") {
+		t.Fatalf("k8s-version on %s: %s", kubelab.LegacyVersion, dump(got))
+	}
+	if got := byCheck["vnode.present"]; statuses(got) != "PASS" {
+		t.Errorf("present: %s", dump(got))
+	}
+	// Found on this server: it has no spec.podCIDRs (1.16) and no
+	// ServiceCIDR API (1.33); neither is a fault of the cluster.
+	if got := byCheck["k8s.podcidr-assigned"]; statuses(got) != "PASS" {
+		t.Errorf("podcidr-assigned: %s", dump(got))
+	}
+	if got := byCheck["k8s.podcidr-overlap"]; statuses(got) != "PASS,WARN" || !strings.Contains(got[1].Summary, "the server has no ServiceCIDR API") {
+		t.Errorf("podcidr-overlap: %s", dump(got))
+	}
+	for id, rs := range byCheck {
+		for _, r := range rs {
+			if r.Status == pb.Status_ERROR {
+				t.Errorf("%s: ERROR on the old server: %s", id, r.Summary)
+			}
+		}
+	}
+}

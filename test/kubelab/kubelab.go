@@ -36,14 +36,29 @@ type Lab struct {
 // AssetsDir finds the kube-apiserver/etcd directory: KUBEBUILDER_ASSETS, or
 // the cache that hack/envtest-assets.sh fills (building it if needed).
 func AssetsDir() (string, error) {
-	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
+	return assetsDir("KUBEBUILDER_ASSETS", "envtest-assets.sh")
+}
+
+// LegacyVersion is the release of the legacy lab server: the last one
+// before label-based VNode scheduling (1.16).
+const LegacyVersion = "v1.15.12"
+
+// LegacyAssetsDir finds the directory with kube-apiserver v1.15.12 (and
+// etcd): VNODEDIAG_LEGACY_ASSETS, or the cache that
+// hack/legacy-apiserver.sh fills (building it if needed).
+func LegacyAssetsDir() (string, error) {
+	return assetsDir("VNODEDIAG_LEGACY_ASSETS", "legacy-apiserver.sh")
+}
+
+func assetsDir(env, script string) (string, error) {
+	if d := os.Getenv(env); d != "" {
 		return d, nil
 	}
 	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "..", "hack", "envtest-assets.sh")
-	out, err := exec.Command("bash", script).Output()
+	path := filepath.Join(filepath.Dir(file), "..", "..", "hack", script)
+	out, err := exec.Command("bash", path).Output()
 	if err != nil {
-		return "", fmt.Errorf("build envtest assets with %s: %w", script, err)
+		return "", fmt.Errorf("build envtest assets with %s: %w", path, err)
 	}
 	return string(trimNL(out)), nil
 }
@@ -61,10 +76,33 @@ func Start() (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
+	return start(&envtest.Environment{BinaryAssetsDirectory: assets})
+}
+
+// StartLegacy starts a real kube-apiserver v1.15.12, a cluster too old for
+// label-based VNode scheduling. Stop it with Stop.
+func StartLegacy() (*Lab, error) {
+	assets, err := LegacyAssetsDir()
+	if err != nil {
+		return nil, err
+	}
+	// Explicit paths: envtest prefers KUBEBUILDER_ASSETS (the modern
+	// server, when set) to BinaryAssetsDirectory.
 	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	env.ControlPlane.APIServer = &envtest.APIServer{Path: filepath.Join(assets, "kube-apiserver")}
+	// Before 1.20 the server also serves plain HTTP on localhost:8080 unless
+	// told not to; two labs would collide there.
+	env.ControlPlane.APIServer.Configure().Set("insecure-port", "0")
+	env.ControlPlane.Etcd = &envtest.Etcd{Path: filepath.Join(assets, "etcd")}
+	return start(env)
+}
+
+func start(env *envtest.Environment) (*Lab, error) {
 	// A lab's etcd needs no durability; without fsync loading 150,000 pods
 	// is several times faster.
-	env.ControlPlane.Etcd = &envtest.Etcd{}
+	if env.ControlPlane.Etcd == nil {
+		env.ControlPlane.Etcd = &envtest.Etcd{}
+	}
 	env.ControlPlane.Etcd.Configure().Set("unsafe-no-fsync", "true")
 	cfg, err := env.Start()
 	if err != nil {
@@ -104,7 +142,19 @@ func Start() (*Lab, error) {
 // StartT starts an API server for one test and stops it at the end.
 func StartT(t testing.TB) *Lab {
 	t.Helper()
-	l, err := Start()
+	return startT(t, Start)
+}
+
+// StartLegacyT starts the v1.15.12 API server for one test and stops it at
+// the end.
+func StartLegacyT(t testing.TB) *Lab {
+	t.Helper()
+	return startT(t, StartLegacy)
+}
+
+func startT(t testing.TB, start func() (*Lab, error)) *Lab {
+	t.Helper()
+	l, err := start()
 	if err != nil {
 		t.Fatalf("kubelab: %v", err)
 	}

@@ -38,3 +38,20 @@ func HybridCluster() []any {
 	)
 	return objs
 }
+
+// LegacyCluster is a small hybrid cluster as it would run on the legacy
+// server (StartLegacy): on-prem nodes with their pods, a logging agent kept
+// off VNodes, and one VNode. Its only fault is the server's version, for
+// vnode.k8s-version.
+func LegacyCluster() []any {
+	vn := VNode("virtual-kubelet-cn-hangzhou-b", "type")
+	vn.Status.NodeInfo.KubeletVersion = LegacyVersion + "-vk-v1.2.0"
+	return []any{
+		OnPremNode("legacy-dc-1", "172.25.0.0/24", "10.20.0.11"),
+		OnPremNode("legacy-dc-2", "172.25.1.0/24", "10.20.0.12"),
+		vn,
+		LoggingAgentDaemonSet(),
+		Pod("billing", "ledger-0", "legacy-dc-1", "172.25.0.10"),
+		Pod("billing", "ledger-1", "legacy-dc-2", "172.25.1.10"),
+	}
+}

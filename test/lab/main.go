@@ -91,25 +91,60 @@ func run(bin, output string, keep bool) int {
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "lab: ready; running %s diagnose --config <lab config>\n\n", bin)
-	cmd := exec.CommandContext(ctx, bin, "diagnose", "--config", cfgPath, "-o", output)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	err = cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
+	code, err := diagnose(ctx, bin, "--config", cfgPath, "-o", output)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "lab:", err)
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "\nlab: vnodediag exited %d (1 is expected: the lab has deliberate faults)\n", code)
+	legacyCode, err := runLegacy(ctx, bin, output)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lab:", err)
+		return 1
+	}
 	if keep {
 		fmt.Fprintf(os.Stderr, "lab: kept running; config %s, kubeconfig %s; Ctrl-C to stop\n", cfgPath, lab.Kubeconfig)
 		<-ctx.Done()
 	}
-	if code != 1 {
+	if code != 1 || legacyCode != 1 {
 		return 1
 	}
 	return 0
+}
+
+// runLegacy is the demo's second cluster: a real kube-apiserver v1.15.12,
+// too old for label-based VNode scheduling, the fault of vnode.k8s-version.
+// It returns the exit code of diagnose.
+func runLegacy(ctx context.Context, bin, output string) (int, error) {
+	fmt.Fprintf(os.Stderr, "\nlab: second cluster: starting a real kube-apiserver %s (legacy control plane) ...\n", kubelab.LegacyVersion)
+	lab, err := kubelab.StartLegacy()
+	if err != nil {
+		return 0, err
+	}
+	defer lab.Stop()
+	actx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := lab.Apply(actx, kubelab.LegacyCluster()...); err != nil {
+		return 0, err
+	}
+	fmt.Fprintf(os.Stderr, "lab: ready; running %s diagnose --kubeconfig <legacy kubeconfig> --only vnode\n\n", bin)
+	code, err := diagnose(ctx, bin, "--kubeconfig", lab.Kubeconfig, "--only", "vnode", "-o", output)
+	if err == nil {
+		fmt.Fprintf(os.Stderr, "\nlab: vnodediag exited %d (1 is expected: vnode.k8s-version fails on %s)\n", code, kubelab.LegacyVersion)
+	}
+	return code, err
+}
+
+// diagnose runs `bin diagnose args...` with the lab's terminal and returns
+// its exit code.
+func diagnose(ctx context.Context, bin string, args ...string) (int, error) {
+	cmd := exec.CommandContext(ctx, bin, append([]string{"diagnose"}, args...)...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), nil
+	}
+	return 0, err
 }
 
 // clusterObjects is the demo cluster: the k8s.* faults of
