@@ -288,6 +288,20 @@ func between(t *testing.T, s, start, end string) string {
 	return out
 }
 
+// labReport loads objs into lab and runs the k8s.* and vnode.* checks on it
+// through the engine's Runner, reading in small pages.
+func labReport(t *testing.T, ctx context.Context, lab *kubelab.Lab, objs []any) *pb.Report {
+	t.Helper()
+	if err := lab.Apply(ctx, objs...); err != nil {
+		t.Fatal(err)
+	}
+	p, err := kube.NewProviderForConfig(kube.Config{PageSize: 3}, lab.Config, "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return (&diag.Runner{Providers: []diag.Provider{p}}).Run(ctx, append(k8s.Checks(), Checks()...))
+}
+
 // TestLabRunner runs the vnode.* and k8s.* checks through the engine's
 // Runner on the demo cluster, and proves that adding VNodeScenario to
 // HybridCluster changes no k8s.* result: the demo's faults stay one per
@@ -298,18 +312,7 @@ func TestLabRunner(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	report := func(objs []any) *pb.Report {
-		lab := kubelab.StartT(t)
-		if err := lab.Apply(ctx, objs...); err != nil {
-			t.Fatal(err)
-		}
-		p, err := kube.NewProviderForConfig(kube.Config{}, lab.Config, "lab")
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := &diag.Runner{Providers: []diag.Provider{p}}
-		return r.Run(ctx, append(k8s.Checks(), Checks()...))
-	}
+	report := func(objs []any) *pb.Report { return labReport(t, ctx, kubelab.StartT(t), objs) }
 	k8sResults := func(rep *pb.Report) string {
 		var b strings.Builder
 		for _, r := range rep.Results {
@@ -358,15 +361,7 @@ func TestLabLegacyServer(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	lab := kubelab.StartLegacyT(t)
-	if err := lab.Apply(ctx, kubelab.LegacyCluster()...); err != nil {
-		t.Fatal(err)
-	}
-	p, err := kube.NewProviderForConfig(kube.Config{PageSize: 3}, lab.Config, "legacy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := (&diag.Runner{Providers: []diag.Provider{p}}).Run(ctx, append(k8s.Checks(), Checks()...))
+	rep := labReport(t, ctx, kubelab.StartLegacyT(t), kubelab.LegacyCluster())
 	for _, s := range rep.Sources {
 		t.Logf("source %s: %s %s", s.Name, s.State, s.Message)
 	}
