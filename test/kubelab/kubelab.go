@@ -1,5 +1,6 @@
 // Package kubelab starts a real kube-apiserver and etcd (controller-runtime
-// envtest, binaries from hack/envtest-assets.sh) and loads objects into it,
+// envtest, binaries from hack/envtest-assets.sh; StartLegacy runs the
+// v1.15.12 server of hack/legacy-apiserver.sh) and loads objects into it,
 // including their status through the status subresource. Tests, `make demo`
 // and the benchmarks share it.
 package kubelab
