@@ -149,16 +149,16 @@ func TestBMPStationTakesOnlyItsSpeaker(t *testing.T) {
 	dial([]byte("GET / HTTP/1.1\r\n\r\n"))
 	dial(nil)
 	dial(bmpMessages(t, st.token, "172.23.0.0/26"))
-	waitUntil(t, func() bool { n, r := sink.snapshot(); return n == 1 && len(r) == 1 })
+	waitFor(t, 5*time.Second, "first stream taken", func() (bool, string) { n, r := sink.snapshot(); return n == 1 && len(r) == 1, fmt.Sprint(n, r) })
 	second := dial(bmpMessages(t, st.token, "172.23.0.64/26"))
-	waitUntil(t, func() bool { n, r := sink.snapshot(); return n == 2 && len(r) == 2 })
+	waitFor(t, 5*time.Second, "second stream replaces it", func() (bool, string) { n, r := sink.snapshot(); return n == 2 && len(r) == 2, fmt.Sprint(n, r) })
 	n, routes := sink.snapshot()
 	if fmt.Sprint(routes) != "[172.23.0.0/26 172.23.0.64/26]" {
 		t.Fatalf("routes = %v after %d streams; the foreign connections must add nothing", routes, n)
 	}
 	// The current stream ending is reported once, as an error.
 	second.Close()
-	waitUntil(t, func() bool { n, _ := sink.snapshot(); return n == 3 })
+	waitFor(t, 5*time.Second, "end of stream reported", func() (bool, string) { n, r := sink.snapshot(); return n == 3, fmt.Sprint(n, r) })
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
 	if sink.streams[0] != nil || sink.streams[1] != nil || sink.streams[2] == nil {
@@ -166,13 +166,18 @@ func TestBMPStationTakesOnlyItsSpeaker(t *testing.T) {
 	}
 }
 
-func waitUntil(t *testing.T, cond func() bool) {
+// waitFor polls cond until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	for i := 0; i < 200; i++ {
-		if cond() {
+	deadline := time.Now().Add(d)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
 			return
 		}
-		time.Sleep(25 * time.Millisecond)
+		last = state
+		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatal("condition not reached within 5s")
+	t.Fatalf("%s: not true after %s (last: %s)", what, d, last)
 }

@@ -24,3 +24,6 @@ func RouteStreamPort(o *Observer) int {
 	defer o.mu.Unlock()
 	return int(o.bmp.port())
 }
+
+// WaitFor lets the external tests share the package's poll helper.
+var WaitFor = waitFor

@@ -107,21 +107,9 @@ func startObserver(t *testing.T, cfg *bgp.Config) *bgp.Observer {
 	return o
 }
 
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: not true after %s (last: %s)", what, d, last)
-}
+// waitFor polls cond until it holds or d passes (shared with the
+// package's internal tests).
+var waitFor = bgp.WaitFor
 
 func table(t *testing.T, o *bgp.Observer) *bgp.Table {
 	t.Helper()
