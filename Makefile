@@ -55,7 +55,7 @@ proto: tools
 	PATH=$(TOOLS):$$PATH protoc -I proto -I /usr/include \
 	  --go_out=$(PROTO_OUT) --go_opt=paths=source_relative \
 	  --go-grpc_out=$(PROTO_OUT) --go-grpc_opt=paths=source_relative \
-	  proto/vnodediag/v1/vnodediag.proto
+	  proto/vnodediag/v1/vnodediag.proto proto/vnodediag/v1/probe.proto
 
 clean:
 	rm -rf bin
