@@ -20,8 +20,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/vnodediag/vnodediag/diag/agent/probe"
-	"github.com/vnodediag/vnodediag/test/vnodelab"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"github.com/vnodediag/vnodediag/test/vnodelab"
 )
 
 // syncBuffer is stdout shared by the agent's rounds and the test.

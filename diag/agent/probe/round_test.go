@@ -231,7 +231,9 @@ func TestMetadataRefusesRedirects(t *testing.T) {
 }
 
 func TestClassifyConnect(t *testing.T) {
-	op := func(err error) error { return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", err)} }
+	op := func(err error) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", err)}
+	}
 	for _, tc := range []struct {
 		err  error
 		want pb.ConnectResult_Outcome
