@@ -3,6 +3,7 @@ package diag
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
@@ -27,18 +28,22 @@ const (
 // must not print, and must obey ctx; it gets the run's gathered sources and
 // returns one or more results. The runner fills CheckId and Duration.
 type Check struct {
-	ID        string
-	Title     string
-	Needs     []SourceName
+	ID    string
+	Title string
+	Needs []SourceName
+	// Optional sources are gathered when the run has them and read when
+	// present (a nil value otherwise). A check without Needs runs when at
+	// least one of them was gathered, else it takes their SKIP or ERROR.
+	Optional  []SourceName
 	Reference string
 	Run       func(ctx context.Context, in *Inputs) []*pb.Result
 }
 
 // Info is the catalog entry for c.
 func (c Check) Info() *pb.CheckInfo {
-	src := make([]string, len(c.Needs))
-	for i, n := range c.Needs {
-		src[i] = string(n)
+	src := make([]string, 0, len(c.Needs)+len(c.Optional))
+	for _, n := range slices.Concat(c.Needs, c.Optional) {
+		src = append(src, string(n))
 	}
 	return &pb.CheckInfo{Id: c.ID, Title: c.Title, Sources: src, Reference: c.Reference}
 }

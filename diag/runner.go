@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -106,7 +107,7 @@ func (r *Runner) concurrency() int {
 func (r *Runner) gather(ctx context.Context, checks []Check) map[SourceName]*gathered {
 	needed := map[SourceName]bool{}
 	for _, c := range checks {
-		for _, n := range c.Needs {
+		for _, n := range slices.Concat(c.Needs, c.Optional) {
 			needed[n] = true
 		}
 	}
@@ -195,7 +196,25 @@ func precondition(c Check, g map[SourceName]*gathered) *pb.Result {
 		res.Duration = durationpb.New(0)
 		return res
 	}
-	return nil
+	if len(c.Needs) > 0 || len(c.Optional) == 0 {
+		return nil
+	}
+	// Any one of the optional sources is enough; without one, an error of
+	// one of them says more than the SKIPs of the others.
+	var skips []string
+	for _, n := range c.Optional {
+		s := g[n]
+		if s == nil || s.err == nil {
+			return nil
+		}
+		if !errors.Is(s.err, ErrNotConfigured) {
+			return precondition(Check{Needs: []SourceName{n}}, g)
+		}
+		skips = append(skips, fmt.Sprintf("%s source not configured: %s", n, s.status.Message))
+	}
+	res := Skip("%s", strings.Join(skips, "; "))
+	res.Duration = durationpb.New(0)
+	return res
 }
 
 // runOne runs one check under its deadline and turns a panic, a timeout or

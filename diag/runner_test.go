@@ -3,6 +3,7 @@ package diag
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -93,6 +94,51 @@ func TestRunnerPolicies(t *testing.T) {
 	}
 	if ExitCode(rep, false) != 2 {
 		t.Errorf("exit code %d, want 2 (errors, no failures)", ExitCode(rep, false))
+	}
+}
+
+// TestOptionalSources: optional sources are gathered and read when present;
+// a check with only optional sources runs on any one of them.
+func TestOptionalSources(t *testing.T) {
+	kube := &fakeProvider{name: SourceKube, value: "snapshot"}
+	broken := &fakeProvider{name: SourceBGP, err: errors.New("dial 10.0.0.1:179: connection refused")}
+	unconf := &fakeProvider{name: SourceDNS, err: NotConfigured("no dns section")}
+	unconf2 := &fakeProvider{name: SourceCloud, err: NotConfigured("no cloud section")}
+	saw := func(names ...SourceName) func(context.Context, *Inputs) []*pb.Result {
+		return func(_ context.Context, in *Inputs) []*pb.Result {
+			var got []string
+			for _, n := range names {
+				got = append(got, fmt.Sprintf("%s=%v", n, in.Value(n)))
+			}
+			return []*pb.Result{Pass("%s", strings.Join(got, " "))}
+		}
+	}
+	checks := []Check{
+		{ID: "a.needs-and-optional", Needs: []SourceName{SourceKube}, Optional: []SourceName{SourceDNS}, Run: saw(SourceKube, SourceDNS)},
+		{ID: "b.any-one", Optional: []SourceName{SourceDNS, SourceKube}, Run: saw(SourceDNS, SourceKube)},
+		{ID: "c.none-configured", Optional: []SourceName{SourceDNS, SourceCloud}, Run: saw()},
+		{ID: "d.one-broken", Optional: []SourceName{SourceDNS, SourceBGP}, Run: saw()},
+		{ID: "e.no-provider", Optional: []SourceName{SourceRoutes}, Run: saw()},
+	}
+	r := &Runner{Providers: []Provider{kube, broken, unconf, unconf2}}
+	rep := r.Run(context.Background(), checks)
+	want := []struct {
+		status  pb.Status
+		summary string
+	}{
+		{pb.Status_PASS, "kube=snapshot dns=<nil>"},
+		{pb.Status_PASS, "dns=<nil> kube=snapshot"},
+		{pb.Status_SKIP, "dns source not configured: no dns section; cloud source not configured: no cloud section"},
+		{pb.Status_ERROR, "could not read the bgp source: dial 10.0.0.1:179: connection refused"},
+		{pb.Status_SKIP, "routes source not configured: no routes source in this run"},
+	}
+	for i, w := range want {
+		if got := rep.Results[i]; got.Status != w.status || got.Summary != w.summary {
+			t.Errorf("%s: %s %q, want %s %q", got.CheckId, got.Status, got.Summary, w.status, w.summary)
+		}
+	}
+	if info := checks[0].Info(); strings.Join(info.Sources, ",") != "kube,dns" {
+		t.Errorf("catalog sources %v", info.Sources)
 	}
 }
 
