@@ -103,6 +103,9 @@ type Direct struct {
 	Err string
 	// ConnectTime is the TCP handshake time.
 	ConnectTime time.Duration
+	// LocalAddr is the address this host sends from toward the agent (what
+	// the ECI security group must admit); empty when it has no route.
+	LocalAddr string
 	// Info and Round are the ProbeService answers; their errors when the
 	// connect worked but the call did not (TLS, version, deadline).
 	Info     *pb.AgentInfo

@@ -225,8 +225,10 @@ func (p *provider) readDirect(ctx context.Context, a *Agent) {
 	a.Direct.ConnectTime = time.Since(start)
 	if err != nil {
 		a.Direct.Outcome, a.Direct.Err = classifyDial(err), err.Error()
+		a.Direct.LocalAddr = sourceAddr(a.Address)
 		return
 	}
+	a.Direct.LocalAddr = hostOf(conn.LocalAddr().String())
 	_ = conn.Close()
 	a.Direct.Outcome = Connected
 
@@ -258,6 +260,25 @@ func (p *provider) readDirect(ctx context.Context, a *Agent) {
 	}
 	a.Direct.Round = r
 	p.log.Debug("agent read directly", "agent", a.Name(), "sequence", r.Sequence)
+}
+
+// sourceAddr is the local address the kernel picks toward addr: connecting
+// a UDP socket only looks up the route, it sends nothing.
+func sourceAddr(addr string) string {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		return ""
+	}
+	defer c.Close()
+	return hostOf(c.LocalAddr().String())
+}
+
+func hostOf(hp string) string {
+	h, _, err := net.SplitHostPort(hp)
+	if err != nil {
+		return hp
+	}
+	return h
 }
 
 // classifyDial sorts a failed connect to the agent like the agent sorts its
