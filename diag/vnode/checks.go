@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/agent"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
@@ -31,6 +32,7 @@ const (
 func Checks() []diag.Check {
 	kubeOnly := []diag.SourceName{diag.SourceKube}
 	return []diag.Check{
+		{ID: CheckAgent, Title: "A cloud-side agent runs on each VNode, Ready, same version, fresh", Needs: []diag.SourceName{diag.SourceKube, agent.SourceName}, Reference: refSelfManaged, Run: runAgent},
 		{ID: "vnode.daemonset-affinity", Title: "DaemonSets keep off VNodes", Needs: kubeOnly, Reference: refSelfManaged, Run: runDaemonSetAffinity},
 		{ID: "vnode.k8s-version", Title: "API server supports label-based VNode scheduling (>= 1.16)", Needs: kubeOnly, Reference: refSelfManaged, Run: runK8sVersion},
 		{ID: "vnode.metrics-server", Title: "metrics-server works with VNodes", Needs: kubeOnly, Reference: refVNodeFAQ, Run: runMetricsServer},
