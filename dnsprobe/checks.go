@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/agent"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -46,11 +47,13 @@ func Checks() []diag.Check {
 			Run:       func(_ context.Context, in *diag.Inputs) []*pb.Result { return EvalPrivateZoneFromOnPrem(from(in)) },
 		},
 		{
-			ID:        IDOnPremFromCloud,
-			Title:     "Cloud resolvers resolve the on-prem names",
-			Needs:     []diag.SourceName{diag.SourceDNS},
+			ID:    IDOnPremFromCloud,
+			Title: "Cloud resolvers resolve the on-prem names (from this host, and from the ECI pods through the agents)",
+			// Either mode is enough: this host querying the cloud
+			// resolvers, or the cloud-side agents.
+			Optional:  []diag.SourceName{diag.SourceDNS, agent.SourceName},
 			Reference: referencePrivateZone,
-			Run:       func(_ context.Context, in *diag.Inputs) []*pb.Result { return EvalOnPremFromCloud(from(in)) },
+			Run:       runOnPremFromCloud,
 		},
 		{
 			ID:        IDClusterDomainOverlap,
@@ -114,7 +117,7 @@ func cloudSkipReason(obs *Observations) string {
 	c := &obs.Config
 	switch c.reachability() {
 	case ReachNo:
-		return "cloudReachable is false: this host cannot query the cloud resolvers directly; the check needs the cloud-side agent, which does not exist yet"
+		return "cloudReachable is false: this host cannot query the cloud resolvers directly; judge the cloud side from the cloud-side agents instead (agent section, deploy/agent)"
 	case ReachAuto:
 		for _, r := range c.CloudResolvers {
 			hp, _ := HostPort(r.Address)
@@ -123,7 +126,7 @@ func cloudSkipReason(obs *Observations) string {
 			}
 		}
 		if len(c.CloudResolvers) > 0 {
-			return "no cloud resolver answered this host (cloudReachable: auto), so they are not reachable from here; set cloudReachable: true to judge them anyway, or run from the cloud-side agent once it exists"
+			return "no cloud resolver answered this host (cloudReachable: auto), so they are not reachable from here; set cloudReachable: true to judge them anyway, or judge it from the cloud-side agents (agent section, deploy/agent)"
 		}
 	}
 	return ""
