@@ -6,12 +6,15 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
+	vklog "github.com/virtual-kubelet/virtual-kubelet/log"
+	vkslog "github.com/virtual-kubelet/virtual-kubelet/log/slog"
 	"github.com/virtual-kubelet/virtual-kubelet/node"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	corev1 "k8s.io/api/core/v1"
@@ -97,6 +100,10 @@ type Node struct {
 // StartNode registers the VNode, waits until it is Ready and serves its
 // kubelet API.
 func StartNode(ctx context.Context, client kubernetes.Interface, cfg NodeConfig) (*Node, error) {
+	if os.Getenv("VNODELAB_DEBUG") != "" {
+		// virtual-kubelet logs nothing unless given a logger.
+		ctx = vklog.WithLogger(ctx, vkslog.FromSlog(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	}
 	tlsCfg, err := servingTLS(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("lab VNode %s: %w", cfg.Name, err)
@@ -133,6 +140,8 @@ func StartNode(ctx context.Context, client kubernetes.Interface, cfg NodeConfig)
 		ConfigMapInformer: cmInformer,
 		SecretInformer:    scmInformers.Core().V1().Secrets(),
 		ServiceInformer:   scmInformers.Core().V1().Services(),
+		// The provider resolves the downward API itself (status.podIP).
+		SkipDownwardAPIResolution: true,
 	})
 	if err != nil {
 		lis.Close()
@@ -151,6 +160,7 @@ func StartNode(ctx context.Context, client kubernetes.Interface, cfg NodeConfig)
 	go func() { _ = srv.Serve(lis) }()
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	rctx = vklog.WithLogger(rctx, vklog.G(ctx))
 	n := &Node{Name: cfg.Name, Port: port, p: p, srv: srv, stop: cancel, done: make(chan struct{})}
 	eb.StartRecordingToSink(&corev1client.EventSinkImpl{Interface: client.CoreV1().Events(corev1.NamespaceAll)})
 	podInformers.Start(rctx.Done())
@@ -223,10 +233,10 @@ func vnodeSpec(name string, port int) *corev1.Node {
 		}},
 		Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: "virtual-kubelet.io/provider", Value: "alibabacloud", Effect: corev1.TaintEffectNoSchedule}}},
 		Status: corev1.NodeStatus{
-			Phase:       corev1.NodePending,
-			Capacity:    capacity,
-			Allocatable: capacity,
-			Addresses:   []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}, {Type: corev1.NodeHostName, Address: name}},
+			Phase:           corev1.NodePending,
+			Capacity:        capacity,
+			Allocatable:     capacity,
+			Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}, {Type: corev1.NodeHostName, Address: name}},
 			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(port)}},
 			NodeInfo:        corev1.NodeSystemInfo{KubeletVersion: "v1.37.2-vk-lab", OperatingSystem: "linux", Architecture: "amd64"},
 			Conditions: []corev1.NodeCondition{

@@ -85,17 +85,9 @@ func (p *provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 	if err != nil {
 		return fmt.Errorf("image %s: %w", c.Image, err)
 	}
-	env := map[string]string{"POD_IP": p.host.HostAddr.String()}
-	var envList []string
-	for _, e := range c.Env {
-		v := e.Value
-		if e.Name == "POD_IP" {
-			// The pod IP is known once the instance exists; the pod object
-			// does not have it yet.
-			v = p.host.HostAddr.String()
-		}
-		env[e.Name] = v
-		envList = append(envList, e.Name+"="+v)
+	env, envList, err := p.resolveEnv(pod, c)
+	if err != nil {
+		return err
 	}
 	for _, a := range append(append([]string{}, c.Command...), c.Args...) {
 		argv = append(argv, rewriteMounts(expand(a, env), mounts))
@@ -157,6 +149,51 @@ func (p *provider) writeVolumes(pod *corev1.Pod, c corev1.Container, dir string)
 		}
 	}
 	return mounts, nil
+}
+
+// resolveEnv resolves the container's environment, the downward API
+// included. The provider does it (SkipDownwardAPIResolution): the pod IP is
+// known only once the instance exists, and virtual-kubelet's own resolution
+// rejects status.podIP.
+func (p *provider) resolveEnv(pod *corev1.Pod, c corev1.Container) (map[string]string, []string, error) {
+	env := map[string]string{}
+	var list []string
+	for _, e := range c.Env {
+		v := e.Value
+		if f := e.ValueFrom; f != nil {
+			switch {
+			case f.FieldRef != nil:
+				switch f.FieldRef.FieldPath {
+				case "metadata.name":
+					v = pod.Name
+				case "metadata.namespace":
+					v = pod.Namespace
+				case "spec.nodeName":
+					v = pod.Spec.NodeName
+				case "spec.serviceAccountName":
+					v = pod.Spec.ServiceAccountName
+				case "status.podIP":
+					v = p.host.HostAddr.String()
+				case "status.hostIP":
+					v = "127.0.0.1"
+				default:
+					return nil, nil, fmt.Errorf("env %s: fieldPath %s not supported by the lab VNode", e.Name, f.FieldRef.FieldPath)
+				}
+			case f.ConfigMapKeyRef != nil:
+				cm, err := p.configMaps.ConfigMaps(pod.Namespace).Get(f.ConfigMapKeyRef.Name)
+				if err != nil {
+					return nil, nil, fmt.Errorf("env %s: %w", e.Name, err)
+				}
+				v = cm.Data[f.ConfigMapKeyRef.Key]
+			default:
+				return nil, nil, fmt.Errorf("env %s: only fieldRef and configMapKeyRef are supported by the lab VNode", e.Name)
+			}
+		}
+		v = expand(v, env)
+		env[e.Name] = v
+		list = append(list, e.Name+"="+v)
+	}
+	return env, list, nil
 }
 
 var varRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
