@@ -13,6 +13,7 @@ import (
 	"github.com/vnodediag/vnodediag/diag/path"
 	"github.com/vnodediag/vnodediag/diag/vnode"
 	"github.com/vnodediag/vnodediag/dnsprobe"
+	"github.com/vnodediag/vnodediag/dnsprobe/dnslab"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 	"github.com/vnodediag/vnodediag/test/vnodelab"
 )
@@ -131,4 +132,75 @@ func TestBothWaysOut(t *testing.T) {
 	expect(t, path.CheckCloudToOnPrem, res[path.CheckCloudToOnPrem], [2]string{"PASS", "connects to postgres"})
 	expect(t, dnsprobe.IDOnPremFromCloud, res[dnsprobe.IDOnPremFromCloud],
 		[2]string{"PASS", "resolver resolv.conf"}, [2]string{"PASS", "resolver VPC DNS"})
+}
+
+// TestDirectPathCut: the cloud end of the direct link goes down. vnodediag's
+// dial times out, so path.onprem-to-cloud FAILs and says the agent is
+// alive; the agent's results still arrive through pods/log.
+func TestDirectPathCut(t *testing.T) {
+	l := startLab(t, vnodelab.Options{})
+	if err := l.CutDirect(); err != nil {
+		t.Fatal(err)
+	}
+	res := runChecks(t, l, l.AgentConfig())
+	expect(t, path.CheckOnPremToCloud, res[path.CheckOnPremToCloud],
+		[2]string{"FAIL", "TCP timed out"})
+	expect(t, path.CheckOnPremToCloud, res[path.CheckOnPremToCloud],
+		[2]string{"FAIL", "the agent runs, so the path is what is broken"})
+	// The cloud side is still reported, from the log.
+	expect(t, path.CheckCloudToOnPrem, res[path.CheckCloudToOnPrem],
+		[2]string{"PASS", "via pods/log"}, [2]string{"WARN", "nothing listens on"}, [2]string{"FAIL", "TCP timed out"})
+	expect(t, vnode.CheckAgent, res[vnode.CheckAgent], [2]string{"PASS", "(via pods/log)"})
+	expect(t, dnsprobe.IDOnPremFromCloud, res[dnsprobe.IDOnPremFromCloud],
+		[2]string{"PASS", "via pods/log"}, [2]string{"PASS", "via pods/log"})
+
+	if err := l.RestoreDirect(); err != nil {
+		t.Fatal(err)
+	}
+	res = runChecks(t, l, l.AgentConfig())
+	expect(t, path.CheckOnPremToCloud, res[path.CheckOnPremToCloud], [2]string{"PASS", "ProbeService answered"})
+}
+
+// TestRefusedAndBlackholedTargets: a closed on-prem port answers with a RST
+// (the path works: WARN), a black-holed address answers nothing (FAIL).
+func TestRefusedAndBlackholedTargets(t *testing.T) {
+	l := startLab(t, vnodelab.Options{})
+	res := runChecks(t, l, l.AgentConfig())
+	expect(t, path.CheckCloudToOnPrem, res[path.CheckCloudToOnPrem],
+		[2]string{"PASS", "connects to postgres"},
+		[2]string{"WARN", "the path from the cloud works (a RST came back), nothing listens on " + l.Targets[vnodelab.TargetRefused]},
+		[2]string{"FAIL", "gets no answer from blackholed-db (" + l.Targets[vnodelab.TargetBlackholed] + ") (TCP timed out"})
+}
+
+// TestStaleLog: the agent hangs (SIGSTOP): its pod stays Running and Ready
+// in the API server, its log stops. Older than agent.maxAge, the newest
+// round is reported as stale and not used.
+func TestStaleLog(t *testing.T) {
+	l := startLab(t, vnodelab.Options{})
+	cfg := l.AgentConfig()
+	cfg.MaxAge = agent.Duration(time.Second)
+	if err := l.PauseAgent(true); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.PauseAgent(false) }()
+	time.Sleep(1500 * time.Millisecond)
+	res := runChecks(t, l, cfg)
+	expect(t, vnode.CheckAgent, res[vnode.CheckAgent], [2]string{"FAIL", "older than agent.maxAge 1s: stale results are not used"})
+	expect(t, path.CheckCloudToOnPrem, res[path.CheckCloudToOnPrem], [2]string{"ERROR", "no fresh round"})
+	expect(t, dnsprobe.IDOnPremFromCloud, res[dnsprobe.IDOnPremFromCloud], [2]string{"ERROR", "no fresh round"})
+	// The hung agent still completes TCP handshakes (the kernel does), but
+	// ProbeService does not answer.
+	expect(t, path.CheckOnPremToCloud, res[path.CheckOnPremToCloud], [2]string{"WARN", "ProbeService did not answer"})
+}
+
+// TestMissingForwardingRule: the VPC DNS (dnsmasq) has no forwarding rule
+// for the on-prem zone. The pod's resolv.conf path still resolves; the VPC
+// DNS path FAILs, named, with the rule to add.
+func TestMissingForwardingRule(t *testing.T) {
+	l := startLab(t, vnodelab.Options{DNS: dnslab.Options{NoCloudForward: true}, Targets: []string{vnodelab.TargetOpen}})
+	res := runChecks(t, l, l.AgentConfig())
+	expect(t, dnsprobe.IDOnPremFromCloud, res[dnsprobe.IDOnPremFromCloud],
+		[2]string{"PASS", "resolver resolv.conf"},
+		[2]string{"FAIL", "resolver VPC DNS (" + l.DNS.CloudAddr + ") answers REFUSED for db.corp.example A"})
+	expect(t, dnsprobe.IDOnPremFromCloud, res[dnsprobe.IDOnPremFromCloud][1:], [2]string{"FAIL", "PrivateZone forwarding rule"})
 }

@@ -28,7 +28,7 @@ type Snapshot struct {
 	FromPods bool
 	// Namespace and Selector of the pod discovery.
 	Namespace, Selector string
-	Agents             []*Agent
+	Agents              []*Agent
 	// Direct says whether agents were dialled over the data path.
 	Direct bool
 	Port   int
