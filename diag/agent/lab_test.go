@@ -7,6 +7,11 @@ import (
 	"testing"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/agent"
 	"github.com/vnodediag/vnodediag/diag/kube"
@@ -203,4 +208,88 @@ func TestMissingForwardingRule(t *testing.T) {
 		[2]string{"PASS", "resolver resolv.conf"},
 		[2]string{"FAIL", "resolver VPC DNS (" + l.DNS.CloudAddr + ") answers REFUSED for db.corp.example A"})
 	expect(t, dnsprobe.IDOnPremFromCloud, res[dnsprobe.IDOnPremFromCloud][1:], [2]string{"FAIL", "PrivateZone forwarding rule"})
+}
+
+// TestReadsWithOnlyListAndLogs attacks the source's permissions: as a user
+// who may only list pods in the agents' namespace and get pods/log (the
+// role of deploy/kubernetes/rbac-agent.yaml), the source reads everything;
+// without the pods/log grant the log path fails and is reported, the rest
+// of the run goes on.
+func TestReadsWithOnlyListAndLogs(t *testing.T) {
+	l := startLab(t, vnodelab.Options{Targets: []string{vnodelab.TargetOpen}})
+	ctx := context.Background()
+	cs := l.Kube.Client
+	role := readRole(t)
+	if _, err := cs.RbacV1().Roles(l.Namespace).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	list := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "list-pods", Namespace: l.Namespace},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}}}}
+	if _, err := cs.RbacV1().Roles(l.Namespace).Create(ctx, list, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bind := func(user, roleName string) {
+		rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: user + "-" + roleName, Namespace: l.Namespace},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: roleName},
+			Subjects: []rbacv1.Subject{{Kind: "User", Name: user}}}
+		if _, err := cs.RbacV1().RoleBindings(l.Namespace).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bind("reader", "list-pods")
+	bind("reader", role.Name)
+	bind("no-logs", "list-pods")
+
+	read := func(user string) *agent.Agent {
+		rc, err := l.Kube.UserConfig(user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := agent.NewProvider(l.AgentConfig(), nil, agent.WithPods(agent.KubePods(kubernetes.NewForConfigOrDie(rc))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := p.Gather(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", user, err)
+		}
+		return v.(*agent.Snapshot).Agents[0]
+	}
+	a := read("reader")
+	if a.Log.Err != "" || a.Log.Round == nil || a.Direct.Round == nil {
+		t.Errorf("reader: log %+v, direct %+v", a.Log, a.Direct)
+	}
+	a = read("no-logs")
+	if !strings.Contains(a.Log.Err, "forbidden") || !strings.Contains(a.Log.Err, "pods/log") || a.Direct.Round == nil {
+		t.Errorf("without pods/log: log %+v, direct %+v", a.Log, a.Direct)
+	}
+}
+
+// readRole is the Role of deploy/kubernetes/rbac-agent.yaml; it must grant
+// get on pods/log and nothing else.
+func readRole(t *testing.T) *rbacv1.Role {
+	t.Helper()
+	b, err := os.ReadFile("../../deploy/kubernetes/rbac-agent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(string(b), "\n---") {
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		if meta.Kind != "Role" {
+			continue
+		}
+		r := &rbacv1.Role{}
+		if err := yaml.UnmarshalStrict([]byte(doc), r); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Rules) != 1 || strings.Join(r.Rules[0].Resources, ",") != "pods/log" || strings.Join(r.Rules[0].Verbs, ",") != "get" {
+			t.Fatalf("rbac-agent.yaml grants %v; want get on pods/log only", r.Rules)
+		}
+		return r
+	}
+	t.Fatal("rbac-agent.yaml has no Role")
+	return nil
 }
