@@ -54,9 +54,10 @@ type Options struct {
 	DNS dnslab.Options
 	// Targets are the on-prem targets of the plan (default all three).
 	Targets []string
-	// ExtraNames and ExtraTargets are added to the plan (benchmarks).
-	ExtraNames   []dnsprobe.Name
-	ExtraTargets []probe.Target
+	// ExtraNames are added to the plan, and ExtraOpenTargets more targets
+	// on the on-prem service (benchmarks).
+	ExtraNames       []dnsprobe.Name
+	ExtraOpenTargets int
 	// Interval of the agent's rounds (default 2s); the deadlines of its
 	// probes (default 1s).
 	Interval, Timeout time.Duration
@@ -290,7 +291,9 @@ func (l *Lab) plan(opts Options, resolvConf string) (*probe.Config, error) {
 		}
 		c.Targets = append(c.Targets, probe.Target{Name: t, Address: a})
 	}
-	c.Targets = append(c.Targets, opts.ExtraTargets...)
+	for i := 0; i < opts.ExtraOpenTargets; i++ {
+		c.Targets = append(c.Targets, probe.Target{Name: fmt.Sprintf("%s-%d", TargetOpen, i+1), Address: l.Targets[TargetOpen]})
+	}
 	return c, c.Validate()
 }
 
