@@ -20,6 +20,7 @@ import (
 	"github.com/vnodediag/vnodediag/dnsprobe"
 	"github.com/vnodediag/vnodediag/dnsprobe/dnslab"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"github.com/vnodediag/vnodediag/test/kubelab"
 	"github.com/vnodediag/vnodediag/test/vnodelab"
 )
 
@@ -292,4 +293,29 @@ func readRole(t *testing.T) *rbacv1.Role {
 	}
 	t.Fatal("rbac-agent.yaml has no Role")
 	return nil
+}
+
+// TestDemo runs the demo's lab VNode as `make demo` does (an API server
+// without kubelet flags: the VNode's certificate is not verified) and
+// expects its faults.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: no lab VNode")
+	}
+	kl := kubelab.StartT(t)
+	cfg, stop, err := vnodelab.StartDemo(kl, vnodelab.SelfExec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	l := &vnodelab.Lab{Kube: kl}
+	if a := gather(t, l, cfg).Agents[0]; a.Log.Err != "" || a.Log.Round == nil {
+		t.Errorf("pods/log without the kubelet PKI: %+v", a.Log)
+	}
+	res := runChecks(t, l, cfg)
+	expect(t, dnsprobe.IDOnPremFromCloud, res[dnsprobe.IDOnPremFromCloud],
+		[2]string{"PASS", "resolver resolv.conf"}, [2]string{"FAIL", "resolver VPC DNS"})
+	expect(t, path.CheckCloudToOnPrem, res[path.CheckCloudToOnPrem],
+		[2]string{"PASS", "postgres"}, [2]string{"WARN", "refuses"}, [2]string{"FAIL", "blackholed-db"})
+	expect(t, vnode.CheckAgent, res[vnode.CheckAgent], [2]string{"PASS", "vnode-lab-cn-shanghai-l"})
 }
