@@ -233,10 +233,13 @@ func vnodeSpec(name string, port int) *corev1.Node {
 		}},
 		Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: "virtual-kubelet.io/provider", Value: "alibabacloud", Effect: corev1.TaintEffectNoSchedule}}},
 		Status: corev1.NodeStatus{
-			Phase:           corev1.NodePending,
-			Capacity:        capacity,
-			Allocatable:     capacity,
-			Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}, {Type: corev1.NodeHostName, Address: name}},
+			Phase:       corev1.NodePending,
+			Capacity:    capacity,
+			Allocatable: capacity,
+			// No Hostname address: the API server's default
+			// --kubelet-preferred-address-types tries Hostname first and
+			// would resolve the node's name through the machine's DNS.
+			Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}},
 			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(port)}},
 			NodeInfo:        corev1.NodeSystemInfo{KubeletVersion: "v1.37.2-vk-lab", OperatingSystem: "linux", Architecture: "amd64"},
 			Conditions: []corev1.NodeCondition{
