@@ -14,14 +14,12 @@ import (
 	"syscall"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	"github.com/virtual-kubelet/virtual-kubelet/node"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1listers "k8s.io/client-go/listers/core/v1"
-	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"github.com/vnodediag/vnodediag/test/netlab"
 )
@@ -422,26 +420,4 @@ func (p *provider) Pause(namespace, name string, stop bool) error {
 		sig = syscall.SIGSTOP
 	}
 	return syscall.Kill(st.pid, sig)
-}
-
-var errNotInLab = errors.New("not supported by the lab VNode")
-
-func (p *provider) RunInContainer(context.Context, string, string, string, []string, api.AttachIO) error {
-	return errNotInLab
-}
-
-func (p *provider) AttachToContainer(context.Context, string, string, string, api.AttachIO) error {
-	return errNotInLab
-}
-
-func (p *provider) GetStatsSummary(context.Context) (*statsv1alpha1.Summary, error) {
-	return nil, errNotInLab
-}
-
-func (p *provider) GetMetricsResource(context.Context) ([]*dto.MetricFamily, error) {
-	return nil, errNotInLab
-}
-
-func (p *provider) PortForward(context.Context, string, string, int32, io.ReadWriteCloser) error {
-	return errNotInLab
 }
