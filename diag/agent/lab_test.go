@@ -121,6 +121,15 @@ func TestBothWaysOut(t *testing.T) {
 	if a.Log.Err != "" || a.Log.Round == nil {
 		t.Fatalf("log through the API server: %+v", a.Log)
 	}
+	// Safety: the source asks for the tail, never the whole log.
+	for _, o := range l.Node.LogRequests() {
+		if o.Tail != agent.DefaultLogTailLines || o.LimitBytes != agent.DefaultLogLimitBytes || o.Follow {
+			t.Errorf("log request %+v: want tailLines %d and limitBytes %d", o, agent.DefaultLogTailLines, agent.DefaultLogLimitBytes)
+		}
+	}
+	if len(l.Node.LogRequests()) == 0 {
+		t.Error("the VNode served no log request")
+	}
 	if a.Log.Round.Agent.GetPod() != l.Pod || a.Log.Round.Agent.GetNode() != l.Node.Name || a.Log.Round.Agent.GetPodIp() != l.PodIP {
 		t.Errorf("the round does not name the pod (downward API): %v", a.Log.Round.Agent)
 	}

@@ -266,6 +266,14 @@ func setReady(n *corev1.Node) {
 // Pause stops or continues a pod's process (SIGSTOP / SIGCONT).
 func (n *Node) Pause(namespace, pod string, stop bool) error { return n.p.Pause(namespace, pod, stop) }
 
+// LogRequests are the options of every container log request the VNode
+// served (tailLines, limitBytes ...).
+func (n *Node) LogRequests() []api.ContainerLogOpts {
+	n.p.mu.Lock()
+	defer n.p.mu.Unlock()
+	return append([]api.ContainerLogOpts(nil), n.p.logReqs...)
+}
+
 // LogFile is the container log file of a pod on this node.
 func (n *Node) LogFile(namespace, pod string) (string, error) {
 	n.p.mu.Lock()

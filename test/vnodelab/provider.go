@@ -41,6 +41,9 @@ type provider struct {
 
 	mu     sync.Mutex
 	pods   map[string]*podState
+	// logReqs are the log requests served, for tests that check a client
+	// never asks for the whole log.
+	logReqs []api.ContainerLogOpts
 	notify func(*corev1.Pod)
 	stop   chan struct{}
 }
@@ -377,6 +380,7 @@ func (p *provider) NotifyPods(_ context.Context, cb func(*corev1.Pod)) {
 func (p *provider) GetContainerLogs(_ context.Context, namespace, podName, container string, opts api.ContainerLogOpts) (io.ReadCloser, error) {
 	p.mu.Lock()
 	st, ok := p.pods[key(namespace, podName)]
+	p.logReqs = append(p.logReqs, opts)
 	p.mu.Unlock()
 	if !ok {
 		return nil, errdefs.NotFoundf("pod %s/%s", namespace, podName)
