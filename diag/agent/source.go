@@ -100,7 +100,7 @@ func NewProvider(cfg *Config, log *slog.Logger, opts ...Option) (diag.Provider, 
 		o(p)
 	}
 	if len(s.addresses) == 0 && p.pods == nil {
-		return nil, errors.New("agent: finding agent pods needs the kubernetes section; or list the agents under addresses:")
+		return nil, errors.New("agent: finding agent pods needs the kubernetes section (or list the agents under agent.addresses)")
 	}
 	if s.tls != nil {
 		if p.tls, err = clientTLS(s.tls); err != nil {
