@@ -39,7 +39,7 @@ func TestCatalogMatchesREADMEs(t *testing.T) {
 			t.Errorf("check %s registered twice", c.ID)
 		}
 		registered[c.ID] = true
-		if !idRe.MatchString(c.ID) || c.Title == "" || c.Run == nil || len(c.Needs) == 0 {
+		if !idRe.MatchString(c.ID) || c.Title == "" || c.Run == nil || len(c.Needs)+len(c.Optional) == 0 {
 			t.Errorf("check %q: want a dotted lower-case ID, a title, a Run and its sources", c.ID)
 		}
 		if !strings.Contains(readme, "| `"+c.ID+"` |") {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -398,8 +400,24 @@ func (l *Lab) directLink() (string, error) {
 // still flow through the VNode.
 func (l *Lab) CutDirect() error { return l.setDirect("down") }
 
-// RestoreDirect sets it up again.
-func (l *Lab) RestoreDirect() error { return l.setDirect("up") }
+// RestoreDirect sets it up again and waits (at most 5 s) until this host
+// reaches the agent's port: the link needs a moment to carry again.
+func (l *Lab) RestoreDirect() error {
+	if err := l.setDirect("up"); err != nil {
+		return err
+	}
+	addr := net.JoinHostPort(l.PodIP, strconv.Itoa(probe.DefaultPort))
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("vnodelab: %s not reachable 5s after the link came back: %w", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
 
 func (l *Lab) setDirect(state string) error {
 	dev, err := l.directLink()
