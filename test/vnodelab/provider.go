@@ -39,13 +39,13 @@ type provider struct {
 	dir        string
 	configMaps corev1listers.ConfigMapLister
 
-	mu     sync.Mutex
-	pods   map[string]*podState
+	mu   sync.Mutex
+	pods map[string]*podState
 	// logReqs are the log requests served, for tests that check a client
 	// never asks for the whole log.
 	logReqs []api.ContainerLogOpts
-	notify func(*corev1.Pod)
-	stop   chan struct{}
+	notify  func(*corev1.Pod)
+	stop    chan struct{}
 }
 
 type podState struct {
