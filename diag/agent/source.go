@@ -112,9 +112,8 @@ func NewProvider(cfg *Config, log *slog.Logger, opts ...Option) (diag.Provider, 
 
 // NotConfiguredReason is the SKIP reason of the agent's checks without an
 // agent section, with the lines to add.
-const NotConfiguredReason = "no agent section: deploy the cloud-side agent (deploy/agent) and add\n" +
-	"  agent:\n    namespace: vnodediag\n    selector: app.kubernetes.io/name=vnodediag-agent\n" +
-	"  (or agent: {addresses: [<agent ip>]} without the kubernetes section)"
+const NotConfiguredReason = "no agent section: deploy the cloud-side agent (deploy/agent) and add " +
+	"`agent: {namespace: vnodediag}` (or `agent: {addresses: [<agent pod IP>]}`)"
 
 type notConfigured struct{}
 

@@ -70,7 +70,7 @@ func TestNotConfiguredSaysWhatToAdd(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = p.Gather(context.Background())
-	if !errors.Is(err, diag.ErrNotConfigured) || !strings.Contains(err.Error(), "agent:\n    namespace: vnodediag") {
+	if !errors.Is(err, diag.ErrNotConfigured) || !strings.Contains(err.Error(), "`agent: {namespace: vnodediag}`") {
 		t.Errorf("not configured: %v", err)
 	}
 	if _, err := NewProvider(&Config{}, nil); err == nil || !strings.Contains(err.Error(), "needs the kubernetes section") {
