@@ -86,7 +86,9 @@ func TestOnPremToCloud(t *testing.T) {
 		{"connected", snap(pod(nil)), []want{{pb.Status_PASS, []string{"agent vnodediag/agent-1 on vnode-1 at 192.168.10.17:7444", "ProbeService answered"}}}},
 		{"tls failure", snap(pod(func(a *agent.Agent) { a.Direct.Info, a.Direct.InfoErr = nil, "authentication handshake failed" })),
 			[]want{{pb.Status_WARN, []string{"ProbeService did not answer: authentication handshake failed", "agent.tls"}}}},
-		{"refused", snap(pod(func(a *agent.Agent) { a.Direct = agent.Direct{Outcome: agent.Refused, Err: "connect: connection refused", LocalAddr: "10.1.0.5"} })),
+		{"refused", snap(pod(func(a *agent.Agent) {
+			a.Direct = agent.Direct{Outcome: agent.Refused, Err: "connect: connection refused", LocalAddr: "10.1.0.5"}
+		})),
 			[]want{{pb.Status_WARN, []string{"nothing listens on 192.168.10.17:7444", "the path works", "agent.port"}}}},
 		{"timed out, agent alive in its log", snap(pod(func(a *agent.Agent) {
 			a.Direct = agent.Direct{Outcome: agent.TimedOut, Err: "i/o timeout", LocalAddr: "10.1.0.5"}
@@ -101,7 +103,9 @@ func TestOnPremToCloud(t *testing.T) {
 			a.Direct = agent.Direct{Outcome: agent.TimedOut, Err: "i/o timeout"}
 			a.Log = agent.Log{Read: true, Err: `pods "agent-1" is forbidden`}
 		})), []want{{pb.Status_FAIL, []string{`not read: pods "agent-1" is forbidden`}}}},
-		{"unreachable", snap(pod(func(a *agent.Agent) { a.Direct = agent.Direct{Outcome: agent.Unreachable, Err: "connect: network is unreachable"} })),
+		{"unreachable", snap(pod(func(a *agent.Agent) {
+			a.Direct = agent.Direct{Outcome: agent.Unreachable, Err: "connect: network is unreachable"}
+		})),
 			[]want{{pb.Status_FAIL, []string{"no route to agent vnodediag/agent-1", "network is unreachable", "learned on-prem"}}}},
 		{"dial error", snap(pod(func(a *agent.Agent) { a.Direct = agent.Direct{Outcome: agent.DialError, Err: "too many open files"} })),
 			[]want{{pb.Status_ERROR, []string{"could not dial", "too many open files"}}}},
@@ -134,7 +138,9 @@ func TestCloudToOnPrem(t *testing.T) {
 			}
 		})
 	}
-	db := func(o pb.ConnectResult_Outcome, err string) *pb.ConnectResult { return conn("postgres", "10.0.10.5:5432", o, err) }
+	db := func(o pb.ConnectResult_Outcome, err string) *pb.ConnectResult {
+		return conn("postgres", "10.0.10.5:5432", o, err)
+	}
 	for _, tc := range []struct {
 		name string
 		s    *agent.Snapshot
