@@ -38,3 +38,17 @@ func TestWaitBudget(t *testing.T) {
 		t.Errorf("budget = %s", d)
 	}
 }
+
+// TestSettingsCanonical: the speaker, the route stream and the reports see
+// one spelling of each address: IPv4-mapped IPv6 becomes IPv4.
+func TestSettingsCanonical(t *testing.T) {
+	s, err := (&Config{LocalASN: 1, RouterID: "::ffff:192.0.2.10", ListenAddress: "::ffff:127.0.0.1",
+		Peers: []PeerConfig{{Address: "::ffff:127.0.0.3", ASN: 2}}, ServiceAddresses: []string{"::ffff:100.100.2.136"}}).settings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(s.routerID, " ", s.listenAddress, " ", s.peers[0].address, " ", s.peers[0].name, " ", s.serviceAddresses)
+	if want := "192.0.2.10 127.0.0.1 127.0.0.3 127.0.0.3 [100.100.2.136]"; got != want {
+		t.Errorf("settings = %s, want %s", got, want)
+	}
+}
