@@ -147,7 +147,7 @@ func (o *Observer) Start(ctx context.Context) error {
 		srv.Stop()
 		return err
 	}
-	go st.serve(o)
+	st.start(o)
 	if err := srv.AddBmp(ctx, &api.AddBmpRequest{Address: "127.0.0.1", Port: st.port(), Policy: api.AddBmpRequest_PRE,
 		SysName: "vnodediag", SysDescr: st.token, StatisticsTimeout: bmpStatsInterval}); err != nil {
 		st.close()
