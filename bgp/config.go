@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 )
 
@@ -290,25 +289,4 @@ func mustParseAddr(s string) netip.Addr {
 		panic("bgp: unvalidated address: " + err.Error())
 	}
 	return a
-}
-
-// secrets returns the configured passwords, for redaction.
-func (s *settings) secrets() []string {
-	var out []string
-	for _, p := range s.peers {
-		if p.password != "" {
-			out = append(out, p.password)
-		}
-	}
-	return out
-}
-
-// redact replaces every secret in msg.
-func redact(msg string, secrets []string) string {
-	for _, s := range secrets {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, "<redacted>")
-		}
-	}
-	return msg
 }

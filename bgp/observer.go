@@ -111,7 +111,7 @@ func (o *Observer) Start(ctx context.Context) error {
 	if o.srv != nil {
 		return errors.New("bgp observer already started")
 	}
-	lg := &gobgpLogger{log: o.log, secrets: o.s.secrets(), onPeerError: o.peerError, onPrefixLimit: o.prefixLimit}
+	lg := &gobgpLogger{log: o.log, onPeerError: o.peerError, onPrefixLimit: o.prefixLimit}
 	srv := server.NewBgpServer(server.LoggerOption(lg))
 	go srv.Serve()
 	g := &api.Global{Asn: o.s.localASN, RouterId: o.s.routerID, ListenPort: o.s.listenPort}
@@ -172,7 +172,8 @@ func (o *Observer) Start(ctx context.Context) error {
 			cancel()
 			st.close()
 			srv.Stop()
-			return fmt.Errorf("bgp observer: add peer %s: %s", p.name, redact(err.Error(), o.s.secrets()))
+			// gobgp's errors name the address, never the password.
+			return fmt.Errorf("bgp observer: add peer %s: %w", p.name, err)
 		}
 	}
 	o.srv, o.cancel, o.bmp = srv, cancel, st
@@ -181,7 +182,7 @@ func (o *Observer) Start(ctx context.Context) error {
 }
 
 func (o *Observer) listenError(err error) error {
-	msg := redact(err.Error(), o.s.secrets())
+	msg := err.Error()
 	if o.s.listenPort > 0 && o.s.listenPort < 1024 && (errors.Is(err, syscall.EACCES) || strings.Contains(msg, "permission denied")) {
 		return fmt.Errorf("bgp observer: listen on %s: %s: ports below 1024 need root or CAP_NET_BIND_SERVICE "+
 			"(setcap cap_net_bind_service=+ep on the binary, or AmbientCapabilities=CAP_NET_BIND_SERVICE in the systemd unit); "+
