@@ -130,3 +130,28 @@ func waitReady(t *testing.T, o *bgp.Observer, d time.Duration) {
 		t.Fatalf("observer not ready after %s: %v; table: %+v", d, err, table(t, o).Peers)
 	}
 }
+
+// TestMD5Passive: the router dials the observer's listener with a TCP-MD5
+// password (a common word, to boot) and the session comes up: the key is
+// on the listener. Go's default Multipath TCP listener cannot carry one;
+// the module's godebug turns that default off.
+func TestMD5Passive(t *testing.T) {
+	t.Parallel()
+	needBinary(t, "/usr/sbin/bird")
+	const password = "peer"
+	p := birdPeer(t, bgplab.Router{})
+	p.bird.Stop()
+	h := p.host
+	if _, err := bgplab.StartBIRD(h, bgplab.Router{ASN: routerASN, Neighbor: h.RootAddr, NeighborASN: observerASN,
+		NeighborPort: 11180, Password: password, Routes: []string{"172.23.0.0/26"}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := observerConfig(p)
+	cfg.ListenPort, cfg.ListenAddress = 11180, h.RootAddr.String()
+	cfg.Peers[0].Passive, cfg.Peers[0].Password = true, password
+	o := startObserver(t, cfg)
+	waitReady(t, o, 20*time.Second)
+	if tb := table(t, o); len(tb.Routes) != 1 {
+		t.Fatalf("routes %v", tb.Routes)
+	}
+}
