@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/vnodediag/vnodediag/bgp"
 	"github.com/vnodediag/vnodediag/bgp/bgplab"
 	"github.com/vnodediag/vnodediag/test/netlab"
@@ -129,6 +131,19 @@ func waitReady(t *testing.T, o *bgp.Observer, d time.Duration) {
 	if err := o.WaitReady(ctx); err != nil {
 		t.Fatalf("observer not ready after %s: %v; table: %+v", d, err, table(t, o).Peers)
 	}
+}
+
+// TestOneShotBIRDLeavesNoGoroutines: a one-shot gather against a real
+// router, session Established and routes received, leaves nothing running
+// but gobgp's parked Serve loop. Not parallel: goleak sees the whole process.
+func TestOneShotBIRDLeavesNoGoroutines(t *testing.T) {
+	p := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26", "100.64.0.0/10"}})
+	ignore := goleak.IgnoreCurrent()
+	tb := oneShot(t, observerConfig(p), testLogger(t)).(*bgp.Table)
+	if len(tb.Routes) != 2 || !tb.Peers[0].Established() {
+		t.Fatalf("peers %+v routes %v", tb.Peers, tb.Routes)
+	}
+	goleak.VerifyNone(t, ignore, bgp.IgnoreGoBGPServe)
 }
 
 // TestMD5Passive: the router dials the observer's listener with a TCP-MD5
