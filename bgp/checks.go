@@ -146,6 +146,9 @@ func hint(t *Table, p *PeerStatus) string {
 			"the router's `local as` and its neighbor's `remote-as` for the observer must match these.", p.ASN, p.Label(), t.LocalASN)
 	case strings.Contains(e, "connection refused"):
 		return fmt.Sprintf("%s refused the TCP connection: the router has no BGP neighbor for the observer's address, or does not listen on that address/port.", p.Label())
+	case e == "" && (p.State == "OPENSENT" || p.State == "OPENCONFIRM"):
+		return fmt.Sprintf("%s accepted the TCP connection but sent no BGP OPEN: something other than the router's BGP "+
+			"process answers on that address and port (a proxy, a port forward, another service), or the BGP process is hung.", p.Label())
 	case strings.Contains(e, "hold timer expired"):
 		return "The router stopped sending KEEPALIVEs: check the link, the router's CPU, and that hold times agree."
 	case strings.Contains(e, "i/o timeout") || strings.Contains(e, "no route to host") || strings.Contains(e, "network is unreachable") || e == "":
