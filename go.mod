@@ -2,6 +2,11 @@ module github.com/vnodediag/vnodediag
 
 go 1.26.8
 
+// Go has made listeners Multipath TCP by default since 1.24. An MPTCP socket
+// cannot carry a TCP-MD5 key (setsockopt TCP_MD5SIG: ENOPROTOOPT), so the
+// BGP speaker's listener could not authenticate its peers.
+godebug multipathtcp=0
+
 require (
 	github.com/go-logr/logr v1.4.4
 	github.com/miekg/dns v1.1.73
@@ -9,6 +14,7 @@ require (
 	github.com/spf13/cobra v1.10.2
 	github.com/vishvananda/netlink v1.3.1
 	github.com/vishvananda/netns v0.0.5
+	go.uber.org/goleak v1.3.0
 	golang.org/x/sys v0.48.0
 	golang.org/x/term v0.46.0
 	google.golang.org/grpc v1.85.0

@@ -87,6 +87,13 @@ func sessionResult(t *Table, p *PeerStatus) *pb.Result {
 		// Cannot happen (Start sets it); if it does, say so loudly.
 		res = diag.Fail("observer's export policy toward %s is %q, not REJECT: it could advertise routes", p.Label(), t.ExportPolicy)
 		res.Remediation = "Stop vnodediag and report this as a bug: the observer must advertise nothing."
+	case p.NotStarted != "":
+		// Not a finding about the router: the observer could not look.
+		res = diag.Errorf("BGP session to %s was not started: %s", p.Label(), p.NotStarted)
+		ev = append(ev, diag.Ev("TCP-MD5 key installed", "yes", "no"))
+		res.Remediation = "The kernel of the host vnodediag runs on refused the TCP-MD5 (RFC 2385) key, and a session " +
+			"configured with a password is never run without it. Check that the kernel has TCP-MD5 (CONFIG_TCP_MD5SIG), " +
+			"that net.core.optmem_max is not exhausted, and that no seccomp or LSM policy blocks setsockopt(TCP_MD5SIG)."
 	case p.MaxPrefixExceeded:
 		res = diag.Fail("BGP peer %s sent more than %d prefixes; the observer cut the session", p.Label(), p.MaxPrefixes)
 		ev = append(ev, diag.Ev("routes received", fmt.Sprintf("<= %d per family", p.MaxPrefixes), "more (limit reached)"))
@@ -139,6 +146,9 @@ func hint(t *Table, p *PeerStatus) string {
 			"the router's `local as` and its neighbor's `remote-as` for the observer must match these.", p.ASN, p.Label(), t.LocalASN)
 	case strings.Contains(e, "connection refused"):
 		return fmt.Sprintf("%s refused the TCP connection: the router has no BGP neighbor for the observer's address, or does not listen on that address/port.", p.Label())
+	case e == "" && (p.State == "OPENSENT" || p.State == "OPENCONFIRM"):
+		return fmt.Sprintf("%s accepted the TCP connection but sent no BGP OPEN: something other than the router's BGP "+
+			"process answers on that address and port (a proxy, a port forward, another service), or the BGP process is hung.", p.Label())
 	case strings.Contains(e, "hold timer expired"):
 		return "The router stopped sending KEEPALIVEs: check the link, the router's CPU, and that hold times agree."
 	case strings.Contains(e, "i/o timeout") || strings.Contains(e, "no route to host") || strings.Contains(e, "network is unreachable") || e == "":

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 )
 
@@ -85,19 +84,25 @@ type PeerConfig struct {
 }
 
 // Validate checks the section without touching the network. Messages name
-// the field, as `peers[1].asn: ...`.
+// the field, as `peers[1].asn: ...`. Addresses are compared in canonical
+// form (an IPv4-mapped IPv6 address is the IPv4 address), so one router
+// cannot be listed twice under two spellings.
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.LocalASN == 0 {
 		add("localASN: must be set (1-4294967295)")
 	}
-	if a, err := netip.ParseAddr(c.RouterID); err != nil || !a.Is4() || a.IsUnspecified() {
+	if a, err := parseAddr(c.RouterID); err != nil || !a.Is4() || a.IsUnspecified() {
 		add("routerID: %q is not an IPv4 address like 192.0.2.1", c.RouterID)
 	}
+	var listen netip.Addr
 	if c.ListenAddress != "" {
-		if _, err := netip.ParseAddr(c.ListenAddress); err != nil {
-			add("listenAddress: %q is not an IP address", c.ListenAddress)
+		a, err := parseAddr(c.ListenAddress)
+		if err != nil {
+			add("listenAddress: %v", err)
+		} else {
+			listen = a
 		}
 	}
 	if c.ListenPort < -1 || c.ListenPort > 65535 {
@@ -114,13 +119,17 @@ func (c *Config) Validate() error {
 	seen := map[netip.Addr]int{}
 	for i, p := range c.Peers {
 		f := fmt.Sprintf("peers[%d]", i)
-		a, err := netip.ParseAddr(p.Address)
-		if err != nil {
-			add("%s.address: %q is not an IP address", f, p.Address)
+		if a, err := parseAddr(p.Address); err != nil {
+			add("%s.address: %v", f, err)
 		} else if j, dup := seen[a]; dup {
 			add("%s.address: %s is already peers[%d]", f, a, j)
 		} else {
 			seen[a] = i
+			if listen.IsValid() && a.Is4() != listen.Is4() {
+				// listenAddress is also the source of every session the
+				// observer dials; the kernel cannot mix families.
+				add("%s.address: %s is %s but listenAddress %s is %s", f, a, family(a), listen, family(listen))
+			}
 		}
 		if p.ASN == 0 {
 			add("%s.asn: must be set (1-4294967295)", f)
@@ -156,11 +165,33 @@ func (c *Config) Validate() error {
 		}
 	}
 	for i, s := range c.ServiceAddresses {
-		if _, err := netip.ParseAddr(s); err != nil {
-			add("serviceAddresses[%d]: %q is not an IP address", i, s)
+		if _, err := parseAddr(s); err != nil {
+			add("serviceAddresses[%d]: %v", i, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// parseAddr parses an IP address into its canonical form: IPv4-mapped IPv6
+// addresses become IPv4. Zone-scoped addresses (fe80::1%eth0) are refused:
+// the speaker keys sessions, TCP-MD5 keys and its route stream by address
+// alone, so a zone would be lost on the way and the session never matched.
+func parseAddr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%q is not an IP address", s)
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%q has a zone (%%%s): zone-scoped (link-local) addresses are not supported; use a global or unique-local address", s, a.Zone())
+	}
+	return a.Unmap(), nil
+}
+
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
 }
 
 // settings is a validated Config with defaults applied.
@@ -194,10 +225,12 @@ func (c *Config) settings() (*settings, error) {
 	}
 	s := &settings{
 		localASN:         c.LocalASN,
-		routerID:         c.RouterID,
-		listenAddress:    c.ListenAddress,
+		routerID:         mustParseAddr(c.RouterID).String(),
 		listenPort:       c.ListenPort,
 		establishTimeout: DefaultEstablishTimeout,
+	}
+	if c.ListenAddress != "" {
+		s.listenAddress = mustParseAddr(c.ListenAddress).String()
 	}
 	if s.listenPort == 0 {
 		s.listenPort = DefaultListenPort
@@ -208,7 +241,7 @@ func (c *Config) settings() (*settings, error) {
 	for _, p := range c.Peers {
 		ps := peerSettings{
 			name:        p.Name,
-			address:     netip.MustParseAddr(p.Address),
+			address:     mustParseAddr(p.Address),
 			port:        p.Port,
 			asn:         p.ASN,
 			password:    p.Password,
@@ -244,28 +277,16 @@ func (c *Config) settings() (*settings, error) {
 		sa = DefaultServiceAddresses
 	}
 	for _, a := range sa {
-		s.serviceAddresses = append(s.serviceAddresses, netip.MustParseAddr(a))
+		s.serviceAddresses = append(s.serviceAddresses, mustParseAddr(a))
 	}
 	return s, nil
 }
 
-// secrets returns the configured passwords, for redaction.
-func (s *settings) secrets() []string {
-	var out []string
-	for _, p := range s.peers {
-		if p.password != "" {
-			out = append(out, p.password)
-		}
+// mustParseAddr is parseAddr for input Validate has accepted.
+func mustParseAddr(s string) netip.Addr {
+	a, err := parseAddr(s)
+	if err != nil {
+		panic("bgp: unvalidated address: " + err.Error())
 	}
-	return out
-}
-
-// redact replaces every secret in msg.
-func redact(msg string, secrets []string) string {
-	for _, s := range secrets {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, "<redacted>")
-		}
-	}
-	return msg
+	return a
 }

@@ -27,3 +27,7 @@ func RouteStreamPort(o *Observer) int {
 
 // WaitFor lets the external tests share the package's poll helper.
 var WaitFor = waitFor
+
+// IgnoreGoBGPServe is the goleak option for the one goroutine a stopped
+// gobgp speaker leaves (see leak_test.go).
+var IgnoreGoBGPServe = gobgpServe

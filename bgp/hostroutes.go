@@ -31,16 +31,21 @@ func (c *RoutingConfig) Validate() error {
 		errs = append(errs, errors.New("leasedLineGateway or leasedLineInterface must be set"))
 	}
 	if c.LeasedLineGateway != "" {
-		if _, err := netip.ParseAddr(c.LeasedLineGateway); err != nil {
-			errs = append(errs, fmt.Errorf("leasedLineGateway: %q is not an IP address", c.LeasedLineGateway))
+		if a, err := netip.ParseAddr(c.LeasedLineGateway); err == nil && a.Zone() != "" {
+			// The kernel reports a link-local gateway without its zone,
+			// next to the interface.
+			errs = append(errs, fmt.Errorf("leasedLineGateway: %q has a zone: give the address without it (%q) and the interface as leasedLineInterface (%q)",
+				c.LeasedLineGateway, a.WithZone("").String(), a.Zone()))
+		} else if _, err := parseAddr(c.LeasedLineGateway); err != nil {
+			errs = append(errs, fmt.Errorf("leasedLineGateway: %w", err))
 		}
 	}
 	if len(c.LeasedLineInterface) > 15 || strings.ContainsAny(c.LeasedLineInterface, " /") {
 		errs = append(errs, fmt.Errorf("leasedLineInterface: %q is not an interface name", c.LeasedLineInterface))
 	}
 	for i, s := range c.ProbeAddresses {
-		if _, err := netip.ParseAddr(s); err != nil {
-			errs = append(errs, fmt.Errorf("probeAddresses[%d]: %q is not an IP address", i, s))
+		if _, err := parseAddr(s); err != nil {
+			errs = append(errs, fmt.Errorf("probeAddresses[%d]: %w", i, err))
 		}
 	}
 	return errors.Join(errs...)

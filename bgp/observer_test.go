@@ -327,12 +327,14 @@ func oneShot(t *testing.T, cfg *bgp.Config, lg *slog.Logger) any {
 // TestRouteStreamRecovers: a local process that connects to the observer's
 // BMP port first cannot feed the table, and when the speaker's stream
 // drops, the table reads as incomplete (an error, not a silent stale copy)
-// until the speaker reconnects and replays every route.
+// until the speaker reconnects and replays every route — through 800
+// local connections that hold the port open with garbage.
 func TestRouteStreamRecovers(t *testing.T) {
 	t.Parallel()
 	p := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26", "172.23.0.64/26", "100.64.0.0/10"}})
 	o := startObserver(t, observerConfig(p))
-	foreign, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", bgp.RouteStreamPort(o)), 2*time.Second)
+	station := fmt.Sprintf("127.0.0.1:%d", bgp.RouteStreamPort(o))
+	foreign, err := net.DialTimeout("tcp", station, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,6 +345,16 @@ func TestRouteStreamRecovers(t *testing.T) {
 	waitReady(t, o, 20*time.Second)
 	if n := len(table(t, o).Routes); n != 3 {
 		t.Fatalf("routes = %d, want 3", n)
+	}
+	for i := 0; i < 800; i++ {
+		c, err := net.DialTimeout("tcp", station, 2*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		defer c.Close()
+		if i%2 == 0 {
+			_, _ = c.Write([]byte{3, 0, 0x10, 0, 0, 4}) // an Initiation of 1 MiB that never comes
+		}
 	}
 	if !bgp.DropRouteStream(o) {
 		t.Fatal("no route stream to drop")

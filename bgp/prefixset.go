@@ -22,7 +22,7 @@ func NewPrefixSet() *PrefixSet { return NewPrefixSetSize(0) }
 
 // NewPrefixSetSize returns an empty set with room for about n prefixes.
 func NewPrefixSetSize(n int) *PrefixSet {
-	s := &PrefixSet{v4: make([]trieNode, 1, 1+2*n), v6: make([]trieNode, 1, 1)}
+	s := &PrefixSet{v4: make([]trieNode, 1, 1+2*n), v6: make([]trieNode, 1)}
 	s.v4[0].val, s.v6[0].val = -1, -1
 	return s
 }

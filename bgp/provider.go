@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -30,20 +31,56 @@ type oneShot struct {
 
 func (p *oneShot) Name() diag.SourceName { return diag.SourceBGP }
 
+// Gather returns within ctx: when ctx ends first it returns ctx's error at
+// once and the speaker stops in the background (bounded by stopTimeout).
+// A run cancelled before the source starts opens nothing.
 func (p *oneShot) Gather(ctx context.Context) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bgp: not started: %w", err)
+	}
 	o, err := NewObserver(p.cfg, p.log)
 	if err != nil {
 		return nil, err
 	}
+	type result struct {
+		t   *Table
+		err error
+	}
+	res := make(chan result, 1)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t, err := o.collect(ctx)
+		res <- result{t, err}
+		o.Stop()
+	}()
+	select {
+	case r := <-res:
+		// The table is read; stopping the speaker may use what is left.
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+		}
+		return r.t, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("bgp: %w", ctx.Err())
+	}
+}
+
+// collect starts the observer, waits until it is ready (or the establish
+// timeout, shortened to leave time for the read) and reads the table.
+func (o *Observer) collect(ctx context.Context) (*Table, error) {
 	if err := o.Start(ctx); err != nil {
 		return nil, err
 	}
-	defer o.Stop()
 	wctx, cancel := context.WithTimeout(ctx, waitBudget(ctx, o.s.establishTimeout))
 	defer cancel()
 	// Not being ready by the deadline is a finding (bgp.session says which
 	// peer and why), not a source failure.
 	_ = o.WaitReady(wctx)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bgp: %w", err)
+	}
 	return o.Table(ctx)
 }
 

@@ -15,11 +15,10 @@ type RouteOption func(*routeSource)
 func WithNetns(path string) RouteOption { return func(r *routeSource) { r.netns = path } }
 
 type routeSource struct {
-	gateway   netip.Addr
-	iface     string
-	probes    []netip.Addr
-	netns     string
-	configErr error
+	gateway netip.Addr
+	iface   string
+	probes  []netip.Addr
+	netns   string
 }
 
 // NewRouteProvider returns the routes source (diag.SourceRoutes). A nil cfg
@@ -33,14 +32,14 @@ func NewRouteProvider(cfg *RoutingConfig, opts ...RouteOption) (diag.Provider, e
 	}
 	r := &routeSource{iface: cfg.LeasedLineInterface}
 	if cfg.LeasedLineGateway != "" {
-		r.gateway = netip.MustParseAddr(cfg.LeasedLineGateway)
+		r.gateway = mustParseAddr(cfg.LeasedLineGateway)
 	}
 	probes := cfg.ProbeAddresses
 	if len(probes) == 0 {
 		probes = DefaultServiceAddresses
 	}
 	for _, p := range probes {
-		r.probes = append(r.probes, netip.MustParseAddr(p))
+		r.probes = append(r.probes, mustParseAddr(p))
 	}
 	for _, o := range opts {
 		o(r)

@@ -60,6 +60,9 @@ type PeerStatus struct {
 	// MaxPrefixExceeded is set once the router sent more than MaxPrefixes
 	// routes and the observer cut the session.
 	MaxPrefixExceeded bool
+	// NotStarted says why the observer refused to start the session (its
+	// TCP-MD5 key could not be set); empty when it was started.
+	NotStarted string
 }
 
 // Established reports whether the session is up.
