@@ -158,7 +158,7 @@ func validIDs(all []Check) string {
 	for i, f := range fams {
 		parts[i] = fmt.Sprintf("%s (%d)", f.name, f.n)
 	}
-	return fmt.Sprintf("valid prefixes: %s; %d checks in all, `vnodediag checks` lists them", strings.Join(parts, ", "), len(all))
+	return fmt.Sprintf("valid IDs: %d checks under the prefixes %s; `vnodediag checks` lists them", len(all), strings.Join(parts, ", "))
 }
 
 type family struct {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
@@ -144,6 +145,7 @@ func (r *Runner) fitReport(rep *pb.Report, lists [][]*pb.Result) {
 	note := func() {
 		res := Warn("report trimmed to fit its budget of %d bytes (it had %d): %s", budget, before, strings.Join(done, "; "))
 		res.CheckId = TrimmedCheckID
+		res.Duration = durationpb.New(0)
 		res.Remediation = "Run fewer checks (--only) to see every detail, or raise the runner's report budget."
 		rep.Results = append(rep.Results, res)
 	}

@@ -166,15 +166,18 @@ func interrupted(ctx context.Context, d time.Duration) *pb.Result {
 	return res
 }
 
+// interruption says why ctx ended: its cause when it has one (a signal:
+// "interrupt signal received"), else whether a deadline passed. Causes are
+// compared by identity, since a signal's cause Is context.Canceled.
 func interruption(ctx context.Context) string {
-	cause := context.Cause(ctx)
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		if cause != nil && !errors.Is(cause, context.DeadlineExceeded) {
+	err, cause := ctx.Err(), context.Cause(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		if cause != nil && cause != err {
 			return "run deadline exceeded: " + cause.Error()
 		}
 		return "run deadline exceeded"
 	}
-	if cause != nil && !errors.Is(cause, context.Canceled) {
+	if cause != nil && cause != err {
 		return cause.Error()
 	}
 	return "run canceled"

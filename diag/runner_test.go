@@ -251,7 +251,7 @@ func TestRunEndsWithItsContext(t *testing.T) {
 		{"signal", func() (context.Context, func()) {
 			// As signal.NotifyContext does on Ctrl-C.
 			ctx, cancel := context.WithCancelCause(context.Background())
-			tm := time.AfterFunc(300*time.Millisecond, func() { cancel(errors.New("interrupt signal received")) })
+			tm := time.AfterFunc(300*time.Millisecond, func() { cancel(signalCause("interrupt signal received")) })
 			return ctx, func() { tm.Stop(); cancel(nil) }
 		}, "interrupted: interrupt signal received"},
 	}
@@ -288,6 +288,13 @@ func TestRunEndsWithItsContext(t *testing.T) {
 		t.Errorf("check of a canceled run: %s %q", res.Status, res.Summary)
 	}
 }
+
+// signalCause is the cause os/signal.NotifyContext gives: it Is
+// context.Canceled.
+type signalCause string
+
+func (s signalCause) Error() string        { return string(s) }
+func (s signalCause) Is(target error) bool { return target == context.Canceled }
 
 // TestAbandonedChecksKeepTheirSlots: a check that ignores its deadline keeps
 // its concurrency slot until it really returns, so abandoned work never
@@ -407,7 +414,7 @@ func TestSelectErrors(t *testing.T) {
 	if len(msg) > 2048 {
 		t.Errorf("error is %d bytes", len(msg))
 	}
-	for _, want := range []string{" and 99990 more", "valid prefixes: bgp (7), cloud (7), dns (7), k8s (7), route (7), vnode (7); 42 checks in all"} {
+	for _, want := range []string{" and 99990 more", "valid IDs: 42 checks under the prefixes bgp (7), cloud (7), dns (7), k8s (7), route (7), vnode (7); `vnodediag checks` lists them"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q lacks %q", msg, want)
 		}
