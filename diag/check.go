@@ -3,6 +3,7 @@ package diag
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
@@ -70,22 +71,23 @@ func Errorf(format string, args ...any) *pb.Result {
 // Select returns the checks whose ID matches an entry of only (all when only
 // is empty) and none of skip. An entry matches an ID exactly or as a dotted
 // prefix ("bgp" or "bgp." matches "bgp.session"). Entries that match no check
-// are an error that lists the valid IDs, so a typo never silently runs
-// everything or skips nothing.
+// are an error that names them (the first few) and the valid IDs, so a typo
+// never silently runs everything or skips nothing; a selection that leaves
+// no check is an error too, so a run never checks nothing and passes.
 func Select(all []Check, only, skip []string) ([]Check, error) {
 	var unknown []string
-	for _, e := range append(append([]string{}, only...), skip...) {
-		if !matchesAny(all, e) {
-			unknown = append(unknown, e)
+	seen := map[string]bool{}
+	for _, list := range [][]string{only, skip} {
+		for _, e := range list {
+			if !seen[e] && !matchesAny(all, e) {
+				unknown = append(unknown, e)
+			}
+			seen[e] = true
 		}
 	}
 	if len(unknown) > 0 {
-		ids := make([]string, len(all))
-		for i, c := range all {
-			ids[i] = c.ID
-		}
-		return nil, fmt.Errorf("unknown check ID or prefix %s; valid IDs: %s",
-			quoteAll(unknown), strings.Join(ids, ", "))
+		return nil, fmt.Errorf("unknown check ID or prefix %s%s; %s",
+			quoteCapped(unknown), suggest(all, unknown), validIDs(all))
 	}
 	var out []Check
 	for _, c := range all {
@@ -97,7 +99,146 @@ func Select(all []Check, only, skip []string) ([]Check, error) {
 		}
 		out = append(out, c)
 	}
+	if len(out) == 0 {
+		what := "there are no checks"
+		if len(all) > 0 {
+			what = fmt.Sprintf("only %s, skip %s leaves none of the %d checks", listOrAll(only), listOrNone(skip), len(all))
+		}
+		return nil, fmt.Errorf("selection is empty: %s", what)
+	}
 	return out, nil
+}
+
+// Limits of what an error about a selection echoes back: the entries come
+// from the user (or a remote caller) and may be many and long.
+const (
+	echoEntries  = 10
+	echoEntryLen = 64
+	listIDsUpTo  = 12
+)
+
+func quoteCapped(s []string) string {
+	n := min(len(s), echoEntries)
+	q := make([]string, n)
+	for i, v := range s[:n] {
+		q[i] = fmt.Sprintf("%q", cut(v, echoEntryLen))
+	}
+	out := strings.Join(q, ", ")
+	if len(s) > n {
+		out += fmt.Sprintf(" and %d more", len(s)-n)
+	}
+	return out
+}
+
+func listOrAll(s []string) string {
+	if len(s) == 0 {
+		return "(all)"
+	}
+	return quoteCapped(s)
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "(none)"
+	}
+	return quoteCapped(s)
+}
+
+// validIDs names the valid IDs, or their families when there are many.
+func validIDs(all []Check) string {
+	if len(all) <= listIDsUpTo {
+		ids := make([]string, len(all))
+		for i, c := range all {
+			ids[i] = c.ID
+		}
+		return "valid IDs: " + strings.Join(ids, ", ")
+	}
+	fams := families(all)
+	parts := make([]string, len(fams))
+	for i, f := range fams {
+		parts[i] = fmt.Sprintf("%s (%d)", f.name, f.n)
+	}
+	return fmt.Sprintf("valid IDs: %d checks under the prefixes %s; `vnodediag checks` lists them", len(all), strings.Join(parts, ", "))
+}
+
+type family struct {
+	name string
+	n    int
+}
+
+func families(all []Check) []family {
+	var out []family
+	index := map[string]int{}
+	for _, c := range all {
+		f, _, _ := strings.Cut(c.ID, ".")
+		i, ok := index[f]
+		if !ok {
+			i = len(out)
+			index[f] = i
+			out = append(out, family{name: f})
+		}
+		out[i].n++
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// suggest proposes the nearest ID or family for the first unknown entries
+// that are a typo away from one.
+func suggest(all []Check, unknown []string) string {
+	var cands []string
+	for _, f := range families(all) {
+		cands = append(cands, f.name)
+	}
+	for _, c := range all {
+		cands = append(cands, c.ID)
+	}
+	var hints []string
+	for _, u := range unknown[:min(len(unknown), 3)] {
+		u = strings.TrimSuffix(strings.TrimSpace(u), ".")
+		if u == "" || len(u) > echoEntryLen {
+			continue
+		}
+		// A typo is one edit in a short word, two in a longer one.
+		limit := 2
+		if len(u) < 6 {
+			limit = 1
+		}
+		best, bestD := "", limit+1
+		for _, c := range cands {
+			if d := editDistance(u, c); d < bestD {
+				best, bestD = c, d
+			}
+		}
+		if best != "" {
+			hints = append(hints, fmt.Sprintf("%q for %q", best, u))
+		}
+	}
+	if len(hints) == 0 {
+		return ""
+	}
+	return " (did you mean " + strings.Join(hints, ", ") + "?)"
+}
+
+// editDistance is the Levenshtein distance of two short strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func matchesAny(all []Check, entry string) bool {
@@ -126,14 +267,6 @@ func matchID(id, entry string) bool {
 	if id == entry {
 		return true
 	}
-	prefix := strings.TrimSuffix(entry, ".") + "."
-	return strings.HasPrefix(id, prefix)
-}
-
-func quoteAll(s []string) string {
-	q := make([]string, len(s))
-	for i, v := range s {
-		q[i] = fmt.Sprintf("%q", v)
-	}
-	return strings.Join(q, ", ")
+	entry = strings.TrimSuffix(entry, ".")
+	return len(id) > len(entry) && id[len(entry)] == '.' && strings.HasPrefix(id, entry)
 }

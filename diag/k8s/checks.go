@@ -30,18 +30,22 @@ func Checks() []diag.Check {
 	kubeOnly := []diag.SourceName{diag.SourceKube}
 	return []diag.Check{
 		{ID: "k8s.providerid-format", Title: "ECS nodes carry providerID <region-id>.<instance-id>", Needs: kubeOnly, Reference: refProviderID,
-			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return ProviderIDFormat(kube.From(in).Nodes) }},
+			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
+				return ProviderIDFormat(ctx, kube.From(in).Nodes)
+			}},
 		{ID: "k8s.podcidr-assigned", Title: "every non-virtual node has spec.podCIDR and podCIDRs[0] equals it", Needs: kubeOnly, Reference: refPodCIDR,
-			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return PodCIDRAssigned(kube.From(in).Nodes) }},
+			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
+				return PodCIDRAssigned(ctx, kube.From(in).Nodes)
+			}},
 		{ID: "k8s.pod-ip-in-podcidr", Title: "every pod IP lies inside its node's podCIDRs", Needs: kubeOnly, Reference: refPodCIDR,
-			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
+			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
 				s := kube.From(in)
-				return PodIPInPodCIDR(s.Nodes, s.Pods)
+				return PodIPInPodCIDR(ctx, s.Nodes, s.Pods)
 			}},
 		{ID: "k8s.podcidr-overlap", Title: "node podCIDRs overlap neither each other, Service CIDRs nor 100.64.0.0/10", Needs: kubeOnly, Reference: refCGNAT,
-			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
+			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
 				s := kube.From(in)
-				res := PodCIDROverlap(s.Nodes, s.ServiceCIDRs)
+				res := PodCIDROverlap(ctx, s.Nodes, s.ServiceCIDRs)
 				if err := s.PartErrors["servicecidrs"]; err != nil && len(s.ServiceCIDRs) == 0 {
 					// Node-to-node overlaps were still judged; say what could not be.
 					w := diag.Warn("Service CIDRs unknown (%v); set kubernetes.serviceCIDRs to check podCIDRs against them", err)
@@ -56,7 +60,8 @@ func Checks() []diag.Check {
 	}
 }
 
-// listed caps how many items of a long list go into one evidence line.
+// listed caps how many items of a long list go into one evidence line, and
+// how many objects one result names.
 const listed = 20
 
 // joinCapped joins at most listed items and says how many were left out.

@@ -46,7 +46,7 @@ func TestChecksAgainstAPIServer(t *testing.T) {
 	}
 	ov := byCheck["k8s.podcidr-overlap"]
 	expectOne(t, ov, pb.Status_FAIL, "node dc-4 podCIDR 100.100.8.0/24 overlaps 100.64.0.0/10")
-	expectOne(t, ov, pb.Status_FAIL, "podCIDR 172.21.0.0/24 overlaps node")
+	expectOne(t, ov, pb.Status_FAIL, "podCIDR 172.21.0.0/24 is shared by 2 nodes: dc-1, dc-5")
 	if len(ov) != 2 {
 		t.Errorf("podcidr-overlap: want 2 failures, got %v", statuses(ov))
 	}

@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -17,10 +18,14 @@ const podCIDRFix = "Let kube-controller-manager allocate node CIDRs (--allocate-
 	"kubectl drain %[1]s --ignore-daemonsets, kubectl delete node %[1]s, restart the kubelet so the node re-registers."
 
 // PodCIDRAssigned fails every non-virtual node without a usable podCIDR.
-func PodCIDRAssigned(nodes []*corev1.Node) []*pb.Result {
+func PodCIDRAssigned(ctx context.Context, nodes []*corev1.Node) []*pb.Result {
+	poll := diag.NewPoll(ctx)
 	var out []*pb.Result
 	checked := 0
 	for _, n := range sortedNodes(nodes) {
+		if poll.Stop() {
+			return diag.Stopped(ctx)
+		}
 		if kube.Classify(n).Class == kube.ClassVirtual {
 			continue
 		}

@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"context"
 	"fmt"
 	"sort"
 
@@ -16,11 +17,15 @@ const labelRegion = "topology.kubernetes.io/region"
 // ProviderIDFormat fails every ECS node whose providerID the cloud
 // controller manager cannot use, and every providerID claimed by two nodes.
 // On-prem nodes and VNodes are classified, not failed.
-func ProviderIDFormat(nodes []*corev1.Node) []*pb.Result {
+func ProviderIDFormat(ctx context.Context, nodes []*corev1.Node) []*pb.Result {
+	poll := diag.NewPoll(ctx)
 	var out []*pb.Result
 	ecs := 0
 	owners := map[string][]string{}
 	for _, n := range sortedNodes(nodes) {
+		if poll.Stop() {
+			return diag.Stopped(ctx)
+		}
 		cls := kube.Classify(n)
 		if cls.Class != kube.ClassECS {
 			continue

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +19,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -64,6 +68,7 @@ type Provider struct {
 	rest    *rest.Config
 	context string
 	client  kubernetes.Interface
+	http    *http.Client
 }
 
 // annotations copied into the compact Pod.
@@ -88,7 +93,8 @@ func NewProvider(cfg Config) (*Provider, error) {
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
 	rc, err := cc.ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig: %w", err)
+		// The error may quote the server URL, userinfo and all.
+		return nil, fmt.Errorf("kubeconfig: %w", redact(err))
 	}
 	ctxName := cfg.Context
 	if raw, err := cc.RawConfig(); err == nil && ctxName == "" {
@@ -110,17 +116,82 @@ func NewProviderForConfig(cfg Config, rc *rest.Config, contextName string) (*Pro
 		cfg.PageSize = 500
 	}
 	rc = rest.CopyConfig(rc)
+	if err := moveUserinfo(rc); err != nil {
+		return nil, err
+	}
+	// Every request also obeys the context of the gather, so this bounds
+	// one request and never outlives the run.
 	rc.Timeout = timeout
 	rc.QPS, rc.Burst = 50, 100
 	rc.UserAgent = "vnodediag/" + diag.Version
 	// Protobuf is several times cheaper to decode than JSON for large lists.
 	rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	rc.ContentType = "application/vnd.kubernetes.protobuf"
-	cs, err := kubernetes.NewForConfig(rc)
+	hc, err := rest.HTTPClientFor(rc)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, fmt.Errorf("kubernetes client: %w", redact(err))
 	}
-	return &Provider{cfg: cfg, rest: rc, context: contextName, client: cs}, nil
+	cs, err := kubernetes.NewForConfigAndClient(rc, hc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", redact(err))
+	}
+	return &Provider{cfg: cfg, rest: rc, context: contextName, client: cs, http: hc}, nil
+}
+
+// moveUserinfo takes the userinfo out of the server URL, so that no error,
+// log line or report can carry it: client-go quotes request URLs in both.
+// HTTP clients send URL userinfo as basic auth; that is kept when the
+// kubeconfig names no other credential, and dropped in favour of the one
+// it names (a token, a client certificate) otherwise.
+func moveUserinfo(rc *rest.Config) error {
+	if !strings.Contains(rc.Host, "@") {
+		return nil
+	}
+	raw := rc.Host
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("kubeconfig: server %q is not a URL", diag.RedactURL(rc.Host))
+	}
+	if u.User == nil {
+		return nil
+	}
+	user := u.User
+	u.User = nil
+	if strings.Contains(rc.Host, "://") {
+		rc.Host = u.String()
+	} else {
+		rc.Host = strings.TrimPrefix(u.String(), "https://")
+	}
+	other := rc.Username != "" || rc.BearerToken != "" || rc.BearerTokenFile != "" || rc.CertData != nil || rc.CertFile != "" ||
+		rc.ExecProvider != nil || rc.AuthProvider != nil
+	if !other {
+		rc.Username = user.Username()
+		rc.Password, _ = user.Password()
+	}
+	return nil
+}
+
+// redactedError hides URL userinfo in an error's text and keeps the error
+// itself for errors.Is and errors.As.
+type redactedError struct{ err error }
+
+func (e redactedError) Error() string { return diag.RedactURLs(e.err.Error()) }
+func (e redactedError) Unwrap() error { return e.err }
+
+func redact(err error) error {
+	if err == nil {
+		return nil
+	}
+	return redactedError{err}
+}
+
+// Close closes idle connections to the API server, and with them the
+// goroutines that serve them.
+func (p *Provider) Close() {
+	utilnet.CloseIdleConnectionsFor(p.http.Transport)
 }
 
 // Name implements diag.Provider.
@@ -129,13 +200,21 @@ func (p *Provider) Name() diag.SourceName { return diag.SourceKube }
 // Gather reads the snapshot. Nodes, pods and the server version are the
 // core: if one fails the source fails. The other lists are recorded in
 // PartErrors so that the checks that do not need them still run.
+//
+// Every request obeys ctx. When ctx ends first, the connections left idle
+// are closed: a server that does not answer is not worth keeping them for.
 func (p *Provider) Gather(ctx context.Context) (any, error) {
-	s := &Snapshot{Server: p.rest.Host, Context: p.context, PartErrors: map[string]error{}}
+	defer func() {
+		if ctx.Err() != nil {
+			p.Close()
+		}
+	}()
+	s := &Snapshot{Server: diag.RedactURL(p.rest.Host), Context: p.context, PartErrors: map[string]error{}}
 	s.ServiceCIDRs = append(s.ServiceCIDRs, p.cfg.ServiceCIDRs...)
 
-	v, err := p.client.Discovery().ServerVersion()
+	v, err := p.serverVersion(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes API %s: %w", p.rest.Host, err)
+		return nil, fmt.Errorf("kubernetes API %s: %w", s.Server, redact(err))
 	}
 	s.Version = v
 
@@ -149,7 +228,7 @@ func (p *Provider) Gather(ctx context.Context) (any, error) {
 			if err := f(); err != nil {
 				mu.Lock()
 				defer mu.Unlock()
-				err = fmt.Errorf("list %s: %w", part, err)
+				err = fmt.Errorf("list %s: %w", part, redact(err))
 				if core {
 					coreErr = errors.Join(coreErr, err)
 				} else {
@@ -208,6 +287,20 @@ func (p *Provider) Gather(ctx context.Context) (any, error) {
 		return nil, coreErr
 	}
 	return s, nil
+}
+
+// serverVersion reads /version. Discovery's ServerVersion takes no context,
+// so it could outlive the run; this is the same request with one.
+func (p *Provider) serverVersion(ctx context.Context) (*version.Info, error) {
+	raw, err := p.client.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
+	if err != nil {
+		return nil, err
+	}
+	var v version.Info
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("/version: %w", err)
+	}
+	return &v, nil
 }
 
 // each pages through a list and calls fn for every item, so that no more

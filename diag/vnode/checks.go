@@ -63,8 +63,8 @@ func partError(s *kube.Snapshot, part string) *pb.Result {
 
 // canceled is the ERROR result for a check whose context ended.
 func canceled(ctx context.Context) []*pb.Result {
-	if err := ctx.Err(); err != nil {
-		return []*pb.Result{diag.Errorf("check stopped: %v", err)}
+	if ctx.Err() != nil {
+		return diag.Stopped(ctx)
 	}
 	return nil
 }
