@@ -87,8 +87,9 @@ func (o *Observations) alive(server string, except Query) bool {
 
 // EvalResolverReachable is dns.resolver-reachable: one result per resolver.
 func EvalResolverReachable(obs *Observations) []*pb.Result {
-	if obs == nil {
-		return []*pb.Result{diag.Errorf("dns observations missing")}
+	obs, bad := canonicalObs(obs)
+	if bad != nil {
+		return []*pb.Result{bad}
 	}
 	c := &obs.Config
 	var out []*pb.Result
@@ -117,8 +118,7 @@ func cloudSkipReason(obs *Observations) string {
 		return "cloudReachable is false: this host cannot query the cloud resolvers directly; the check needs the cloud-side agent, which does not exist yet"
 	case ReachAuto:
 		for _, r := range c.CloudResolvers {
-			hp, _ := HostPort(r.Address)
-			if obs.alive(hp, Query{}) {
+			if obs.alive(r.Address, Query{}) {
 				return ""
 			}
 		}
@@ -131,7 +131,7 @@ func cloudSkipReason(obs *Observations) string {
 
 func reachable(obs *Observations, r Resolver, cloud bool) *pb.Result {
 	c := &obs.Config
-	hp, _ := HostPort(r.Address)
+	hp := r.Address
 	zone := c.zoneOfResolver(r, cloud)
 	q := Query{Server: hp, Name: zone, Type: dns.TypeSOA}
 	o := obs.Outcomes[q]
@@ -252,8 +252,9 @@ func splitHP(hp string) (string, string) {
 // EvalPrivateZoneFromOnPrem is dns.privatezone-from-onprem: one result per
 // on-prem resolver and PrivateZone name.
 func EvalPrivateZoneFromOnPrem(obs *Observations) []*pb.Result {
-	if obs == nil {
-		return []*pb.Result{diag.Errorf("dns observations missing")}
+	obs, bad := canonicalObs(obs)
+	if bad != nil {
+		return []*pb.Result{bad}
 	}
 	c := &obs.Config
 	switch {
@@ -274,8 +275,9 @@ func EvalPrivateZoneFromOnPrem(obs *Observations) []*pb.Result {
 // EvalOnPremFromCloud is dns.onprem-from-cloud: one result per cloud resolver
 // and on-prem name, or one SKIP when this host cannot query the cloud side.
 func EvalOnPremFromCloud(obs *Observations) []*pb.Result {
-	if obs == nil {
-		return []*pb.Result{diag.Errorf("dns observations missing")}
+	obs, bad := canonicalObs(obs)
+	if bad != nil {
+		return []*pb.Result{bad}
 	}
 	c := &obs.Config
 	switch {
@@ -297,7 +299,7 @@ func EvalOnPremFromCloud(obs *Observations) []*pb.Result {
 }
 
 func evalLookup(obs *Observations, r Resolver, n Name, zone string, sd side) *pb.Result {
-	hp, _ := HostPort(r.Address)
+	hp := r.Address
 	t, _ := QType(n.Type)
 	q := Query{Server: hp, Name: normZone(n.Name), Type: t}
 	o := obs.Outcomes[q]
