@@ -181,12 +181,12 @@ func TestJSONAndYAMLExact(t *testing.T) {
 func TestEscape(t *testing.T) {
 	for in, want := range map[string]string{
 		"plain text, ünïcödé, 日本語, emoji 🙂": "plain text, ünïcödé, 日本語, emoji 🙂",
-		"line\nnext\ttab":                    "line\nnext\ttab",
-		`C:\path\x1b stays`:                  `C:\path\x1b stays`,
-		"\x1b[2J\r\a\b\x00\x7f":              `\x1b[2J\x0d\x07\x08\x00\x7f`,
-		"\u009b\u0085\u00a0":                 `\u009b\u0085\u00a0`,
-		"\u202e\u200b\ufeff\U000e0001":       `\u202e\u200b\ufeff\U000e0001`,
-		"bad\xff\xfe":                        `bad\xff\xfe`,
+		"line\nnext\ttab":              "line\nnext\ttab",
+		`C:\path\x1b stays`:            `C:\path\x1b stays`,
+		"\x1b[2J\r\a\b\x00\x7f":        `\x1b[2J\x0d\x07\x08\x00\x7f`,
+		"\u009b\u0085\u00a0":           `\u009b\u0085\u00a0`,
+		"\u202e\u200b\ufeff\U000e0001": `\u202e\u200b\ufeff\U000e0001`,
+		"bad\xff\xfe":                  `bad\xff\xfe`,
 	} {
 		if got := Escape(in); got != want {
 			t.Errorf("Escape(%q) = %q, want %q", in, got, want)
