@@ -338,7 +338,9 @@ type hostileDaemon struct {
 	err error
 }
 
-func (h hostileDaemon) Diagnose(context.Context, *pb.DiagnoseRequest) (*pb.Report, error) { return nil, h.err }
+func (h hostileDaemon) Diagnose(context.Context, *pb.DiagnoseRequest) (*pb.Report, error) {
+	return nil, h.err
+}
 
 // The CLI reads any report the daemon may send (a 10 MB one was exit 69
 // "unreachable" with gRPC's 4 MiB default), names a reply over the limit
