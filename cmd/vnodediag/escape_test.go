@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
@@ -84,5 +86,20 @@ func TestHostileStringsEscapedEndToEnd(t *testing.T) {
 	}
 	if bad := rawControls(out); len(bad) > 0 {
 		t.Errorf("JSON carries raw terminal controls: %v", bad)
+	}
+}
+
+// Log lines quote what peers and servers send; in JSON form, the C0
+// controls are escaped by log/slog and DEL and C1 by jsonLogWriter.
+func TestJSONLogsEscaped(t *testing.T) {
+	var b strings.Builder
+	log := slog.New(slog.NewJSONHandler(jsonLogWriter{&b}, nil))
+	log.Warn("peer message", "notification", hostile)
+	if bad := rawControls(b.String()); len(bad) > 0 {
+		t.Errorf("log line carries terminal controls %v: %q", bad, b.String())
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(b.String()), &rec); err != nil || rec["notification"] != hostile {
+		t.Errorf("log line does not carry the value exactly: %v %q", err, b.String())
 	}
 }

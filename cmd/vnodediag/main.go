@@ -7,6 +7,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
@@ -102,10 +103,22 @@ func setupLogging(g *globalFlags) error {
 	case "text":
 		h = slog.NewTextHandler(os.Stderr, opts)
 	case "json":
-		h = slog.NewJSONHandler(os.Stderr, opts)
+		h = slog.NewJSONHandler(jsonLogWriter{os.Stderr}, opts)
 	default:
 		return usageErr("--log-format %q: want text or json", g.logFormat)
 	}
 	slog.SetDefault(slog.New(h))
 	return nil
+}
+
+// jsonLogWriter escapes the DEL and C1 controls the JSON log handler
+// leaves raw (it escapes C0 itself), so that a log line quoting a peer's
+// message cannot drive the terminal. The text handler quotes them already.
+type jsonLogWriter struct{ w io.Writer }
+
+func (j jsonLogWriter) Write(p []byte) (int, error) {
+	if _, err := j.w.Write(render.EscapeJSONControls(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

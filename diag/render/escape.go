@@ -67,13 +67,13 @@ func safe(s string) bool {
 	return true
 }
 
-// escapeJSONControls rewrites the DEL and C1 control characters that
-// protojson leaves raw inside strings as \u escapes: the same JSON value,
-// but nothing a terminal acts on, and a stream the YAML reader accepts
-// (YAML forbids them unescaped). In UTF-8, 0xC2 followed by 0x80-0x9F is
-// always U+0080-U+009F, and protojson writes non-ASCII bytes only inside
-// strings.
-func escapeJSONControls(b []byte) []byte {
+// EscapeJSONControls rewrites the DEL and C1 control characters that JSON
+// encoders (protojson, log/slog) leave raw inside strings as \u escapes:
+// the same JSON value, but nothing a terminal acts on, and a stream the
+// YAML reader accepts (YAML forbids them unescaped). b must be JSON: in
+// UTF-8, 0xC2 followed by 0x80-0x9F is always U+0080-U+009F, and JSON
+// holds non-ASCII bytes only inside strings.
+func EscapeJSONControls(b []byte) []byte {
 	if bytes.IndexByte(b, 0x7f) < 0 && bytes.IndexByte(b, 0xc2) < 0 {
 		return b
 	}

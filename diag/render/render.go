@@ -71,7 +71,7 @@ func JSON(rep *pb.Report) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return escapeJSONControls(b), nil
+	return EscapeJSONControls(b), nil
 }
 
 var colors = map[pb.Status]string{
