@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"reflect"
@@ -151,5 +152,37 @@ func TestDocumentedConfigsMatchJSONTags(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s decodes differently:\n got %+v\nwant %+v", name, got, want)
 		}
+	}
+}
+
+// A configuration written by a program through the json tags (the demo
+// marshals its sections with sigs.k8s.io/yaml) reads back equal.
+func TestWrittenConfigReadsBack(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, _ := strings.Cut(string(readme), "## Configuration")
+	_, block, _ := strings.Cut(after, "```yaml\n")
+	block, _, _ = strings.Cut(block, "```")
+	want, err := Parse([]byte(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.BGP.Peers[0].Password = "0123" // a string YAML would read as a number unquoted
+	want.DNS.CloudReachable = "true"
+	b, err := yaml.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse(b)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	// Compared as JSON: "only: []" and no "only" are the same setting.
+	g, _ := json.Marshal(got)
+	w, _ := json.Marshal(want)
+	if string(g) != string(w) {
+		t.Errorf("read back differently:\n got %s\nwant %s\n%s", g, w, b)
 	}
 }
