@@ -140,6 +140,8 @@ func reachable(obs *Observations, r Resolver, cloud bool) *pb.Result {
 	switch {
 	case o == nil:
 		res = diag.Errorf("resolver %s: SOA %s was not queried", label, trimDot(zone))
+	case o.Kind == Interrupted:
+		res = diag.Errorf("resolver %s: SOA %s %s", label, trimDot(zone), o.Summary())
 	case o.Kind == Answered || o.Kind == NXDomain || o.Kind == NoData:
 		res = diag.Pass("resolver %s answers: SOA %s %s in %s", label, trimDot(zone), o.Summary(), o.RTT.Round(10*time.Microsecond))
 	case o.Kind == ServFail || o.Kind == Refused || o.Kind == OtherRcode:
@@ -190,6 +192,8 @@ func splitTargets(obs *Observations, q Query, targets []string) (broken, ok []st
 			continue
 		}
 		switch {
+		case o.Kind == Interrupted:
+			// Neither broken nor working: the run ended first.
 		case o.Kind == Answered || o.Kind == NXDomain || o.Kind == NoData:
 			ok = append(ok, t+": "+o.Summary())
 		default:
@@ -314,6 +318,11 @@ func evalLookup(obs *Observations, r Resolver, n Name, zone string, sd side) *pb
 	}
 	if o == nil {
 		return diag.Errorf("%s via %s was not queried", qs, label)
+	}
+	if o.Kind == Interrupted {
+		res := diag.Errorf("%s via %s %s", qs, label, o.Summary())
+		res.Objects = objs
+		return res
 	}
 	broken, ok := splitTargets(obs, q, targets)
 	for _, b := range broken {

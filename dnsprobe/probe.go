@@ -40,6 +40,9 @@ const (
 	TruncatedTCPFailed Kind = "truncated, TCP failed"
 	Malformed          Kind = "malformed reply"
 	NetworkError       Kind = "network error"
+	// Interrupted: the run ended (its deadline, Ctrl-C) before the query's
+	// own deadline; nothing can be said about the server.
+	Interrupted Kind = "interrupted"
 )
 
 // Responded reports whether a DNS server sent a well-formed reply.
@@ -111,6 +114,8 @@ func (o *Outcome) Summary() string {
 		return "rcode " + o.Rcode
 	case ConnRefused:
 		return "connection refused"
+	case Interrupted:
+		return "not answered before the run ended"
 	case Timeout:
 		s := fmt.Sprintf("timeout after %s", o.RTT.Round(time.Millisecond))
 		if o.Ignored > 0 {

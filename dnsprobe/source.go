@@ -170,8 +170,13 @@ func (p *Provider) gather(ctx context.Context) (*Observations, error) {
 				o = p.prober.Query(qctx, q.Server, q.Name, q.Type)
 				cancel()
 				<-sem
+				// A query cut short by the run's end, not by its own
+				// deadline, says nothing about the server.
+				if (o.Kind == Timeout || o.Kind == TruncatedTCPFailed) && ctx.Err() != nil && o.RTT < obs.Timeout {
+					o.Kind, o.Err = Interrupted, ctx.Err().Error()
+				}
 			case <-ctx.Done():
-				o = &Outcome{Server: q.Server, Name: q.Name, Type: dns.TypeToString[q.Type], Kind: Timeout, Err: "not sent: " + ctx.Err().Error()}
+				o = &Outcome{Server: q.Server, Name: q.Name, Type: dns.TypeToString[q.Type], Kind: Interrupted, Err: "not sent: " + ctx.Err().Error()}
 			}
 			p.log.Debug("dns query", "query", q.String(), "outcome", string(o.Kind), "rtt", o.RTT)
 			mu.Lock()
