@@ -103,8 +103,8 @@ bgp: &bgp
       asn: 65001
       password: 0123
       holdTime: 90
-    - <<: *peer
-      name: core-2
+    - name: core-2
+      <<: *peer
       address: 192.0.2.2
 ---
 `))

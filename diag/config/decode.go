@@ -210,13 +210,20 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	fields := structFields(v.Type())
+	isMerge := func(k *yaml.Node) bool {
+		return k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge"
+	}
+	// A merge key (<<: *defaults) first, wherever it is written: the keys
+	// written here override what it brings.
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if isMerge(n.Content[i]) {
+			d.decodeMerge(n.Content[i+1], v, path)
+		}
+	}
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
-		if k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge" {
-			// A merge key (<<: *defaults): its mapping's fields come first;
-			// the keys written here override them.
-			d.decodeMerge(val, v, path)
+		if isMerge(k) {
 			continue
 		}
 		if k.Kind != yaml.ScalarNode {
