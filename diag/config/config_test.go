@@ -57,6 +57,7 @@ func TestParseErrors(t *testing.T) {
 		// construct it was in.
 		{"syntax with line", "kubernetes:\n  context: a\n\tpageSize: 5\n", "line 2: found a tab character that violates indentation"},
 		{"merge of a scalar", "runner:\n  <<: 5\n", `line 2: runner: a merge (<<) takes a mapping or a list of mappings, got "5"`},
+		{"merge bomb", mergeBomb(), `line 4: runner: more than 100000 values (aliases expanding?)`},
 		{"alias bomb", aliasBomb(), `line 3: dns.cloudReachable: more than 100000 values (aliases expanding?)`},
 	}
 	for _, c := range cases {
@@ -80,6 +81,18 @@ func aliasBomb() string {
 	for i := 1; i <= 9; i++ {
 		prev := fmt.Sprintf("*l%d", i-1)
 		fmt.Fprintf(&b, "    - &l%d [%s%s]\n", i, strings.Repeat(prev+", ", 9), prev)
+	}
+	return b.String()
+}
+
+// mergeBomb nests merge keys of empty mappings, ten deep and ten wide:
+// 10^10 merges, and not one field to decode.
+func mergeBomb() string {
+	var b strings.Builder
+	b.WriteString("runner:\n  <<:\n    - &m0 {}\n")
+	for i := 1; i <= 10; i++ {
+		prev := fmt.Sprintf("*m%d", i-1)
+		fmt.Fprintf(&b, "    - &m%d {<<: [%s%s]}\n", i, strings.Repeat(prev+", ", 9), prev)
 	}
 	return b.String()
 }

@@ -25,6 +25,7 @@ func FuzzParse(f *testing.F) {
 		"x: &a [1, *a]\n",
 		"bgp:\n  peers:\n    - &p {address: 192.0.2.1, asn: 1}\n    - <<: *p\n      address: 192.0.2.2\n",
 		aliasBomb(),
+		mergeBomb(),
 	} {
 		f.Add(s)
 	}
