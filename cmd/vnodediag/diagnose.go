@@ -250,38 +250,12 @@ func diagnoseLocal(ctx context.Context, f *diagnoseFlags) (*pb.Report, error) {
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
-	if len(sel) == 0 {
-		return nil, usageErr("%s select no check", selectionText(cfg.Runner.Only, f.only, cfg.Runner.Skip, f.skip))
-	}
 	r, err := runnerFor(cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
 	return r.Run(ctx, sel), nil
-}
-
-// selectionText names where an empty selection came from, the lists capped.
-func selectionText(cfgOnly, flagOnly, cfgSkip, flagSkip []string) string {
-	var parts []string
-	for _, p := range []struct {
-		name string
-		list []string
-	}{{"runner.only", cfgOnly}, {"--only", flagOnly}, {"runner.skip", cfgSkip}, {"--skip", flagSkip}} {
-		if len(p.list) > 0 {
-			parts = append(parts, p.name+" "+capList(p.list))
-		}
-	}
-	return strings.Join(parts, " and ")
-}
-
-// capList joins at most 10 entries of a list for an error message.
-func capList(list []string) string {
-	const n = 10
-	if len(list) <= n {
-		return strings.Join(list, ",")
-	}
-	return fmt.Sprintf("%s,... (%d more)", strings.Join(list[:n], ","), len(list)-n)
 }
 
 func diagnoseRemote(ctx context.Context, f *diagnoseFlags) (*pb.Report, error) {

@@ -102,10 +102,10 @@ func TestUsageErrorsExit64(t *testing.T) {
 		{[]string{"diagnose", "--server", "127.0.0.1:0"}, `vnodediag: --server "127.0.0.1:0": port "0" is not 1-65535` + "\n"},
 		{[]string{"diagnose", "--server", ":7443"}, `vnodediag: --server ":7443": want host:port, like 127.0.0.1:7443: the host is missing` + "\n"},
 		{[]string{"diagnose", "--server", "run/x:7443"}, `vnodediag: --server "run/x:7443": host "run/x" is neither an IP address nor a DNS name` + "\n"},
-		// A selection that runs nothing.
-		{[]string{"diagnose", "--kubeconfig", kc, "--only", "k8s", "--skip", "k8s"}, "vnodediag: --only k8s and --skip k8s select no check\n"},
+		// A selection that runs nothing (diag.Select refuses it).
+		{[]string{"diagnose", "--kubeconfig", kc, "--only", "k8s", "--skip", "k8s"}, `vnodediag: selection is empty: only "k8s", skip "k8s" leaves none of the 19 checks` + "\n"},
 		{[]string{"diagnose", "--config", cfg("kubernetes: {}\nrunner:\n  only: [dns]\n  skip: [dns.resolver-reachable, dns.privatezone-from-onprem, dns.onprem-from-cloud, dns.cluster-domain-overlap, dns.coredns-forward]\n")},
-			"vnodediag: runner.only dns and runner.skip dns.resolver-reachable,dns.privatezone-from-onprem,dns.onprem-from-cloud,dns.cluster-domain-overlap,dns.coredns-forward select no check\n"},
+			`vnodediag: selection is empty: only "dns", skip "dns.resolver-reachable", "dns.privatezone-from-onprem", "dns.onprem-from-cloud", "dns.cluster-domain-overlap", "dns.coredns-forward" leaves none of the 19 checks` + "\n"},
 		// Config files.
 		{[]string{"diagnose", "--config", cfg("# kubernetes:\n#   context: prod\n")}, ": no settings: the file is empty or holds only comments\n"},
 		{[]string{"diagnose", "--config", cfg("kubernetes: {}\n---\nkubernetes:\n  context: other\n")}, ": config has 2 YAML documents; want one (the second starts on line 3)\n"},

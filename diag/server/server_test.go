@@ -117,13 +117,15 @@ func TestRecoverStream(t *testing.T) {
 	}
 }
 
+// diag.Select refuses an empty selection (the engine's promise); the
+// daemon answers InvalidArgument and never runs it.
 func TestEmptySelectionIsInvalidArgument(t *testing.T) {
 	conn, _ := serve(t, &Service{Checks: testChecks, Runner: runnerFunc(func(context.Context, []diag.Check) *pb.Report {
 		t.Error("the runner ran an empty selection")
 		return &pb.Report{}
 	})})
 	_, err := pb.NewDiagnosticsServiceClient(conn).Diagnose(t.Context(), &pb.DiagnoseRequest{Only: []string{"test"}, Skip: []string{"test"}})
-	if status.Code(err) != codes.InvalidArgument || status.Convert(err).Message() != `only ["test"] and skip ["test"] select no check` {
+	if status.Code(err) != codes.InvalidArgument || status.Convert(err).Message() != `selection is empty: only "test", skip "test" leaves none of the 2 checks` {
 		t.Errorf("Diagnose: %v, want InvalidArgument", err)
 	}
 }
