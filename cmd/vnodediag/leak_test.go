@@ -81,7 +81,10 @@ func TestDaemonShutdownLeaksNothing(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("serve did not return after its context ended: %s", stderr.String())
 	}
-	if err := goleak.Find(ignore); err != nil {
+	// gobgp v3.37.0's Serve loop has no way to end: after Stop it stays
+	// parked, holding an empty server (see bgp.Observer.Stop).
+	gobgpServe := goleak.IgnoreAnyFunction("github.com/osrg/gobgp/v3/pkg/server.(*BgpServer).Serve")
+	if err := goleak.Find(ignore, gobgpServe); err != nil {
 		t.Error(fmt.Sprint(err))
 	}
 }
