@@ -171,3 +171,31 @@ func TestGatherObeysContextAgainstHungServers(t *testing.T) {
 		t.Error("no query was planned")
 	}
 }
+
+// A run deadline shorter than the query deadline cuts the queries short:
+// interrupted, whichever of the socket's deadline and the context's timer
+// fires first.
+func TestGatherRunDeadlineBeforeQueryDeadline(t *testing.T) {
+	silentUDP := rawServer(t, func([]byte) []byte { return nil }, nil)
+	p, err := NewProvider(&Config{
+		OnPremResolvers: []Resolver{{Name: "silent", Address: silentUDP}},
+		OnPremZones:     []string{"corp.example"},
+		Timeout:         "30s",
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		v, err := p.Gather(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for q, o := range v.(*Observations).Outcomes {
+			if o.Kind != Interrupted {
+				t.Fatalf("%s: %s, want interrupted", q, o.Summary())
+			}
+		}
+	}
+}

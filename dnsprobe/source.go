@@ -167,13 +167,21 @@ func (p *Provider) gather(ctx context.Context) (*Observations, error) {
 			select {
 			case sem <- struct{}{}:
 				qctx, cancel := context.WithTimeout(ctx, obs.Timeout)
+				own, _ := qctx.Deadline()
 				o = p.prober.Query(qctx, q.Server, q.Name, q.Type)
 				cancel()
 				<-sem
-				// A query cut short by the run's end, not by its own
-				// deadline, says nothing about the server.
-				if (o.Kind == Timeout || o.Kind == TruncatedTCPFailed) && ctx.Err() != nil && o.RTT < obs.Timeout {
-					o.Kind, o.Err = Interrupted, ctx.Err().Error()
+				// A query cut short by the run's end (an interrupt, or a
+				// run deadline before the query's own), not by its own
+				// deadline, says nothing about the server. The deadline is
+				// compared, not ctx.Err(): the socket's deadline can fire a
+				// moment before the context's timer does.
+				runEnd, bounded := ctx.Deadline()
+				if (o.Kind == Timeout || o.Kind == TruncatedTCPFailed) && (ctx.Err() != nil || (bounded && !runEnd.After(own))) {
+					o.Kind, o.Err = Interrupted, "the run ended first"
+					if err := ctx.Err(); err != nil {
+						o.Err = err.Error()
+					}
 				}
 			case <-ctx.Done():
 				o = &Outcome{Server: q.Server, Name: q.Name, Type: dns.TypeToString[q.Type], Kind: Interrupted, Err: "not sent: " + ctx.Err().Error()}
