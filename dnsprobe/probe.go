@@ -115,7 +115,7 @@ func (o *Outcome) Summary() string {
 	case ConnRefused:
 		return "connection refused"
 	case Interrupted:
-		return "not answered before the run ended"
+		return "cut short: a deadline of the run or an interrupt came before the query's own"
 	case Timeout:
 		s := fmt.Sprintf("timeout after %s", o.RTT.Round(time.Millisecond))
 		if o.Ignored > 0 {
