@@ -87,8 +87,9 @@ func (o *Observations) alive(server string, except Query) bool {
 
 // EvalResolverReachable is dns.resolver-reachable: one result per resolver.
 func EvalResolverReachable(obs *Observations) []*pb.Result {
-	if obs == nil {
-		return []*pb.Result{diag.Errorf("dns observations missing")}
+	obs, bad := canonicalObs(obs)
+	if bad != nil {
+		return []*pb.Result{bad}
 	}
 	c := &obs.Config
 	var out []*pb.Result
@@ -117,8 +118,7 @@ func cloudSkipReason(obs *Observations) string {
 		return "cloudReachable is false: this host cannot query the cloud resolvers directly; the check needs the cloud-side agent, which does not exist yet"
 	case ReachAuto:
 		for _, r := range c.CloudResolvers {
-			hp, _ := HostPort(r.Address)
-			if obs.alive(hp, Query{}) {
+			if obs.alive(r.Address, Query{}) {
 				return ""
 			}
 		}
@@ -131,7 +131,7 @@ func cloudSkipReason(obs *Observations) string {
 
 func reachable(obs *Observations, r Resolver, cloud bool) *pb.Result {
 	c := &obs.Config
-	hp, _ := HostPort(r.Address)
+	hp := r.Address
 	zone := c.zoneOfResolver(r, cloud)
 	q := Query{Server: hp, Name: zone, Type: dns.TypeSOA}
 	o := obs.Outcomes[q]
@@ -140,6 +140,8 @@ func reachable(obs *Observations, r Resolver, cloud bool) *pb.Result {
 	switch {
 	case o == nil:
 		res = diag.Errorf("resolver %s: SOA %s was not queried", label, trimDot(zone))
+	case o.Kind == Interrupted:
+		res = diag.Errorf("resolver %s: SOA %s %s", label, trimDot(zone), o.Summary())
 	case o.Kind == Answered || o.Kind == NXDomain || o.Kind == NoData:
 		res = diag.Pass("resolver %s answers: SOA %s %s in %s", label, trimDot(zone), o.Summary(), o.RTT.Round(10*time.Microsecond))
 	case o.Kind == ServFail || o.Kind == Refused || o.Kind == OtherRcode:
@@ -190,6 +192,8 @@ func splitTargets(obs *Observations, q Query, targets []string) (broken, ok []st
 			continue
 		}
 		switch {
+		case o.Kind == Interrupted:
+			// Neither broken nor working: the run ended first.
 		case o.Kind == Answered || o.Kind == NXDomain || o.Kind == NoData:
 			ok = append(ok, t+": "+o.Summary())
 		default:
@@ -252,8 +256,9 @@ func splitHP(hp string) (string, string) {
 // EvalPrivateZoneFromOnPrem is dns.privatezone-from-onprem: one result per
 // on-prem resolver and PrivateZone name.
 func EvalPrivateZoneFromOnPrem(obs *Observations) []*pb.Result {
-	if obs == nil {
-		return []*pb.Result{diag.Errorf("dns observations missing")}
+	obs, bad := canonicalObs(obs)
+	if bad != nil {
+		return []*pb.Result{bad}
 	}
 	c := &obs.Config
 	switch {
@@ -274,8 +279,9 @@ func EvalPrivateZoneFromOnPrem(obs *Observations) []*pb.Result {
 // EvalOnPremFromCloud is dns.onprem-from-cloud: one result per cloud resolver
 // and on-prem name, or one SKIP when this host cannot query the cloud side.
 func EvalOnPremFromCloud(obs *Observations) []*pb.Result {
-	if obs == nil {
-		return []*pb.Result{diag.Errorf("dns observations missing")}
+	obs, bad := canonicalObs(obs)
+	if bad != nil {
+		return []*pb.Result{bad}
 	}
 	c := &obs.Config
 	switch {
@@ -297,7 +303,7 @@ func EvalOnPremFromCloud(obs *Observations) []*pb.Result {
 }
 
 func evalLookup(obs *Observations, r Resolver, n Name, zone string, sd side) *pb.Result {
-	hp, _ := HostPort(r.Address)
+	hp := r.Address
 	t, _ := QType(n.Type)
 	q := Query{Server: hp, Name: normZone(n.Name), Type: t}
 	o := obs.Outcomes[q]
@@ -312,6 +318,11 @@ func evalLookup(obs *Observations, r Resolver, n Name, zone string, sd side) *pb
 	}
 	if o == nil {
 		return diag.Errorf("%s via %s was not queried", qs, label)
+	}
+	if o.Kind == Interrupted {
+		res := diag.Errorf("%s via %s %s", qs, label, o.Summary())
+		res.Objects = objs
+		return res
 	}
 	broken, ok := splitTargets(obs, q, targets)
 	for _, b := range broken {

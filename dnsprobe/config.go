@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -134,7 +135,8 @@ func (r Reachability) MarshalJSON() ([]byte, error) {
 }
 
 // Validate checks the section without touching the network and names the
-// field that is wrong.
+// field that is wrong. Addresses are compared in canonical form, so
+// 127.0.0.3 and ::ffff:127.0.0.3:53 are the same resolver.
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -142,6 +144,7 @@ func (c *Config) Validate() error {
 		add("onPremResolvers, cloudResolvers: at least one resolver is required")
 	}
 	names := map[string]bool{}
+	addrs := map[string]string{} // canonical address -> the resolver that has it
 	for _, side := range []struct {
 		field string
 		rs    []Resolver
@@ -154,11 +157,18 @@ func (c *Config) Validate() error {
 				add("%s[%d]: duplicate resolver name %q", side.field, i, r.Name)
 			}
 			names[r.Name] = true
-			if _, err := HostPort(r.Address); err != nil {
-				add("%s[%d] %q: address: %v", side.field, i, r.Name, err)
+			self := fmt.Sprintf("%s[%d] %q", side.field, i, r.Name)
+			hp, err := HostPort(r.Address)
+			switch {
+			case err != nil:
+				add("%s: address: %v", self, err)
+			case addrs[hp] != "":
+				add("%s: address %s is also %s", self, hp, addrs[hp])
+			default:
+				addrs[hp] = self
 			}
 			if r.Zone != "" && !validZone(r.Zone) {
-				add("%s[%d] %q: zone %q is not a domain name", side.field, i, r.Name, r.Zone)
+				add("%s: zone %q is not a domain name", self, r.Zone)
 			}
 		}
 	}
@@ -186,7 +196,7 @@ func (c *Config) Validate() error {
 				add("%s[%d] %q: type %q: want A, AAAA, CNAME, SRV or SOA", n.field, i, name.Name, name.Type)
 			}
 			if ZoneOf(name.Name, n.zones) == "" {
-				add("%s[%d]: %q is not inside any of %s %v", n.field, i, name.Name, n.zonesField, n.zones)
+				add("%s[%d]: %q is not inside any of %s %s", n.field, i, name.Name, n.zonesField, capList(n.zones, maxListed))
 			}
 		}
 	}
@@ -197,10 +207,18 @@ func (c *Config) Validate() error {
 		if len(f.Targets) == 0 {
 			add("forwarders[%d] %q: targets: at least one address is required", i, f.Zone)
 		}
-		for _, t := range f.Targets {
-			if _, err := HostPort(t); err != nil {
+		seen := map[string]int{}
+		for j, t := range f.Targets {
+			hp, err := HostPort(t)
+			if err != nil {
 				add("forwarders[%d] %q: target: %v", i, f.Zone, err)
+				continue
 			}
+			if k, dup := seen[hp]; dup {
+				add("forwarders[%d] %q: targets[%d] %s is also targets[%d]", i, f.Zone, j, hp, k)
+				continue
+			}
+			seen[hp] = j
 		}
 	}
 	if c.ClusterDomain != "" && (!validZone(c.ClusterDomain) || normZone(c.ClusterDomain) == ".") {
@@ -228,6 +246,58 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// maxListed caps the values an error message lists.
+const maxListed = 10
+
+// capList formats values as [a b c], at most n of them and then how many
+// more, so that an error about a long list stays readable.
+func capList(values []string, n int) string {
+	if len(values) <= n {
+		return fmt.Sprint(values)
+	}
+	return fmt.Sprintf("%v and %d more]", strings.TrimSuffix(fmt.Sprint(values[:n]), "]"), len(values)-n)
+}
+
+// canonical returns a copy of c with every resolver address and forward
+// target in the form HostPort gives ("10.0.0.53:53", "[2001:db8::53]:53"),
+// which is the form queries and outcomes are keyed by. The checks work on
+// the canonical copy, so no lookup by address needs to handle an error; a
+// bad address is the error returned here, naming the field.
+func (c *Config) canonical() (Config, error) {
+	out := *c
+	var errs []error
+	canon := func(s string, field string, i int, name string) string {
+		hp, err := HostPort(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s[%d] %q: %w", field, i, name, err))
+			return s
+		}
+		return hp
+	}
+	out.OnPremResolvers = slices.Clone(c.OnPremResolvers)
+	for i := range out.OnPremResolvers {
+		r := &out.OnPremResolvers[i]
+		r.Address = canon(r.Address, "onPremResolvers", i, r.Name)
+	}
+	out.CloudResolvers = slices.Clone(c.CloudResolvers)
+	for i := range out.CloudResolvers {
+		r := &out.CloudResolvers[i]
+		r.Address = canon(r.Address, "cloudResolvers", i, r.Name)
+	}
+	out.Forwarders = slices.Clone(c.Forwarders)
+	for i := range out.Forwarders {
+		f := &out.Forwarders[i]
+		f.Targets = slices.Clone(f.Targets)
+		for j := range f.Targets {
+			f.Targets[j] = canon(f.Targets[j], "forwarders", i, f.Zone)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, fmt.Errorf("dns configuration: %w", err)
+	}
+	return out, nil
+}
+
 // QueryTimeout is the per-query deadline.
 func (c *Config) QueryTimeout() time.Duration {
 	if d, err := time.ParseDuration(c.Timeout); err == nil && d > 0 {
@@ -250,14 +320,12 @@ func (c *Config) reachability() Reachability {
 	return c.CloudReachable
 }
 
+// forwardTargets are the targets of zone; c is canonical.
 func (c *Config) forwardTargets(zone string) []string {
 	var out []string
 	for _, f := range c.Forwarders {
 		if normZone(f.Zone) == normZone(zone) {
-			for _, t := range f.Targets {
-				hp, _ := HostPort(t)
-				out = append(out, hp)
-			}
+			out = append(out, f.Targets...)
 		}
 	}
 	return out
@@ -277,7 +345,12 @@ func (c *Config) zoneOfResolver(r Resolver, cloud bool) string {
 }
 
 // HostPort normalizes host or host:port (default port 53) to host:port. The
-// host must be an IP address: a resolver is not found through DNS.
+// host must be an IP address: a resolver is not found through DNS. The form
+// is canonical (netip): an IPv4-mapped IPv6 address becomes IPv4, IPv6 is
+// compressed and bracketed, so that one server has one spelling. Zone-scoped
+// IPv6 addresses (fe80::1%eth0) are rejected: a zone names an interface of
+// this host only, so the address would mean another server, or none, from
+// the cloud side and in the CoreDNS Corefile.
 func HostPort(s string) (string, error) {
 	if s == "" {
 		return "", errors.New("empty address")
@@ -292,10 +365,14 @@ func HostPort(s string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%q: host is not an IP address", s)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+	if ip.Zone() != "" {
+		return "", fmt.Errorf("%q: zone-scoped IPv6 address (%%%s) is not supported; use a global or unique-local address", s, ip.Zone())
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
 		return "", fmt.Errorf("%q: port %q is not 1-65535", s, port)
 	}
-	return net.JoinHostPort(ip.String(), port), nil
+	return netip.AddrPortFrom(ip.Unmap(), uint16(n)).String(), nil
 }
 
 func validZone(s string) bool {

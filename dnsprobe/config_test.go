@@ -2,6 +2,7 @@ package dnsprobe
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -46,6 +47,24 @@ func TestConfigValidate(t *testing.T) {
 		{"small udp size", func(c *Config) { c.UDPSize = 100 }, "udpSize: want 512 to 65535, got 100"},
 		{"bad reachability", func(c *Config) { c.CloudReachable = "maybe" }, `cloudReachable: want true, false or "auto", got "maybe"`},
 		{"two errors", func(c *Config) { c.Retries = -1; c.Concurrency = -2 }, "retries: want 0 to 5, got -1\nconcurrency: must not be negative, got -2"},
+		{"same resolver as IPv4-mapped IPv6", func(c *Config) {
+			c.OnPremResolvers = append(c.OnPremResolvers, Resolver{Name: "dc1-mapped", Address: "[::ffff:10.0.0.53]:53"})
+		}, `onPremResolvers[1] "dc1-mapped": address 10.0.0.53:53 is also onPremResolvers[0] "dc1"`},
+		{"same resolver on both sides", func(c *Config) { c.CloudResolvers[0].Address = "10.0.0.53:53" },
+			`cloudResolvers[0] "vpc-dns": address 10.0.0.53:53 is also onPremResolvers[0] "dc1"`},
+		{"zone-scoped IPv6", func(c *Config) { c.OnPremResolvers[0].Address = "fe80::1%lo" },
+			`onPremResolvers[0] "dc1": address: "fe80::1%lo": zone-scoped IPv6 address (%lo) is not supported; use a global or unique-local address`},
+		{"zone-scoped IPv6 with port", func(c *Config) { c.Forwarders[0].Targets = []string{"[fe80::1%eth0]:5353"} },
+			`forwarders[0] "svc.cloud.internal": target: "[fe80::1%eth0]:5353": zone-scoped IPv6 address (%eth0) is not supported; use a global or unique-local address`},
+		{"duplicate forward target", func(c *Config) { c.Forwarders[0].Targets = []string{"10.1.0.10", "::ffff:10.1.0.10"} },
+			`forwarders[0] "svc.cloud.internal": targets[1] 10.1.0.10:53 is also targets[0]`},
+		{"port with a sign", func(c *Config) { c.OnPremResolvers[0].Address = "10.0.0.53:+53" }, `onPremResolvers[0] "dc1": address: "10.0.0.53:+53": port "+53" is not 1-65535`},
+		{"name outside many zones", func(c *Config) {
+			c.PrivateZones = nil
+			for i := range 50 {
+				c.PrivateZones = append(c.PrivateZones, fmt.Sprintf("z%d.internal", i))
+			}
+		}, `privateZoneNames[0]: "api.svc.cloud.internal" is not inside any of privateZones [z0.internal z1.internal z2.internal z3.internal z4.internal z5.internal z6.internal z7.internal z8.internal z9.internal and 40 more]`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,6 +81,49 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("Validate() = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestHostPortCanonical(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.0.0.53":                 "10.0.0.53:53",
+		"10.0.0.53:5353":            "10.0.0.53:5353",
+		"::ffff:10.0.0.53":          "10.0.0.53:53",
+		"[::ffff:10.0.0.53]:53":     "10.0.0.53:53",
+		"2001:DB8:0:0::53":          "[2001:db8::53]:53",
+		"[2001:db8::53]":            "[2001:db8::53]:53",
+		"[2001:0db8::0053]:053":     "[2001:db8::53]:53",
+		"100.100.2.136:65535":       "100.100.2.136:65535",
+		"[::ffff:100.100.2.136]:99": "100.100.2.136:99",
+	} {
+		got, err := HostPort(in)
+		if err != nil || got != want {
+			t.Errorf("HostPort(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+// An address that does not parse is an ERROR naming it, in every check and
+// in the plan, never a silently dropped query.
+func TestBadAddressNotDropped(t *testing.T) {
+	c := testConfig()
+	c.CloudResolvers[0].Address = "vpc-dns.example"
+	if _, err := Plan(&c); err == nil || err.Error() != `dns configuration: cloudResolvers[0] "vpc-dns": "vpc-dns.example": host is not an IP address` {
+		t.Errorf("Plan: %v", err)
+	}
+	obs := observe(c, nil)
+	for name, rs := range map[string][]*pb.Result{
+		"resolver-reachable":      EvalResolverReachable(obs),
+		"onprem-from-cloud":       EvalOnPremFromCloud(obs),
+		"privatezone-from-onprem": EvalPrivateZoneFromOnPrem(obs),
+		"coredns-forward":         EvalCoreDNSForward(&c, &corefile.Corefile{}),
+	} {
+		if len(rs) != 1 || rs[0].Status != pb.Status_ERROR || !strings.Contains(rs[0].Summary, `"vpc-dns.example": host is not an IP address`) {
+			t.Errorf("%s: %v", name, rs)
+		}
+	}
+	if _, _, err := ExpectedForward(&c, "corp.example", false); err == nil {
+		t.Error("ExpectedForward accepted a bad address")
 	}
 }
 

@@ -162,15 +162,26 @@ func runCoreDNSForward(_ context.Context, in *diag.Inputs) []*pb.Result {
 }
 
 // ExpectedForward is what CoreDNS should forward zone to: the configured
+// resolvers it may use, and the ones the suggested stanza names (see
+// expectedForward). A bad address in c is the error.
+func ExpectedForward(c *Config, zone string, private bool) (allowed, preferred []string, err error) {
+	canon, err := c.canonical()
+	if err != nil {
+		return nil, nil, err
+	}
+	allowed, preferred = expectedForward(&canon, zone, private)
+	return allowed, preferred, nil
+}
+
+// expectedForward is what CoreDNS should forward zone to: the configured
 // resolvers it may use, and the ones the suggested stanza names. An on-prem
 // zone goes to the on-prem resolvers (else its forwarders); a PrivateZone
 // goes to its forwarders (the inbound endpoint), else to the on-prem
-// resolvers, which forward it on.
-func ExpectedForward(c *Config, zone string, private bool) (allowed, preferred []string) {
+// resolvers, which forward it on. c is canonical.
+func expectedForward(c *Config, zone string, private bool) (allowed, preferred []string) {
 	var onprem []string
 	for _, r := range c.OnPremResolvers {
-		hp, _ := HostPort(r.Address)
-		onprem = append(onprem, hp)
+		onprem = append(onprem, r.Address)
 	}
 	fw := c.forwardTargets(zone)
 	allowed = append(append([]string{}, onprem...), fw...)
@@ -187,7 +198,12 @@ func ExpectedForward(c *Config, zone string, private bool) (allowed, preferred [
 }
 
 // EvalCoreDNSForward is dns.coredns-forward: one result per configured zone.
-func EvalCoreDNSForward(c *Config, cf *corefile.Corefile) []*pb.Result {
+func EvalCoreDNSForward(cfg *Config, cf *corefile.Corefile) []*pb.Result {
+	canon, err := cfg.canonical()
+	if err != nil {
+		return []*pb.Result{diag.Errorf("%v", err)}
+	}
+	c := &canon
 	type zoneKind struct {
 		zone    string
 		private bool
@@ -204,7 +220,7 @@ func EvalCoreDNSForward(c *Config, cf *corefile.Corefile) []*pb.Result {
 	}
 	var out []*pb.Result
 	for _, z := range zones {
-		allowed, preferred := ExpectedForward(c, z.zone, z.private)
+		allowed, preferred := expectedForward(c, z.zone, z.private)
 		kind := "on-prem zone"
 		if z.private {
 			kind = "PrivateZone"

@@ -194,7 +194,11 @@ func TestPlan(t *testing.T) {
 	c := testConfig()
 	c.OnPremResolvers = append(c.OnPremResolvers, Resolver{Name: "dc1-again", Address: "10.0.0.53:53"})
 	var got []string
-	for _, q := range Plan(&c) {
+	plan, err := Plan(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range plan {
 		got = append(got, q.String())
 	}
 	want := []string{
@@ -210,7 +214,8 @@ func TestPlan(t *testing.T) {
 		t.Errorf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	c.CloudReachable = ReachNo
-	for _, q := range Plan(&c) {
+	plan, _ = Plan(&c)
+	for _, q := range plan {
 		if q.Server == cloud {
 			t.Errorf("cloudReachable false, but %s is planned", q)
 		}

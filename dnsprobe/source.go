@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/vnodediag/vnodediag/diag"
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
 // Provider is the DNS source: it sends every query the dns.* checks need,
@@ -34,6 +35,11 @@ func NewProvider(cfg *Config, log *slog.Logger) (*Provider, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
+	canon, err := cfg.canonical()
+	if err != nil {
+		return nil, fmt.Errorf("dns: %w", err)
+	}
+	p.cfg = &canon
 	p.prober = &Prober{UDPSize: uint16(cfg.UDPSize), Retries: cfg.Retries}
 	return p, nil
 }
@@ -83,16 +89,17 @@ func (o *Observations) Get(server, name string, qtype uint16) *Outcome {
 // resolver's zone, each PrivateZone name through each on-prem resolver, each
 // on-prem name through each cloud resolver (unless cloudReachable is false),
 // and each name directly at its zone's forward targets, so that a silent
-// forwarder can be told from a dead hop without a second round trip.
-func Plan(c *Config) []Query {
+// forwarder can be told from a dead hop without a second round trip. An
+// address that is not host[:port] is an error naming it.
+func Plan(cfg *Config) ([]Query, error) {
+	c, err := cfg.canonical()
+	if err != nil {
+		return nil, err
+	}
 	seen := map[Query]bool{}
 	var out []Query
 	add := func(server, name string, t uint16) {
-		hp, err := HostPort(server)
-		if err != nil {
-			return
-		}
-		q := Query{Server: hp, Name: normZone(name), Type: t}
+		q := Query{Server: server, Name: normZone(name), Type: t}
 		if !seen[q] {
 			seen[q] = true
 			out = append(out, q)
@@ -129,7 +136,7 @@ func Plan(c *Config) []Query {
 	if cloud {
 		names(c.CloudResolvers, c.OnPremNames, c.OnPremZones)
 	}
-	return out
+	return out, nil
 }
 
 // Gather sends the planned queries, at most Concurrency at once, each with
@@ -139,12 +146,15 @@ func (p *Provider) Gather(ctx context.Context) (any, error) {
 	if p.cfg == nil {
 		return nil, diag.NotConfigured("no dns section in the configuration")
 	}
-	return p.gather(ctx), nil
+	return p.gather(ctx)
 }
 
-func (p *Provider) gather(ctx context.Context) *Observations {
+func (p *Provider) gather(ctx context.Context) (*Observations, error) {
 	start := time.Now()
-	plan := Plan(p.cfg)
+	plan, err := Plan(p.cfg)
+	if err != nil {
+		return nil, err
+	}
 	obs := &Observations{Config: *p.cfg, Outcomes: make(map[Query]*Outcome, len(plan)), Timeout: p.cfg.QueryTimeout()}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -157,11 +167,24 @@ func (p *Provider) gather(ctx context.Context) *Observations {
 			select {
 			case sem <- struct{}{}:
 				qctx, cancel := context.WithTimeout(ctx, obs.Timeout)
+				own, _ := qctx.Deadline()
 				o = p.prober.Query(qctx, q.Server, q.Name, q.Type)
 				cancel()
 				<-sem
+				// A query cut short by the run's end (an interrupt, or a
+				// run deadline before the query's own), not by its own
+				// deadline, says nothing about the server. The deadline is
+				// compared, not ctx.Err(): the socket's deadline can fire a
+				// moment before the context's timer does.
+				runEnd, bounded := ctx.Deadline()
+				if (o.Kind == Timeout || o.Kind == TruncatedTCPFailed) && (ctx.Err() != nil || (bounded && !runEnd.After(own))) {
+					o.Kind, o.Err = Interrupted, "the run ended first"
+					if err := ctx.Err(); err != nil {
+						o.Err = err.Error()
+					}
+				}
 			case <-ctx.Done():
-				o = &Outcome{Server: q.Server, Name: q.Name, Type: dns.TypeToString[q.Type], Kind: Timeout, Err: "not sent: " + ctx.Err().Error()}
+				o = &Outcome{Server: q.Server, Name: q.Name, Type: dns.TypeToString[q.Type], Kind: Interrupted, Err: "not sent: " + ctx.Err().Error()}
 			}
 			p.log.Debug("dns query", "query", q.String(), "outcome", string(o.Kind), "rtt", o.RTT)
 			mu.Lock()
@@ -172,7 +195,7 @@ func (p *Provider) gather(ctx context.Context) *Observations {
 	}
 	wg.Wait()
 	obs.Wall = time.Since(start)
-	return obs
+	return obs, nil
 }
 
 // from returns the gathered DNS observations of a run, nil when absent.
@@ -181,10 +204,24 @@ func from(in *diag.Inputs) *Observations {
 	return o
 }
 
-// resolverLabel is "name (address)".
+// resolverLabel is "name (address)"; r comes from a canonical Config.
 func resolverLabel(r Resolver) string {
-	hp, _ := HostPort(r.Address)
-	return fmt.Sprintf("%s (%s)", r.Name, hp)
+	return fmt.Sprintf("%s (%s)", r.Name, r.Address)
+}
+
+// canonicalObs returns obs with its configuration in canonical form (see
+// Config.canonical), or the ERROR result that names the bad address.
+func canonicalObs(obs *Observations) (*Observations, *pb.Result) {
+	if obs == nil {
+		return nil, diag.Errorf("dns observations missing")
+	}
+	c, err := obs.Config.canonical()
+	if err != nil {
+		return nil, diag.Errorf("%v", err)
+	}
+	o := *obs
+	o.Config = c
+	return &o, nil
 }
 
 func joinTargets(ts []string) string {

@@ -43,6 +43,12 @@ SIGTERM or SIGINT drains running calls, then stops.`,
 }
 
 func runServe(cmd *cobra.Command, f *serveFlags) error {
+	if err := f.checkDurations(cmd); err != nil {
+		return err
+	}
+	if f.shutdownGrace < 0 {
+		return usageErr("--shutdown-grace %s: want a duration of 0 or more", f.shutdownGrace)
+	}
 	cfg, err := f.load()
 	if err != nil {
 		return err

@@ -33,6 +33,20 @@ func (f *sourceFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.sourceTimeout, "source-timeout", 0, "deadline of gathering each source (default 60s, or runner.sourceTimeout)")
 }
 
+// checkDurations refuses a zero or negative deadline given as a flag
+// (not giving the flag leaves the configured or default value).
+func (f *sourceFlags) checkDurations(cmd *cobra.Command) error {
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"check-timeout", f.checkTimeout}, {"source-timeout", f.sourceTimeout}} {
+		if cmd.Flags().Changed(d.flag) && d.v <= 0 {
+			return usageErr("--%s %s: want a positive duration like 30s", d.flag, d.v)
+		}
+	}
+	return nil
+}
+
 // load reads the config file and applies the flags over it.
 func (f *sourceFlags) load() (*config.Config, error) {
 	cfg, err := config.Load(f.configPath)

@@ -1,18 +1,14 @@
 // Package config is the vnodediag configuration file: one YAML document,
-// decoded strictly (unknown fields are errors), defaulted and validated at
-// load time. Each section belongs to the package that uses it; a section
+// decoded strictly (unknown fields are errors, names are case-sensitive,
+// errors name their line), defaulted and validated at load time. Each section belongs to the package that uses it; a section
 // left out turns its checks into SKIP with the reason.
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
-
-	"sigs.k8s.io/yaml"
 
 	"github.com/vnodediag/vnodediag/bgp"
 	"github.com/vnodediag/vnodediag/diag/kube"
@@ -61,14 +57,13 @@ func Default() *Config {
 	return &Config{Kubernetes: &kube.Config{}}
 }
 
-// Parse decodes one YAML document strictly and validates it.
+// Parse decodes one YAML document strictly and validates it: field names
+// match exactly, unknown fields and type errors name their line, and a
+// file with no document or with two is an error.
 func Parse(b []byte) (*Config, error) {
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, errors.New("empty file")
-	}
 	c := &Config{}
-	if err := yaml.UnmarshalStrict(b, c); err != nil {
-		return nil, cleanDecodeError(b, err)
+	if err := decodeYAML(b, c); err != nil {
+		return nil, err
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -110,26 +105,4 @@ func prefixLines(section string, err error) error {
 		lines[i] = section + ": " + l
 	}
 	return errors.New(strings.Join(lines, "\n"))
-}
-
-var unknownFieldRe = regexp.MustCompile(`unknown field "([^"]+)"`)
-
-// cleanDecodeError strips the YAML-to-JSON layers from a decode error and
-// adds the line of an unknown field, which the decoder does not report.
-func cleanDecodeError(doc []byte, err error) error {
-	msg := err.Error()
-	for _, p := range []string{"error unmarshaling JSON: ", "while decoding JSON: ", "json: "} {
-		msg = strings.ReplaceAll(msg, p, "")
-	}
-	if m := unknownFieldRe.FindStringSubmatch(msg); m != nil {
-		field := m[1][strings.LastIndex(m[1], ".")+1:]
-		for i, line := range strings.Split(string(doc), "\n") {
-			t := strings.TrimLeft(strings.TrimSpace(line), "- ")
-			if strings.HasPrefix(t, field+":") {
-				return fmt.Errorf("line %d: unknown field %q", i+1, m[1])
-			}
-		}
-		return fmt.Errorf("unknown field %q", m[1])
-	}
-	return errors.New(msg)
 }

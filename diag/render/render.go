@@ -28,8 +28,13 @@ type Options struct {
 	Verbose bool
 }
 
-// Write renders rep in format to w.
+// Write renders rep in format to w. For JSON and YAML, strings of rep that
+// are not valid UTF-8 are repaired in place first (see ValidUTF8); the
+// table and JUnit show such bytes escaped.
 func Write(w io.Writer, format string, rep *pb.Report, opt Options) error {
+	if format == "json" || format == "yaml" {
+		ValidUTF8(rep)
+	}
 	switch format {
 	case "table", "":
 		return Table(w, rep, opt)
@@ -58,9 +63,15 @@ func Write(w io.Writer, format string, rep *pb.Report, opt Options) error {
 }
 
 // JSON is protojson of the report, with every field present so that
-// automation need not guess defaults.
+// automation need not guess defaults. Control characters in strings are
+// escaped (\u001b), C1 and DEL included: the data is exact, and nothing in
+// it acts on a terminal.
 func JSON(rep *pb.Report) ([]byte, error) {
-	return protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: true}.Marshal(rep)
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: true}.Marshal(rep)
+	if err != nil {
+		return nil, err
+	}
+	return EscapeJSONControls(b), nil
 }
 
 var colors = map[pb.Status]string{
@@ -70,6 +81,8 @@ var colors = map[pb.Status]string{
 
 // Table writes one block per result: status, check ID and summary, then for
 // anything not passing the objects, evidence and fix, wrapped to the width.
+// Every string of the report is escaped (Escape); the only control
+// sequences in the output are the renderer's own colours.
 func Table(w io.Writer, rep *pb.Report, opt Options) error {
 	width := opt.Width
 	if width <= 0 {
@@ -90,7 +103,7 @@ func Table(w io.Writer, rep *pb.Report, opt Options) error {
 		if opt.Color {
 			st = colors[r.Status] + st + "\x1b[0m"
 		}
-		fmt.Fprintf(&b, "%s  %s\n", st, r.CheckId)
+		fmt.Fprintf(&b, "%s  %s\n", st, Escape(r.CheckId))
 		writeWrapped(&b, indent, r.Summary, width)
 		detail := opt.Verbose || (r.Status != pb.Status_PASS && r.Status != pb.Status_SKIP)
 		if !detail {
@@ -120,7 +133,7 @@ func Table(w io.Writer, rep *pb.Report, opt Options) error {
 	}
 	if rep.GetStartTime() != nil && rep.GetEndTime() != nil {
 		d := rep.EndTime.AsTime().Sub(rep.StartTime.AsTime()).Round(time.Millisecond)
-		fmt.Fprintf(&b, "run %s took %s\n", rep.RunId, d)
+		fmt.Fprintf(&b, "run %s took %s\n", Escape(rep.RunId), d)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -132,7 +145,7 @@ func Table(w io.Writer, rep *pb.Report, opt Options) error {
 // losing their indentation, would break what the user is meant to paste.
 func writeWrapped(b *strings.Builder, prefix, text string, width int) {
 	pad := strings.Repeat(" ", len(prefix))
-	for i, para := range strings.Split(text, "\n") {
+	for i, para := range strings.Split(Escape(text), "\n") {
 		line := prefix
 		if i > 0 {
 			line = pad
@@ -189,16 +202,19 @@ type junitMessage struct {
 }
 
 // JUnit writes one test case per result: FAIL is a failure, ERROR an error,
-// SKIP skipped; WARN passes with its details in system-out.
+// SKIP skipped; WARN passes with its details in system-out. Strings are
+// escaped as in the table: CI systems show them on terminals and web pages,
+// and what is left is always a valid XML 1.0 character.
 func JUnit(w io.Writer, rep *pb.Report) error {
 	suite := junitSuite{Name: "vnodediag"}
 	var total time.Duration
 	for _, r := range rep.GetResults() {
 		d := r.GetDuration().AsDuration()
 		total += d
-		c := junitCase{Class: r.CheckId, Name: r.Summary, Time: fmt.Sprintf("%.3f", d.Seconds())}
-		details := detailText(r)
-		msg := &junitMessage{Message: r.Summary, Body: details}
+		summary := Escape(r.Summary)
+		c := junitCase{Class: Escape(r.CheckId), Name: summary, Time: fmt.Sprintf("%.3f", d.Seconds())}
+		details := Escape(detailText(r))
+		msg := &junitMessage{Message: summary, Body: details}
 		switch r.Status {
 		case pb.Status_FAIL:
 			c.Failure = msg
@@ -207,7 +223,7 @@ func JUnit(w io.Writer, rep *pb.Report) error {
 			c.Error = msg
 			suite.Errors++
 		case pb.Status_SKIP:
-			c.Skipped = &junitMessage{Message: r.Summary}
+			c.Skipped = &junitMessage{Message: summary}
 			suite.Skipped++
 		case pb.Status_WARN:
 			c.Out = "WARN: " + details

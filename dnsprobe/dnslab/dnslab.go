@@ -309,16 +309,23 @@ func Demo() (*dnsprobe.Config, func(), error) {
 
 // CoreDNSConfigMap is a kube-system/coredns ConfigMap whose Corefile forwards
 // every zone of c where dns.coredns-forward expects it, with the cluster
-// domain cluster.local; for the demo's API server.
+// domain cluster.local; for the demo's API server. c is the lab's own
+// configuration (Config and its variants): an address in it that does not
+// parse is a bug in the lab, and panics.
 func CoreDNSConfigMap(c *dnsprobe.Config) *corev1.ConfigMap {
 	var b strings.Builder
-	for _, z := range c.OnPremZones {
-		_, targets := dnsprobe.ExpectedForward(c, z, false)
+	stanza := func(z string, private bool) {
+		_, targets, err := dnsprobe.ExpectedForward(c, z, private)
+		if err != nil {
+			panic("dnslab: " + err.Error())
+		}
 		b.WriteString(dnsprobe.Stanza(z, targets))
 	}
+	for _, z := range c.OnPremZones {
+		stanza(z, false)
+	}
 	for _, z := range c.PrivateZones {
-		_, targets := dnsprobe.ExpectedForward(c, z, true)
-		b.WriteString(dnsprobe.Stanza(z, targets))
+		stanza(z, true)
 	}
 	b.WriteString(`.:53 {
     errors
