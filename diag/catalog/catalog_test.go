@@ -16,7 +16,7 @@ var packageREADME = map[string]string{
 	"dns":   "../../dnsprobe/README.md",
 }
 
-var idRe = regexp.MustCompile("^[a-z0-9]+\\.[a-z0-9-]+$")
+var idRe = regexp.MustCompile(`^[a-z0-9]+\.[a-z0-9-]+$`)
 
 // tableIDs returns the IDs in the first column of a markdown table.
 func tableIDs(doc string) []string {
