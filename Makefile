@@ -8,7 +8,7 @@ VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || ech
 LDFLAGS       := -X github.com/vnodediag/vnodediag/diag.Version=$(VERSION)
 export GONOSUMDB := k8s.io/*,sigs.k8s.io/*,go.etcd.io/*
 
-.PHONY: all build test lint fuzz demo bench bench-large bench-bgp bench-dns proto tools envtest clean
+.PHONY: all build test lint fuzz demo bench bench-large bench-bgp bench-dns bench-overlap proto tools envtest clean
 
 all: build
 
@@ -66,6 +66,10 @@ bench-bgp:
 # bench-dns: the DNS section with a silent forwarder beside the slowest single query (root).
 bench-dns:
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkDNSSection -benchtime 5x ./dnsprobe/
+
+# bench-overlap: k8s.podcidr-overlap with 1,000 nodes sharing one podCIDR, beside the old pairwise evaluation.
+bench-overlap:
+	$(GO) test -count=1 -run '^$$' -bench PodCIDROverlapShared -benchtime 1x -v ./diag/k8s/
 
 tools:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

@@ -110,10 +110,12 @@ func daemonRunnerFor(ctx context.Context, cfg *config.Config) (*diag.Runner, fun
 
 func runnerWith(cfg *config.Config, bgpP diag.Provider) (*diag.Runner, error) {
 	r := &diag.Runner{
-		CheckTimeout:  cfg.Runner.CheckTimeout.D(),
-		SourceTimeout: cfg.Runner.SourceTimeout.D(),
-		Identify:      kube.Identify,
-		Providers:     []diag.Provider{bgpP},
+		CheckTimeout:       cfg.Runner.CheckTimeout.D(),
+		SourceTimeout:      cfg.Runner.SourceTimeout.D(),
+		MaxResultsPerCheck: cfg.Runner.MaxResultsPerCheck,
+		MaxReportBytes:     cfg.Runner.MaxReportBytes,
+		Identify:           kube.Identify,
+		Providers:          []diag.Provider{bgpP},
 	}
 	if cfg.Kubernetes != nil {
 		p, err := kube.NewProvider(*cfg.Kubernetes)

@@ -30,6 +30,11 @@ type RunnerConfig struct {
 	CheckTimeout Duration `json:"checkTimeout,omitempty"`
 	// SourceTimeout bounds gathering each source (default 60s).
 	SourceTimeout Duration `json:"sourceTimeout,omitempty"`
+	// MaxResultsPerCheck caps the results of one check (default 200,
+	// -1: no cap); the rest are summarised in one result.
+	MaxResultsPerCheck int `json:"maxResultsPerCheck,omitempty"`
+	// MaxReportBytes is the report's size budget (default 8 MiB, -1: none).
+	MaxReportBytes int `json:"maxReportBytes,omitempty"`
 	// Only and Skip select checks by ID or prefix, like the flags.
 	Only []string `json:"only,omitempty"`
 	Skip []string `json:"skip,omitempty"`
@@ -74,6 +79,12 @@ func Parse(b []byte) (*Config, error) {
 // Validate checks every section and names the field that is wrong.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.Runner.MaxResultsPerCheck < -1 {
+		errs = append(errs, fmt.Errorf("runner: maxResultsPerCheck: want a positive count or -1 (no cap), got %d", c.Runner.MaxResultsPerCheck))
+	}
+	if c.Runner.MaxReportBytes < -1 || (c.Runner.MaxReportBytes > 0 && c.Runner.MaxReportBytes < 64<<10) {
+		errs = append(errs, fmt.Errorf("runner: maxReportBytes: want at least 65536 or -1 (no budget), got %d", c.Runner.MaxReportBytes))
+	}
 	if c.Kubernetes != nil {
 		if err := c.Kubernetes.Validate(); err != nil {
 			errs = append(errs, prefixLines("kubernetes", err))

@@ -199,3 +199,18 @@ func TestWrittenConfigReadsBack(t *testing.T) {
 		t.Errorf("read back differently:\n got %s\nwant %s\n%s", g, w, b)
 	}
 }
+
+func TestRunnerLimits(t *testing.T) {
+	c, err := Parse([]byte("runner:\n  maxResultsPerCheck: 5\n  maxReportBytes: 1048576\n"))
+	if err != nil || c.Runner.MaxResultsPerCheck != 5 || c.Runner.MaxReportBytes != 1<<20 {
+		t.Fatalf("got %+v, %v", c, err)
+	}
+	for doc, want := range map[string]string{
+		"runner:\n  maxResultsPerCheck: -2\n": "runner: maxResultsPerCheck: want a positive count or -1 (no cap), got -2",
+		"runner:\n  maxReportBytes: 100\n":    "runner: maxReportBytes: want at least 65536 or -1 (no budget), got 100",
+	} {
+		if _, err := Parse([]byte(doc)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", doc, err, want)
+		}
+	}
+}
