@@ -3,8 +3,10 @@ package bgp_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vnodediag/vnodediag/bgp"
+	"github.com/vnodediag/vnodediag/diag"
 )
 
 func validConfig() bgp.Config {
@@ -20,7 +22,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"valid", func(*bgp.Config) {}, ""},
 		{"valid full", func(c *bgp.Config) {
-			c.ListenAddress, c.ListenPort, c.EstablishTimeout = "10.0.0.2", 179, "45s"
+			c.ListenAddress, c.ListenPort, c.EstablishTimeout = "10.0.0.2", 179, diag.Duration(45*time.Second)
 			c.Peers = append(c.Peers, bgp.PeerConfig{Name: "r2", Address: "10.0.0.9", ASN: 65002, Password: "x", Passive: true,
 				Multihop: 2, HoldTime: hold(0), Families: []string{"ipv4-unicast", "ipv6-unicast"}, MaxPrefixes: 10})
 			c.CloudPrefixes, c.ServiceAddresses = []string{"192.168.0.0/16"}, []string{"100.100.2.136"}
@@ -33,10 +35,6 @@ func TestConfigValidate(t *testing.T) {
 		{"router id empty", func(c *bgp.Config) { c.RouterID = "" }, `routerID: "" is not an IPv4 address like 192.0.2.1`},
 		{"listen address", func(c *bgp.Config) { c.ListenAddress = "eth0" }, `listenAddress: "eth0" is not an IP address`},
 		{"listen port", func(c *bgp.Config) { c.ListenPort = 70000 }, "listenPort: 70000 is not a port (1-65535, 0 for the default 1179, -1 for no listener)"},
-		{"timeout", func(c *bgp.Config) { c.EstablishTimeout = "30" }, `establishTimeout: "30" is not a positive duration like 30s`},
-		{"timeout zero", func(c *bgp.Config) { c.EstablishTimeout = "0s" }, `establishTimeout: "0s" is not a positive duration like 30s`},
-		{"timeout bare zero", func(c *bgp.Config) { c.EstablishTimeout = "0" }, `establishTimeout: "0" is not a positive duration like 30s`},
-		{"timeout negative", func(c *bgp.Config) { c.EstablishTimeout = "-1s" }, `establishTimeout: "-1s" is not a positive duration like 30s`},
 		{"no peers", func(c *bgp.Config) { c.Peers = nil }, "peers: at least one peer is needed"},
 		{"peer address", func(c *bgp.Config) { c.Peers[0].Address = "router1" }, `peers[0].address: "router1" is not an IP address`},
 		{"duplicate peer", func(c *bgp.Config) { c.Peers = append(c.Peers, bgp.PeerConfig{Address: "10.0.0.1", ASN: 1}) }, "peers[1].address: 10.0.0.1 is already peers[0]"},
@@ -90,50 +88,8 @@ func TestConfigPasswordNotInErrors(t *testing.T) {
 	}
 }
 
-func TestRoutingConfigValidate(t *testing.T) {
-	cases := []struct {
-		cfg  bgp.RoutingConfig
-		want string
-	}{
-		{bgp.RoutingConfig{LeasedLineGateway: "10.0.0.1"}, ""},
-		{bgp.RoutingConfig{LeasedLineInterface: "eth1", ProbeAddresses: []string{"100.100.2.136"}}, ""},
-		{bgp.RoutingConfig{}, "leasedLineGateway or leasedLineInterface must be set"},
-		{bgp.RoutingConfig{LeasedLineGateway: "gw"}, `leasedLineGateway: "gw" is not an IP address`},
-		{bgp.RoutingConfig{LeasedLineInterface: "a very long name"}, `leasedLineInterface: "a very long name" is not an interface name`},
-		{bgp.RoutingConfig{LeasedLineInterface: "eth1", ProbeAddresses: []string{"100.100.2.136/32"}}, `probeAddresses[0]: "100.100.2.136/32" is not an IP address`},
-		{bgp.RoutingConfig{LeasedLineGateway: "fe80::1%eth1"}, `leasedLineGateway: "fe80::1%eth1" has a zone: give the address without it ("fe80::1") and the interface as leasedLineInterface ("eth1")`},
-		{bgp.RoutingConfig{LeasedLineGateway: "fe80::1", LeasedLineInterface: "eth1"}, ""},
-	}
-	for _, tc := range cases {
-		got := ""
-		if err := tc.cfg.Validate(); err != nil {
-			got = err.Error()
-		}
-		if got != tc.want {
-			t.Errorf("%+v: Validate() = %q, want %q", tc.cfg, got, tc.want)
-		}
-	}
-}
-
-func TestNilSectionsSkip(t *testing.T) {
-	for _, f := range []func() (string, error){
-		func() (string, error) {
-			p, _ := bgp.NewProvider(nil, nil)
-			_, err := p.Gather(t.Context())
-			return string(p.Name()), err
-		},
-		func() (string, error) {
-			p, _ := bgp.NewRouteProvider(nil)
-			_, err := p.Gather(t.Context())
-			return string(p.Name()), err
-		},
-	} {
-		name, err := f()
-		if err == nil || !strings.Contains(err.Error(), "not configured") {
-			t.Errorf("%s: Gather() = %v, want a not-configured error", name, err)
-		}
-	}
-	if _, err := bgp.NewProvider(&bgp.Config{}, nil); err == nil || !strings.HasPrefix(err.Error(), "bgp: localASN") {
+func TestInvalidConfigIsAnErrorAtOnce(t *testing.T) {
+	if _, err := bgp.NewProvider(&bgp.Config{}, diag.Env{}); err == nil || !strings.HasPrefix(err.Error(), "bgp: localASN") {
 		t.Errorf("NewProvider(invalid) = %v", err)
 	}
 }

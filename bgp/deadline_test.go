@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vnodediag/vnodediag/bgp"
+	"github.com/vnodediag/vnodediag/diag"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -105,7 +106,7 @@ func blackHole(t *testing.T, addr string) (string, uint16) {
 }
 
 func loopbackConfig(addr string, port uint16) *bgp.Config {
-	return &bgp.Config{LocalASN: observerASN, RouterID: "192.0.2.10", ListenPort: -1, EstablishTimeout: "30s",
+	return &bgp.Config{LocalASN: observerASN, RouterID: "192.0.2.10", ListenPort: -1, EstablishTimeout: diag.Duration(30 * time.Second),
 		Peers: []bgp.PeerConfig{{Address: addr, Port: port, ASN: routerASN, HoldTime: u32(3)}}}
 }
 
@@ -132,7 +133,7 @@ func TestGatherDeadline(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, port := tc.peer(t)
-			prov, err := bgp.NewProvider(loopbackConfig(addr, port), testLogger(t))
+			prov, err := bgp.NewProvider(loopbackConfig(addr, port), diag.Env{Log: testLogger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +163,7 @@ func TestGatherCancelled(t *testing.T) {
 	s := newSilentPeer(t, "127.0.0.23")
 	var logs bytes.Buffer
 	lg := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	prov, err := bgp.NewProvider(loopbackConfig("127.0.0.23", s.port()), lg)
+	prov, err := bgp.NewProvider(loopbackConfig("127.0.0.23", s.port()), diag.Env{Log: lg})
 	if err != nil {
 		t.Fatal(err)
 	}

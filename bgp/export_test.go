@@ -31,3 +31,11 @@ var WaitFor = waitFor
 // IgnoreGoBGPServe is the goleak option for the one goroutine a stopped
 // gobgp speaker leaves (see leak_test.go).
 var IgnoreGoBGPServe = gobgpServe
+
+// The evaluations, for the external tests that drive them with real
+// routers' tables.
+var (
+	EvaluateSessions    = evalSessions
+	EvaluateCloudRoutes = evalCloudRoutes
+	EvaluatePodCIDRs    = evalPodCIDRs
+)

@@ -10,7 +10,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/vnodediag/vnodediag/bgp"
-	"github.com/vnodediag/vnodediag/bgp/bgplab"
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/test/bgplab"
 	"github.com/vnodediag/vnodediag/test/netlab"
 )
 
@@ -87,7 +88,7 @@ func frrPeer(t *testing.T, r bgplab.Router) *labPeer {
 func u32(v uint32) *uint32 { return &v }
 
 func observerConfig(peers ...*labPeer) *bgp.Config {
-	c := &bgp.Config{LocalASN: observerASN, RouterID: "192.0.2.10", ListenPort: -1, EstablishTimeout: "20s"}
+	c := &bgp.Config{LocalASN: observerASN, RouterID: "192.0.2.10", ListenPort: -1, EstablishTimeout: diag.Duration(20 * time.Second)}
 	for _, p := range peers {
 		c.Peers = append(c.Peers, p.peer)
 	}

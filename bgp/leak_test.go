@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"net"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"go.uber.org/goleak"
 )
 
@@ -19,37 +20,10 @@ import (
 // the BMP client and its watcher) must be gone after Stop.
 var gobgpServe = goleak.IgnoreAnyFunction("github.com/osrg/gobgp/v3/pkg/server.(*BgpServer).Serve")
 
-// silentListener accepts connections on addr and holds them open without
-// a word until the test ends.
+// silentListener is a router on addr that accepts TCP and never answers.
 func silentListener(t *testing.T, addr string) (port uint16, accepted func() int) {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return uint16(ln.Addr().(*net.TCPAddr).Port), func() int { mu.Lock(); defer mu.Unlock(); return len(conns) }
+	l, accepted := diagtest.HungTCP(t, addr+":0")
+	return uint16(l.Addr().(*net.TCPAddr).Port), accepted
 }
 
 // TestObserverStopLeavesNoGoroutines: an observer with a session attempt
@@ -85,9 +59,9 @@ func TestObserverStopLeavesNoGoroutines(t *testing.T) {
 // by its context, leaves nothing running but gobgp's parked Serve loop.
 func TestOneShotLeavesNoGoroutines(t *testing.T) {
 	port, _ := silentListener(t, "127.0.0.32")
-	cfg := &Config{LocalASN: 65010, RouterID: "192.0.2.10", ListenPort: -1, EstablishTimeout: "1s",
+	cfg := &Config{LocalASN: 65010, RouterID: "192.0.2.10", ListenPort: -1, EstablishTimeout: diag.Duration(1 * time.Second),
 		Peers: []PeerConfig{{Address: "127.0.0.32", Port: port, ASN: 65001}}}
-	prov, err := NewProvider(cfg, nil)
+	prov, err := NewProvider(cfg, diag.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}

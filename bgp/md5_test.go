@@ -116,7 +116,7 @@ func md5FailsClosed(t *testing.T, mode string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := EvaluateSessions(tb)
+	res := evalSessions(tb)
 	for i, want := range []pb.Status{pb.Status_ERROR, pb.Status_ERROR, pb.Status_FAIL} {
 		if res[i].Status != want {
 			t.Errorf("%s: %s %q, want %s", tb.Peers[i].Label(), res[i].Status, res[i].Summary, want)

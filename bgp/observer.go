@@ -17,8 +17,6 @@ import (
 
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
-
-	"github.com/vnodediag/vnodediag/diag"
 )
 
 // connectRetry is the seconds between the observer's connection attempts
@@ -82,7 +80,7 @@ type peerTrack struct {
 // NewObserver validates cfg; Start starts the speaker.
 func NewObserver(cfg *Config, logger *slog.Logger) (*Observer, error) {
 	if cfg == nil {
-		return nil, diag.NotConfigured("no bgp section")
+		return nil, errors.New("bgp: no configuration")
 	}
 	s, err := cfg.settings()
 	if err != nil {

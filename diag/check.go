@@ -3,43 +3,81 @@ package diag
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
-// Version is the vnodediag version, set at link time.
-var Version = "dev"
+// Version is the vnodediag version set at link time (make build, the
+// release builds); BuildVersion falls back to what Go recorded.
+var Version string
 
-// SourceName names a source of facts a check reads.
-type SourceName string
+// BuildVersion is the version to show: the link-time Version, else the
+// module version Go recorded in the binary (go install ...@v1.2.3), else
+// the VCS revision of a source build, else "dev".
+func BuildVersion() string {
+	if Version != "" {
+		return Version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if len(rev) >= 12 {
+		return "dev-" + rev[:12] + dirty
+	}
+	return "dev"
+}
 
-// The sources of a run.
-const (
-	SourceKube   SourceName = "kube"
-	SourceBGP    SourceName = "bgp"
-	SourceDNS    SourceName = "dns"
-	SourceRoutes SourceName = "routes"
-	SourceCloud  SourceName = "cloud"
-)
+// Catalog is the ListChecksResponse of checks, for `vnodediag checks` and
+// the daemon's ListChecks alike.
+func Catalog(checks []Check) *pb.ListChecksResponse {
+	resp := &pb.ListChecksResponse{Checks: make([]*pb.CheckInfo, len(checks))}
+	for i, c := range checks {
+		resp.Checks[i] = c.Info()
+	}
+	return resp
+}
 
 // Check is one diagnostic with a stable dotted ID. Run must be read-only,
 // must not print, and must obey ctx; it gets the run's gathered sources and
 // returns one or more results. The runner fills CheckId and Duration.
 type Check struct {
-	ID        string
-	Title     string
-	Needs     []SourceName
+	ID    string
+	Title string
+	// Needs are the sources Run reads; it runs only when all were gathered
+	// (diag.Needs(kube.Source, bgp.Source)).
+	Needs []SourceName
+	// Optional sources are gathered when the run has them and read when
+	// present (Key.Gathered tells). A check without Needs runs when at
+	// least one of them was gathered, else it takes their SKIP or ERROR.
+	Optional  []SourceName
 	Reference string
 	Run       func(ctx context.Context, in *Inputs) []*pb.Result
 }
 
 // Info is the catalog entry for c.
 func (c Check) Info() *pb.CheckInfo {
-	src := make([]string, len(c.Needs))
-	for i, n := range c.Needs {
-		src[i] = string(n)
+	src := make([]string, 0, len(c.Needs)+len(c.Optional))
+	for _, n := range slices.Concat(c.Needs, c.Optional) {
+		src = append(src, string(n))
 	}
 	return &pb.CheckInfo{Id: c.ID, Title: c.Title, Sources: src, Reference: c.Reference}
 }
@@ -269,4 +307,20 @@ func matchID(id, entry string) bool {
 	}
 	entry = strings.TrimSuffix(entry, ".")
 	return len(id) > len(entry) && id[len(entry)] == '.' && strings.HasPrefix(id, entry)
+}
+
+// ListLimit is how many items of a long list one result names, in a
+// summary, an evidence line or a remediation.
+const ListLimit = 20
+
+// JoinCapped joins at most ListLimit items and says how many were left out.
+func JoinCapped(items []string) string { return JoinFirst(items, ListLimit) }
+
+// JoinFirst joins the first n items and says how many were left out; for
+// a summary line, which names fewer than ListLimit.
+func JoinFirst(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s ... and %d more", strings.Join(items[:n], ", "), len(items)-n)
 }

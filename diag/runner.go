@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -85,18 +86,14 @@ type gathered struct {
 func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 	r.init()
 	start := time.Now()
-	rep := &pb.Report{RunId: newRunID(), StartTime: timestamppb.New(start), Version: Version}
+	rep := &pb.Report{RunId: newRunID(), StartTime: timestamppb.New(start), Version: BuildVersion()}
 
 	g := r.gather(ctx, checks)
-	values := map[SourceName]any{}
-	for name, s := range g {
-		if s.err == nil {
-			values[name] = s.value
-		}
+	for _, s := range g {
 		rep.Sources = append(rep.Sources, s.status)
 	}
 	sort.Slice(rep.Sources, func(i, j int) bool { return rep.Sources[i].Name < rep.Sources[j].Name })
-	in := &Inputs{values: values}
+	in := inputsOf(g)
 
 	results := make([][]*pb.Result, len(checks))
 	var wg sync.WaitGroup
@@ -183,40 +180,75 @@ func interruption(ctx context.Context) string {
 	return "run canceled"
 }
 
-// gather runs Gather once for every provider a check needs.
+// gather runs Gather once for every provider a check needs, and for every
+// source such a provider uses: independent providers first, concurrently,
+// then the Dependent ones with what the first ones gathered.
 func (r *Runner) gather(ctx context.Context, checks []Check) map[SourceName]*gathered {
 	needed := map[SourceName]bool{}
 	for _, c := range checks {
-		for _, n := range c.Needs {
+		for _, n := range slices.Concat(c.Needs, c.Optional) {
 			needed[n] = true
+			if d, ok := r.provider(n).(Dependent); ok {
+				for _, u := range d.Uses() {
+					needed[u] = true
+				}
+			}
 		}
 	}
 	out := map[SourceName]*gathered{}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for name := range needed {
-		p := r.provider(name)
-		if p == nil {
-			msg := fmt.Sprintf("no %s source in this run", name)
-			mu.Lock()
-			out[name] = &gathered{
-				err:    NotConfigured("%s", msg),
-				status: &pb.SourceStatus{Name: string(name), State: pb.SourceStatus_NOT_CONFIGURED, Message: msg},
+	phase := func(dependents bool) {
+		in := inputsOf(out)
+		var wg sync.WaitGroup
+		for name := range needed {
+			p := r.provider(name)
+			if _, isDep := p.(Dependent); isDep != dependents || (p == nil && dependents) {
+				continue
 			}
-			mu.Unlock()
-			continue
+			if p == nil {
+				msg := fmt.Sprintf("no %s source in this run", name)
+				mu.Lock()
+				out[name] = &gathered{
+					err:    fmt.Errorf("%s: %w", msg, ErrNotConfigured),
+					status: &pb.SourceStatus{Name: string(name), State: pb.SourceStatus_NOT_CONFIGURED, Message: msg},
+				}
+				mu.Unlock()
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				g := r.gatherOne(ctx, p, in)
+				mu.Lock()
+				out[name] = g
+				mu.Unlock()
+			}()
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			g := r.gatherOne(ctx, p)
-			mu.Lock()
-			out[name] = g
-			mu.Unlock()
-		}()
+		wg.Wait()
 	}
-	wg.Wait()
+	phase(false)
+	phase(true)
 	return out
+}
+
+// Dependent is a Provider that reads other sources (the cloud source maps
+// the Kubernetes nodes it gathered): the runner gathers the sources it Uses
+// first, when the run has them, and passes them to GatherFrom instead of
+// calling Gather. Used sources are never Dependent themselves.
+type Dependent interface {
+	Provider
+	Uses() []SourceName
+	GatherFrom(ctx context.Context, in *Inputs) (any, error)
+}
+
+func inputsOf(g map[SourceName]*gathered) *Inputs {
+	values := map[SourceName]any{}
+	for name, s := range g {
+		if s.err == nil {
+			values[name] = s.value
+		}
+	}
+	return &Inputs{values: values}
 }
 
 func (r *Runner) provider(name SourceName) Provider {
@@ -230,7 +262,7 @@ func (r *Runner) provider(name SourceName) Provider {
 
 // gatherOne runs one provider's Gather under the source deadline and
 // returns when the deadline passes even if Gather does not.
-func (r *Runner) gatherOne(ctx context.Context, p Provider) *gathered {
+func (r *Runner) gatherOne(ctx context.Context, p Provider, in *Inputs) *gathered {
 	timeout := r.SourceTimeout
 	if timeout <= 0 {
 		timeout = DefaultSourceTimeout
@@ -273,7 +305,11 @@ func (r *Runner) gatherOne(ctx context.Context, p Provider) *gathered {
 			}
 			mu.Unlock()
 		}()
-		a.value, a.err = p.Gather(gctx)
+		if d, ok := p.(Dependent); ok {
+			a.value, a.err = d.GatherFrom(gctx, in)
+		} else {
+			a.value, a.err = p.Gather(gctx)
+		}
 	}()
 
 	select {
@@ -350,7 +386,25 @@ func precondition(c Check, g map[SourceName]*gathered) *pb.Result {
 		res.Duration = durationpb.New(0)
 		return res
 	}
-	return nil
+	if len(c.Needs) > 0 || len(c.Optional) == 0 {
+		return nil
+	}
+	// Any one of the optional sources is enough; without one, an error of
+	// one of them says more than the SKIPs of the others.
+	var skips []string
+	for _, n := range c.Optional {
+		s := g[n]
+		if s == nil || s.err == nil {
+			return nil
+		}
+		if !errors.Is(s.err, ErrNotConfigured) {
+			return precondition(Check{Needs: []SourceName{n}}, g)
+		}
+		skips = append(skips, fmt.Sprintf("%s source not configured: %s", n, s.status.Message))
+	}
+	res := Skip("%s", strings.Join(skips, "; "))
+	res.Duration = durationpb.New(0)
+	return res
 }
 
 // acquire waits for a concurrency slot. It gives up when ctx ends, and when

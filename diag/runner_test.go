@@ -3,6 +3,7 @@ package diag
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,17 @@ import (
 
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
+
+// The source names of these tests; the real ones belong to the families.
+const (
+	SourceKube   SourceName = "kube"
+	SourceBGP    SourceName = "bgp"
+	SourceDNS    SourceName = "dns"
+	SourceRoutes SourceName = "routes"
+	SourceCloud  SourceName = "cloud"
+)
+
+func notConfigured(reason string) error { return fmt.Errorf("%s: %w", reason, ErrNotConfigured) }
 
 type fakeProvider struct {
 	name  SourceName
@@ -49,12 +61,12 @@ func TestRunnerPolicies(t *testing.T) {
 	defer close(release)
 	kube := &fakeProvider{name: SourceKube, value: "snapshot"}
 	broken := &fakeProvider{name: SourceBGP, err: errors.New("dial 10.0.0.1:179: connection refused")}
-	unconf := &fakeProvider{name: SourceDNS, err: NotConfigured("no dns section")}
+	unconf := &fakeProvider{name: SourceDNS, err: notConfigured("no dns section")}
 	slow := &fakeProvider{name: SourceCloud, value: 1, delay: time.Hour}
 	pass := func(context.Context, *Inputs) []*pb.Result { return []*pb.Result{Pass("ok")} }
 	checks := []Check{
 		check("z.last", []SourceName{SourceKube}, func(_ context.Context, in *Inputs) []*pb.Result {
-			return []*pb.Result{Pass("saw %v", in.Value(SourceKube))}
+			return []*pb.Result{Pass("saw %v", NewKey[any](SourceKube).Get(in))}
 		}),
 		check("a.first", []SourceName{SourceKube}, pass),
 		check("b.panics", nil, func(context.Context, *Inputs) []*pb.Result { panic("boom") }),
@@ -185,7 +197,7 @@ func (p *stubbornProvider) Gather(context.Context) (any, error) {
 func TestGatherIgnoringContextIsAbandoned(t *testing.T) {
 	p := &stubbornProvider{name: SourceKube, release: make(chan struct{}), returned: make(chan struct{})}
 	saw := check("k8s.sees", []SourceName{SourceKube}, func(_ context.Context, in *Inputs) []*pb.Result {
-		return []*pb.Result{Pass("saw %v", in.Value(SourceKube))}
+		return []*pb.Result{Pass("saw %v", NewKey[any](SourceKube).Get(in))}
 	})
 	r := &Runner{Providers: []Provider{p}, SourceTimeout: 100 * time.Millisecond}
 	start := time.Now()
@@ -418,5 +430,90 @@ func TestSelectErrors(t *testing.T) {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q lacks %q", msg, want)
 		}
+	}
+}
+
+// TestOptionalSources: optional sources are gathered and read when present;
+// a check with only optional sources runs on any one of them.
+func TestOptionalSources(t *testing.T) {
+	kube := &fakeProvider{name: SourceKube, value: "snapshot"}
+	broken := &fakeProvider{name: SourceBGP, err: errors.New("dial 10.0.0.1:179: connection refused")}
+	unconf := Unconfigured(SourceDNS, "no dns section")
+	unconf2 := Unconfigured(SourceCloud, "no cloud section")
+	saw := func(names ...SourceName) func(context.Context, *Inputs) []*pb.Result {
+		return func(_ context.Context, in *Inputs) []*pb.Result {
+			var got []string
+			for _, n := range names {
+				got = append(got, fmt.Sprintf("%s=%v", n, NewKey[any](n).Get(in)))
+			}
+			return []*pb.Result{Pass("%s", strings.Join(got, " "))}
+		}
+	}
+	checks := []Check{
+		{ID: "a.needs-and-optional", Needs: []SourceName{SourceKube}, Optional: []SourceName{SourceDNS}, Run: saw(SourceKube, SourceDNS)},
+		{ID: "b.any-one", Optional: []SourceName{SourceDNS, SourceKube}, Run: saw(SourceDNS, SourceKube)},
+		{ID: "c.none-configured", Optional: []SourceName{SourceDNS, SourceCloud}, Run: saw()},
+		{ID: "d.one-broken", Optional: []SourceName{SourceDNS, SourceBGP}, Run: saw()},
+		{ID: "e.no-provider", Optional: []SourceName{SourceRoutes}, Run: saw()},
+	}
+	r := &Runner{Providers: []Provider{kube, broken, unconf, unconf2}}
+	rep := r.Run(context.Background(), checks)
+	want := []struct {
+		status  pb.Status
+		summary string
+	}{
+		{pb.Status_PASS, "kube=snapshot dns=<nil>"},
+		{pb.Status_PASS, "dns=<nil> kube=snapshot"},
+		{pb.Status_SKIP, "dns source not configured: no dns section; cloud source not configured: no cloud section"},
+		{pb.Status_ERROR, "could not read the bgp source: dial 10.0.0.1:179: connection refused"},
+		{pb.Status_SKIP, "routes source not configured: no routes source in this run"},
+	}
+	for i, w := range want {
+		if got := rep.Results[i]; got.Status != w.status || got.Summary != w.summary {
+			t.Errorf("%s: %s %q, want %s %q", got.CheckId, got.Status, got.Summary, w.status, w.summary)
+		}
+	}
+	if info := checks[0].Info(); strings.Join(info.Sources, ",") != "kube,dns" {
+		t.Errorf("catalog sources %v", info.Sources)
+	}
+}
+
+// dependent is a source that reads another one.
+type dependent struct {
+	uses SourceName
+}
+
+func (d dependent) Name() SourceName   { return SourceCloud }
+func (d dependent) Uses() []SourceName { return []SourceName{d.uses} }
+func (d dependent) Gather(context.Context) (any, error) {
+	return nil, errors.New("Gather of a Dependent called")
+}
+func (d dependent) GatherFrom(_ context.Context, in *Inputs) (any, error) {
+	v := NewKey[string](d.uses)
+	if !v.Gathered(in) {
+		return nil, fmt.Errorf("%s not gathered", d.uses)
+	}
+	return "cloud saw " + v.Get(in), nil
+}
+
+// TestDependentSources: a source that uses another is gathered after it,
+// with its value, even when no check needs the used source itself; and a
+// used source that failed reaches the dependent as absent.
+func TestDependentSources(t *testing.T) {
+	kube := &fakeProvider{name: SourceKube, value: "nodes", delay: 50 * time.Millisecond}
+	seeCloud := check("c.cloud", []SourceName{SourceCloud}, func(_ context.Context, in *Inputs) []*pb.Result {
+		return []*pb.Result{Pass("%s", NewKey[string](SourceCloud).Get(in))}
+	})
+	rep := (&Runner{Providers: []Provider{kube, dependent{uses: SourceKube}}}).Run(context.Background(), []Check{seeCloud})
+	if got := rep.Results[0]; got.Status != pb.Status_PASS || got.Summary != "cloud saw nodes" {
+		t.Errorf("got %s %q", got.Status, got.Summary)
+	}
+	if kube.calls.Load() != 1 || len(rep.Sources) != 2 {
+		t.Errorf("kube gathered %d times, sources %v", kube.calls.Load(), rep.Sources)
+	}
+	broken := &fakeProvider{name: SourceKube, err: errors.New("refused")}
+	rep = (&Runner{Providers: []Provider{broken, dependent{uses: SourceKube}}}).Run(context.Background(), []Check{seeCloud})
+	if got := rep.Results[0]; got.Status != pb.Status_ERROR || !strings.Contains(got.Summary, "kube not gathered") {
+		t.Errorf("got %s %q", got.Status, got.Summary)
 	}
 }

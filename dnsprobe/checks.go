@@ -10,20 +10,22 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/kube"
+	"github.com/vnodediag/vnodediag/dnsprobe/corefile"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
 // The check IDs of this package (a public contract).
 const (
-	IDResolverReachable      = "dns.resolver-reachable"
-	IDPrivateZoneFromOnPrem  = "dns.privatezone-from-onprem"
-	IDOnPremFromCloud        = "dns.onprem-from-cloud"
-	IDClusterDomainOverlap   = "dns.cluster-domain-overlap"
-	IDCoreDNSForward         = "dns.coredns-forward"
-	referencePrivateZone     = "Alibaba Cloud ECI hybrid cluster FAQ: DNS resolution between the IDC and the VPC (PrivateZone forwarding)"
-	referenceClusterDomain   = "Alibaba Cloud ECI hybrid cluster FAQ: the cluster domain must not overlap a PrivateZone or on-prem zone"
-	referenceCoreDNSForward  = "Alibaba Cloud ECI hybrid cluster FAQ: CoreDNS forward configuration"
-	referenceResolverAnswers = "Alibaba Cloud ECI hybrid cluster FAQ: DNS resolution between the IDC and the VPC"
+	CheckResolverReachable     = "dns.resolver-reachable"
+	CheckPrivateZoneFromOnPrem = "dns.privatezone-from-onprem"
+	CheckOnPremFromCloud       = "dns.onprem-from-cloud"
+	CheckClusterDomainOverlap  = "dns.cluster-domain-overlap"
+	CheckCoreDNSForward        = "dns.coredns-forward"
+	referencePrivateZone       = "Alibaba Cloud ECI hybrid cluster FAQ: DNS resolution between the IDC and the VPC (PrivateZone forwarding)"
+	referenceClusterDomain     = "Alibaba Cloud ECI hybrid cluster FAQ: the cluster domain must not overlap a PrivateZone or on-prem zone"
+	referenceCoreDNSForward    = "Alibaba Cloud ECI hybrid cluster FAQ: CoreDNS forward configuration"
+	referenceResolverAnswers   = "Alibaba Cloud ECI hybrid cluster FAQ: DNS resolution between the IDC and the VPC"
 )
 
 // Checks returns the dns.* checks. They evaluate the gathered DNS
@@ -32,37 +34,39 @@ const (
 func Checks() []diag.Check {
 	return []diag.Check{
 		{
-			ID:        IDResolverReachable,
+			ID:        CheckResolverReachable,
 			Title:     "Every configured resolver answers for its own zone",
-			Needs:     []diag.SourceName{diag.SourceDNS},
+			Needs:     diag.Needs(Source),
 			Reference: referenceResolverAnswers,
-			Run:       func(_ context.Context, in *diag.Inputs) []*pb.Result { return EvalResolverReachable(from(in)) },
+			Run:       func(_ context.Context, in *diag.Inputs) []*pb.Result { return evalResolverReachable(Source.Get(in)) },
 		},
 		{
-			ID:        IDPrivateZoneFromOnPrem,
+			ID:        CheckPrivateZoneFromOnPrem,
 			Title:     "On-prem resolvers resolve the PrivateZone names",
-			Needs:     []diag.SourceName{diag.SourceDNS},
+			Needs:     diag.Needs(Source),
 			Reference: referencePrivateZone,
-			Run:       func(_ context.Context, in *diag.Inputs) []*pb.Result { return EvalPrivateZoneFromOnPrem(from(in)) },
+			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
+				return evalPrivateZoneFromOnPrem(Source.Get(in))
+			},
 		},
 		{
-			ID:        IDOnPremFromCloud,
+			ID:        CheckOnPremFromCloud,
 			Title:     "Cloud resolvers resolve the on-prem names",
-			Needs:     []diag.SourceName{diag.SourceDNS},
+			Needs:     diag.Needs(Source),
 			Reference: referencePrivateZone,
-			Run:       func(_ context.Context, in *diag.Inputs) []*pb.Result { return EvalOnPremFromCloud(from(in)) },
+			Run:       func(_ context.Context, in *diag.Inputs) []*pb.Result { return evalOnPremFromCloud(Source.Get(in)) },
 		},
 		{
-			ID:        IDClusterDomainOverlap,
+			ID:        CheckClusterDomainOverlap,
 			Title:     "The cluster domain does not overlap a PrivateZone or on-prem zone",
-			Needs:     []diag.SourceName{diag.SourceKube, diag.SourceDNS},
+			Needs:     diag.Needs(kube.Source, Source),
 			Reference: referenceClusterDomain,
 			Run:       runClusterDomainOverlap,
 		},
 		{
-			ID:        IDCoreDNSForward,
+			ID:        CheckCoreDNSForward,
 			Title:     "CoreDNS forwards the on-prem and PrivateZone zones to the configured resolvers",
-			Needs:     []diag.SourceName{diag.SourceKube, diag.SourceDNS},
+			Needs:     diag.Needs(kube.Source, Source),
 			Reference: referenceCoreDNSForward,
 			Run:       runCoreDNSForward,
 		},
@@ -70,8 +74,8 @@ func Checks() []diag.Check {
 }
 
 func resolverObj(r Resolver) *pb.Object { return diag.Obj("DNSResolver", "", resolverLabel(r)) }
-func nameObj(name string) *pb.Object    { return diag.Obj("DNSName", "", trimDot(normZone(name))) }
-func zoneObj(zone string) *pb.Object    { return diag.Obj("DNSZone", "", trimDot(normZone(zone))) }
+func nameObj(name string) *pb.Object    { return diag.Obj("DNSName", "", trimDot(name)) }
+func zoneObj(zone string) *pb.Object    { return diag.Obj("DNSZone", "", trimDot(zone)) }
 func serverObj(addr string) *pb.Object  { return diag.Obj("DNSServer", "", addr) }
 
 // alive reports whether server replied to any query of the run other than
@@ -85,12 +89,8 @@ func (o *Observations) alive(server string, except Query) bool {
 	return false
 }
 
-// EvalResolverReachable is dns.resolver-reachable: one result per resolver.
-func EvalResolverReachable(obs *Observations) []*pb.Result {
-	obs, bad := canonicalObs(obs)
-	if bad != nil {
-		return []*pb.Result{bad}
-	}
+// evalResolverReachable is dns.resolver-reachable: one result per resolver.
+func evalResolverReachable(obs *Observations) []*pb.Result {
 	c := &obs.Config
 	var out []*pb.Result
 	for _, r := range c.OnPremResolvers {
@@ -113,7 +113,7 @@ func EvalResolverReachable(obs *Observations) []*pb.Result {
 // "" when they are.
 func cloudSkipReason(obs *Observations) string {
 	c := &obs.Config
-	switch c.reachability() {
+	switch c.CloudReachable {
 	case ReachNo:
 		return "cloudReachable is false: this host cannot query the cloud resolvers directly; the check needs the cloud-side agent, which does not exist yet"
 	case ReachAuto:
@@ -253,13 +253,9 @@ func splitHP(hp string) (string, string) {
 	return strings.Trim(hp[:i], "[]"), hp[i+1:]
 }
 
-// EvalPrivateZoneFromOnPrem is dns.privatezone-from-onprem: one result per
+// evalPrivateZoneFromOnPrem is dns.privatezone-from-onprem: one result per
 // on-prem resolver and PrivateZone name.
-func EvalPrivateZoneFromOnPrem(obs *Observations) []*pb.Result {
-	obs, bad := canonicalObs(obs)
-	if bad != nil {
-		return []*pb.Result{bad}
-	}
+func evalPrivateZoneFromOnPrem(obs *Observations) []*pb.Result {
 	c := &obs.Config
 	switch {
 	case len(c.OnPremResolvers) == 0:
@@ -276,13 +272,9 @@ func EvalPrivateZoneFromOnPrem(obs *Observations) []*pb.Result {
 	return out
 }
 
-// EvalOnPremFromCloud is dns.onprem-from-cloud: one result per cloud resolver
+// evalOnPremFromCloud is dns.onprem-from-cloud: one result per cloud resolver
 // and on-prem name, or one SKIP when this host cannot query the cloud side.
-func EvalOnPremFromCloud(obs *Observations) []*pb.Result {
-	obs, bad := canonicalObs(obs)
-	if bad != nil {
-		return []*pb.Result{bad}
-	}
+func evalOnPremFromCloud(obs *Observations) []*pb.Result {
 	c := &obs.Config
 	switch {
 	case len(c.CloudResolvers) == 0:
@@ -305,7 +297,7 @@ func EvalOnPremFromCloud(obs *Observations) []*pb.Result {
 func evalLookup(obs *Observations, r Resolver, n Name, zone string, sd side) *pb.Result {
 	hp := r.Address
 	t, _ := QType(n.Type)
-	q := Query{Server: hp, Name: normZone(n.Name), Type: t}
+	q := Query{Server: hp, Name: corefile.CanonicalName(n.Name), Type: t}
 	o := obs.Outcomes[q]
 	label := resolverLabel(r)
 	name := trimDot(q.Name)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/dnsprobe/corefile"
 )
 
 // Config is the `dns` section of the configuration.
@@ -48,7 +50,7 @@ type Config struct {
 	// (default cluster.local).
 	ClusterDomain string `json:"clusterDomain,omitempty"`
 	// Timeout is the deadline of one query, retries included (default 2s).
-	Timeout string `json:"timeout,omitempty"`
+	Timeout diag.Duration `json:"timeout,omitempty"`
 	// Retries re-sends an unanswered UDP query within Timeout (default 0).
 	Retries int `json:"retries,omitempty"`
 	// Concurrency bounds the queries in flight (default 128). The section
@@ -56,6 +58,8 @@ type Config struct {
 	Concurrency int `json:"concurrency,omitempty"`
 	// UDPSize is the EDNS0 buffer size advertised (default 1232).
 	UDPSize int `json:"udpSize,omitempty"`
+
+	norm *Config
 }
 
 // Resolver is one DNS server to query.
@@ -138,6 +142,27 @@ func (r Reachability) MarshalJSON() ([]byte, error) {
 // field that is wrong. Addresses are compared in canonical form, so
 // 127.0.0.3 and ::ffff:127.0.0.3:53 are the same resolver.
 func (c *Config) Validate() error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	norm := c.canonical()
+	c.norm = &norm
+	return nil
+}
+
+// settings returns the canonical copy Validate made, validating now if it
+// has not run.
+func (c *Config) settings() (*Config, error) {
+	if c.norm == nil {
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("dns: %w", err)
+		}
+	}
+	return c.norm, nil
+}
+
+// validate names every field that is wrong.
+func (c *Config) validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if len(c.OnPremResolvers) == 0 && len(c.CloudResolvers) == 0 {
@@ -177,7 +202,7 @@ func (c *Config) Validate() error {
 		zones []string
 	}{{"privateZones", c.PrivateZones}, {"onPremZones", c.OnPremZones}} {
 		for i, s := range z.zones {
-			if !validZone(s) || normZone(s) == "." {
+			if !validZone(s) || corefile.CanonicalName(s) == "." {
 				add("%s[%d]: %q is not a domain name", z.field, i, s)
 			}
 		}
@@ -221,13 +246,8 @@ func (c *Config) Validate() error {
 			seen[hp] = j
 		}
 	}
-	if c.ClusterDomain != "" && (!validZone(c.ClusterDomain) || normZone(c.ClusterDomain) == ".") {
+	if c.ClusterDomain != "" && (!validZone(c.ClusterDomain) || corefile.CanonicalName(c.ClusterDomain) == ".") {
 		add("clusterDomain: %q is not a domain name", c.ClusterDomain)
-	}
-	if c.Timeout != "" {
-		if d, err := time.ParseDuration(c.Timeout); err != nil || d <= 0 {
-			add("timeout: %q is not a positive duration like 2s", c.Timeout)
-		}
 	}
 	if c.Retries < 0 || c.Retries > 5 {
 		add("retries: want 0 to 5, got %d", c.Retries)
@@ -258,73 +278,80 @@ func capList(values []string, n int) string {
 	return fmt.Sprintf("%v and %d more]", strings.TrimSuffix(fmt.Sprint(values[:n]), "]"), len(values)-n)
 }
 
-// canonical returns a copy of c with every resolver address and forward
-// target in the form HostPort gives ("10.0.0.53:53", "[2001:db8::53]:53"),
-// which is the form queries and outcomes are keyed by. The checks work on
-// the canonical copy, so no lookup by address needs to handle an error; a
-// bad address is the error returned here, naming the field.
-func (c *Config) canonical() (Config, error) {
+// canonical returns a copy of a validated c in the one form the source and
+// the checks use: every resolver address and forward target as HostPort
+// gives it ("10.0.0.53:53", "[2001:db8::53]:53"), which queries and
+// outcomes are keyed by, and every zone and name lower case with its
+// trailing dot. Nothing downstream normalises configuration again.
+func (c *Config) canonical() Config {
 	out := *c
-	var errs []error
-	canon := func(s string, field string, i int, name string) string {
-		hp, err := HostPort(s)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s[%d] %q: %w", field, i, name, err))
-			return s
-		}
+	out.norm = nil
+	addr := func(s string) string {
+		hp, _ := HostPort(s) // validated
 		return hp
 	}
-	out.OnPremResolvers = slices.Clone(c.OnPremResolvers)
-	for i := range out.OnPremResolvers {
-		r := &out.OnPremResolvers[i]
-		r.Address = canon(r.Address, "onPremResolvers", i, r.Name)
+	resolvers := func(rs []Resolver) []Resolver {
+		rs = slices.Clone(rs)
+		for i := range rs {
+			rs[i].Address = addr(rs[i].Address)
+			if rs[i].Zone != "" {
+				rs[i].Zone = corefile.CanonicalName(rs[i].Zone)
+			}
+		}
+		return rs
 	}
-	out.CloudResolvers = slices.Clone(c.CloudResolvers)
-	for i := range out.CloudResolvers {
-		r := &out.CloudResolvers[i]
-		r.Address = canon(r.Address, "cloudResolvers", i, r.Name)
+	zones := func(zs []string) []string {
+		out := make([]string, len(zs))
+		for i, z := range zs {
+			out[i] = corefile.CanonicalName(z)
+		}
+		return out
 	}
+	names := func(ns []Name) []Name {
+		ns = slices.Clone(ns)
+		for i := range ns {
+			ns[i].Name = corefile.CanonicalName(ns[i].Name)
+			if ns[i].Type == "" {
+				ns[i].Type = "A"
+			}
+			ns[i].Type = strings.ToUpper(ns[i].Type)
+		}
+		return ns
+	}
+	out.OnPremResolvers, out.CloudResolvers = resolvers(c.OnPremResolvers), resolvers(c.CloudResolvers)
+	out.PrivateZones, out.OnPremZones = zones(c.PrivateZones), zones(c.OnPremZones)
+	out.PrivateZoneNames, out.OnPremNames = names(c.PrivateZoneNames), names(c.OnPremNames)
 	out.Forwarders = slices.Clone(c.Forwarders)
 	for i := range out.Forwarders {
 		f := &out.Forwarders[i]
+		f.Zone = corefile.CanonicalName(f.Zone)
 		f.Targets = slices.Clone(f.Targets)
 		for j := range f.Targets {
-			f.Targets[j] = canon(f.Targets[j], "forwarders", i, f.Zone)
+			f.Targets[j] = addr(f.Targets[j])
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return Config{}, fmt.Errorf("dns configuration: %w", err)
+	if out.ClusterDomain != "" {
+		out.ClusterDomain = corefile.CanonicalName(out.ClusterDomain)
 	}
-	return out, nil
+	if out.Timeout == 0 {
+		out.Timeout = diag.Duration(2 * time.Second)
+	}
+	if out.Concurrency == 0 {
+		out.Concurrency = 128
+	}
+	if out.CloudReachable == "" {
+		out.CloudReachable = ReachAuto
+	}
+	return out
 }
 
-// QueryTimeout is the per-query deadline.
-func (c *Config) QueryTimeout() time.Duration {
-	if d, err := time.ParseDuration(c.Timeout); err == nil && d > 0 {
-		return d
-	}
-	return 2 * time.Second
-}
+// The helpers below read a canonical Config (see canonical).
 
-func (c *Config) concurrency() int {
-	if c.Concurrency > 0 {
-		return c.Concurrency
-	}
-	return 128
-}
-
-func (c *Config) reachability() Reachability {
-	if c.CloudReachable == "" {
-		return ReachAuto
-	}
-	return c.CloudReachable
-}
-
-// forwardTargets are the targets of zone; c is canonical.
+// forwardTargets are the targets of zone.
 func (c *Config) forwardTargets(zone string) []string {
 	var out []string
 	for _, f := range c.Forwarders {
-		if normZone(f.Zone) == normZone(zone) {
+		if f.Zone == zone {
 			out = append(out, f.Targets...)
 		}
 	}
@@ -335,11 +362,11 @@ func (c *Config) forwardTargets(zone string) []string {
 func (c *Config) zoneOfResolver(r Resolver, cloud bool) string {
 	switch {
 	case r.Zone != "":
-		return normZone(r.Zone)
+		return r.Zone
 	case !cloud && len(c.OnPremZones) > 0:
-		return normZone(c.OnPremZones[0])
+		return c.OnPremZones[0]
 	case cloud && len(c.PrivateZones) > 0:
-		return normZone(c.PrivateZones[0])
+		return c.PrivateZones[0]
 	}
 	return "."
 }
@@ -383,22 +410,12 @@ func validZone(s string) bool {
 	return ok
 }
 
-// normZone is a zone in canonical form: lower case, trailing dot, "." for
-// the root.
-func normZone(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "" || s == "." {
-		return "."
-	}
-	return dns.Fqdn(s)
-}
-
 // ZoneOf returns the most specific of zones that contains name, "" if none.
 func ZoneOf(name string, zones []string) string {
-	n := normZone(name)
+	n := corefile.CanonicalName(name)
 	best := ""
 	for _, z := range zones {
-		z = normZone(z)
+		z = corefile.CanonicalName(z)
 		if dns.IsSubDomain(z, n) && len(z) > len(best) {
 			best = z
 		}

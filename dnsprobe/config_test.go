@@ -1,7 +1,6 @@
 package dnsprobe
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -40,8 +39,6 @@ func TestConfigValidate(t *testing.T) {
 		{"forwarder bad target", func(c *Config) { c.Forwarders[1].Targets = []string{"ns1"} }, `forwarders[1] "corp.example": target: "ns1": host is not an IP address`},
 		{"forwarder bad zone", func(c *Config) { c.Forwarders[0].Zone = "" }, `forwarders[0]: zone "" is not a domain name`},
 		{"bad cluster domain", func(c *Config) { c.ClusterDomain = "." }, `clusterDomain: "." is not a domain name`},
-		{"bad timeout", func(c *Config) { c.Timeout = "2" }, `timeout: "2" is not a positive duration like 2s`},
-		{"negative timeout", func(c *Config) { c.Timeout = "-1s" }, `timeout: "-1s" is not a positive duration like 2s`},
 		{"too many retries", func(c *Config) { c.Retries = 9 }, "retries: want 0 to 5, got 9"},
 		{"negative concurrency", func(c *Config) { c.Concurrency = -1 }, "concurrency: must not be negative, got -1"},
 		{"small udp size", func(c *Config) { c.UDPSize = 100 }, "udpSize: want 512 to 65535, got 100"},
@@ -103,24 +100,14 @@ func TestHostPortCanonical(t *testing.T) {
 	}
 }
 
-// An address that does not parse is an ERROR naming it, in every check and
-// in the plan, never a silently dropped query.
+// An address that does not parse is a configuration error naming it, so no
+// query is ever silently dropped: the source is never built with it.
 func TestBadAddressNotDropped(t *testing.T) {
 	c := testConfig()
 	c.CloudResolvers[0].Address = "vpc-dns.example"
-	if _, err := Plan(&c); err == nil || err.Error() != `dns configuration: cloudResolvers[0] "vpc-dns": "vpc-dns.example": host is not an IP address` {
-		t.Errorf("Plan: %v", err)
-	}
-	obs := observe(c, nil)
-	for name, rs := range map[string][]*pb.Result{
-		"resolver-reachable":      EvalResolverReachable(obs),
-		"onprem-from-cloud":       EvalOnPremFromCloud(obs),
-		"privatezone-from-onprem": EvalPrivateZoneFromOnPrem(obs),
-		"coredns-forward":         EvalCoreDNSForward(&c, &corefile.Corefile{}),
-	} {
-		if len(rs) != 1 || rs[0].Status != pb.Status_ERROR || !strings.Contains(rs[0].Summary, `"vpc-dns.example": host is not an IP address`) {
-			t.Errorf("%s: %v", name, rs)
-		}
+	want := `dns: cloudResolvers[0] "vpc-dns": address: "vpc-dns.example": host is not an IP address`
+	if _, err := NewProvider(&c, diag.Env{}); err == nil || err.Error() != want {
+		t.Errorf("NewProvider: %v, want %s", err, want)
 	}
 	if _, _, err := ExpectedForward(&c, "corp.example", false); err == nil {
 		t.Error("ExpectedForward accepted a bad address")
@@ -174,8 +161,8 @@ func TestExampleConfig(t *testing.T) {
 	if err := file.DNS.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if file.DNS.QueryTimeout() != 2*time.Second || file.DNS.reachability() != ReachAuto {
-		t.Errorf("example: timeout %s reachability %s", file.DNS.QueryTimeout(), file.DNS.reachability())
+	if c := canon(*file.DNS); c.Timeout.D() != 2*time.Second || c.CloudReachable != ReachAuto {
+		t.Errorf("example: timeout %s reachability %s", c.Timeout.D(), c.CloudReachable)
 	}
 }
 
@@ -199,7 +186,7 @@ func TestExampleCorefile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, rs := range [][]*pb.Result{EvalCoreDNSForward(file.DNS, cf), EvalClusterDomainOverlap(file.DNS, cf)} {
+	for _, rs := range [][]*pb.Result{evalCoreDNSForward(canon(*file.DNS), cf), evalClusterDomainOverlap(canon(*file.DNS), cf)} {
 		for _, r := range rs {
 			if r.Status != pb.Status_PASS {
 				t.Errorf("%s: %s", r.Status, r.Summary)
@@ -209,14 +196,7 @@ func TestExampleCorefile(t *testing.T) {
 }
 
 func TestNewProvider(t *testing.T) {
-	p, err := NewProvider(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Gather(t.Context()); !errors.Is(err, diag.ErrNotConfigured) || err.Error() != "no dns section in the configuration: not configured" {
-		t.Errorf("nil config: %v, want not configured", err)
-	}
-	if _, err := NewProvider(&Config{}, nil); err == nil || err.Error() != "dns: onPremResolvers, cloudResolvers: at least one resolver is required" {
+	if _, err := NewProvider(&Config{}, diag.Env{}); err == nil || err.Error() != "dns: onPremResolvers, cloudResolvers: at least one resolver is required" {
 		t.Errorf("empty config: %v", err)
 	}
 }
@@ -227,7 +207,7 @@ func TestConfigRoundTrip(t *testing.T) {
 	for _, r := range []Reachability{ReachYes, ReachNo, ReachAuto} {
 		c := testConfig()
 		c.CloudReachable = r
-		c.Timeout = "1500ms"
+		c.Timeout = diag.Duration(1500 * time.Millisecond)
 		b, err := yaml.Marshal(map[string]any{"dns": &c})
 		if err != nil {
 			t.Fatal(err)
@@ -241,7 +221,7 @@ func TestConfigRoundTrip(t *testing.T) {
 		if err := back.DNS.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		if back.DNS.CloudReachable != r || back.DNS.QueryTimeout() != 1500*time.Millisecond || len(back.DNS.Forwarders) != 2 {
+		if back.DNS.CloudReachable != r || back.DNS.Timeout.D() != 1500*time.Millisecond || len(back.DNS.Forwarders) != 2 {
 			t.Errorf("round trip of %s:\n%s", r, b)
 		}
 	}

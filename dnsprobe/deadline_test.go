@@ -4,12 +4,13 @@ import (
 	"context"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -19,37 +20,9 @@ import (
 // deadline).
 
 // hungTCP accepts connections on addr's port (":0" for any) and never reads
-// or writes; the connections stay open until the test ends.
+// or writes.
 func hungTCP(t *testing.T, addr string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
+	l, _ := diagtest.HungTCP(t, addr)
 	return l.Addr().String()
 }
 
@@ -136,9 +109,9 @@ func TestGatherObeysContextAgainstHungServers(t *testing.T) {
 		PrivateZoneNames: []Name{{Name: "api.svc.cloud.internal"}},
 		OnPremNames:      []Name{{Name: "db.corp.example"}},
 		Forwarders:       []Forwarder{{Zone: "svc.cloud.internal", Targets: []string{hung, silentUDP}}},
-		Timeout:          "30s",
+		Timeout:          diag.Duration(30 * time.Second),
 	}
-	p, err := NewProvider(cfg, nil)
+	p, err := NewProvider(cfg, diag.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +135,7 @@ func TestGatherObeysContextAgainstHungServers(t *testing.T) {
 	}
 	// Cut short by the run, a query says nothing about its server: ERROR,
 	// never FAIL ("does not answer").
-	for _, r := range append(EvalResolverReachable(obs), EvalPrivateZoneFromOnPrem(obs)...) {
+	for _, r := range append(evalResolverReachable(obs), evalPrivateZoneFromOnPrem(obs)...) {
 		if r.Status != pb.Status_ERROR || !strings.Contains(r.Summary, "cut short: a deadline of the run or an interrupt came before the query's own") {
 			t.Errorf("%s: %s, want ERROR", r.Status, r.Summary)
 		}
@@ -180,8 +153,8 @@ func TestGatherRunDeadlineBeforeQueryDeadline(t *testing.T) {
 	p, err := NewProvider(&Config{
 		OnPremResolvers: []Resolver{{Name: "silent", Address: silentUDP}},
 		OnPremZones:     []string{"corp.example"},
-		Timeout:         "30s",
-	}, nil)
+		Timeout:         diag.Duration(30 * time.Second),
+	}, diag.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}

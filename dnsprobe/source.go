@@ -11,7 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/vnodediag/vnodediag/diag"
-	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"github.com/vnodediag/vnodediag/dnsprobe/corefile"
 )
 
 // Provider is the DNS source: it sends every query the dns.* checks need,
@@ -22,30 +22,29 @@ type Provider struct {
 	prober *Prober
 }
 
-// NewProvider validates cfg. A nil cfg (no `dns` section) gives a provider
-// whose Gather reports the source as not configured, so the checks SKIP.
-func NewProvider(cfg *Config, log *slog.Logger) (*Provider, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	p := &Provider{cfg: cfg, log: log}
-	if cfg == nil {
-		return p, nil
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("dns: %w", err)
-	}
-	canon, err := cfg.canonical()
-	if err != nil {
-		return nil, fmt.Errorf("dns: %w", err)
-	}
-	p.cfg = &canon
-	p.prober = &Prober{UDPSize: uint16(cfg.UDPSize), Retries: cfg.Retries}
-	return p, nil
+// Source is the DNS source's key: the outcome of every query of a run.
+var Source = diag.NewKey[*Observations]("dns")
+
+// Family is the dns.* checks and the `dns` section.
+func Family() diag.Family {
+	return diag.Family{Name: "dns", Checks: Checks, Section: diag.SectionOf("dns", NewProvider)}
 }
 
-// Name is diag.SourceDNS.
-func (p *Provider) Name() diag.SourceName { return diag.SourceDNS }
+// NewProvider returns the DNS source. A nil cfg (no `dns` section) leaves
+// it out; an invalid cfg is an error now.
+func NewProvider(cfg *Config, env diag.Env) (diag.Provider, error) {
+	if cfg == nil {
+		return Source.Unconfigured("no dns section in the configuration: add dns.onPremResolvers or dns.cloudResolvers and the names to resolve"), nil
+	}
+	c, err := cfg.settings()
+	if err != nil {
+		return nil, err
+	}
+	return &Provider{cfg: c, log: env.Logger(), prober: &Prober{UDPSize: uint16(c.UDPSize), Retries: c.Retries}}, nil
+}
+
+// Name is the DNS source's name.
+func (p *Provider) Name() diag.SourceName { return Source.Name() }
 
 // Query is one question to one server, and why it is asked.
 type Query struct {
@@ -82,30 +81,26 @@ func (o *Observations) Describe() string {
 
 // Get returns the outcome of a query, nil if it was not sent.
 func (o *Observations) Get(server, name string, qtype uint16) *Outcome {
-	return o.Outcomes[Query{Server: server, Name: normZone(name), Type: qtype}]
+	return o.Outcomes[Query{Server: server, Name: corefile.CanonicalName(name), Type: qtype}]
 }
 
-// Plan lists the queries the checks need, without duplicates: the SOA of each
+// plan lists the queries the checks need, without duplicates: the SOA of each
 // resolver's zone, each PrivateZone name through each on-prem resolver, each
 // on-prem name through each cloud resolver (unless cloudReachable is false),
 // and each name directly at its zone's forward targets, so that a silent
-// forwarder can be told from a dead hop without a second round trip. An
-// address that is not host[:port] is an error naming it.
-func Plan(cfg *Config) ([]Query, error) {
-	c, err := cfg.canonical()
-	if err != nil {
-		return nil, err
-	}
+// forwarder can be told from a dead hop without a second round trip. c is
+// canonical.
+func (c *Config) plan() []Query {
 	seen := map[Query]bool{}
 	var out []Query
 	add := func(server, name string, t uint16) {
-		q := Query{Server: server, Name: normZone(name), Type: t}
+		q := Query{Server: server, Name: name, Type: t}
 		if !seen[q] {
 			seen[q] = true
 			out = append(out, q)
 		}
 	}
-	cloud := c.reachability() != ReachNo
+	cloud := c.CloudReachable != ReachNo
 	soa := func(r Resolver, isCloud bool) {
 		zone := c.zoneOfResolver(r, isCloud)
 		add(r.Address, zone, dns.TypeSOA)
@@ -136,29 +131,20 @@ func Plan(cfg *Config) ([]Query, error) {
 	if cloud {
 		names(c.CloudResolvers, c.OnPremNames, c.OnPremZones)
 	}
-	return out, nil
+	return out
 }
 
 // Gather sends the planned queries, at most Concurrency at once, each with
-// its own deadline. Failed queries are outcomes, not errors: Gather fails
-// only when it is not configured.
-func (p *Provider) Gather(ctx context.Context) (any, error) {
-	if p.cfg == nil {
-		return nil, diag.NotConfigured("no dns section in the configuration")
-	}
-	return p.gather(ctx)
-}
+// its own deadline. Failed queries are outcomes, not errors.
+func (p *Provider) Gather(ctx context.Context) (any, error) { return p.gather(ctx), nil }
 
-func (p *Provider) gather(ctx context.Context) (*Observations, error) {
+func (p *Provider) gather(ctx context.Context) *Observations {
 	start := time.Now()
-	plan, err := Plan(p.cfg)
-	if err != nil {
-		return nil, err
-	}
-	obs := &Observations{Config: *p.cfg, Outcomes: make(map[Query]*Outcome, len(plan)), Timeout: p.cfg.QueryTimeout()}
+	plan := p.cfg.plan()
+	obs := &Observations{Config: *p.cfg, Outcomes: make(map[Query]*Outcome, len(plan)), Timeout: p.cfg.Timeout.D()}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, p.cfg.concurrency())
+	sem := make(chan struct{}, p.cfg.Concurrency)
 	for _, q := range plan {
 		wg.Add(1)
 		go func() {
@@ -195,33 +181,12 @@ func (p *Provider) gather(ctx context.Context) (*Observations, error) {
 	}
 	wg.Wait()
 	obs.Wall = time.Since(start)
-	return obs, nil
-}
-
-// from returns the gathered DNS observations of a run, nil when absent.
-func from(in *diag.Inputs) *Observations {
-	o, _ := in.Value(diag.SourceDNS).(*Observations)
-	return o
+	return obs
 }
 
 // resolverLabel is "name (address)"; r comes from a canonical Config.
 func resolverLabel(r Resolver) string {
 	return fmt.Sprintf("%s (%s)", r.Name, r.Address)
-}
-
-// canonicalObs returns obs with its configuration in canonical form (see
-// Config.canonical), or the ERROR result that names the bad address.
-func canonicalObs(obs *Observations) (*Observations, *pb.Result) {
-	if obs == nil {
-		return nil, diag.Errorf("dns observations missing")
-	}
-	c, err := obs.Config.canonical()
-	if err != nil {
-		return nil, diag.Errorf("%v", err)
-	}
-	o := *obs
-	o.Config = c
-	return &o, nil
 }
 
 func joinTargets(ts []string) string {

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fatih/color"
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -120,14 +121,16 @@ func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 	}
 	out := cmd.OutOrStdout()
 	opt := render.Options{Verbose: f.verbose, Width: 80}
+	tty := false
 	if fd, ok := out.(*os.File); ok && term.IsTerminal(int(fd.Fd())) {
-		opt.Color = f.color != "never"
+		tty = true
 		if w, _, err := term.GetSize(int(fd.Fd())); err == nil && w > 40 {
 			opt.Width = w
 		}
-	} else {
-		opt.Color = f.color == "always"
 	}
+	// auto colours a terminal unless NO_COLOR or TERM=dumb says not to
+	// (fatih/color reads both); an explicit --color=always wins over them.
+	opt.Color = f.color == "always" || f.color == "auto" && tty && !color.NoColor
 
 	// The first SIGINT or SIGTERM ends the run's context: the engine
 	// stops what is unfinished (ERROR "interrupted") and what finished is
@@ -250,7 +253,7 @@ func diagnoseLocal(ctx context.Context, f *diagnoseFlags) (*pb.Report, error) {
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
-	r, err := runnerFor(cfg)
+	r, err := runnerFor(cfg, false)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vnodediag/vnodediag/cmd/vnodediag/app"
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/config"
 	"github.com/vnodediag/vnodediag/diag/server"
@@ -202,11 +203,11 @@ func TestGRPCMatchesInProcess(t *testing.T) {
 	if err := lab.Apply(ctx, kubelab.HybridCluster()...); err != nil {
 		t.Fatal(err)
 	}
-	c, err := config.Parse([]byte("kubernetes:\n  kubeconfig: " + lab.Kubeconfig + "\n"))
+	c, err := config.Parse([]byte("kubernetes:\n  kubeconfig: "+lab.Kubeconfig+"\n"), app.Sections())
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := runnerFor(c)
+	r, err := runnerFor(c, false)
 	if err != nil {
 		t.Fatal(err)
 	}

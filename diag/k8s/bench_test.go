@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/cloudnet"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
@@ -40,12 +41,12 @@ func BenchmarkPodCIDROverlapShared(b *testing.B) {
 		capped bool
 	}{
 		{"pairwise-baseline", pairwiseOverlap, false},
-		{"grouped", PodCIDROverlap, true},
+		{"grouped", evalPodCIDROverlap, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			check := diag.Check{ID: "k8s.podcidr-overlap", Needs: []diag.SourceName{diag.SourceKube}, Reference: refCGNAT,
+			check := diag.Check{ID: "k8s.podcidr-overlap", Needs: diag.Needs(kube.Source), Reference: refCGNAT,
 				Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
-					s := kube.From(in)
+					s := kube.Source.Get(in)
 					return c.eval(ctx, s.Nodes, s.ServiceCIDRs)
 				}}
 			var r row
@@ -87,7 +88,7 @@ func BenchmarkPodCIDROverlapShared(b *testing.B) {
 
 type fixedSource struct{ s *kube.Snapshot }
 
-func (fixedSource) Name() diag.SourceName                 { return diag.SourceKube }
+func (fixedSource) Name() diag.SourceName                 { return kube.Source.Name() }
 func (f fixedSource) Gather(context.Context) (any, error) { return f.s, nil }
 
 // samplePeakHeap samples the heap's live objects every millisecond until
@@ -132,7 +133,7 @@ func pairwiseOverlap(_ context.Context, nodes []*corev1.Node, serviceCIDRs []str
 		if kube.Classify(n).Class == kube.ClassVirtual {
 			continue
 		}
-		for _, p := range nodePrefixes(n) {
+		for _, p := range kube.PodCIDRs(n) {
 			items = append(items, owned{p, 0, n.Name})
 		}
 	}
@@ -143,7 +144,7 @@ func pairwiseOverlap(_ context.Context, nodes []*corev1.Node, serviceCIDRs []str
 			items = append(items, owned{p.Masked(), 1, "Service CIDR"})
 		}
 	}
-	items = append(items, owned{CGNAT, 2, "Alibaba Cloud services"})
+	items = append(items, owned{cloudnet.CGNAT, 2, "Alibaba Cloud services"})
 	sort.SliceStable(items, func(i, j int) bool {
 		a, b := items[i].prefix, items[j].prefix
 		if a.Addr() != b.Addr() {

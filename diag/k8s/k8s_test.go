@@ -7,29 +7,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 	"github.com/vnodediag/vnodediag/test/kubelab"
 )
-
-// statuses returns "STATUS summary" lines for compact assertions.
-func statuses(rs []*pb.Result) []string {
-	var s []string
-	for _, r := range rs {
-		s = append(s, r.Status.String()+" "+r.Summary)
-	}
-	return s
-}
-
-func expectOne(t *testing.T, rs []*pb.Result, status pb.Status, substr string) {
-	t.Helper()
-	for _, r := range rs {
-		if r.Status == status && strings.Contains(r.Summary, substr) {
-			return
-		}
-	}
-	t.Errorf("no %s result containing %q in:\n  %s", status, substr, strings.Join(statuses(rs), "\n  "))
-}
 
 func TestProviderIDFormat(t *testing.T) {
 	withRegion := kubelab.ECSNode("ecs-r", "i-uf6f5lbqvn1l8dfnbzj1", "172.20.9.0/24", "192.168.9.1")
@@ -56,8 +38,8 @@ func TestProviderIDFormat(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			rs := ProviderIDFormat(context.Background(), c.nodes)
-			expectOne(t, rs, c.status, c.want)
+			rs := evalProviderIDFormat(context.Background(), c.nodes)
+			diagtest.ExpectOne(t, rs, c.status, c.want)
 			for _, r := range rs {
 				if r.Status == pb.Status_FAIL && !strings.Contains(r.Remediation, "--provider-id=") {
 					t.Errorf("FAIL without the kubelet flag in the fix: %q", r.Remediation)
@@ -66,7 +48,7 @@ func TestProviderIDFormat(t *testing.T) {
 		})
 	}
 	// The fix names the region from the node's label.
-	r := ProviderIDFormat(context.Background(), []*corev1.Node{withRegion})[0]
+	r := evalProviderIDFormat(context.Background(), []*corev1.Node{withRegion})[0]
 	if !strings.Contains(r.Remediation, "--provider-id=cn-shanghai.${INSTANCE_ID}") {
 		t.Errorf("remediation does not use the region label: %s", r.Remediation)
 	}
@@ -115,7 +97,9 @@ func TestPodCIDRAssigned(t *testing.T) {
 		{"vnode excluded", []*corev1.Node{kubelab.VNode("vk-1", "type")}, pb.Status_PASS, "all 0"},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { expectOne(t, PodCIDRAssigned(context.Background(), c.nodes), c.status, c.want) })
+		t.Run(c.name, func(t *testing.T) {
+			diagtest.ExpectOne(t, evalPodCIDRAssigned(context.Background(), c.nodes), c.status, c.want)
+		})
 	}
 }
 
@@ -149,7 +133,7 @@ func TestPodIPInPodCIDR(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			expectOne(t, PodIPInPodCIDR(context.Background(), nodes, c.pods), c.status, c.want)
+			diagtest.ExpectOne(t, evalPodIPInPodCIDR(context.Background(), nodes, c.pods), c.status, c.want)
 		})
 	}
 }
@@ -182,11 +166,13 @@ func TestPodCIDROverlap(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			rs := PodCIDROverlap(context.Background(), c.nodes, c.services)
-			expectOne(t, rs, c.status, c.want)
+			rs := evalPodCIDROverlap(context.Background(), c.nodes, c.services)
+			diagtest.ExpectOne(t, rs, c.status, c.want)
 			if len(rs) != c.results {
-				t.Errorf("got %d results, want %d:\n  %s", len(rs), c.results, strings.Join(statuses(rs), "\n  "))
+				t.Errorf("got %d results, want %d:\n  %s", len(rs), c.results, strings.Join(diagtest.Statuses(rs), "\n  "))
 			}
 		})
 	}
 }
+
+func TestREADME(t *testing.T) { diagtest.CheckREADME(t, "README.md", Checks()) }

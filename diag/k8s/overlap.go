@@ -5,17 +5,14 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/cloudnet"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
-
-// CGNAT is 100.64.0.0/10, where Alibaba Cloud puts its service addresses.
-var CGNAT = netip.MustParsePrefix("100.64.0.0/10")
 
 // claim is one prefix and who claims it: a node's podCIDR, a Service CIDR,
 // or 100.64.0.0/10.
@@ -55,14 +52,14 @@ type nestGroup struct {
 	members []member
 }
 
-// PodCIDROverlap fails the node podCIDRs that overlap another node's, a
+// evalPodCIDROverlap fails the node podCIDRs that overlap another node's, a
 // Service CIDR, or 100.64.0.0/10, with one result per conflict: nodes sharing
 // one podCIDR, nodes inside (or around) one reserved range, nodes inside one
 // node's podCIDR. Sorting makes it O(n log n): once prefixes are sorted by
 // address and length, a prefix can only lie inside the prefixes still on the
 // stack of enclosing ones, and identical prefixes are merged first, so that
 // stack is never deeper than the address has bits.
-func PodCIDROverlap(ctx context.Context, nodes []*corev1.Node, serviceCIDRs []string) []*pb.Result {
+func evalPodCIDROverlap(ctx context.Context, nodes []*corev1.Node, serviceCIDRs []string) []*pb.Result {
 	poll := diag.NewPoll(ctx)
 	var claims []claim
 	count := 0
@@ -73,7 +70,7 @@ func PodCIDROverlap(ctx context.Context, nodes []*corev1.Node, serviceCIDRs []st
 		if kube.Classify(n).Class == kube.ClassVirtual {
 			continue
 		}
-		for _, p := range nodePrefixes(n) {
+		for _, p := range kube.PodCIDRs(n) {
 			claims = append(claims, claim{prefix: p, node: n.Name})
 			count++
 		}
@@ -85,7 +82,7 @@ func PodCIDROverlap(ctx context.Context, nodes []*corev1.Node, serviceCIDRs []st
 			claims = append(claims, claim{prefix: p.Masked(), service: true})
 		}
 	}
-	claims = append(claims, claim{prefix: CGNAT, cgnat: true})
+	claims = append(claims, claim{prefix: cloudnet.CGNAT, cgnat: true})
 
 	slots := mergeClaims(claims)
 	shared, ranges, nests, stopped := sweep(poll, slots)
@@ -104,7 +101,7 @@ func PodCIDROverlap(ctx context.Context, nodes []*corev1.Node, serviceCIDRs []st
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Summary < out[j].Summary })
 	if len(out) == 0 {
-		out = append(out, diag.Pass("%d node podCIDR(s) overlap neither each other, %d Service CIDR(s) nor %s", count, len(services), CGNAT))
+		out = append(out, diag.Pass("%d node podCIDR(s) overlap neither each other, %d Service CIDR(s) nor %s", count, len(services), cloudnet.CGNAT))
 	}
 	return out
 }
@@ -206,14 +203,6 @@ func sweep(poll *diag.Poll, slots []*slot) (shared []*slot, ranges []*rangeGroup
 // shown is how many names a summary line carries.
 const shown = 3
 
-// namesCapped joins the first few names and counts the rest.
-func namesCapped(names []string, n int) string {
-	if len(names) <= n {
-		return strings.Join(names, ", ")
-	}
-	return fmt.Sprintf("%s ... and %d more", strings.Join(names[:n], ", "), len(names)-n)
-}
-
 func memberStrings(ms []member) []string {
 	s := make([]string, len(ms))
 	for i, m := range ms {
@@ -225,7 +214,7 @@ func memberStrings(ms []member) []string {
 // nodeObjects names at most listed nodes as the result's objects.
 func nodeObjects(names []string) []*pb.Object {
 	var objs []*pb.Object
-	for _, n := range names[:min(len(names), listed)] {
+	for _, n := range names[:min(len(names), diag.ListLimit)] {
 		objs = append(objs, diag.Obj("Node", "", n))
 	}
 	return objs
@@ -236,9 +225,9 @@ const reRegister = "podCIDR cannot be changed once set: kubectl drain <node> --i
 	"do not set kubelet --pod-cidr by hand on nodes whose CIDRs the controller manager allocates."
 
 func sharedResult(s *slot) *pb.Result {
-	r := diag.Fail("podCIDR %s is shared by %d nodes: %s", s.prefix, len(s.nodes), namesCapped(s.nodes, shown))
+	r := diag.Fail("podCIDR %s is shared by %d nodes: %s", s.prefix, len(s.nodes), diag.JoinFirst(s.nodes, shown))
 	r.Objects = nodeObjects(s.nodes)
-	r.Evidence = []*pb.Evidence{diag.Ev("nodes with podCIDR "+s.prefix.String(), "1", fmt.Sprintf("%d: %s", len(s.nodes), joinCapped(s.nodes)))}
+	r.Evidence = []*pb.Evidence{diag.Ev("nodes with podCIDR "+s.prefix.String(), "1", fmt.Sprintf("%d: %s", len(s.nodes), diag.JoinCapped(s.nodes)))}
 	r.Remediation = fmt.Sprintf("Nodes sharing pod addresses black-hole each other's routes. Keep one (e.g. %s) and re-register the others: %s",
 		s.nodes[0], reRegister)
 	return r
@@ -260,14 +249,14 @@ func rangeResult(g *rangeGroup) *pb.Result {
 	if len(ms) == 1 {
 		r = diag.Fail("node %s podCIDR %s overlaps %s", ms[0].node, ms[0].prefix, describeRange(g.slot))
 	} else {
-		r = diag.Fail("%d node podCIDRs overlap %s: %s", len(ms), describeRange(g.slot), namesCapped(memberStrings(ms), shown))
+		r = diag.Fail("%d node podCIDRs overlap %s: %s", len(ms), describeRange(g.slot), diag.JoinFirst(memberStrings(ms), shown))
 	}
 	names := make([]string, len(ms))
 	for i, m := range ms {
 		names[i] = m.node
 	}
 	r.Objects = append(nodeObjects(names), diag.Obj("Prefix", "", g.slot.prefix.String()))
-	r.Evidence = []*pb.Evidence{diag.Ev("overlap with "+g.slot.prefix.String(), "disjoint", joinCapped(memberStrings(ms)))}
+	r.Evidence = []*pb.Evidence{diag.Ev("overlap with "+g.slot.prefix.String(), "disjoint", diag.JoinCapped(memberStrings(ms)))}
 	if g.slot.service {
 		r.Remediation = "Pod and Service ranges must be disjoint: choose a kube-controller-manager --cluster-cidr that does not overlap " +
 			"--service-cluster-ip-range, then re-register the affected nodes: " + reRegister
@@ -282,20 +271,20 @@ func nestResult(g *nestGroup) *pb.Result {
 	o, ms := g.outer, g.members
 	owner := "node " + o.nodes[0]
 	if len(o.nodes) > 1 {
-		owner = "nodes " + namesCapped(o.nodes, shown)
+		owner = "nodes " + diag.JoinFirst(o.nodes, shown)
 	}
 	var r *pb.Result
 	if len(ms) == 1 {
 		r = diag.Fail("%s podCIDR %s overlaps node %s podCIDR %s", owner, o.prefix, ms[0].node, ms[0].prefix)
 	} else {
-		r = diag.Fail("%s podCIDR %s encloses the podCIDRs of %d other nodes: %s", owner, o.prefix, len(ms), namesCapped(memberStrings(ms), shown))
+		r = diag.Fail("%s podCIDR %s encloses the podCIDRs of %d other nodes: %s", owner, o.prefix, len(ms), diag.JoinFirst(memberStrings(ms), shown))
 	}
 	names := append([]string{}, o.nodes...)
 	for _, m := range ms {
 		names = append(names, m.node)
 	}
 	r.Objects = nodeObjects(names)
-	r.Evidence = []*pb.Evidence{diag.Ev("podCIDRs inside "+o.prefix.String(), "none", joinCapped(memberStrings(ms)))}
+	r.Evidence = []*pb.Evidence{diag.Ev("podCIDRs inside "+o.prefix.String(), "none", diag.JoinCapped(memberStrings(ms)))}
 	r.Remediation = fmt.Sprintf("Nodes must not share pod addresses: routes to one black-hole the other. Re-register the node(s) whose podCIDR "+
 		"does not come from the cluster's --cluster-cidr and --node-cidr-mask-size, usually the one with the enclosing prefix (%s): %s",
 		o.nodes[0], reRegister)

@@ -24,11 +24,11 @@ type strayPod struct {
 	ip  string
 }
 
-// PodIPInPodCIDR fails every node that has pods with IPs outside its
+// evalPodIPInPodCIDR fails every node that has pods with IPs outside its
 // podCIDRs. hostNetwork pods, pods on VNodes and pods without IPs are left
 // out; pods on nodes without a podCIDR are counted (podcidr-assigned fails
 // those nodes).
-func PodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod) []*pb.Result {
+func evalPodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod) []*pb.Result {
 	poll := diag.NewPoll(ctx)
 	type nodeInfo struct {
 		node     *corev1.Node
@@ -40,7 +40,7 @@ func PodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod) 
 		if poll.Stop() {
 			return diag.Stopped(ctx)
 		}
-		byName[n.Name] = &nodeInfo{node: n, prefixes: nodePrefixes(n), virtual: kube.Classify(n).Class == kube.ClassVirtual}
+		byName[n.Name] = &nodeInfo{node: n, prefixes: kube.PodCIDRs(n), virtual: kube.Classify(n).Class == kube.ClassVirtual}
 	}
 	stray := map[string][]strayPod{}
 	checked, noCIDR, unknownNode := 0, 0, 0
@@ -92,8 +92,8 @@ func PodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod) 
 			name, len(sp), strings.Join(cidrs, ","), sp[0].pod.Namespace, sp[0].pod.Name, sp[0].ip)
 		r.Objects = []*pb.Object{nodeObj(ni.node)}
 		for i, s := range sp {
-			if i == listed {
-				r.Evidence = append(r.Evidence, diag.Ev("more pods", "", fmt.Sprintf("%d more not listed", len(sp)-listed)))
+			if i == diag.ListLimit {
+				r.Evidence = append(r.Evidence, diag.Ev("more pods", "", fmt.Sprintf("%d more not listed", len(sp)-diag.ListLimit)))
 				break
 			}
 			r.Objects = append(r.Objects, diag.Obj("Pod", s.pod.Namespace, s.pod.Name))

@@ -14,10 +14,10 @@ import (
 
 const labelRegion = "topology.kubernetes.io/region"
 
-// ProviderIDFormat fails every ECS node whose providerID the cloud
+// evalProviderIDFormat fails every ECS node whose providerID the cloud
 // controller manager cannot use, and every providerID claimed by two nodes.
 // On-prem nodes and VNodes are classified, not failed.
-func ProviderIDFormat(ctx context.Context, nodes []*corev1.Node) []*pb.Result {
+func evalProviderIDFormat(ctx context.Context, nodes []*corev1.Node) []*pb.Result {
 	poll := diag.NewPoll(ctx)
 	var out []*pb.Result
 	ecs := 0
@@ -53,7 +53,7 @@ func ProviderIDFormat(ctx context.Context, nodes []*corev1.Node) []*pb.Result {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if names := owners[k]; len(names) > 1 {
-			r := diag.Fail("providerID %s is claimed by %d nodes: %s", k, len(names), joinCapped(names))
+			r := diag.Fail("providerID %s is claimed by %d nodes: %s", k, len(names), diag.JoinCapped(names))
 			for _, name := range names {
 				r.Objects = append(r.Objects, diag.Obj("Node", "", name))
 			}

@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/cloudnet"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 	"github.com/vnodediag/vnodediag/test/kubelab"
@@ -28,7 +30,7 @@ func sharedCluster(n int) []*corev1.Node {
 // TestOverlapOneResultPerConflict: 1,000 nodes sharing one podCIDR are one
 // conflict, reported once, not as 499,500 pairs.
 func TestOverlapOneResultPerConflict(t *testing.T) {
-	rs := PodCIDROverlap(context.Background(), sharedCluster(1000), []string{"10.96.0.0/12"})
+	rs := evalPodCIDROverlap(context.Background(), sharedCluster(1000), []string{"10.96.0.0/12"})
 	if len(rs) != 1 {
 		t.Fatalf("%d results, want 1", len(rs))
 	}
@@ -36,7 +38,7 @@ func TestOverlapOneResultPerConflict(t *testing.T) {
 	if r.Status != pb.Status_FAIL || r.Summary != "podCIDR 10.0.0.0/24 is shared by 1000 nodes: node-0000, node-0001, node-0002 ... and 997 more" {
 		t.Errorf("%s %q", r.Status, r.Summary)
 	}
-	if len(r.Objects) != listed || !strings.Contains(r.Evidence[0].Observed, "and 980 more") {
+	if len(r.Objects) != diag.ListLimit || !strings.Contains(r.Evidence[0].Observed, "and 980 more") {
 		t.Errorf("%d objects, evidence %q", len(r.Objects), r.Evidence[0].Observed)
 	}
 }
@@ -61,7 +63,7 @@ func TestOverlapAgainstPairs(t *testing.T) {
 				claims = append(claims, claim{prefix: p, node: fmt.Sprintf("n%d", i)})
 			}
 		}
-		claims = append(claims, claim{prefix: CGNAT, cgnat: true})
+		claims = append(claims, claim{prefix: cloudnet.CGNAT, cgnat: true})
 		pairs := append([]claim{}, claims...)
 		shared, ranges, nests, _ := sweep(diag.NewPoll(context.Background()), mergeClaims(claims))
 
@@ -144,23 +146,6 @@ func containsMember(s []member, v member) bool {
 	return false
 }
 
-// pollCtx ends once its Err has been asked k times, and counts the asks.
-// Heavy loops ask every diag.PollEvery iterations, so when a loop stops at
-// the first ask after the end, it ran at most PollEvery iterations past
-// it: an exact bound, unlike a wall clock.
-type pollCtx struct {
-	context.Context
-	k, asks int
-}
-
-func (c *pollCtx) Err() error {
-	c.asks++
-	if c.asks > c.k {
-		return context.Canceled
-	}
-	return nil
-}
-
 // bigCluster is 1,000 nodes with 100 pods each, every pod IP in place.
 func bigCluster() ([]*corev1.Node, []kube.Pod) {
 	var nodes []*corev1.Node
@@ -182,40 +167,40 @@ func bigCluster() ([]*corev1.Node, []kube.Pod) {
 func TestHeavyLoopsStopSoonAfterTheirContext(t *testing.T) {
 	nodes, pods := bigCluster()
 	evals := map[string]func(context.Context) []*pb.Result{
-		"pod-ip-in-podcidr":   func(ctx context.Context) []*pb.Result { return PodIPInPodCIDR(ctx, nodes, pods) },
-		"podcidr-overlap":     func(ctx context.Context) []*pb.Result { return PodCIDROverlap(ctx, nodes, nil) },
-		"podcidr-assigned":    func(ctx context.Context) []*pb.Result { return PodCIDRAssigned(ctx, nodes) },
-		"providerid-format":   func(ctx context.Context) []*pb.Result { return ProviderIDFormat(ctx, nodes) },
-		"overlap of a shared": func(ctx context.Context) []*pb.Result { return PodCIDROverlap(ctx, sharedCluster(5000), nil) },
+		"pod-ip-in-podcidr":   func(ctx context.Context) []*pb.Result { return evalPodIPInPodCIDR(ctx, nodes, pods) },
+		"podcidr-overlap":     func(ctx context.Context) []*pb.Result { return evalPodCIDROverlap(ctx, nodes, nil) },
+		"podcidr-assigned":    func(ctx context.Context) []*pb.Result { return evalPodCIDRAssigned(ctx, nodes) },
+		"providerid-format":   func(ctx context.Context) []*pb.Result { return evalProviderIDFormat(ctx, nodes) },
+		"overlap of a shared": func(ctx context.Context) []*pb.Result { return evalPodCIDROverlap(ctx, sharedCluster(5000), nil) },
 	}
 	for name, eval := range evals {
 		t.Run(name, func(t *testing.T) {
 			// How often it looks when nothing ends.
-			free := &pollCtx{Context: context.Background(), k: 1 << 30}
+			free := &diagtest.PollCtx{Context: context.Background(), K: 1 << 30}
 			if r := eval(free); r[0].Status == pb.Status_ERROR {
 				t.Fatalf("uncanceled run: %q", r[0].Summary)
 			}
-			if free.asks < 1 {
+			if free.Asks < 1 {
 				t.Fatal("never looks at its context")
 			}
-			for _, k := range []int{0, free.asks / 2, free.asks - 1} {
-				c := &pollCtx{Context: context.Background(), k: k}
+			for _, k := range []int{0, free.Asks / 2, free.Asks - 1} {
+				c := &diagtest.PollCtx{Context: context.Background(), K: k}
 				rs := eval(c)
 				if len(rs) != 1 || rs[0].Status != pb.Status_ERROR || !strings.HasPrefix(rs[0].Summary, "stopped: canceled") {
 					t.Fatalf("ended at look %d: %d results, first %s %q", k, len(rs), rs[0].Status, rs[0].Summary)
 				}
 				// The look that saw the end, and the one Stopped makes.
-				if c.asks > k+2 {
-					t.Errorf("ended at look %d, looked %d times: it ran on past the end", k, c.asks)
+				if c.Asks > k+2 {
+					t.Errorf("ended at look %d, looked %d times: it ran on past the end", k, c.Asks)
 				}
 			}
-			t.Logf("%d looks at the context in a full evaluation", free.asks)
+			t.Logf("%d looks at the context in a full evaluation", free.Asks)
 		})
 	}
 	// The pod loop looks at least once per PollEvery pods.
-	free := &pollCtx{Context: context.Background(), k: 1 << 30}
-	PodIPInPodCIDR(free, nodes, pods)
-	if want := len(pods) / diag.PollEvery; free.asks < want {
-		t.Errorf("pod-ip-in-podcidr looked %d times over %d pods, want at least %d", free.asks, len(pods), want)
+	free := &diagtest.PollCtx{Context: context.Background(), K: 1 << 30}
+	evalPodIPInPodCIDR(free, nodes, pods)
+	if want := len(pods) / diag.PollEvery; free.Asks < want {
+		t.Errorf("pod-ip-in-podcidr looked %d times over %d pods, want at least %d", free.Asks, len(pods), want)
 	}
 }

@@ -168,7 +168,7 @@ func TestHungAPIServer(t *testing.T) {
 			t.Run(mode+"/"+c.name, func(t *testing.T) {
 				leaks := goleak.IgnoreCurrent()
 				h := startHung(t, mode)
-				p, err := kube.NewProvider(kube.Config{Kubeconfig: kubeconfig(t, h.ln.Addr().String(), h.ca), RequestTimeout: "75s"})
+				p, err := kube.NewProvider(&kube.Config{Kubeconfig: kubeconfig(t, h.ln.Addr().String(), h.ca), RequestTimeout: diag.Duration(75 * time.Second)}, diag.Env{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -204,12 +204,12 @@ func TestHungAPIServer(t *testing.T) {
 // returns at its context's deadline with the deadline in its error.
 func TestGatherEndsAtItsDeadline(t *testing.T) {
 	h := startHung(t, "tls")
-	p, err := kube.NewProviderForConfig(kube.Config{RequestTimeout: "75s"},
+	p, err := kube.ForRESTConfig(&kube.Config{RequestTimeout: diag.Duration(75 * time.Second)},
 		&rest.Config{Host: "https://" + h.ln.Addr().String(), TLSClientConfig: rest.TLSClientConfig{CAData: h.ca}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	defer p.(interface{ Close() }).Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -255,7 +255,7 @@ func TestNoCredentialsInOutput(t *testing.T) {
 	defer proxy.Close()
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: proxy.Certificate().Raw})
 	run := func(t *testing.T, kc string) *pb.Report {
-		p, err := kube.NewProvider(kube.Config{Kubeconfig: kc})
+		p, err := kube.NewProvider(&kube.Config{Kubeconfig: kc}, diag.Env{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,7 +300,7 @@ func TestNoCredentialsInOutput(t *testing.T) {
 		}
 	})
 	t.Run("bad kubeconfig", func(t *testing.T) {
-		_, err := kube.NewProvider(kube.Config{Kubeconfig: kubeconfig(t, "127.0.0.1:notaport/x", ca)})
+		_, err := kube.NewProvider(&kube.Config{Kubeconfig: kubeconfig(t, "127.0.0.1:notaport/x", ca)}, diag.Env{})
 		if err == nil {
 			t.Fatal("no error for a server URL that does not parse")
 		}
@@ -321,11 +321,11 @@ func TestURLUserinfoStillAuthenticates(t *testing.T) {
 	}))
 	defer ts.Close()
 	host := strings.Replace(ts.URL, "https://", "https://"+urlUser+":"+urlPassword+"@", 1)
-	p, err := kube.NewProviderForConfig(kube.Config{}, &rest.Config{Host: host, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}, "")
+	p, err := kube.ForRESTConfig(&kube.Config{}, &rest.Config{Host: host, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	defer p.(interface{ Close() }).Close()
 	_, err = p.Gather(context.Background())
 	if err == nil {
 		t.Fatal("no error from a server that refuses")

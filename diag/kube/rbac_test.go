@@ -198,13 +198,13 @@ func TestShippedRBACIsExactlyWhatTheSourceReads(t *testing.T) {
 	}
 
 	leaks := goleak.IgnoreCurrent()
-	p, err := kube.NewProviderForConfig(kube.Config{PageSize: 4}, rc, "")
+	p, err := kube.ForRESTConfig(&kube.Config{PageSize: 4}, rc, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var s *kube.Snapshot
-	look := diag.Check{ID: "test.snapshot", Needs: []diag.SourceName{diag.SourceKube}, Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
-		s = kube.From(in)
+	look := diag.Check{ID: "test.snapshot", Needs: diag.Needs(kube.Source), Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
+		s = kube.Source.Get(in)
 		return []*pb.Result{diag.Pass("read")}
 	}}
 	r := &diag.Runner{Providers: []diag.Provider{p}}

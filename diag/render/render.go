@@ -14,6 +14,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"sigs.k8s.io/yaml"
 
+	"github.com/fatih/color"
+	"github.com/jstemmer/go-junit-report/v2/junit"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -74,10 +76,19 @@ func JSON(rep *pb.Report) ([]byte, error) {
 	return EscapeJSONControls(b), nil
 }
 
-var colors = map[pb.Status]string{
-	pb.Status_PASS: "\x1b[32m", pb.Status_WARN: "\x1b[33m", pb.Status_FAIL: "\x1b[31;1m",
-	pb.Status_ERROR: "\x1b[35;1m", pb.Status_SKIP: "\x1b[90m",
-}
+// colors of the statuses; the caller decides whether to colour at all
+// (Options.Color), so they are forced on here.
+var colors = func() map[pb.Status]*color.Color {
+	m := map[pb.Status]*color.Color{
+		pb.Status_PASS: color.New(color.FgGreen), pb.Status_WARN: color.New(color.FgYellow),
+		pb.Status_FAIL: color.New(color.FgRed, color.Bold), pb.Status_ERROR: color.New(color.FgMagenta, color.Bold),
+		pb.Status_SKIP: color.New(color.FgHiBlack),
+	}
+	for _, c := range m {
+		c.EnableColor()
+	}
+	return m
+}()
 
 // Table writes one block per result: status, check ID and summary, then for
 // anything not passing the objects, evidence and fix, wrapped to the width.
@@ -101,7 +112,7 @@ func Table(w io.Writer, rep *pb.Report, opt Options) error {
 	for _, r := range rep.GetResults() {
 		st := fmt.Sprintf("%-5s", r.Status.String())
 		if opt.Color {
-			st = colors[r.Status] + st + "\x1b[0m"
+			st = colors[r.Status].Sprint(st)
 		}
 		fmt.Fprintf(&b, "%s  %s\n", st, Escape(r.CheckId))
 		writeWrapped(&b, indent, r.Summary, width)
@@ -171,50 +182,33 @@ func writeWrapped(b *strings.Builder, prefix, text string, width int) {
 	}
 }
 
-type junitSuites struct {
-	XMLName xml.Name     `xml:"testsuites"`
-	Suites  []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Errors   int         `xml:"errors,attr"`
-	Skipped  int         `xml:"skipped,attr"`
-	Time     string      `xml:"time,attr"`
-	Cases    []junitCase `xml:"testcase"`
-}
-
-type junitCase struct {
-	Class   string        `xml:"classname,attr"`
-	Name    string        `xml:"name,attr"`
-	Time    string        `xml:"time,attr"`
-	Failure *junitMessage `xml:"failure,omitempty"`
-	Error   *junitMessage `xml:"error,omitempty"`
-	Skipped *junitMessage `xml:"skipped,omitempty"`
-	Out     string        `xml:"system-out,omitempty"`
-}
-
-type junitMessage struct {
-	Message string `xml:"message,attr"`
-	Body    string `xml:",chardata"`
-}
-
-// JUnit writes one test case per result: FAIL is a failure, ERROR an error,
-// SKIP skipped; WARN passes with its details in system-out. Strings are
-// escaped as in the table: CI systems show them on terminals and web pages,
-// and what is left is always a valid XML 1.0 character.
+// JUnit writes one test case per result (github.com/jstemmer/go-junit-report's
+// schema): the class is the check ID and the name the object the result is
+// about (the check ID alone when it names none), so names stay the same from
+// run to run and CI systems can track them; the summary is the failure
+// message. FAIL is a failure, ERROR an error, SKIP skipped; WARN passes with
+// its details in system-out. Strings are escaped as in the table: CI systems
+// show them on terminals and web pages, and what is left is always a valid
+// XML 1.0 character.
 func JUnit(w io.Writer, rep *pb.Report) error {
-	suite := junitSuite{Name: "vnodediag"}
+	suite := junit.Testsuite{Name: "vnodediag"}
 	var total time.Duration
+	seen := map[string]int{}
 	for _, r := range rep.GetResults() {
 		d := r.GetDuration().AsDuration()
 		total += d
 		summary := Escape(r.Summary)
-		c := junitCase{Class: Escape(r.CheckId), Name: summary, Time: fmt.Sprintf("%.3f", d.Seconds())}
+		name := caseName(r)
+		if n := seen[name]; n > 0 {
+			// Two results about one object (or none): keep names unique.
+			seen[name]++
+			name = fmt.Sprintf("%s #%d", name, n+1)
+		} else {
+			seen[name] = 1
+		}
+		c := junit.Testcase{Classname: Escape(r.CheckId), Name: Escape(name), Time: fmt.Sprintf("%.3f", d.Seconds())}
 		details := Escape(detailText(r))
-		msg := &junitMessage{Message: summary, Body: details}
+		msg := &junit.Result{Message: summary, Type: r.Status.String(), Data: details}
 		switch r.Status {
 		case pb.Status_FAIL:
 			c.Failure = msg
@@ -223,21 +217,33 @@ func JUnit(w io.Writer, rep *pb.Report) error {
 			c.Error = msg
 			suite.Errors++
 		case pb.Status_SKIP:
-			c.Skipped = &junitMessage{Message: summary}
+			c.Skipped = &junit.Result{Message: summary}
 			suite.Skipped++
 		case pb.Status_WARN:
-			c.Out = "WARN: " + details
+			c.SystemOut = &junit.Output{Data: "WARN: " + summary + "\n" + details}
 		}
-		suite.Cases = append(suite.Cases, c)
+		suite.Testcases = append(suite.Testcases, c)
 	}
-	suite.Tests = len(suite.Cases)
+	suite.Tests = len(suite.Testcases)
 	suite.Time = fmt.Sprintf("%.3f", total.Seconds())
-	out, err := xml.MarshalIndent(junitSuites{Suites: []junitSuite{suite}}, "", "  ")
+	suites := junit.Testsuites{Name: "vnodediag", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors,
+		Skipped: suite.Skipped, Time: suite.Time, Suites: []junit.Testsuite{suite}}
+	out, err := xml.MarshalIndent(suites, "", "  ")
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(w, "%s%s\n", xml.Header, out)
 	return err
+}
+
+// caseName is the check ID and the first object of r: "k8s.providerid-format
+// Node/ecs-bad-2".
+func caseName(r *pb.Result) string {
+	if len(r.Objects) == 0 {
+		return r.CheckId
+	}
+	o := r.Objects[0]
+	return r.CheckId + " " + o.Kind + "/" + strings.TrimPrefix(o.Namespace+"/"+o.Name, "/")
 }
 
 func detailText(r *pb.Result) string {

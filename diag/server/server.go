@@ -93,11 +93,7 @@ func (s *Service) Diagnose(ctx context.Context, req *pb.DiagnoseRequest) (*pb.Re
 
 // ListChecks returns the catalog.
 func (s *Service) ListChecks(context.Context, *pb.ListChecksRequest) (*pb.ListChecksResponse, error) {
-	resp := &pb.ListChecksResponse{}
-	for _, c := range s.Checks {
-		resp.Checks = append(resp.Checks, c.Info())
-	}
-	return resp, nil
+	return diag.Catalog(s.Checks), nil
 }
 
 // New returns a gRPC server with the service, health (SERVING) and

@@ -201,8 +201,8 @@ func TestNoGoroutineSurvivesShutdown(t *testing.T) {
 	dnsP, err := dnsprobe.NewProvider(&dnsprobe.Config{
 		OnPremResolvers: []dnsprobe.Resolver{{Name: "silent", Address: silent.LocalAddr().String()}},
 		OnPremZones:     []string{"corp.example"},
-		Timeout:         "200ms",
-	}, nil)
+		Timeout:         diag.Duration(200 * time.Millisecond),
+	}, diag.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}

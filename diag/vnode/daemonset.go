@@ -301,11 +301,8 @@ func systemOwner(ds *appsv1.DaemonSet) string {
 }
 
 func runDaemonSetAffinity(ctx context.Context, in *diag.Inputs) []*pb.Result {
-	s, errs := snapshotOf(in)
-	if errs != nil {
-		return errs
-	}
-	if r := partError(s, partDaemonSets); r != nil {
+	s := kube.Source.Get(in)
+	if r := s.Unread(kube.PartDaemonSets); r != nil {
 		return []*pb.Result{r}
 	}
 	return evaluateDaemonSets(ctx, s.Nodes, s.DaemonSets, s.Pods)

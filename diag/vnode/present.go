@@ -93,10 +93,7 @@ func readyCondition(n *corev1.Node) (string, bool) {
 }
 
 func runPresent(ctx context.Context, in *diag.Inputs) []*pb.Result {
-	s, errs := snapshotOf(in)
-	if errs != nil {
-		return errs
-	}
+	s := kube.Source.Get(in)
 	return evaluatePresent(ctx, s.Nodes)
 }
 

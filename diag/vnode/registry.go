@@ -74,19 +74,16 @@ func coveredBy(value, host string) bool {
 }
 
 func runRegistryTLS(ctx context.Context, in *diag.Inputs) []*pb.Result {
-	s, errs := snapshotOf(in)
-	if errs != nil {
-		return errs
-	}
+	s := kube.Source.Get(in)
 	if r := canceled(ctx); r != nil {
 		return r
 	}
 	var deps []*appsv1.Deployment
-	if s.PartErrors[partDeployments] == nil {
+	if s.PartErrors[kube.PartDeployments] == nil {
 		deps = s.Deployments
 	}
 	out := evaluateRegistryTLS(ctx, s.Nodes, s.Pods, s.PodEvents, deps)
-	if r := partError(s, partEvents); r != nil && len(vnodes(s.Nodes)) > 0 {
+	if r := s.Unread(kube.PartEvents); r != nil && len(vnodes(s.Nodes)) > 0 {
 		r.Summary += " (certificate errors reported only in events are not seen)"
 		out = append(out, r)
 	}

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
@@ -83,23 +84,6 @@ func TestScale(t *testing.T) {
 	}
 }
 
-// pollCtx ends once its Err has been asked k times, and counts the asks.
-// Heavy loops ask every diag.PollEvery iterations, so a loop that stops at
-// the first ask after the end ran at most PollEvery iterations past it: an
-// exact bound, where a wall clock would only be an estimate.
-type pollCtx struct {
-	context.Context
-	k, asks int
-}
-
-func (c *pollCtx) Err() error {
-	c.asks++
-	if c.asks > c.k {
-		return context.Canceled
-	}
-	return nil
-}
-
 // TestEvaluationsStopSoonAfterTheirContext: on 1,000 nodes (20 VNodes),
 // 100,000 pods and 300 DaemonSets, the evaluations look at their context
 // regularly and stop at the first look after it ends, with ERROR.
@@ -128,26 +112,26 @@ func TestEvaluationsStopSoonAfterTheirContext(t *testing.T) {
 	}
 	for name, eval := range evals {
 		t.Run(name, func(t *testing.T) {
-			free := &pollCtx{Context: context.Background(), k: 1 << 30}
+			free := &diagtest.PollCtx{Context: context.Background(), K: 1 << 30}
 			if r := eval(free); r[0].Status == pb.Status_ERROR {
 				t.Fatalf("uncanceled run: %q", r[0].Summary)
 			}
-			for _, k := range []int{0, free.asks / 2, free.asks - 1} {
-				c := &pollCtx{Context: context.Background(), k: k}
+			for _, k := range []int{0, free.Asks / 2, free.Asks - 1} {
+				c := &diagtest.PollCtx{Context: context.Background(), K: k}
 				rs := eval(c)
 				if len(rs) != 1 || rs[0].Status != pb.Status_ERROR || !strings.HasPrefix(rs[0].Summary, "stopped: canceled") {
 					t.Fatalf("ended at look %d: %d results, first %s %q", k, len(rs), rs[0].Status, rs[0].Summary)
 				}
-				if c.asks > k+2 { // the look that saw the end, and Stopped's
-					t.Errorf("ended at look %d, looked %d times: it ran on past the end", k, c.asks)
+				if c.Asks > k+2 { // the look that saw the end, and Stopped's
+					t.Errorf("ended at look %d, looked %d times: it ran on past the end", k, c.Asks)
 				}
 			}
-			t.Logf("%d looks in a full evaluation", free.asks)
+			t.Logf("%d looks in a full evaluation", free.Asks)
 		})
 	}
-	free := &pollCtx{Context: context.Background(), k: 1 << 30}
+	free := &diagtest.PollCtx{Context: context.Background(), K: 1 << 30}
 	evaluateDaemonSets(free, nodes, dss, pods)
-	if want := len(pods) / diag.PollEvery; free.asks < want {
-		t.Errorf("daemonset-affinity looked %d times over %d pods, want at least %d", free.asks, len(pods), want)
+	if want := len(pods) / diag.PollEvery; free.Asks < want {
+		t.Errorf("daemonset-affinity looked %d times over %d pods, want at least %d", free.Asks, len(pods), want)
 	}
 }

@@ -1,4 +1,4 @@
-package config
+package app
 
 import (
 	"os"
@@ -9,7 +9,7 @@ import (
 // FuzzParse: any file must give a configuration that validates or an error
 // that says what is wrong, never a panic or a runaway expansion.
 func FuzzParse(f *testing.F) {
-	if readme, err := os.ReadFile("../../README.md"); err == nil {
+	if readme, err := os.ReadFile("../../../README.md"); err == nil {
 		_, after, _ := strings.Cut(string(readme), "## Configuration")
 		_, block, _ := strings.Cut(after, "```yaml\n")
 		block, _, _ = strings.Cut(block, "```")
@@ -30,7 +30,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, doc string) {
-		c, err := Parse([]byte(doc))
+		c, err := parse([]byte(doc))
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatal("empty error")

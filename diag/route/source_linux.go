@@ -1,4 +1,4 @@
-package bgp
+package route
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"github.com/vnodediag/vnodediag/diag/cloudnet"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,7 +45,7 @@ func (r *routeSource) Gather(ctx context.Context) (any, error) {
 		}
 		all[fam] = rs
 	}
-	set := NewPrefixSet()
+	set := cloudnet.NewPrefixSet()
 	var mainRoutes []HostRoute
 	for _, rs := range all {
 		for _, nr := range rs {
@@ -52,7 +53,7 @@ func (r *routeSource) Gather(ctx context.Context) (any, error) {
 				continue // local, broadcast, multicast entries
 			}
 			hr := toHostRoute(nr, linkName)
-			if hr.Dst.Bits() > 0 && hr.Dst.Overlaps(CGNAT) {
+			if hr.Dst.Bits() > 0 && hr.Dst.Overlaps(cloudnet.CGNAT) {
 				out.Overlapping = append(out.Overlapping, hr)
 			}
 			if nr.Table == unix.RT_TABLE_MAIN {

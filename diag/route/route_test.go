@@ -1,4 +1,4 @@
-package bgp_test
+package route
 
 import (
 	"context"
@@ -9,7 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/vnodediag/vnodediag/bgp"
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 	"github.com/vnodediag/vnodediag/test/netlab"
@@ -17,7 +18,7 @@ import (
 
 // routeHost is a namespace whose leased line is the veth toward the root
 // namespace and whose default route goes out of a dummy interface.
-func routeHost(t *testing.T, routes ...[]string) (*netlab.Host, *bgp.HostRoutes) {
+func routeHost(t *testing.T, routes ...[]string) (*netlab.Host, *HostRoutes) {
 	t.Helper()
 	h := netlab.NewHostT(t, "rt")
 	steps := [][]string{
@@ -37,17 +38,13 @@ func routeHost(t *testing.T, routes ...[]string) (*netlab.Host, *bgp.HostRoutes)
 			t.Fatal(err)
 		}
 	}
-	prov, err := bgp.NewRouteProvider(&bgp.RoutingConfig{LeasedLineGateway: h.RootAddr.String()}, bgp.WithNetns("/var/run/netns/"+h.Name))
+	prov, err := NewProvider(&Config{LeasedLineGateway: h.RootAddr.String(), Netns: "/var/run/netns/" + h.Name}, diag.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	v, err := prov.Gather(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h, v.(*bgp.HostRoutes)
+	return h, diagtest.GatherAs(t, ctx, prov, Source)
 }
 
 // leasedGW in a route stands for the leased-line gateway (the root side of the veth).
@@ -59,20 +56,20 @@ func TestRouteLeasedLinePresent(t *testing.T) {
 	t.Parallel()
 	h, hr := routeHost(t, []string{"route", "add", "100.64.0.0/10", "via", leasedGW})
 	_ = h
-	res := bgp.EvaluateCloudServices(hr)
+	res := evalCloudServices(hr)
 	for i := range res {
-		r := status(t, res, i, pb.Status_PASS)
+		r := diagtest.At(t, res, i, pb.Status_PASS)
 		if !strings.Contains(r.Evidence[0].Observed, "100.64.0.0/10 via "+h.RootAddr.String()) {
 			t.Fatalf("evidence = %v", r.Evidence)
 		}
 	}
-	status(t, bgp.EvaluateCGNATOverlap(quietKube, hr), 0, pb.Status_PASS)
+	diagtest.At(t, evalCGNATOverlap(quietKube, hr), 0, pb.Status_PASS)
 }
 
 func TestRouteLeasedLineAbsent(t *testing.T) {
 	t.Parallel()
 	_, hr := routeHost(t)
-	r := status(t, bgp.EvaluateCloudServices(hr), 0, pb.Status_FAIL)
+	r := diagtest.At(t, evalCloudServices(hr), 0, pb.Status_FAIL)
 	if !strings.Contains(r.Summary, "the default route") || !strings.Contains(r.Evidence[0].Observed, "default via 192.0.2.254 dev uplink0") {
 		t.Fatalf("result = %v", r)
 	}
@@ -82,13 +79,13 @@ func TestRouteLeasedLineShadowed(t *testing.T) {
 	t.Parallel()
 	h, hr := routeHost(t, []string{"route", "add", "100.64.0.0/10", "via", leasedGW},
 		[]string{"route", "add", "100.100.2.0/24", "via", "192.0.2.254"})
-	res := bgp.EvaluateCloudServices(hr)
-	r := status(t, res, 0, pb.Status_FAIL)
+	res := evalCloudServices(hr)
+	r := diagtest.At(t, res, 0, pb.Status_FAIL)
 	if !strings.Contains(r.Summary, "100.100.2.0/24 via 192.0.2.254") || len(r.Evidence) != 2 ||
 		!strings.Contains(r.Evidence[1].Observed, "100.64.0.0/10 via "+h.RootAddr.String()) {
 		t.Fatalf("result = %v", r)
 	}
-	r = status(t, bgp.EvaluateCGNATOverlap(quietKube, hr), 0, pb.Status_FAIL)
+	r = diagtest.At(t, evalCGNATOverlap(quietKube, hr), 0, pb.Status_FAIL)
 	if len(r.Objects) != 1 || r.Objects[0].Name != "100.100.2.0/24" {
 		t.Fatalf("objects = %v", r.Objects)
 	}

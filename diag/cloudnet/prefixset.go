@@ -1,4 +1,4 @@
-package bgp
+package cloudnet
 
 import "net/netip"
 

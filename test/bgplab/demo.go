@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/vnodediag/vnodediag/bgp"
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/cloudnet"
 	"github.com/vnodediag/vnodediag/test/netlab"
 )
 
@@ -61,7 +64,7 @@ func StartDemo(opts DemoOptions) (*bgp.Config, func(), error) {
 	hosts = append(hosts, vbr)
 	const observerASN = 65010
 	if _, err := StartBIRD(onprem, Router{ASN: 65001, Neighbor: onprem.RootAddr, NeighborASN: observerASN, Passive: true,
-		Routes: append(append([]string{}, advertised...), bgp.CGNAT.String())}); err != nil {
+		Routes: append(append([]string{}, advertised...), cloudnet.CGNAT.String())}); err != nil {
 		stop()
 		return nil, nil, fmt.Errorf("bgp demo lab: on-prem router: %w", err)
 	}
@@ -72,7 +75,7 @@ func StartDemo(opts DemoOptions) (*bgp.Config, func(), error) {
 	}
 	hold := uint32(3)
 	cfg := &bgp.Config{
-		LocalASN: observerASN, RouterID: "192.0.2.10", ListenPort: -1, EstablishTimeout: "15s",
+		LocalASN: observerASN, RouterID: "192.0.2.10", ListenPort: -1, EstablishTimeout: diag.Duration(15 * time.Second),
 		Peers: []bgp.PeerConfig{
 			{Name: "onprem-bird", Address: onprem.HostAddr.String(), ASN: 65001, HoldTime: &hold},
 			{Name: "vbr-frr", Address: vbr.HostAddr.String(), ASN: 45104, HoldTime: &hold},

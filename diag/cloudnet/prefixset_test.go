@@ -1,15 +1,15 @@
-package bgp_test
+package cloudnet_test
 
 import (
 	"fmt"
 	"net/netip"
 	"testing"
 
-	"github.com/vnodediag/vnodediag/bgp"
+	"github.com/vnodediag/vnodediag/diag/cloudnet"
 )
 
-func set(ps ...string) *bgp.PrefixSet {
-	s := bgp.NewPrefixSet()
+func set(ps ...string) *cloudnet.PrefixSet {
+	s := cloudnet.NewPrefixSet()
 	for i, p := range ps {
 		s.Insert(netip.MustParsePrefix(p), int32(i))
 	}

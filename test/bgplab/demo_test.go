@@ -9,8 +9,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/vnodediag/vnodediag/bgp"
-	"github.com/vnodediag/vnodediag/bgp/bgplab"
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
+	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"github.com/vnodediag/vnodediag/test/bgplab"
 	"github.com/vnodediag/vnodediag/test/netlab"
 )
 
@@ -25,7 +28,7 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
-	prov, err := bgp.NewProvider(cfg, nil)
+	prov, err := bgp.NewProvider(cfg, diag.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,12 +39,12 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	tb := v.(*bgp.Table)
-	for _, r := range bgp.EvaluateSessions(tb) {
+	for _, r := range diagtest.Run(t, ctx, bgp.Checks(), bgp.CheckSession, diag.NewInputs(bgp.Source.With(tb))) {
 		if r.Status != pb.Status_PASS {
 			t.Fatalf("session: %v", r)
 		}
 	}
-	for _, r := range bgp.EvaluateCloudRoutes(tb) {
+	for _, r := range diagtest.Run(t, ctx, bgp.Checks(), bgp.CheckCloudRoutesLearned, diag.NewInputs(bgp.Source.With(tb))) {
 		if r.Status != pb.Status_PASS {
 			t.Fatalf("cloud routes: %v", r)
 		}
@@ -50,7 +53,7 @@ func TestDemo(t *testing.T) {
 	for i, p := range pods {
 		nodes = append(nodes, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: []string{"op-1", "op-2", "op-3"}[i]}, Spec: corev1.NodeSpec{PodCIDR: p}})
 	}
-	r := bgp.EvaluatePodCIDRs(ctx, tb, nodes)[0]
+	r := diagtest.Run(t, ctx, bgp.Checks(), bgp.CheckPodCIDRAdvertised, diag.NewInputs(bgp.Source.With(tb), kube.Source.With(&kube.Snapshot{Nodes: nodes})))[0]
 	if r.Status != pb.Status_FAIL || len(r.Objects) != 1 || r.Objects[0].Name != "op-3" {
 		t.Fatalf("podcidr: %v", r)
 	}

@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/dnsprobe"
 	"github.com/vnodediag/vnodediag/test/netlab"
 )
@@ -286,7 +287,7 @@ func (l *Lab) Config() *dnsprobe.Config {
 			{Zone: PrivateZone, Targets: []string{l.CloudAddr}},
 			{Zone: OnPremZone, Targets: []string{l.OnPremAddr}},
 		},
-		Timeout: "2s",
+		Timeout: diag.Duration(2 * time.Second),
 	}
 }
 
