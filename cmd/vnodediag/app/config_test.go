@@ -29,7 +29,7 @@ func TestParseErrors(t *testing.T) {
 		{"three documents", "---\nkubernetes: {}\n---\ndns: {}\n---\nbgp: {}\n", "config has 3 YAML documents; want one (the second starts on line 4)"},
 		{"unknown field in a section", "kubernetes:\n  kubeconfg: /x\n",
 			`line 2: unknown field "kubeconfg" in kubernetes; valid fields: kubeconfig, context, serviceCIDRs, pageSize, requestTimeout`},
-		{"unknown section", "kubernets: {}\n", `line 1: unknown field "kubernets"; valid fields: kubernetes, bgp, routing, dns, runner`},
+		{"unknown section", "kubernets: {}\n", `line 1: unknown field "kubernets"; valid fields: ` + topLevel()},
 		// The line finder of the past reported the first line that started
 		// with the name, here line 2.
 		{"unknown field on the right line", "dns:\n  timeout: 2s\n  onPremResolvers:\n    - name: a\n      address: 10.0.0.1\n      timeout: 1s\n",
@@ -46,7 +46,7 @@ func TestParseErrors(t *testing.T) {
 		{"list wanted", "runner:\n  only: k8s\n", `line 2: runner.only: want a list, got "k8s"`},
 		{"string wanted", "kubernetes:\n  context: [a, b]\n", `line 2: kubernetes.context: want a string, got a list`},
 		{"section is a list", "kubernetes: [1, 2]\n", `line 1: kubernetes: want a mapping of kubeconfig, context, serviceCIDRs, pageSize, requestTimeout, got a list`},
-		{"top level is a list", "- kubernetes\n", `line 1: want a mapping of kubernetes, bgp, routing, dns, runner, got a list`},
+		{"top level is a list", "- kubernetes\n", `line 1: want a mapping of ` + topLevel() + `, got a list`},
 		{"several errors", "kubernetes:\n  pageSize: x\n  contxt: a\n", "line 2: kubernetes.pageSize: want an integer from -9223372036854775808 to 9223372036854775807, got \"x\"\n" +
 			`line 3: unknown field "contxt" in kubernetes; valid fields: kubeconfig, context, serviceCIDRs, pageSize, requestTimeout`},
 		{"validation", "kubernetes:\n  serviceCIDRs: [10.96.0.0/33]\n", `kubernetes: serviceCIDRs[0]: "10.96.0.0/33" is not a CIDR`},
@@ -246,4 +246,14 @@ func asMap(t *testing.T, v any) map[string]any {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// topLevel is the file's top-level keys, as errors list them: the sections
+// in Families order, then runner.
+func topLevel() string {
+	var keys []string
+	for _, s := range Sections() {
+		keys = append(keys, s.Key)
+	}
+	return strings.Join(append(keys, "runner"), ", ")
 }
