@@ -10,8 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/vnodediag/vnodediag/bgp"
-	"github.com/vnodediag/vnodediag/bgp/bgplab"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"github.com/vnodediag/vnodediag/test/bgplab"
 )
 
 // coverageFixture is the benchmark's table: 100,000 /28s (what the BIRD

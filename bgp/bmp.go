@@ -2,8 +2,8 @@ package bgp
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -33,7 +34,27 @@ const (
 	bmpCommonHeaderLen = 6
 	bmpPeerHeaderLen   = 42
 	bgpHeaderLen       = 19
-	maxBMPMessage      = 1 << 20
+)
+
+// Size limits. Only a Route Monitoring message is kept whole, and it
+// carries one BGP UPDATE; every other message is skipped past its per-peer
+// header, so no buffer grows beyond maxRouteMonitoring.
+const (
+	// maxBGPMessage is the largest BGP message: 4,096 bytes (RFC 4271), or
+	// 65,535 with the extended message capability (RFC 8654); the BGP
+	// header's length field cannot say more.
+	maxBGPMessage      = 65535
+	maxRouteMonitoring = bmpCommonHeaderLen + bmpPeerHeaderLen + maxBGPMessage
+	// maxBMPMessage bounds the others: a Peer Up, the largest, holds the
+	// per-peer header, addresses and ports (20 bytes), the two OPENs and
+	// a few information TLVs.
+	maxBMPMessage = bmpCommonHeaderLen + bmpPeerHeaderLen + 20 + 2*maxBGPMessage + 4096
+	// maxInitiation bounds the first message of a connection, which is
+	// read before the token is checked (the speaker's is about 60 bytes).
+	maxInitiation = 512
+	// streamBufferSize is the read buffer of the identified stream (one at
+	// a time): large reads keep a 100,000-route replay cheap.
+	streamBufferSize = 256 << 10
 )
 
 // bmpSink receives what the stream says about a peer.
@@ -50,49 +71,77 @@ type bmpSink interface {
 // bmpReader reads BMP messages, reusing its buffers.
 type bmpReader struct {
 	br  *bufio.Reader
-	hdr []byte
+	hdr [bmpCommonHeaderLen]byte
 	buf []byte
 }
 
 func newBMPReader(r io.Reader) *bmpReader {
-	return &bmpReader{br: bufio.NewReaderSize(r, 256<<10), hdr: make([]byte, bmpCommonHeaderLen), buf: make([]byte, 0, 8192)}
+	return &bmpReader{br: bufio.NewReaderSize(r, streamBufferSize), buf: make([]byte, 0, 8192)}
 }
 
-// next returns the next message's type and body (valid until the next call).
+// next returns the next message's type and body (valid until the next
+// call). The body of a Peer Up or Peer Down is cut to its per-peer header,
+// and other messages but Route Monitoring come back with an empty body:
+// nothing else is read.
 func (m *bmpReader) next() (byte, []byte, error) {
-	if _, err := io.ReadFull(m.br, m.hdr); err != nil {
+	if _, err := io.ReadFull(m.br, m.hdr[:]); err != nil {
 		return 0, nil, err
 	}
-	n := int(binary.BigEndian.Uint32(m.hdr[1:5]))
+	n, typ := int(binary.BigEndian.Uint32(m.hdr[1:5])), m.hdr[5]
 	if m.hdr[0] != 3 || n < bmpCommonHeaderLen || n > maxBMPMessage {
 		return 0, nil, fmt.Errorf("bmp: bad header (version %d, length %d)", m.hdr[0], n)
 	}
-	if cap(m.buf) < n-bmpCommonHeaderLen {
-		m.buf = make([]byte, n-bmpCommonHeaderLen)
+	body := n - bmpCommonHeaderLen
+	keep := 0
+	switch typ {
+	case bmpRouteMonitoring:
+		if n > maxRouteMonitoring {
+			return 0, nil, fmt.Errorf("bmp: route monitoring message of %d bytes; one BGP message makes at most %d", n, maxRouteMonitoring)
+		}
+		keep = body
+	case bmpPeerUp, bmpPeerDown:
+		keep = min(body, bmpPeerHeaderLen)
 	}
-	body := m.buf[:n-bmpCommonHeaderLen]
-	if _, err := io.ReadFull(m.br, body); err != nil {
+	if cap(m.buf) < keep {
+		m.buf = make([]byte, keep)
+	}
+	b := m.buf[:keep]
+	if _, err := io.ReadFull(m.br, b); err != nil {
 		return 0, nil, err
 	}
-	return m.hdr[5], body, nil
+	if _, err := m.br.Discard(body - keep); err != nil {
+		return 0, nil, err
+	}
+	return typ, b, nil
 }
 
-// initiation checks that the first message is an Initiation whose sysDescr
-// is token.
-func (m *bmpReader) initiation(token string) error {
-	typ, body, err := m.next()
-	if err != nil {
+// readInitiation reads the first message of a connection straight from r,
+// into a buffer of at most maxInitiation bytes, and checks that it is an
+// Initiation whose sysDescr is token. Nothing larger is allocated before
+// the token has matched.
+func readInitiation(r io.Reader, token string) error {
+	var hdr [bmpCommonHeaderLen]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return err
 	}
-	if typ != bmpInitiation {
-		return fmt.Errorf("first message is of type %d, not an Initiation", typ)
+	n := int(binary.BigEndian.Uint32(hdr[1:5]))
+	if hdr[0] != 3 || hdr[5] != bmpInitiation {
+		return fmt.Errorf("first message is not a BMP Initiation (version %d, type %d)", hdr[0], hdr[5])
+	}
+	if n < bmpCommonHeaderLen || n > maxInitiation {
+		return fmt.Errorf("initiation of %d bytes (at most %d)", n, maxInitiation)
+	}
+	var buf [maxInitiation]byte
+	body := buf[:n-bmpCommonHeaderLen]
+	if _, err := io.ReadFull(r, body); err != nil {
+		return err
 	}
 	for len(body) >= 4 {
 		t, l := binary.BigEndian.Uint16(body), int(binary.BigEndian.Uint16(body[2:]))
 		if len(body) < 4+l {
 			break
 		}
-		if t == bmpInfoSysDescr && bytes.Equal(body[4:4+l], []byte(token)) {
+		if t == bmpInfoSysDescr && subtle.ConstantTimeCompare(body[4:4+l], []byte(token)) == 1 {
 			return nil
 		}
 		body = body[4+l:]
@@ -234,18 +283,29 @@ func appendPrefixes(out []netip.Prefix, b []byte, v6 bool) ([]netip.Prefix, erro
 // Any local process can connect to a loopback port, so a connection is
 // taken only when its first message is an Initiation carrying a random
 // token that only the speaker in this process was given (as its sysDescr);
-// others are refused and logged. gobgp's client reconnects after a drop
-// and replays every table, so the station keeps accepting: each stream it
-// takes replaces the one before and starts from empty tables.
+// others are refused and logged. Until then a connection costs a goroutine
+// and maxInitiation bytes, at most maxPendingConns of them wait at once (a
+// new one pushes the oldest out, so idle connections cannot lock the
+// speaker out), and each has handshakeTimeout to identify. gobgp's client
+// reconnects after a drop and replays every table, so the station keeps
+// accepting: each stream it takes replaces the one before and starts from
+// empty tables. The identified stream has no idle deadline: the speaker
+// is silent while no session is up, and it is the only writer.
 type bmpStation struct {
 	ln    net.Listener
 	token string
 	log   *slog.Logger
+	wg    sync.WaitGroup // the accept loop and every handler
 
 	streamMu sync.Mutex // held by the one reader feeding the sink
 	mu       sync.Mutex
-	conn     net.Conn
+	conn     net.Conn   // the identified stream
+	pending  []net.Conn // connections still identifying, oldest first
+	ending   bool       // the observer is stopping: a stream end is expected
 	closed   bool
+	// Counters, for the log and the tests.
+	accepted, refused, streams int
+	maxPending                 int
 }
 
 // bmpStatsInterval (seconds) makes the speaker write a statistics report
@@ -253,8 +313,13 @@ type bmpStation struct {
 // without it a quiet network would never bring the stream back.
 const bmpStatsInterval = 5
 
-// handshakeTimeout bounds how long a new connection may take to identify.
-const handshakeTimeout = 5 * time.Second
+// handshakeTimeout bounds how long a new connection may take to identify;
+// the speaker writes its Initiation as soon as it is connected.
+const handshakeTimeout = 3 * time.Second
+
+// maxPendingConns caps the connections waiting to identify. Only the
+// speaker in this process should ever connect.
+const maxPendingConns = 8
 
 func newBMPStation(log *slog.Logger) (*bmpStation, error) {
 	tok := make([]byte, 16)
@@ -270,14 +335,41 @@ func newBMPStation(log *slog.Logger) (*bmpStation, error) {
 
 func (b *bmpStation) port() uint32 { return uint32(b.ln.Addr().(*net.TCPAddr).Port) }
 
-// serve accepts connections until the listener closes.
+// start accepts connections in the background until close.
+func (b *bmpStation) start(sink bmpSink) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.serve(sink)
+	}()
+}
+
 func (b *bmpStation) serve(sink bmpSink) {
 	for {
 		conn, err := b.ln.Accept()
 		if err != nil {
 			return
 		}
-		go b.handle(conn, sink)
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			conn.Close()
+			return
+		}
+		b.accepted++
+		if len(b.pending) == maxPendingConns {
+			// Its handler sees the read fail and counts it as refused.
+			b.pending[0].Close()
+			b.pending = append(b.pending[:0], b.pending[1:]...)
+		}
+		b.pending = append(b.pending, conn)
+		b.maxPending = max(b.maxPending, len(b.pending))
+		b.wg.Add(1)
+		b.mu.Unlock()
+		go func() {
+			defer b.wg.Done()
+			b.handle(conn, sink)
+		}()
 	}
 }
 
@@ -285,20 +377,32 @@ func (b *bmpStation) serve(sink bmpSink) {
 // from it until it ends.
 func (b *bmpStation) handle(conn net.Conn, sink bmpSink) {
 	defer conn.Close()
-	m := newBMPReader(conn)
 	_ = conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
-	if err := m.initiation(b.token); err != nil {
-		b.log.Warn("bgp observer: refused a BMP connection that is not this process's speaker", "from", conn.RemoteAddr().String(), "reason", err)
+	err := readInitiation(conn, b.token)
+	b.mu.Lock()
+	if i := slices.Index(b.pending, conn); i >= 0 {
+		b.pending = slices.Delete(b.pending, i, i+1)
+	} else if err == nil {
+		err = errors.New("pushed out by newer connections")
+	}
+	if err != nil {
+		b.refused++
+		n := b.refused
+		b.mu.Unlock()
+		if n&(n-1) == 0 { // 1, 2, 4, 8 ...: a flood cannot flood the log
+			b.log.Warn("bgp observer: refused a BMP connection that is not this process's speaker",
+				"from", conn.RemoteAddr().String(), "reason", err, "refused_total", n)
+		}
 		return
 	}
-	_ = conn.SetReadDeadline(time.Time{})
-	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return
 	}
+	_ = conn.SetReadDeadline(time.Time{})
 	old := b.conn
 	b.conn = conn
+	b.streams++
 	b.mu.Unlock()
 	if old != nil {
 		old.Close()
@@ -306,20 +410,29 @@ func (b *bmpStation) handle(conn net.Conn, sink bmpSink) {
 	b.streamMu.Lock()
 	defer b.streamMu.Unlock()
 	sink.stream(nil)
-	err := readBMP(m, sink)
+	err = readBMP(newBMPReader(conn), sink)
 	b.mu.Lock()
 	current := b.conn == conn
-	closed := b.closed
+	ending := b.ending || b.closed
 	b.mu.Unlock()
-	if !current || closed {
+	if !current || ending {
 		return // replaced by a newer stream, or the observer is stopping
 	}
-	if err == nil || errors.Is(err, io.EOF) {
+	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
 	sink.stream(err)
 }
 
+// stopping marks the end of the speaker's stream as expected.
+func (b *bmpStation) stopping() {
+	b.mu.Lock()
+	b.ending = true
+	b.mu.Unlock()
+}
+
+// close stops accepting, closes every connection and waits for the
+// handlers to return.
 func (b *bmpStation) close() {
 	b.ln.Close()
 	b.mu.Lock()
@@ -327,5 +440,9 @@ func (b *bmpStation) close() {
 	if b.conn != nil {
 		b.conn.Close()
 	}
+	for _, c := range b.pending {
+		c.Close()
+	}
 	b.mu.Unlock()
+	b.wg.Wait()
 }

@@ -15,58 +15,48 @@ import (
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
-// References of the checks (the vendor notes they come from).
+const refBGP = "Alibaba Cloud ECI hybrid cluster FAQ: connect the on-prem network over Express Connect and exchange routes with BGP (VBR)"
+
+// The check IDs of this package (a public contract: runbooks match on them).
 const (
-	refBGP   = "Alibaba Cloud ECI hybrid cluster FAQ: connect the on-prem network over Express Connect and exchange routes with BGP (VBR)"
-	refCGNAT = "Alibaba Cloud ECI hybrid cluster FAQ: route 100.64.0.0/10 (cloud service addresses, VPC DNS 100.100.2.136/138) over the leased line"
+	CheckSession            = "bgp.session"
+	CheckCloudRoutesLearned = "bgp.cloud-routes-learned"
+	CheckPodCIDRAdvertised  = "bgp.podcidr-advertised"
 )
 
-// listLimit caps the prefixes or objects one result lists.
-const listLimit = 32
+// Source is the BGP source's key: the observer's table of a run.
+var Source = diag.NewKey[*Table]("bgp")
 
-// Checks returns the bgp.* and route.* checks.
+// Family is the bgp.* checks and the `bgp` section.
+func Family() diag.Family {
+	return diag.Family{Name: "bgp", Checks: Checks, Section: diag.SectionOf("bgp", NewProvider)}
+}
+
+// Checks returns the bgp.* checks.
 func Checks() []diag.Check {
 	return []diag.Check{
 		{
-			ID: "bgp.session", Title: "BGP sessions to the on-prem routers are Established",
-			Needs: []diag.SourceName{diag.SourceBGP}, Reference: refBGP,
-			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return EvaluateSessions(From(in)) },
+			ID: CheckSession, Title: "BGP sessions to the on-prem routers are Established",
+			Needs: diag.Needs(Source), Reference: refBGP,
+			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return evalSessions(Source.Get(in)) },
 		},
 		{
-			ID: "bgp.cloud-routes-learned", Title: "Cloud prefixes and 100.64.0.0/10 are learned on-prem",
-			Needs: []diag.SourceName{diag.SourceBGP}, Reference: refBGP,
-			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return EvaluateCloudRoutes(From(in)) },
+			ID: CheckCloudRoutesLearned, Title: "Cloud prefixes and 100.64.0.0/10 are learned on-prem",
+			Needs: diag.Needs(Source), Reference: refBGP,
+			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return evalCloudRoutes(Source.Get(in)) },
 		},
 		{
-			ID: "bgp.podcidr-advertised", Title: "Every on-prem node's podCIDR is advertised",
-			Needs: []diag.SourceName{diag.SourceBGP, diag.SourceKube}, Reference: refBGP,
+			ID: CheckPodCIDRAdvertised, Title: "Every on-prem node's podCIDR is advertised",
+			Needs: diag.Needs(Source, kube.Source), Reference: refBGP,
 			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
-				return EvaluatePodCIDRs(ctx, From(in), kube.From(in).Nodes)
-			},
-		},
-		{
-			ID: "route.cloud-services", Title: "Traffic to 100.64.0.0/10 leaves through the leased line",
-			Needs: []diag.SourceName{diag.SourceRoutes}, Reference: refCGNAT,
-			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return EvaluateCloudServices(RoutesFrom(in)) },
-		},
-		{
-			ID: "route.cgnat-overlap", Title: "Nothing on-prem overlaps 100.64.0.0/10",
-			Needs: []diag.SourceName{diag.SourceKube, diag.SourceRoutes}, Reference: refCGNAT,
-			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
-				return EvaluateCGNATOverlap(kube.From(in), RoutesFrom(in))
+				return evalPodCIDRs(ctx, Source.Get(in), kube.Source.Get(in).Nodes)
 			},
 		},
 	}
 }
 
-// From returns the BGP table of a run; nil when it was not gathered.
-func From(in *diag.Inputs) *Table {
-	t, _ := in.Value(diag.SourceBGP).(*Table)
-	return t
-}
-
-// EvaluateSessions is bgp.session: one result per configured peer.
-func EvaluateSessions(t *Table) []*pb.Result {
+// evalSessions is bgp.session: one result per configured peer.
+func evalSessions(t *Table) []*pb.Result {
 	var out []*pb.Result
 	for i := range t.Peers {
 		p := &t.Peers[i]
@@ -87,6 +77,13 @@ func sessionResult(t *Table, p *PeerStatus) *pb.Result {
 		// Cannot happen (Start sets it); if it does, say so loudly.
 		res = diag.Fail("observer's export policy toward %s is %q, not REJECT: it could advertise routes", p.Label(), t.ExportPolicy)
 		res.Remediation = "Stop vnodediag and report this as a bug: the observer must advertise nothing."
+	case p.NotStarted != "":
+		// Not a finding about the router: the observer could not look.
+		res = diag.Errorf("BGP session to %s was not started: %s", p.Label(), p.NotStarted)
+		ev = append(ev, diag.Ev("TCP-MD5 key installed", "yes", "no"))
+		res.Remediation = "The kernel of the host vnodediag runs on refused the TCP-MD5 (RFC 2385) key, and a session " +
+			"configured with a password is never run without it. Check that the kernel has TCP-MD5 (CONFIG_TCP_MD5SIG), " +
+			"that net.core.optmem_max is not exhausted, and that no seccomp or LSM policy blocks setsockopt(TCP_MD5SIG)."
 	case p.MaxPrefixExceeded:
 		res = diag.Fail("BGP peer %s sent more than %d prefixes; the observer cut the session", p.Label(), p.MaxPrefixes)
 		ev = append(ev, diag.Ev("routes received", fmt.Sprintf("<= %d per family", p.MaxPrefixes), "more (limit reached)"))
@@ -139,6 +136,9 @@ func hint(t *Table, p *PeerStatus) string {
 			"the router's `local as` and its neighbor's `remote-as` for the observer must match these.", p.ASN, p.Label(), t.LocalASN)
 	case strings.Contains(e, "connection refused"):
 		return fmt.Sprintf("%s refused the TCP connection: the router has no BGP neighbor for the observer's address, or does not listen on that address/port.", p.Label())
+	case e == "" && (p.State == "OPENSENT" || p.State == "OPENCONFIRM"):
+		return fmt.Sprintf("%s accepted the TCP connection but sent no BGP OPEN: something other than the router's BGP "+
+			"process answers on that address and port (a proxy, a port forward, another service), or the BGP process is hung.", p.Label())
 	case strings.Contains(e, "hold timer expired"):
 		return "The router stopped sending KEEPALIVEs: check the link, the router's CPU, and that hold times agree."
 	case strings.Contains(e, "i/o timeout") || strings.Contains(e, "no route to host") || strings.Contains(e, "network is unreachable") || e == "":
@@ -153,9 +153,9 @@ func hint(t *Table, p *PeerStatus) string {
 	return "See the last error above."
 }
 
-// EvaluateCloudRoutes is bgp.cloud-routes-learned: one result per expected
+// evalCloudRoutes is bgp.cloud-routes-learned: one result per expected
 // cloud prefix.
-func EvaluateCloudRoutes(t *Table) []*pb.Result {
+func evalCloudRoutes(t *Table) []*pb.Result {
 	if res := noSession(t); res != nil {
 		return []*pb.Result{res}
 	}
@@ -163,7 +163,7 @@ func EvaluateCloudRoutes(t *Table) []*pb.Result {
 	var out []*pb.Result
 	for _, cp := range t.CloudPrefixes {
 		obj := []*pb.Object{diag.Obj("Prefix", "", cp.String())}
-		holes, cut := set.Uncovered(cp, listLimit)
+		holes, cut := set.Uncovered(cp, diag.ListLimit)
 		var res *pb.Result
 		switch {
 		case len(holes) == 0:
@@ -220,10 +220,10 @@ func coveredBy(t *Table, p netip.Prefix) string {
 		r := t.Routes[v]
 		return fmt.Sprintf("%s from %s", r.Prefix, r.Peer)
 	}
-	vals := set.Within(p, listLimit+1)
+	vals := set.Within(p, diag.ListLimit+1)
 	parts := make([]string, 0, len(vals))
 	for i, v := range vals {
-		if i == listLimit {
+		if i == diag.ListLimit {
 			parts = append(parts, "...")
 			break
 		}
@@ -260,11 +260,11 @@ func affected(addrs []netip.Addr, holes []netip.Prefix) []string {
 	return out
 }
 
-// EvaluatePodCIDRs is bgp.podcidr-advertised. The observer peers with the
+// evalPodCIDRs is bgp.podcidr-advertised. The observer peers with the
 // on-prem router, so the routes it receives are what that router
 // advertises toward the cloud: a podCIDR no received route covers is not
 // advertised. One result; the uncovered nodes are its objects.
-func EvaluatePodCIDRs(ctx context.Context, t *Table, nodes []*corev1.Node) []*pb.Result {
+func evalPodCIDRs(ctx context.Context, t *Table, nodes []*corev1.Node) []*pb.Result {
 	if res := noSession(t); res != nil {
 		return []*pb.Result{res}
 	}
@@ -321,38 +321,23 @@ func EvaluatePodCIDRs(ctx context.Context, t *Table, nodes []*corev1.Node) []*pb
 	}
 	sort.Slice(misses, func(i, j int) bool { return misses[i].node < misses[j].node })
 	names := make([]string, 0, len(misses))
-	res := diag.Fail("%d of %d on-prem podCIDRs are not advertised: %s", len(misses), checked, firstNames(misses, func(m miss) string { return m.node }))
+	missed := make([]string, len(misses))
+	for i, m := range misses {
+		missed[i] = m.node
+	}
+	res := diag.Fail("%d of %d on-prem podCIDRs are not advertised: %s", len(misses), checked, diag.JoinFirst(missed, 5))
 	for i, m := range misses {
 		res.Objects = append(res.Objects, diag.Obj("Node", "", m.node))
-		if i < listLimit {
+		if i < diag.ListLimit {
 			res.Evidence = append(res.Evidence, diag.Ev(fmt.Sprintf("node %s podCIDR %s", m.node, m.cidr), "covered by a received route", m.detail))
 		}
 		names = append(names, m.cidr)
 	}
-	if len(misses) > listLimit {
-		res.Evidence = append(res.Evidence, diag.Ev("more uncovered nodes", "", fmt.Sprint(len(misses)-listLimit)))
+	if len(misses) > diag.ListLimit {
+		res.Evidence = append(res.Evidence, diag.Ev("more uncovered nodes", "", fmt.Sprint(len(misses)-diag.ListLimit)))
 	}
 	res.Remediation = "Advertise the on-prem pod CIDRs (or one aggregate covering them) from the on-prem router " +
 		"toward the VBR, e.g. BIRD: protocol static pods { ipv4; route <podCIDR> via <node-InternalIP>; } and export it; " +
-		"FRR: network <podCIDR> (with a matching route) or redistribute static. Missing: " + strings.Join(truncate(names, listLimit), ", ")
+		"FRR: network <podCIDR> (with a matching route) or redistribute static. Missing: " + diag.JoinCapped(names)
 	return []*pb.Result{res}
-}
-
-func firstNames[T any](items []T, name func(T) string) string {
-	s := make([]string, 0, 5)
-	for i, it := range items {
-		if i == 5 {
-			s = append(s, fmt.Sprintf("and %d more", len(items)-5))
-			break
-		}
-		s = append(s, name(it))
-	}
-	return strings.Join(s, ", ")
-}
-
-func truncate(s []string, n int) []string {
-	if len(s) <= n {
-		return s
-	}
-	return append(s[:n:n], fmt.Sprintf("... (%d more)", len(s)-n))
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +13,8 @@ import (
 
 	"github.com/vnodediag/vnodediag/bgp"
 	"github.com/vnodediag/vnodediag/diag"
-	"github.com/vnodediag/vnodediag/diag/kube"
+	"github.com/vnodediag/vnodediag/diag/cloudnet"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -74,7 +73,7 @@ func TestEvaluateSessions(t *testing.T) {
 }
 
 func tableWith(routes ...string) *bgp.Table {
-	tb := &bgp.Table{Peers: []bgp.PeerStatus{peer("ESTABLISHED", "")}, CloudPrefixes: []netip.Prefix{bgp.CGNAT, netip.MustParsePrefix("192.168.0.0/16")},
+	tb := &bgp.Table{Peers: []bgp.PeerStatus{peer("ESTABLISHED", "")}, CloudPrefixes: []netip.Prefix{cloudnet.CGNAT, netip.MustParsePrefix("192.168.0.0/16")},
 		ServiceAddresses: []netip.Addr{netip.MustParseAddr("100.100.2.136"), netip.MustParseAddr("100.100.2.138")}}
 	for _, r := range routes {
 		tb.Routes = append(tb.Routes, bgp.Route{Prefix: netip.MustParsePrefix(r), Peer: "r1"})
@@ -143,32 +142,6 @@ func TestEvaluatePodCIDRs(t *testing.T) {
 	}
 }
 
-func TestEvaluateCGNATOverlap(t *testing.T) {
-	gw := netip.MustParseAddr("10.254.0.1")
-	hr := &bgp.HostRoutes{Gateway: gw, Overlapping: []bgp.HostRoute{
-		{Dst: bgp.CGNAT, Gateway: gw},
-		{Dst: netip.MustParsePrefix("100.100.0.0/16"), Gateway: gw},
-		{Dst: netip.MustParsePrefix("100.100.2.0/24"), Gateway: netip.MustParseAddr("192.0.2.254")},
-		{Dst: netip.MustParsePrefix("100.0.0.0/8"), Gateway: netip.MustParseAddr("192.0.2.254")},
-	}}
-	n := onPremNode("op-1", "100.70.0.0/24")
-	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "100.80.0.5"}}
-	ecs := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "ecs-1"}, Spec: corev1.NodeSpec{ProviderID: "cn-shanghai.i-abcdefgh123", PodCIDR: "100.71.0.0/24"}}
-	s := &kube.Snapshot{Nodes: []*corev1.Node{n, ecs}, ServiceCIDRs: []string{"10.96.0.0/12", "100.96.0.0/12"}}
-	r := bgp.EvaluateCGNATOverlap(s, hr)[0]
-	var objs []string
-	for _, o := range r.Objects {
-		objs = append(objs, o.Kind+"/"+o.Name)
-	}
-	if r.Status != pb.Status_FAIL || strings.Join(objs, " ") != "Node/op-1 Node/op-1 Prefix/100.96.0.0/12 Route/100.100.2.0/24" {
-		t.Fatalf("got %s %v", r.Status, objs)
-	}
-	clean := &kube.Snapshot{Nodes: []*corev1.Node{onPremNode("op-1", "172.23.0.0/26")}}
-	if r := bgp.EvaluateCGNATOverlap(clean, &bgp.HostRoutes{Gateway: gw}); r[0].Status != pb.Status_PASS {
-		t.Fatalf("clean: %v", r[0])
-	}
-}
-
 func TestChecksRunThroughRunner(t *testing.T) {
 	r := &diag.Runner{}
 	rep := r.Run(context.Background(), bgp.Checks())
@@ -179,22 +152,4 @@ func TestChecksRunThroughRunner(t *testing.T) {
 	}
 }
 
-func TestReadmeListsEveryCheck(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme := string(b)
-	ids := map[string]bool{}
-	for _, c := range bgp.Checks() {
-		ids[c.ID] = true
-		if !strings.Contains(readme, "`"+c.ID+"`") {
-			t.Errorf("README.md does not list %s", c.ID)
-		}
-	}
-	for _, m := range regexp.MustCompile("(?m)^\\| `((?:bgp|route)\\.[a-z0-9-]+)`").FindAllStringSubmatch(readme, -1) {
-		if !ids[m[1]] {
-			t.Errorf("README.md lists %s, which is not a check", m[1])
-		}
-	}
-}
+func TestREADME(t *testing.T) { diagtest.CheckREADME(t, "README.md", bgp.Checks()) }

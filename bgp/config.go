@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
+
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/cloudnet"
 )
 
 // Defaults of the bgp section.
@@ -25,13 +27,6 @@ const (
 	FamilyIPv6Unicast = "ipv6-unicast"
 )
 
-// CGNAT is 100.64.0.0/10, where Alibaba Cloud puts its service addresses
-// (VPC DNS, OSS, SLS, RDS endpoints).
-var CGNAT = netip.MustParsePrefix("100.64.0.0/10")
-
-// DefaultServiceAddresses are the VPC DNS resolvers every VPC has.
-var DefaultServiceAddresses = []string{"100.100.2.136", "100.100.2.138"}
-
 // Config is the `bgp` section of the configuration.
 type Config struct {
 	// LocalASN is the observer's own AS number.
@@ -47,7 +42,7 @@ type Config struct {
 	ListenPort int32 `json:"listenPort,omitempty"`
 	// EstablishTimeout bounds how long a one-shot diagnosis waits for every
 	// session to be Established and send End-of-RIB (default 30s).
-	EstablishTimeout string `json:"establishTimeout,omitempty"`
+	EstablishTimeout diag.Duration `json:"establishTimeout,omitempty"`
 	// Peers are the routers to observe.
 	Peers []PeerConfig `json:"peers"`
 	// CloudPrefixes are the VPC / vSwitch CIDRs the on-prem side must have
@@ -56,6 +51,8 @@ type Config struct {
 	// ServiceAddresses are cloud service addresses named when a cloud
 	// prefix is not covered (default the VPC DNS 100.100.2.136, .138).
 	ServiceAddresses []string `json:"serviceAddresses,omitempty"`
+
+	norm *settings
 }
 
 // PeerConfig is one observed router.
@@ -85,28 +82,38 @@ type PeerConfig struct {
 }
 
 // Validate checks the section without touching the network. Messages name
-// the field, as `peers[1].asn: ...`.
+// the field, as `peers[1].asn: ...`. Addresses are compared in canonical
+// form (an IPv4-mapped IPv6 address is the IPv4 address), so one router
+// cannot be listed twice under two spellings.
 func (c *Config) Validate() error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	c.norm = c.build()
+	return nil
+}
+
+// validate names every field that is wrong.
+func (c *Config) validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.LocalASN == 0 {
 		add("localASN: must be set (1-4294967295)")
 	}
-	if a, err := netip.ParseAddr(c.RouterID); err != nil || !a.Is4() || a.IsUnspecified() {
+	if a, err := cloudnet.ParseAddr(c.RouterID); err != nil || !a.Is4() || a.IsUnspecified() {
 		add("routerID: %q is not an IPv4 address like 192.0.2.1", c.RouterID)
 	}
+	var listen netip.Addr
 	if c.ListenAddress != "" {
-		if _, err := netip.ParseAddr(c.ListenAddress); err != nil {
-			add("listenAddress: %q is not an IP address", c.ListenAddress)
+		a, err := cloudnet.ParseAddr(c.ListenAddress)
+		if err != nil {
+			add("listenAddress: %v", err)
+		} else {
+			listen = a
 		}
 	}
 	if c.ListenPort < -1 || c.ListenPort > 65535 {
 		add("listenPort: %d is not a port (1-65535, 0 for the default %d, -1 for no listener)", c.ListenPort, DefaultListenPort)
-	}
-	if c.EstablishTimeout != "" {
-		if d, err := time.ParseDuration(c.EstablishTimeout); err != nil || d <= 0 {
-			add("establishTimeout: %q is not a positive duration like 30s", c.EstablishTimeout)
-		}
 	}
 	if len(c.Peers) == 0 {
 		add("peers: at least one peer is needed")
@@ -114,13 +121,17 @@ func (c *Config) Validate() error {
 	seen := map[netip.Addr]int{}
 	for i, p := range c.Peers {
 		f := fmt.Sprintf("peers[%d]", i)
-		a, err := netip.ParseAddr(p.Address)
-		if err != nil {
-			add("%s.address: %q is not an IP address", f, p.Address)
+		if a, err := cloudnet.ParseAddr(p.Address); err != nil {
+			add("%s.address: %v", f, err)
 		} else if j, dup := seen[a]; dup {
 			add("%s.address: %s is already peers[%d]", f, a, j)
 		} else {
 			seen[a] = i
+			if listen.IsValid() && a.Is4() != listen.Is4() {
+				// listenAddress is also the source of every session the
+				// observer dials; the kernel cannot mix families.
+				add("%s.address: %s is %s but listenAddress %s is %s", f, a, family(a), listen, family(listen))
+			}
 		}
 		if p.ASN == 0 {
 			add("%s.asn: must be set (1-4294967295)", f)
@@ -156,11 +167,18 @@ func (c *Config) Validate() error {
 		}
 	}
 	for i, s := range c.ServiceAddresses {
-		if _, err := netip.ParseAddr(s); err != nil {
-			add("serviceAddresses[%d]: %q is not an IP address", i, s)
+		if _, err := cloudnet.ParseAddr(s); err != nil {
+			add("serviceAddresses[%d]: %v", i, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
 }
 
 // settings is a validated Config with defaults applied.
@@ -188,27 +206,38 @@ type peerSettings struct {
 	maxPrefixes uint32
 }
 
+// settings returns the normalised settings Validate made, validating now
+// if it has not run.
 func (c *Config) settings() (*settings, error) {
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("bgp: %w", err)
+	if c.norm == nil {
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("bgp: %w", err)
+		}
 	}
+	return c.norm, nil
+}
+
+// build applies the defaults to a validated Config.
+func (c *Config) build() *settings {
 	s := &settings{
 		localASN:         c.LocalASN,
-		routerID:         c.RouterID,
-		listenAddress:    c.ListenAddress,
+		routerID:         mustParseAddr(c.RouterID).String(),
 		listenPort:       c.ListenPort,
 		establishTimeout: DefaultEstablishTimeout,
+	}
+	if c.ListenAddress != "" {
+		s.listenAddress = mustParseAddr(c.ListenAddress).String()
 	}
 	if s.listenPort == 0 {
 		s.listenPort = DefaultListenPort
 	}
-	if c.EstablishTimeout != "" {
-		s.establishTimeout, _ = time.ParseDuration(c.EstablishTimeout)
+	if c.EstablishTimeout > 0 {
+		s.establishTimeout = c.EstablishTimeout.D()
 	}
 	for _, p := range c.Peers {
 		ps := peerSettings{
 			name:        p.Name,
-			address:     netip.MustParseAddr(p.Address),
+			address:     mustParseAddr(p.Address),
 			port:        p.Port,
 			asn:         p.ASN,
 			password:    p.Password,
@@ -232,40 +261,28 @@ func (c *Config) settings() (*settings, error) {
 		}
 		s.peers = append(s.peers, ps)
 	}
-	s.cloudPrefixes = append(s.cloudPrefixes, CGNAT)
+	s.cloudPrefixes = append(s.cloudPrefixes, cloudnet.CGNAT)
 	for _, cp := range c.CloudPrefixes {
 		p := netip.MustParsePrefix(cp)
-		if p != CGNAT {
+		if p != cloudnet.CGNAT {
 			s.cloudPrefixes = append(s.cloudPrefixes, p)
 		}
 	}
 	sa := c.ServiceAddresses
 	if len(sa) == 0 {
-		sa = DefaultServiceAddresses
+		sa = cloudnet.VPCDNSStrings()
 	}
 	for _, a := range sa {
-		s.serviceAddresses = append(s.serviceAddresses, netip.MustParseAddr(a))
+		s.serviceAddresses = append(s.serviceAddresses, mustParseAddr(a))
 	}
-	return s, nil
+	return s
 }
 
-// secrets returns the configured passwords, for redaction.
-func (s *settings) secrets() []string {
-	var out []string
-	for _, p := range s.peers {
-		if p.password != "" {
-			out = append(out, p.password)
-		}
+// mustParseAddr is parseAddr for input Validate has accepted.
+func mustParseAddr(s string) netip.Addr {
+	a, err := cloudnet.ParseAddr(s)
+	if err != nil {
+		panic("bgp: unvalidated address: " + err.Error())
 	}
-	return out
-}
-
-// redact replaces every secret in msg.
-func redact(msg string, secrets []string) string {
-	for _, s := range secrets {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, "<redacted>")
-		}
-	}
-	return msg
+	return a
 }

@@ -27,3 +27,15 @@ func RouteStreamPort(o *Observer) int {
 
 // WaitFor lets the external tests share the package's poll helper.
 var WaitFor = waitFor
+
+// IgnoreGoBGPServe is the goleak option for the one goroutine a stopped
+// gobgp speaker leaves (see leak_test.go).
+var IgnoreGoBGPServe = gobgpServe
+
+// The evaluations, for the external tests that drive them with real
+// routers' tables.
+var (
+	EvaluateSessions    = evalSessions
+	EvaluateCloudRoutes = evalCloudRoutes
+	EvaluatePodCIDRs    = evalPodCIDRs
+)

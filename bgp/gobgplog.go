@@ -2,8 +2,10 @@ package bgp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -14,14 +16,24 @@ import (
 // gobgpLogger adapts gobgp's logger to slog and, more importantly, turns
 // the speaker's per-peer messages into the "last error" of each session:
 // gobgp's API reports the FSM state but not why a session failed.
+//
+// Passwords are kept out by field, not by searching the text: gobgp's
+// messages and scalar fields (addresses, states, errors of the network
+// calls) never hold a password, and a field holding a configuration value
+// (which would carry the peer's AuthPassword) is dropped whole (see
+// logValue). Searching the text for the password would instead mangle
+// every message that happens to contain it ("dial tcp" with the password
+// "tcp"), which both garbles the message and gives the password away.
 type gobgpLogger struct {
-	log     *slog.Logger
-	secrets []string
+	log *slog.Logger
 	// onPeerError receives (peer address, reason) for every message that
 	// explains a failed or lost session.
 	onPeerError func(addr, reason string)
 	// onPrefixLimit receives the peer address when its limit was hit.
 	onPrefixLimit func(addr string)
+	// onMD5Failure receives the peer address and the error when the
+	// speaker could not set the peer's TCP-MD5 key on its listener.
+	onMD5Failure func(addr string, err error)
 }
 
 var _ log.Logger = (*gobgpLogger)(nil)
@@ -41,7 +53,16 @@ func (l *gobgpLogger) GetLevel() log.LogLevel { return log.DebugLevel }
 func (l *gobgpLogger) emit(level slog.Level, msg string, f log.Fields) {
 	addr, _ := f["Key"].(string)
 	if reason := peerReason(msg, f); reason != "" && addr != "" && l.onPeerError != nil {
-		l.onPeerError(addr, redact(reason, l.secrets))
+		l.onPeerError(addr, reason)
+	}
+	if msg == "failed to set md5" && addr != "" && l.onMD5Failure != nil {
+		// gobgp only warns and goes on to accept the peer unauthenticated;
+		// the observer refuses to run that session instead.
+		err, _ := f["Err"].(error)
+		if err == nil {
+			err = errors.New("the speaker could not set the key on its listener")
+		}
+		l.onMD5Failure(addr, err)
 	}
 	if msg == "prefix limit reached" && f["Pct"] == nil && addr != "" && l.onPrefixLimit != nil {
 		l.onPrefixLimit(addr)
@@ -61,10 +82,79 @@ func (l *gobgpLogger) emit(level slog.Level, msg string, f log.Fields) {
 	attrs := make([]any, 0, 2*len(keys)+2)
 	attrs = append(attrs, "component", "gobgp")
 	for _, k := range keys {
-		attrs = append(attrs, strings.ToLower(k), redact(fmt.Sprint(f[k]), l.secrets))
+		attrs = append(attrs, strings.ToLower(k), logValue(f[k]))
 	}
-	l.log.Log(context.Background(), level, strings.ToLower(redact(msg, l.secrets)), attrs...)
+	l.log.Log(context.Background(), level, strings.ToLower(msg), attrs...)
 }
+
+// Packages whose types hold peer configuration (and so AuthPassword).
+var configPackages = []string{
+	"github.com/osrg/gobgp/v3/api",
+	"github.com/osrg/gobgp/v3/pkg/config",
+	"github.com/osrg/gobgp/v3/internal/pkg/config",
+}
+
+// logValue is the text of one gobgp log field, or a placeholder when the
+// field is, or holds, a configuration value (which may carry a password).
+func logValue(v any) string {
+	if v == nil {
+		return "<nil>"
+	}
+	if t := reflect.TypeOf(v); printsConfig(t, 0) {
+		return "<" + t.String() + " omitted>"
+	}
+	return fmt.Sprint(v)
+}
+
+// printsConfig reports whether fmt.Sprint of a value of type t could print
+// a configuration value: t is a gobgp configuration type, or contains one
+// where %v prints contents (struct fields, array, slice and map elements,
+// and a pointer at the top level; deeper pointers print as addresses).
+// A value with an Error or String method prints through it. Interface
+// elements other than error (map[string]any) could hold anything, so they
+// count.
+func printsConfig(t reflect.Type, depth int) bool {
+	if depth > 8 {
+		return true // deep enough to be suspicious; be safe
+	}
+	if isConfig(t) || (t.Kind() == reflect.Pointer && isConfig(t.Elem())) {
+		return true
+	}
+	if depth == 0 && (t.Implements(errorType) || t.Implements(stringerType)) {
+		return false // printed by its method: the errors of network calls, addresses, families
+	}
+	switch t.Kind() {
+	case reflect.Interface:
+		return !t.Implements(errorType)
+	case reflect.Pointer:
+		return depth == 0 && printsConfig(t.Elem(), depth+1)
+	case reflect.Slice, reflect.Array:
+		return printsConfig(t.Elem(), depth+1)
+	case reflect.Map:
+		return printsConfig(t.Key(), depth+1) || printsConfig(t.Elem(), depth+1)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if printsConfig(t.Field(i).Type, depth+1) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isConfig(t reflect.Type) bool {
+	for _, p := range configPackages {
+		if pkg := t.PkgPath(); pkg == p || strings.HasPrefix(pkg, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	errorType    = reflect.TypeFor[error]()
+	stringerType = reflect.TypeFor[fmt.Stringer]()
+)
 
 // peerReason extracts a human reason from the gobgp messages that explain
 // why a session is not (or no longer) established; "" for the others.

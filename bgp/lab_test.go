@@ -7,8 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/vnodediag/vnodediag/bgp"
-	"github.com/vnodediag/vnodediag/bgp/bgplab"
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/test/bgplab"
 	"github.com/vnodediag/vnodediag/test/netlab"
 )
 
@@ -85,7 +88,7 @@ func frrPeer(t *testing.T, r bgplab.Router) *labPeer {
 func u32(v uint32) *uint32 { return &v }
 
 func observerConfig(peers ...*labPeer) *bgp.Config {
-	c := &bgp.Config{LocalASN: observerASN, RouterID: "192.0.2.10", ListenPort: -1, EstablishTimeout: "20s"}
+	c := &bgp.Config{LocalASN: observerASN, RouterID: "192.0.2.10", ListenPort: -1, EstablishTimeout: diag.Duration(20 * time.Second)}
 	for _, p := range peers {
 		c.Peers = append(c.Peers, p.peer)
 	}
@@ -128,5 +131,43 @@ func waitReady(t *testing.T, o *bgp.Observer, d time.Duration) {
 	defer cancel()
 	if err := o.WaitReady(ctx); err != nil {
 		t.Fatalf("observer not ready after %s: %v; table: %+v", d, err, table(t, o).Peers)
+	}
+}
+
+// TestOneShotBIRDLeavesNoGoroutines: a one-shot gather against a real
+// router, session Established and routes received, leaves nothing running
+// but gobgp's parked Serve loop. Not parallel: goleak sees the whole process.
+func TestOneShotBIRDLeavesNoGoroutines(t *testing.T) {
+	p := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26", "100.64.0.0/10"}})
+	ignore := goleak.IgnoreCurrent()
+	tb := oneShot(t, observerConfig(p), testLogger(t)).(*bgp.Table)
+	if len(tb.Routes) != 2 || !tb.Peers[0].Established() {
+		t.Fatalf("peers %+v routes %v", tb.Peers, tb.Routes)
+	}
+	goleak.VerifyNone(t, ignore, bgp.IgnoreGoBGPServe)
+}
+
+// TestMD5Passive: the router dials the observer's listener with a TCP-MD5
+// password (a common word, to boot) and the session comes up: the key is
+// on the listener. Go's default Multipath TCP listener cannot carry one;
+// the module's godebug turns that default off.
+func TestMD5Passive(t *testing.T) {
+	t.Parallel()
+	needBinary(t, "/usr/sbin/bird")
+	const password = "peer"
+	p := birdPeer(t, bgplab.Router{})
+	p.bird.Stop()
+	h := p.host
+	if _, err := bgplab.StartBIRD(h, bgplab.Router{ASN: routerASN, Neighbor: h.RootAddr, NeighborASN: observerASN,
+		NeighborPort: 11180, Password: password, Routes: []string{"172.23.0.0/26"}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := observerConfig(p)
+	cfg.ListenPort, cfg.ListenAddress = 11180, h.RootAddr.String()
+	cfg.Peers[0].Passive, cfg.Peers[0].Password = true, password
+	o := startObserver(t, cfg)
+	waitReady(t, o, 20*time.Second)
+	if tb := table(t, o); len(tb.Routes) != 1 {
+		t.Fatalf("routes %v", tb.Routes)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -16,8 +17,6 @@ import (
 
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
-
-	"github.com/vnodediag/vnodediag/diag"
 )
 
 // connectRetry is the seconds between the observer's connection attempts
@@ -45,6 +44,9 @@ type Observer struct {
 	s   *settings
 	log *slog.Logger
 
+	// startMu serialises Start and Stop; mu guards the rest and is never
+	// held across a call into the speaker (whose log lines call back in).
+	startMu sync.Mutex
 	mu      sync.Mutex
 	srv     *server.BgpServer
 	cancel  context.CancelFunc
@@ -67,6 +69,10 @@ type peerTrack struct {
 	lastErrorAt time.Time
 	eor         map[string]bool
 	pfxExceeded bool
+	// md5Err is set when the speaker could not install the peer's TCP-MD5
+	// key; notStarted says why the observer refused to run the session.
+	md5Err     error
+	notStarted string
 	// routes is the peer's Adj-RIB-In as the watch stream built it.
 	routes map[netip.Prefix]struct{}
 }
@@ -74,7 +80,7 @@ type peerTrack struct {
 // NewObserver validates cfg; Start starts the speaker.
 func NewObserver(cfg *Config, logger *slog.Logger) (*Observer, error) {
 	if cfg == nil {
-		return nil, diag.NotConfigured("no bgp section")
+		return nil, errors.New("bgp: no configuration")
 	}
 	s, err := cfg.settings()
 	if err != nil {
@@ -102,33 +108,52 @@ func (o *Observer) Listener() string {
 	return net.JoinHostPort(host, strconv.Itoa(int(o.s.listenPort)))
 }
 
+// md5Check is how Start asks the kernel whether a peer's TCP-MD5 key can
+// be set (a variable so that a test can let a peer through to the
+// speaker's own setsockopt on its listener).
+var md5Check = probeMD5
+
 // Start starts the speaker, sets the REJECT export policy and adds the
 // peers. It returns once the peers are configured; sessions come up in the
-// background.
+// background. A peer with a password whose TCP-MD5 key the kernel refuses
+// is not started at all (its session reads as not started, with why):
+// without the key the session would run unauthenticated. An ended ctx
+// stops Start before the next peer is added.
 func (o *Observer) Start(ctx context.Context) error {
+	o.startMu.Lock()
+	defer o.startMu.Unlock()
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.srv != nil {
+	running := o.srv != nil
+	o.mu.Unlock()
+	if running {
 		return errors.New("bgp observer already started")
 	}
-	lg := &gobgpLogger{log: o.log, secrets: o.s.secrets(), onPeerError: o.peerError, onPrefixLimit: o.prefixLimit}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("bgp observer: not started: %w", err)
+	}
+	lg := &gobgpLogger{log: o.log, onPeerError: o.peerError, onPrefixLimit: o.prefixLimit, onMD5Failure: o.md5Failure}
 	srv := server.NewBgpServer(server.LoggerOption(lg))
 	go srv.Serve()
+	var st *bmpStation
+	cancel := func() {}
+	fail := func(err error) error {
+		cancel()
+		stopSpeaker(srv, st, o.log)
+		return err
+	}
 	g := &api.Global{Asn: o.s.localASN, RouterId: o.s.routerID, ListenPort: o.s.listenPort}
 	if o.s.listenAddress != "" {
 		g.ListenAddresses = []string{o.s.listenAddress}
 	}
 	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: g}); err != nil {
-		srv.Stop()
-		return o.listenError(err)
+		return fail(o.listenError(err))
 	}
 	// StartBgp re-initialises the policies, so REJECT goes after it and
 	// before any peer exists: no peer ever sees an UPDATE from us.
 	if err := srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
 		Name: "global", Direction: api.PolicyDirection_EXPORT, DefaultAction: api.RouteAction_REJECT,
 	}}); err != nil {
-		srv.Stop()
-		return fmt.Errorf("bgp observer: set export policy REJECT: %w", err)
+		return fail(fmt.Errorf("bgp observer: set export policy REJECT: %w", err))
 	}
 	// IMPORT REJECT keeps received routes out of the global RIB: the
 	// observer never forwards, so best-path selection for every received
@@ -137,24 +162,23 @@ func (o *Observer) Start(ctx context.Context) error {
 	if err := srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
 		Name: "global", Direction: api.PolicyDirection_IMPORT, DefaultAction: api.RouteAction_REJECT,
 	}}); err != nil {
-		srv.Stop()
-		return fmt.Errorf("bgp observer: set import policy REJECT: %w", err)
+		return fail(fmt.Errorf("bgp observer: set import policy REJECT: %w", err))
 	}
 	// Routes arrive over BMP (see bmp.go), states and End-of-RIB over a
 	// watch; both are set up before the first peer exists.
-	st, err := newBMPStation(o.log)
-	if err != nil {
-		srv.Stop()
-		return err
+	var err error
+	if st, err = newBMPStation(o.log); err != nil {
+		return fail(err)
 	}
-	go st.serve(o)
+	st.start(o)
 	if err := srv.AddBmp(ctx, &api.AddBmpRequest{Address: "127.0.0.1", Port: st.port(), Policy: api.AddBmpRequest_PRE,
 		SysName: "vnodediag", SysDescr: st.token, StatisticsTimeout: bmpStatsInterval}); err != nil {
 		st.close()
-		srv.Stop()
-		return fmt.Errorf("bgp observer: add bmp station: %w", err)
+		st = nil
+		return fail(fmt.Errorf("bgp observer: add bmp station: %w", err))
 	}
-	wctx, cancel := context.WithCancel(context.Background())
+	wctx, wcancel := context.WithCancel(context.Background())
+	cancel = wcancel
 	err = srv.WatchEvent(wctx, &api.WatchEventRequest{
 		Peer: &api.WatchEventRequest_Peer{},
 		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{
@@ -162,26 +186,93 @@ func (o *Observer) Start(ctx context.Context) error {
 		}},
 	}, o.event)
 	if err != nil {
-		cancel()
-		st.close()
-		srv.Stop()
-		return fmt.Errorf("bgp observer: watch events: %w", err)
+		return fail(fmt.Errorf("bgp observer: watch events: %w", err))
 	}
 	for _, p := range o.s.peers {
-		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: o.apiPeer(p)}); err != nil {
-			cancel()
-			st.close()
-			srv.Stop()
-			return fmt.Errorf("bgp observer: add peer %s: %s", p.name, redact(err.Error(), o.s.secrets()))
+		if err := ctx.Err(); err != nil {
+			return fail(fmt.Errorf("bgp observer: not started: %w", err))
+		}
+		if err := o.addPeer(ctx, srv, p); err != nil {
+			return fail(err)
 		}
 	}
-	o.srv, o.cancel, o.bmp = srv, cancel, st
+	o.mu.Lock()
+	o.srv, o.cancel, o.bmp = srv, wcancel, st
+	o.mu.Unlock()
 	o.log.Info("bgp observer started", "asn", o.s.localASN, "router_id", o.s.routerID, "listen", o.Listener(), "peers", len(o.s.peers))
 	return nil
 }
 
+// addPeer configures one peer. A peer with a password goes in
+// administratively down and is enabled only once its TCP-MD5 key is known
+// to be on the listener: gobgp merely logs a failure to set the key and
+// would then accept that peer's connections unauthenticated.
+func (o *Observer) addPeer(ctx context.Context, srv *server.BgpServer, p peerSettings) error {
+	if p.password != "" {
+		if err := md5Check(p.address, p.password); err != nil {
+			o.refuse(p, err)
+			return nil
+		}
+	}
+	ap := o.apiPeer(p)
+	if p.password != "" {
+		ap.Conf.AdminDown = true
+	}
+	if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: ap}); err != nil {
+		// gobgp's errors name the address, never the password.
+		return fmt.Errorf("bgp observer: add peer %s: %w", p.name, err)
+	}
+	if p.password == "" {
+		return nil
+	}
+	// gobgp logs the listener's setsockopt failure from inside AddPeer,
+	// so it has been seen by now (see gobgpLogger.onMD5Failure).
+	o.mu.Lock()
+	md5Err := o.peers[p.address].md5Err
+	o.mu.Unlock()
+	if md5Err != nil {
+		if err := srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: p.address.String()}); err != nil {
+			return fmt.Errorf("bgp observer: remove peer %s after its TCP-MD5 key was refused: %w", p.name, err)
+		}
+		o.refuse(p, md5Err)
+		return nil
+	}
+	if err := srv.EnablePeer(ctx, &api.EnablePeerRequest{Address: p.address.String()}); err != nil {
+		return fmt.Errorf("bgp observer: enable peer %s: %w", p.name, err)
+	}
+	return nil
+}
+
+// refuse records that p's session is not started because its TCP-MD5 key
+// could not be set.
+func (o *Observer) refuse(p peerSettings, err error) {
+	why := fmt.Sprintf("the kernel refused the TCP-MD5 key for %s (%v); the observer does not run a session that has a password without it", p.address, err)
+	if errors.Is(err, syscall.ENOPROTOOPT) {
+		why += ". The speaker's listener is a Multipath TCP socket (Go's default for listeners since 1.24), which cannot carry " +
+			"TCP-MD5: run vnodediag with GODEBUG=multipathtcp=0 (its build sets this; an environment setting overrides it)"
+	}
+	o.log.Error("bgp peer not started: its TCP-MD5 key could not be set", "peer", p.name, "error", err)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	t := o.peers[p.address]
+	t.notStarted, t.lastError, t.lastErrorAt = why, why, time.Now()
+	o.notifyLocked()
+}
+
+func (o *Observer) md5Failure(addr string, err error) {
+	a, perr := netip.ParseAddr(addr)
+	if perr != nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if t := o.peers[a.Unmap()]; t != nil && t.md5Err == nil {
+		t.md5Err = err
+	}
+}
+
 func (o *Observer) listenError(err error) error {
-	msg := redact(err.Error(), o.s.secrets())
+	msg := err.Error()
 	if o.s.listenPort > 0 && o.s.listenPort < 1024 && (errors.Is(err, syscall.EACCES) || strings.Contains(msg, "permission denied")) {
 		return fmt.Errorf("bgp observer: listen on %s: %s: ports below 1024 need root or CAP_NET_BIND_SERVICE "+
 			"(setcap cap_net_bind_service=+ep on the binary, or AmbientCapabilities=CAP_NET_BIND_SERVICE in the systemd unit); "+
@@ -226,8 +317,14 @@ func (o *Observer) apiPeer(p peerSettings) *api.Peer {
 	return ap
 }
 
-// Stop tears the sessions down and stops the speaker.
+// stopTimeout bounds Stop: the speaker finishes in the background after it.
+const stopTimeout = 5 * time.Second
+
+// Stop tears the sessions down and stops the speaker, waiting at most
+// stopTimeout for it.
 func (o *Observer) Stop() {
+	o.startMu.Lock()
+	defer o.startMu.Unlock()
 	o.mu.Lock()
 	srv, cancel, st := o.srv, o.cancel, o.bmp
 	o.srv, o.cancel, o.bmp = nil, nil, nil
@@ -236,14 +333,35 @@ func (o *Observer) Stop() {
 		return
 	}
 	cancel()
-	ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
-	defer done()
-	if err := srv.StopBgp(ctx, &api.StopBgpRequest{}); err != nil {
-		o.log.Warn("bgp observer stop", "error", err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		stopSpeaker(srv, st, o.log)
+	}()
+	select {
+	case <-done:
+		o.log.Info("bgp observer stopped")
+	case <-time.After(stopTimeout):
+		o.log.Warn("bgp observer: the speaker did not stop in time; it finishes in the background", "waited", stopTimeout)
+	}
+}
+
+// stopSpeaker removes the BMP client (StopBgp leaves it running, redialling
+// the station for ever), stops every session and the listeners, then
+// closes the station. gobgp's Serve loop has no way to end in v3.37.0 and
+// stays parked, holding an empty server.
+func stopSpeaker(srv *server.BgpServer, st *bmpStation, log *slog.Logger) {
+	if st != nil {
+		// The speaker's stream ends now on purpose, not as a failure.
+		st.stopping()
+		if err := srv.DeleteBmp(context.Background(), &api.DeleteBmpRequest{Address: "127.0.0.1", Port: st.port()}); err != nil {
+			log.Warn("bgp observer: remove bmp station", "error", err)
+		}
 	}
 	srv.Stop()
-	st.close()
-	o.log.Info("bgp observer stopped")
+	if st != nil {
+		st.close()
+	}
 }
 
 // notifyLocked wakes WaitReady; o.mu must be held.
@@ -366,6 +484,9 @@ func (o *Observer) readyLocked() bool {
 		if t.pfxExceeded && t.state != "ESTABLISHED" {
 			continue // cut for sending too much: nothing more will come
 		}
+		if t.notStarted != "" {
+			continue // refused: nothing will come
+		}
 		if t.state != "ESTABLISHED" {
 			return false
 		}
@@ -436,6 +557,9 @@ func (o *Observer) Table(ctx context.Context) (*Table, error) {
 	if srv == nil {
 		return nil, errors.New("bgp observer is not running")
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bgp observer: read table: %w", err)
+	}
 	t := &Table{CloudPrefixes: o.s.cloudPrefixes, ServiceAddresses: o.s.serviceAddresses, Listener: o.Listener(), Taken: time.Now(),
 		LocalASN: o.s.localASN, LocalAddress: o.s.listenAddress, ListenPort: o.s.listenPort}
 	state := map[netip.Addr]*api.Peer{}
@@ -498,16 +622,14 @@ func sortRoutes(rs []Route) {
 func (o *Observer) peerStatus(ps peerSettings, p *api.Peer) PeerStatus {
 	o.mu.Lock()
 	tr := *o.peers[ps.address]
-	eor := make(map[string]bool, len(tr.eor))
-	for k, v := range tr.eor {
-		eor[k] = v
-	}
+	eor := maps.Clone(tr.eor)
 	o.mu.Unlock()
 	st := PeerStatus{
 		Name: ps.name, Address: ps.address, ASN: ps.asn, Passive: ps.passive,
 		State: tr.state, Since: tr.since, Flaps: tr.flaps,
 		LastError: tr.lastError, LastErrorAt: tr.lastErrorAt,
 		MaxPrefixes: ps.maxPrefixes, MaxPrefixExceeded: tr.pfxExceeded,
+		NotStarted: tr.notStarted,
 	}
 	if p != nil {
 		st.State = strings.TrimPrefix(p.GetState().GetSessionState().String(), "SESSION_STATE_")

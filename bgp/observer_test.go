@@ -16,23 +16,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/vnodediag/vnodediag/bgp"
-	"github.com/vnodediag/vnodediag/bgp/bgplab"
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"github.com/vnodediag/vnodediag/test/bgplab"
 )
 
 func onPremNode(name, podCIDR string) *corev1.Node {
 	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.NodeSpec{PodCIDR: podCIDR, PodCIDRs: []string{podCIDR}}}
-}
-
-func status(t *testing.T, res []*pb.Result, i int, want pb.Status) *pb.Result {
-	t.Helper()
-	if len(res) <= i {
-		t.Fatalf("got %d results, want result %d: %v", len(res), i, res)
-	}
-	if res[i].Status != want {
-		t.Fatalf("result %d: status %s, want %s: %v", i, res[i].Status, want, res[i])
-	}
-	return res[i]
 }
 
 func TestBIRDSessionAndRoutes(t *testing.T) {
@@ -49,12 +40,12 @@ func TestBIRDSessionAndRoutes(t *testing.T) {
 	if got := len(tb.Routes); got != 4 {
 		t.Fatalf("routes = %v, want 4", tb.Routes)
 	}
-	status(t, bgp.EvaluateSessions(tb), 0, pb.Status_PASS)
+	diagtest.At(t, bgp.EvaluateSessions(tb), 0, pb.Status_PASS)
 	cr := bgp.EvaluateCloudRoutes(tb)
-	status(t, cr, 0, pb.Status_PASS)
-	status(t, cr, 1, pb.Status_PASS)
+	diagtest.At(t, cr, 0, pb.Status_PASS)
+	diagtest.At(t, cr, 1, pb.Status_PASS)
 	nodes := []*corev1.Node{onPremNode("op-1", "172.23.0.0/26"), onPremNode("op-2", "172.23.0.64/26")}
-	status(t, bgp.EvaluatePodCIDRs(context.Background(), tb, nodes), 0, pb.Status_PASS)
+	diagtest.At(t, bgp.EvaluatePodCIDRs(context.Background(), tb, nodes), 0, pb.Status_PASS)
 	imp, exp, est, err := p.bird.Counts()
 	if err != nil || !est || imp != 0 || exp != 4 {
 		t.Fatalf("bird: imported %d exported %d established %v err %v; want 0, 4, true", imp, exp, est, err)
@@ -96,7 +87,7 @@ func TestWrongASN(t *testing.T) {
 		tb := table(t, o)
 		return strings.Contains(tb.Peers[0].LastError, "as number mismatch expected 65099, received 65001"), tb.Peers[0].LastError
 	})
-	r := status(t, bgp.EvaluateSessions(table(t, o)), 0, pb.Status_FAIL)
+	r := diagtest.At(t, bgp.EvaluateSessions(table(t, o)), 0, pb.Status_FAIL)
 	if !strings.Contains(r.Remediation, "AS number mismatch") || !strings.Contains(r.Remediation, "protocol bgp") {
 		t.Fatalf("remediation = %s", r.Remediation)
 	}
@@ -107,41 +98,45 @@ func TestPeerDown(t *testing.T) {
 	p := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26"}})
 	p.bird.Stop()
 	cfg := observerConfig(p)
-	cfg.EstablishTimeout = "4s"
+	cfg.EstablishTimeout = diag.Duration(4 * time.Second)
 	start := time.Now()
 	v := oneShot(t, cfg, testLogger(t))
 	if d := time.Since(start); d > 8*time.Second {
 		t.Errorf("one-shot took %s with a 4s establish timeout", d)
 	}
 	tb := v.(*bgp.Table)
-	r := status(t, bgp.EvaluateSessions(tb), 0, pb.Status_FAIL)
+	r := diagtest.At(t, bgp.EvaluateSessions(tb), 0, pb.Status_FAIL)
 	if !strings.Contains(r.Summary, "connection refused") {
 		t.Fatalf("summary = %s", r.Summary)
 	}
-	status(t, bgp.EvaluateCloudRoutes(tb), 0, pb.Status_ERROR)
+	diagtest.At(t, bgp.EvaluateCloudRoutes(tb), 0, pb.Status_ERROR)
 }
 
 func TestPeerRestartCountsFlap(t *testing.T) {
 	t.Parallel()
 	p := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26"}})
-	o := startObserver(t, observerConfig(p))
-	waitReady(t, o, 20*time.Second)
+	// The daemon's source: the observer runs for the provider's life and
+	// each Gather reads its table.
+	prov, err := bgp.NewProvider(observerConfig(p), diag.Env{Daemon: true, Log: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prov.(interface{ Close() }).Close()
+	gather := func() *bgp.Table { return diagtest.GatherAs(t, context.Background(), prov, bgp.Source) }
+	waitFor(t, 20*time.Second, "session up", func() (bool, string) {
+		pe := gather().Peers[0]
+		return pe.Established(), pe.State
+	})
 	if err := p.bird.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	// The daemon's source: each Gather reads the running observer's table.
-	prov := o.Provider()
 	waitFor(t, 20*time.Second, "flap counted and session back", func() (bool, string) {
-		v, err := prov.Gather(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		tb := v.(*bgp.Table)
+		tb := gather()
 		pe := tb.Peers[0]
 		return pe.Flaps == 1 && pe.Established() && len(tb.Routes) == 1, pe.State
 	})
-	tb := table(t, o)
-	r := status(t, bgp.EvaluateSessions(tb), 0, pb.Status_WARN)
+	tb := gather()
+	r := diagtest.At(t, bgp.EvaluateSessions(tb), 0, pb.Status_WARN)
 	if !strings.Contains(r.Summary, "flapped 1 times") || tb.Peers[0].LastError == "" {
 		t.Fatalf("result = %v, last error %q", r, tb.Peers[0].LastError)
 	}
@@ -156,10 +151,10 @@ func TestMD5Mismatch(t *testing.T) {
 	var logs bytes.Buffer
 	lg := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := observerConfig(p)
-	cfg.EstablishTimeout = "5s"
+	cfg.EstablishTimeout = diag.Duration(5 * time.Second)
 	v := oneShot(t, cfg, lg)
 	tb := v.(*bgp.Table)
-	r := status(t, bgp.EvaluateSessions(tb), 0, pb.Status_FAIL)
+	r := diagtest.At(t, bgp.EvaluateSessions(tb), 0, pb.Status_FAIL)
 	if !strings.Contains(r.Remediation, "MD5") {
 		t.Fatalf("remediation does not mention MD5: %s", r.Remediation)
 	}
@@ -183,11 +178,11 @@ func TestMissingPodCIDRAndCGNAT(t *testing.T) {
 	tb := table(t, o)
 	nodes := []*corev1.Node{onPremNode("op-1", "172.23.0.0/26"), onPremNode("op-2", "172.23.0.64/26"),
 		{ObjectMeta: metav1.ObjectMeta{Name: "vk", Labels: map[string]string{"type": "virtual-kubelet"}}}}
-	r := status(t, bgp.EvaluatePodCIDRs(context.Background(), tb, nodes), 0, pb.Status_FAIL)
+	r := diagtest.At(t, bgp.EvaluatePodCIDRs(context.Background(), tb, nodes), 0, pb.Status_FAIL)
 	if len(r.Objects) != 1 || r.Objects[0].Name != "op-2" {
 		t.Fatalf("objects = %v", r.Objects)
 	}
-	r = status(t, bgp.EvaluateCloudRoutes(tb), 0, pb.Status_WARN)
+	r = diagtest.At(t, bgp.EvaluateCloudRoutes(tb), 0, pb.Status_WARN)
 	if !strings.Contains(r.Summary, "100.64.0.0/11") || strings.Contains(r.Summary, "affects") {
 		t.Fatalf("summary = %s", r.Summary)
 	}
@@ -201,11 +196,11 @@ func TestCGNATMissingAndMoreSpecificOnly(t *testing.T) {
 	o2 := startObserver(t, observerConfig(split))
 	waitReady(t, o1, 20*time.Second)
 	waitReady(t, o2, 20*time.Second)
-	r := status(t, bgp.EvaluateCloudRoutes(table(t, o1)), 0, pb.Status_FAIL)
+	r := diagtest.At(t, bgp.EvaluateCloudRoutes(table(t, o1)), 0, pb.Status_FAIL)
 	if !strings.Contains(r.Summary, "100.100.2.136") {
 		t.Fatalf("summary does not name the affected service address: %s", r.Summary)
 	}
-	r = status(t, bgp.EvaluateCloudRoutes(table(t, o2)), 0, pb.Status_PASS)
+	r = diagtest.At(t, bgp.EvaluateCloudRoutes(table(t, o2)), 0, pb.Status_PASS)
 	if !strings.Contains(r.Summary, "more specific routes only") {
 		t.Fatalf("summary = %s", r.Summary)
 	}
@@ -240,7 +235,7 @@ func TestIPv6Prefixes(t *testing.T) {
 				{ObjectMeta: metav1.ObjectMeta{Name: "op-1"}, Spec: corev1.NodeSpec{PodCIDR: "172.23.0.0/26", PodCIDRs: []string{"172.23.0.0/26", "fd00:23::/64"}}},
 				{ObjectMeta: metav1.ObjectMeta{Name: "op-2"}, Spec: corev1.NodeSpec{PodCIDR: "fd00:25::/64", PodCIDRs: []string{"fd00:25::/64"}}},
 			}
-			res := status(t, bgp.EvaluatePodCIDRs(context.Background(), tb, nodes), 0, pb.Status_FAIL)
+			res := diagtest.At(t, bgp.EvaluatePodCIDRs(context.Background(), tb, nodes), 0, pb.Status_FAIL)
 			if len(res.Objects) != 1 || res.Objects[0].Name != "op-2" {
 				t.Fatalf("objects = %v", res.Objects)
 			}
@@ -258,7 +253,7 @@ func TestMaxPrefixes(t *testing.T) {
 	if !tb.Peers[0].MaxPrefixExceeded || tb.Peers[0].Established() {
 		t.Fatalf("peer = %+v", tb.Peers[0])
 	}
-	r := status(t, bgp.EvaluateSessions(tb), 0, pb.Status_FAIL)
+	r := diagtest.At(t, bgp.EvaluateSessions(tb), 0, pb.Status_FAIL)
 	if !strings.Contains(r.Summary, "more than 100 prefixes") {
 		t.Fatalf("summary = %s", r.Summary)
 	}
@@ -298,7 +293,7 @@ func TestNoGracefulRestart(t *testing.T) {
 	t.Parallel()
 	p := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26"}, NoGracefulRestart: true})
 	cfg := observerConfig(p)
-	cfg.EstablishTimeout = "5s"
+	cfg.EstablishTimeout = diag.Duration(5 * time.Second)
 	v := oneShot(t, cfg, testLogger(t))
 	tb := v.(*bgp.Table)
 	r := bgp.EvaluateSessions(tb)[0]
@@ -311,7 +306,7 @@ func TestNoGracefulRestart(t *testing.T) {
 // oneShot gathers the BGP source once, as `diagnose` does.
 func oneShot(t *testing.T, cfg *bgp.Config, lg *slog.Logger) any {
 	t.Helper()
-	prov, err := bgp.NewProvider(cfg, lg)
+	prov, err := bgp.NewProvider(cfg, diag.Env{Log: lg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,12 +322,14 @@ func oneShot(t *testing.T, cfg *bgp.Config, lg *slog.Logger) any {
 // TestRouteStreamRecovers: a local process that connects to the observer's
 // BMP port first cannot feed the table, and when the speaker's stream
 // drops, the table reads as incomplete (an error, not a silent stale copy)
-// until the speaker reconnects and replays every route.
+// until the speaker reconnects and replays every route — through 800
+// local connections that hold the port open with garbage.
 func TestRouteStreamRecovers(t *testing.T) {
 	t.Parallel()
 	p := birdPeer(t, bgplab.Router{Routes: []string{"172.23.0.0/26", "172.23.0.64/26", "100.64.0.0/10"}})
 	o := startObserver(t, observerConfig(p))
-	foreign, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", bgp.RouteStreamPort(o)), 2*time.Second)
+	station := fmt.Sprintf("127.0.0.1:%d", bgp.RouteStreamPort(o))
+	foreign, err := net.DialTimeout("tcp", station, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,6 +340,16 @@ func TestRouteStreamRecovers(t *testing.T) {
 	waitReady(t, o, 20*time.Second)
 	if n := len(table(t, o).Routes); n != 3 {
 		t.Fatalf("routes = %d, want 3", n)
+	}
+	for i := 0; i < 800; i++ {
+		c, err := net.DialTimeout("tcp", station, 2*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		defer c.Close()
+		if i%2 == 0 {
+			_, _ = c.Write([]byte{3, 0, 0x10, 0, 0, 4}) // an Initiation of 1 MiB that never comes
+		}
 	}
 	if !bgp.DropRouteStream(o) {
 		t.Fatal("no route stream to drop")

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/vnodediag/vnodediag/diag/cloudnet"
 )
 
 // Table is the BGP source of one run: every observed session and the routes
@@ -33,7 +35,7 @@ type Table struct {
 	Taken time.Time
 
 	setOnce sync.Once
-	set     *PrefixSet
+	set     *cloudnet.PrefixSet
 }
 
 // PeerStatus is one session as the observer saw it.
@@ -60,6 +62,9 @@ type PeerStatus struct {
 	// MaxPrefixExceeded is set once the router sent more than MaxPrefixes
 	// routes and the observer cut the session.
 	MaxPrefixExceeded bool
+	// NotStarted says why the observer refused to start the session (its
+	// TCP-MD5 key could not be set); empty when it was started.
+	NotStarted string
 }
 
 // Established reports whether the session is up.
@@ -109,11 +114,11 @@ func (t *Table) Describe() string {
 	return fmt.Sprintf("%d of %d BGP sessions established, %d routes received", up, len(t.Peers), len(t.Routes))
 }
 
-// Set returns the routes as a PrefixSet whose values index Routes, built
+// Set returns the routes as a cloudnet.PrefixSet whose values index Routes, built
 // once on first use (checks share it concurrently).
-func (t *Table) Set() *PrefixSet {
+func (t *Table) Set() *cloudnet.PrefixSet {
 	t.setOnce.Do(func() {
-		s := NewPrefixSetSize(len(t.Routes))
+		s := cloudnet.NewPrefixSetSize(len(t.Routes))
 		for i, r := range t.Routes {
 			s.Insert(r.Prefix, int32(i))
 		}

@@ -18,20 +18,60 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
+// Defaults of the Runner's limits.
+const (
+	DefaultCheckTimeout       = 30 * time.Second
+	DefaultSourceTimeout      = 60 * time.Second
+	DefaultConcurrency        = 8
+	DefaultMaxResultsPerCheck = 200
+	DefaultMaxReportBytes     = 8 << 20
+)
+
 // Runner runs checks against providers. It gathers each needed source once,
 // concurrently, then runs the checks concurrently, each under its own deadline.
+//
+// Go cannot stop a goroutine from outside. When a Gather or a check outlives
+// its deadline the runner stops waiting for it, reports it as ERROR and drops
+// whatever it returns later; the goroutine itself ends only when the code
+// looks at its context, which is why providers and checks must obey ctx and
+// heavy loops poll it (see Poll). What such abandoned work may hold is
+// bounded: a check goroutine keeps its concurrency slot until it really
+// returns, so no more than Concurrency check goroutines of one Runner are ever
+// alive, abandoned or not; and a provider whose abandoned Gather has not
+// returned is not gathered again until it has.
 type Runner struct {
 	Providers []Provider
 	// CheckTimeout bounds one check's Run (default 30 s).
 	CheckTimeout time.Duration
 	// SourceTimeout bounds one provider's Gather (default 60 s).
 	SourceTimeout time.Duration
-	// Concurrency bounds checks running at once (default 8).
+	// Concurrency bounds the check goroutines of this Runner alive at once,
+	// across concurrent runs and including abandoned ones (default 8).
 	Concurrency int
+	// MaxResultsPerCheck caps the results one check adds to the report
+	// (default 200, negative: no cap). The results past the cap are replaced
+	// by one result that counts them by status and names their first
+	// objects; the worst statuses are kept, never a PASS instead of a FAIL.
+	MaxResultsPerCheck int
+	// MaxReportBytes is the report's size budget in protobuf bytes (default
+	// 8 MiB, negative: none). Over it, the runner trims evidence and objects
+	// of passing results first, then caps results harder, and says so in a
+	// result of check ID TrimmedCheckID.
+	MaxReportBytes int
 	// Identify, when set, fills the report's cluster identity from the
 	// gathered inputs.
 	Identify func(*Inputs) *pb.ClusterIdentity
+
+	mu        sync.Mutex
+	slots     chan struct{}       // one per check goroutine alive
+	abandoned map[string]int      // check ID -> goroutines abandoned, not yet returned
+	changed   chan struct{}       // closed and replaced when abandoned changes
+	stuck     map[SourceName]bool // providers whose abandoned Gather has not returned
 }
+
+// gatherGrace is how long the runner still waits for a Gather after its
+// deadline before abandoning it.
+const gatherGrace = 100 * time.Millisecond
 
 type gathered struct {
 	value  any
@@ -40,26 +80,28 @@ type gathered struct {
 }
 
 // Run gathers the sources the checks need and runs them. It never fails:
-// every problem becomes a result.
+// every problem becomes a result. It returns soon after ctx ends: results of
+// checks that finished are kept, checks still running or not started become
+// ERROR "interrupted: <cause>".
 func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
+	r.init()
 	start := time.Now()
-	rep := &pb.Report{RunId: newRunID(), StartTime: timestamppb.New(start), Version: Version}
+	rep := &pb.Report{RunId: newRunID(), StartTime: timestamppb.New(start), Version: BuildVersion()}
 
 	g := r.gather(ctx, checks)
-	values := map[SourceName]any{}
-	for name, s := range g {
-		if s.err == nil {
-			values[name] = s.value
-		}
+	for _, s := range g {
 		rep.Sources = append(rep.Sources, s.status)
 	}
 	sort.Slice(rep.Sources, func(i, j int) bool { return rep.Sources[i].Name < rep.Sources[j].Name })
-	in := &Inputs{values: values}
+	in := inputsOf(g)
 
 	results := make([][]*pb.Result, len(checks))
-	sem := make(chan struct{}, max(1, r.concurrency()))
 	var wg sync.WaitGroup
 	for i, c := range checks {
+		if ctx.Err() != nil {
+			results[i] = []*pb.Result{interrupted(ctx, 0)}
+			continue
+		}
 		if res := precondition(c, g); res != nil {
 			results[i] = []*pb.Result{res}
 			continue
@@ -67,8 +109,6 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
 			results[i] = r.runOne(ctx, c, in)
 		}()
 	}
@@ -79,64 +119,136 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 		order[i] = i
 	}
 	sort.SliceStable(order, func(a, b int) bool { return checks[order[a]].ID < checks[order[b]].ID })
+	lists := make([][]*pb.Result, 0, len(checks))
 	for _, i := range order {
 		for _, res := range results[i] {
 			res.CheckId = checks[i].ID
 			if res.Reference == "" {
 				res.Reference = checks[i].Reference
 			}
-			rep.Results = append(rep.Results, res)
 		}
+		lists = append(lists, results[i])
 	}
 	if r.Identify != nil {
 		rep.Cluster = r.Identify(in)
 	}
+	redactReport(rep, lists)
+	r.fitReport(rep, lists)
 	rep.Summary = Summarize(rep.Results)
 	rep.EndTime = timestamppb.Now()
 	return rep
 }
 
-func (r *Runner) concurrency() int {
-	if r.Concurrency > 0 {
-		return r.Concurrency
+func (r *Runner) init() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.slots != nil {
+		return
 	}
-	return 8
+	n := r.Concurrency
+	if n <= 0 {
+		n = DefaultConcurrency
+	}
+	r.slots = make(chan struct{}, n)
+	r.abandoned = map[string]int{}
+	r.changed = make(chan struct{})
+	r.stuck = map[SourceName]bool{}
 }
 
-// gather runs Gather once for every provider a check needs.
+// interrupted is the ERROR of a check or source that the end of the run's
+// context cut short. A deadline and a cancellation (Ctrl-C) read differently.
+func interrupted(ctx context.Context, d time.Duration) *pb.Result {
+	res := Errorf("interrupted: %s", interruption(ctx))
+	res.Duration = durationpb.New(d)
+	return res
+}
+
+// interruption says why ctx ended: its cause when it has one (a signal:
+// "interrupt signal received"), else whether a deadline passed. Causes are
+// compared by identity, since a signal's cause Is context.Canceled.
+func interruption(ctx context.Context) string {
+	err, cause := ctx.Err(), context.Cause(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		if cause != nil && cause != err {
+			return "run deadline exceeded: " + cause.Error()
+		}
+		return "run deadline exceeded"
+	}
+	if cause != nil && cause != err {
+		return cause.Error()
+	}
+	return "run canceled"
+}
+
+// gather runs Gather once for every provider a check needs, and for every
+// source such a provider uses: independent providers first, concurrently,
+// then the Dependent ones with what the first ones gathered.
 func (r *Runner) gather(ctx context.Context, checks []Check) map[SourceName]*gathered {
 	needed := map[SourceName]bool{}
 	for _, c := range checks {
 		for _, n := range slices.Concat(c.Needs, c.Optional) {
 			needed[n] = true
+			if d, ok := r.provider(n).(Dependent); ok {
+				for _, u := range d.Uses() {
+					needed[u] = true
+				}
+			}
 		}
 	}
 	out := map[SourceName]*gathered{}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for name := range needed {
-		p := r.provider(name)
-		if p == nil {
-			msg := fmt.Sprintf("no %s source in this run", name)
-			mu.Lock()
-			out[name] = &gathered{
-				err:    NotConfigured("%s", msg),
-				status: &pb.SourceStatus{Name: string(name), State: pb.SourceStatus_NOT_CONFIGURED, Message: msg},
+	phase := func(dependents bool) {
+		in := inputsOf(out)
+		var wg sync.WaitGroup
+		for name := range needed {
+			p := r.provider(name)
+			if _, isDep := p.(Dependent); isDep != dependents || (p == nil && dependents) {
+				continue
 			}
-			mu.Unlock()
-			continue
+			if p == nil {
+				msg := fmt.Sprintf("no %s source in this run", name)
+				mu.Lock()
+				out[name] = &gathered{
+					err:    fmt.Errorf("%s: %w", msg, ErrNotConfigured),
+					status: &pb.SourceStatus{Name: string(name), State: pb.SourceStatus_NOT_CONFIGURED, Message: msg},
+				}
+				mu.Unlock()
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				g := r.gatherOne(ctx, p, in)
+				mu.Lock()
+				out[name] = g
+				mu.Unlock()
+			}()
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			g := r.gatherOne(ctx, p)
-			mu.Lock()
-			out[name] = g
-			mu.Unlock()
-		}()
+		wg.Wait()
 	}
-	wg.Wait()
+	phase(false)
+	phase(true)
 	return out
+}
+
+// Dependent is a Provider that reads other sources (the cloud source maps
+// the Kubernetes nodes it gathered): the runner gathers the sources it Uses
+// first, when the run has them, and passes them to GatherFrom instead of
+// calling Gather. Used sources are never Dependent themselves.
+type Dependent interface {
+	Provider
+	Uses() []SourceName
+	GatherFrom(ctx context.Context, in *Inputs) (any, error)
+}
+
+func inputsOf(g map[SourceName]*gathered) *Inputs {
+	values := map[SourceName]any{}
+	for name, s := range g {
+		if s.err == nil {
+			values[name] = s.value
+		}
+	}
+	return &Inputs{values: values}
 }
 
 func (r *Runner) provider(name SourceName) Provider {
@@ -148,35 +260,113 @@ func (r *Runner) provider(name SourceName) Provider {
 	return nil
 }
 
-func (r *Runner) gatherOne(ctx context.Context, p Provider) (g *gathered) {
+// gatherOne runs one provider's Gather under the source deadline and
+// returns when the deadline passes even if Gather does not.
+func (r *Runner) gatherOne(ctx context.Context, p Provider, in *Inputs) *gathered {
 	timeout := r.SourceTimeout
 	if timeout <= 0 {
-		timeout = 60 * time.Second
+		timeout = DefaultSourceTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	name := p.Name()
 	start := time.Now()
-	st := &pb.SourceStatus{Name: string(p.Name())}
-	g = &gathered{status: st}
-	defer func() {
-		if v := recover(); v != nil {
-			g.value, g.err = nil, fmt.Errorf("source %s panicked: %v", p.Name(), v)
-		}
-		st.Duration = durationpb.New(time.Since(start))
-		switch {
-		case g.err == nil:
-			st.State = pb.SourceStatus_OK
-			if d, ok := g.value.(interface{ Describe() string }); ok {
-				st.Message = d.Describe()
+	g := &gathered{status: &pb.SourceStatus{Name: string(name)}}
+	defer func() { g.finish(time.Since(start)) }()
+
+	r.mu.Lock()
+	stuck := r.stuck[name]
+	r.mu.Unlock()
+	if stuck {
+		g.err = fmt.Errorf("not gathered: the previous gather of this source ignored its deadline and has not returned")
+		return g
+	}
+
+	gctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	type answer struct {
+		value any
+		err   error
+	}
+	done := make(chan answer, 1) // buffered: an abandoned Gather still ends
+	var mu sync.Mutex
+	finished, abandoned := false, false
+	go func() {
+		var a answer
+		defer func() {
+			if v := recover(); v != nil {
+				a = answer{nil, fmt.Errorf("source %s panicked: %v", name, v)}
 			}
-		case errors.Is(g.err, ErrNotConfigured):
-			st.State, st.Message = pb.SourceStatus_NOT_CONFIGURED, strings.TrimSuffix(g.err.Error(), ": "+ErrNotConfigured.Error())
-		default:
-			st.State, st.Message = pb.SourceStatus_FAILED, g.err.Error()
+			done <- a
+			mu.Lock()
+			finished = true
+			if abandoned {
+				r.mu.Lock()
+				delete(r.stuck, name)
+				r.mu.Unlock()
+			}
+			mu.Unlock()
+		}()
+		if d, ok := p.(Dependent); ok {
+			a.value, a.err = d.GatherFrom(gctx, in)
+		} else {
+			a.value, a.err = p.Gather(gctx)
 		}
 	}()
-	g.value, g.err = p.Gather(ctx)
+
+	select {
+	case a := <-done:
+		g.value, g.err = a.value, a.err
+	case <-gctx.Done():
+		// A provider that obeys its context returns at once, with an error
+		// that says which request hung: worth a moment's wait.
+		grace := time.NewTimer(gatherGrace)
+		defer grace.Stop()
+		select {
+		case a := <-done:
+			g.value, g.err = a.value, a.err
+		case <-grace.C:
+			mu.Lock()
+			if !finished {
+				abandoned = true
+				r.mu.Lock()
+				r.stuck[name] = true
+				r.mu.Unlock()
+			}
+			mu.Unlock()
+			if ctx.Err() != nil {
+				g.err = fmt.Errorf("interrupted: %s", interruption(ctx))
+			} else {
+				g.err = fmt.Errorf("did not finish within %s (the gather ignored its deadline and was abandoned)", timeout)
+			}
+			return g
+		}
+	}
+	if g.err != nil && gctx.Err() != nil && !errors.Is(g.err, ErrNotConfigured) {
+		// Name the deadline that ended it, whatever the provider's error says.
+		if ctx.Err() != nil {
+			g.err = fmt.Errorf("interrupted: %s: %w", interruption(ctx), g.err)
+		} else {
+			g.err = fmt.Errorf("did not finish within %s: %w", timeout, g.err)
+		}
+	}
 	return g
+}
+
+func (g *gathered) finish(d time.Duration) {
+	st := g.status
+	st.Duration = durationpb.New(d)
+	switch {
+	case g.err == nil:
+		st.State = pb.SourceStatus_OK
+		if d, ok := g.value.(interface{ Describe() string }); ok {
+			st.Message = d.Describe()
+		}
+	case errors.Is(g.err, ErrNotConfigured):
+		g.value = nil
+		st.State, st.Message = pb.SourceStatus_NOT_CONFIGURED, strings.TrimSuffix(g.err.Error(), ": "+ErrNotConfigured.Error())
+	default:
+		g.value = nil
+		st.State, st.Message = pb.SourceStatus_FAILED, g.err.Error()
+	}
 }
 
 // precondition turns a missing or failed source into the check's one result.
@@ -191,8 +381,8 @@ func precondition(c Check, g map[SourceName]*gathered) *pb.Result {
 			res.Duration = durationpb.New(0)
 			return res
 		}
-		res := Errorf("could not read the %s source: %v", n, s.err)
-		res.Evidence = []*pb.Evidence{Ev(string(n)+" source", "gathered", s.err.Error())}
+		res := Errorf("could not read the %s source: %s", n, s.status.Message)
+		res.Evidence = []*pb.Evidence{Ev(string(n)+" source", "gathered", s.status.Message)}
 		res.Duration = durationpb.New(0)
 		return res
 	}
@@ -217,18 +407,73 @@ func precondition(c Check, g map[SourceName]*gathered) *pb.Result {
 	return res
 }
 
-// runOne runs one check under its deadline and turns a panic, a timeout or
-// an empty answer into an ERROR result.
-func (r *Runner) runOne(ctx context.Context, c Check, in *Inputs) (out []*pb.Result) {
+// acquire waits for a concurrency slot. It gives up when ctx ends, and when
+// every slot is held by a check that ignored its deadline: those may never
+// return, and waiting for them would hang the run.
+func (r *Runner) acquire(ctx context.Context) (release func(), problem *pb.Result) {
+	for {
+		r.mu.Lock()
+		held, ids := 0, make([]string, 0, len(r.abandoned))
+		for id, n := range r.abandoned {
+			held += n
+			ids = append(ids, id)
+		}
+		changed := r.changed
+		r.mu.Unlock()
+		if held >= cap(r.slots) {
+			sort.Strings(ids)
+			return nil, Errorf("not started: all %d check slots are held by checks that ignored their deadline and have not returned (%s)",
+				cap(r.slots), strings.Join(ids, ", "))
+		}
+		select {
+		case r.slots <- struct{}{}:
+			return func() { <-r.slots }, nil
+		case <-ctx.Done():
+			return nil, interrupted(ctx, 0)
+		case <-changed:
+		}
+	}
+}
+
+func (r *Runner) setAbandoned(id string, delta int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.abandoned[id] += delta
+	if r.abandoned[id] <= 0 {
+		delete(r.abandoned, id)
+	}
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// runOne runs one check under its deadline and turns a panic, a timeout,
+// an interruption or a malformed answer into ERROR results.
+func (r *Runner) runOne(ctx context.Context, c Check, in *Inputs) []*pb.Result {
+	start := time.Now()
+	release, problem := r.acquire(ctx)
+	if problem != nil {
+		problem.Duration = durationpb.New(time.Since(start))
+		return []*pb.Result{problem}
+	}
 	timeout := r.CheckTimeout
 	if timeout <= 0 {
-		timeout = 30 * time.Second
+		timeout = DefaultCheckTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	start := time.Now()
-	done := make(chan []*pb.Result, 1)
+	done := make(chan []*pb.Result, 1) // buffered: an abandoned check still ends
+	var mu sync.Mutex
+	finished, abandoned := false, false
 	go func() {
+		defer func() {
+			mu.Lock()
+			finished = true
+			if abandoned {
+				r.setAbandoned(c.ID, -1)
+			}
+			mu.Unlock()
+			release() // only now: abandoned work keeps its slot until it ends
+		}()
 		defer func() {
 			if v := recover(); v != nil {
 				res := Errorf("check panicked: %v", v)
@@ -236,26 +481,68 @@ func (r *Runner) runOne(ctx context.Context, c Check, in *Inputs) (out []*pb.Res
 				done <- []*pb.Result{res}
 			}
 		}()
-		done <- c.Run(ctx, in)
+		done <- c.Run(cctx, in)
 	}()
+	var out []*pb.Result
 	select {
 	case out = <-done:
-	case <-ctx.Done():
-		// The check ignored its context; report instead of waiting for it.
-		out = []*pb.Result{Errorf("check did not finish within %s: %v", timeout, ctx.Err())}
+	case <-cctx.Done():
+		select {
+		case out = <-done: // it returned just in time
+		default:
+			mu.Lock()
+			if !finished {
+				abandoned = true
+				r.setAbandoned(c.ID, 1)
+			}
+			mu.Unlock()
+			if ctx.Err() != nil {
+				return []*pb.Result{interrupted(ctx, time.Since(start))}
+			}
+			out = []*pb.Result{Errorf("check did not finish within %s: it ignored its context and was abandoned", timeout)}
+		}
 	}
-	if len(out) == 0 {
-		out = []*pb.Result{Errorf("check returned no result")}
-	}
+	out = normalize(out)
 	d := durationpb.New(time.Since(start))
 	for _, res := range out {
+		res.Duration = d
+	}
+	return out
+}
+
+// normalize makes every result well-formed: nil entries and missing
+// statuses are the check's bugs, reported rather than crashing the run.
+func normalize(out []*pb.Result) []*pb.Result {
+	kept := out[:0:0]
+	nils := 0
+	for _, res := range out {
+		if res == nil {
+			nils++
+			continue
+		}
 		if res.Status == pb.Status_STATUS_UNSPECIFIED {
 			res.Status = pb.Status_ERROR
 			res.Summary = "check returned a result without status: " + res.Summary
 		}
-		res.Duration = d
+		kept = append(kept, res)
 	}
-	return out
+	if nils > 0 {
+		kept = append(kept, Errorf("check returned a nil result (%d of %d results were nil)", nils, len(out)))
+	}
+	if len(kept) == 0 {
+		kept = append(kept, Errorf("check returned no result"))
+	}
+	return kept
+}
+
+func (r *Runner) maxResults() int {
+	switch {
+	case r.MaxResultsPerCheck < 0:
+		return 0
+	case r.MaxResultsPerCheck == 0:
+		return DefaultMaxResultsPerCheck
+	}
+	return r.MaxResultsPerCheck
 }
 
 // Summarize counts results by status.
@@ -306,7 +593,7 @@ func firstLines(s string, n int) string {
 }
 
 // Close releases providers that hold resources (a BGP speaker, a netns
-// handle). Providers without a Close method are left alone.
+// handle, idle connections). Providers without a Close method are left alone.
 func (r *Runner) Close() {
 	for _, p := range r.Providers {
 		if c, ok := p.(interface{ Close() }); ok {

@@ -6,36 +6,126 @@ import (
 	"fmt"
 )
 
+// SourceName names a source of facts a check reads ("kube", "bgp").
+type SourceName string
+
 // Provider gathers one source once per run. Gather does the I/O and returns
-// the source's data, which checks read through Inputs. A provider whose
-// source is not configured returns an error wrapping ErrNotConfigured; the
-// checks that need it then SKIP with that reason instead of failing.
+// the source's value, which checks read through the source's Key. A source
+// left out of the configuration is an Unconfigured provider: the checks
+// that need it SKIP with its reason instead of failing.
 type Provider interface {
 	Name() SourceName
 	Gather(ctx context.Context) (any, error)
 }
 
+// Key names a source and the Go type of the value its provider gathers.
+// Each source package defines its key once, beside the type:
+//
+//	var Source = diag.NewKey[*Table]("bgp")
+//
+// and its checks read the value with Source.Get(in).
+type Key[T any] struct{ name SourceName }
+
+// NewKey returns the key of the source called name.
+func NewKey[T any](name SourceName) Key[T] { return Key[T]{name: name} }
+
+// Name is the source's name, as checks list it in Needs and the report shows it.
+func (k Key[T]) Name() SourceName { return k.name }
+
+// Get returns the value the source gathered in this run. The runner calls a
+// check's Run only when every source in its Needs was gathered without
+// error, so inside Run, Get of a needed source always has a value and checks
+// carry no nil guards. For an Optional source, Get returns the zero T when
+// the source was not gathered; Gathered tells.
+func (k Key[T]) Get(in *Inputs) T {
+	v, _ := in.value(k.name).(T)
+	return v
+}
+
+// Gathered reports whether the source was gathered in this run.
+func (k Key[T]) Gathered(in *Inputs) bool {
+	_, ok := in.value(k.name).(T)
+	return ok
+}
+
+// With binds a value to the key, to build Inputs without a run (tests, a
+// cache that already holds the value).
+func (k Key[T]) With(v T) Binding { return Binding{name: k.name, value: v} }
+
+// Provide returns the Provider of this key's source whose Gather is gather.
+func (k Key[T]) Provide(gather func(context.Context) (T, error)) Provider {
+	return funcProvider[T]{name: k.name, gather: gather}
+}
+
+// Unconfigured is Unconfigured(k.Name(), reason).
+func (k Key[T]) Unconfigured(reason string) Provider { return Unconfigured(k.name, reason) }
+
+// Named is anything with a source name: a Key of any type.
+type Named interface{ Name() SourceName }
+
+// Needs lists the names of the sources a check reads, for Check.Needs.
+func Needs(keys ...Named) []SourceName {
+	out := make([]SourceName, len(keys))
+	for i, k := range keys {
+		out[i] = k.Name()
+	}
+	return out
+}
+
+type funcProvider[T any] struct {
+	name   SourceName
+	gather func(context.Context) (T, error)
+}
+
+func (p funcProvider[T]) Name() SourceName { return p.name }
+
+func (p funcProvider[T]) Gather(ctx context.Context) (any, error) { return p.gather(ctx) }
+
 // ErrNotConfigured marks a source the user has not configured.
 var ErrNotConfigured = errors.New("not configured")
 
-// NotConfigured returns an ErrNotConfigured error with the reason.
-func NotConfigured(format string, args ...any) error {
-	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrNotConfigured)
+// Unconfigured returns the Provider of a source left out of the
+// configuration: its checks SKIP with reason, which says which section or
+// flag turns the source on. It is the one way to say "not configured".
+func Unconfigured(name SourceName, reason string) Provider {
+	return unconfigured{name: name, reason: reason}
 }
 
-// Inputs holds the gathered sources of one run. Checks read it only after the
-// runner has made sure every source they need was gathered without error.
+type unconfigured struct {
+	name   SourceName
+	reason string
+}
+
+func (u unconfigured) Name() SourceName { return u.name }
+
+func (u unconfigured) Gather(context.Context) (any, error) {
+	return nil, fmt.Errorf("%s: %w", u.reason, ErrNotConfigured)
+}
+
+// Inputs holds the gathered sources of one run. Checks read it through the
+// sources' keys, only after the runner has made sure every source they need
+// was gathered without error.
 type Inputs struct {
 	values map[SourceName]any
 }
 
-// NewInputs wraps already gathered values; for tests of a check's Run.
-func NewInputs(values map[SourceName]any) *Inputs {
-	return &Inputs{values: values}
+// Binding is one source's value in Inputs.
+type Binding struct {
+	name  SourceName
+	value any
 }
 
-// Value returns the data of a source, nil when it was not gathered.
-func (in *Inputs) Value(name SourceName) any {
+// NewInputs returns the Inputs holding the given values, as a run would
+// after gathering them.
+func NewInputs(bindings ...Binding) *Inputs {
+	in := &Inputs{values: map[SourceName]any{}}
+	for _, b := range bindings {
+		in.values[b.name] = b.value
+	}
+	return in
+}
+
+func (in *Inputs) value(name SourceName) any {
 	if in == nil {
 		return nil
 	}

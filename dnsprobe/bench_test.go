@@ -8,12 +8,12 @@ import (
 
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/dnsprobe"
-	"github.com/vnodediag/vnodediag/dnsprobe/dnslab"
+	"github.com/vnodediag/vnodediag/test/dnslab"
 )
 
 // capture keeps what the DNS provider gathered, for the slowest query.
 type capture struct {
-	*dnsprobe.Provider
+	diag.Provider
 	obs *dnsprobe.Observations
 }
 
@@ -38,7 +38,7 @@ func silentLabConfig(tb testing.TB) *dnsprobe.Config {
 }
 
 func runSection(tb testing.TB, c *dnsprobe.Config) (wall time.Duration, obs *dnsprobe.Observations) {
-	p, err := dnsprobe.NewProvider(c, nil)
+	p, err := dnsprobe.NewProvider(c, diag.Env{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -59,11 +59,11 @@ func runSection(tb testing.TB, c *dnsprobe.Config) (wall time.Duration, obs *dns
 // over the iterations; run it with -benchtime 5x.
 func BenchmarkDNSSection(b *testing.B) {
 	c := silentLabConfig(b)
-	var wall, slowest, sum time.Duration
+	var wall, slowest, sum, deadline time.Duration
 	queries := 0
 	for b.Loop() {
 		w, obs := runSection(b, c)
-		wall, slowest, queries = max(wall, w), max(slowest, obs.Slowest), len(obs.Outcomes)
+		wall, slowest, queries, deadline = max(wall, w), max(slowest, obs.Slowest), len(obs.Outcomes), obs.Timeout
 		sum = 0
 		for _, o := range obs.Outcomes {
 			sum += o.RTT
@@ -75,7 +75,7 @@ func BenchmarkDNSSection(b *testing.B) {
 	b.ReportMetric(float64(wall.Milliseconds()), "section-ms")
 	b.ReportMetric(float64(slowest.Milliseconds()), "slowest-query-ms")
 	b.ReportMetric(float64(wall)/float64(slowest), "section/slowest")
-	b.ReportMetric(float64(wall)/float64(c.QueryTimeout()), "section/deadline")
+	b.ReportMetric(float64(wall)/float64(deadline), "section/deadline")
 }
 
 // TestDNSSectionRunsQueriesConcurrently: with a silent forwarder the
@@ -86,11 +86,11 @@ func BenchmarkDNSSection(b *testing.B) {
 func TestDNSSectionRunsQueriesConcurrently(t *testing.T) {
 	c := silentLabConfig(t)
 	wall, obs := runSection(t, c)
-	t.Logf("%d queries: section %s, slowest query %s, deadline %s", len(obs.Outcomes), wall, obs.Slowest, c.QueryTimeout())
-	if limit := 3 * c.QueryTimeout(); wall > limit {
+	t.Logf("%d queries: section %s, slowest query %s, deadline %s", len(obs.Outcomes), wall, obs.Slowest, obs.Timeout)
+	if limit := 3 * obs.Timeout; wall > limit {
 		t.Errorf("DNS section took %s, more than 3 query deadlines (%s): queries did not overlap", wall, limit)
 	}
-	if obs.Slowest < c.QueryTimeout()*9/10 {
+	if obs.Slowest < obs.Timeout*9/10 {
 		t.Errorf("slowest query %s: the lab's forwarder was not silent", obs.Slowest)
 	}
 }

@@ -11,20 +11,22 @@ import (
 
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/agent"
+	"github.com/vnodediag/vnodediag/diag/kube"
+	"github.com/vnodediag/vnodediag/dnsprobe/corefile"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
 // The check IDs of this package (a public contract).
 const (
-	IDResolverReachable      = "dns.resolver-reachable"
-	IDPrivateZoneFromOnPrem  = "dns.privatezone-from-onprem"
-	IDOnPremFromCloud        = "dns.onprem-from-cloud"
-	IDClusterDomainOverlap   = "dns.cluster-domain-overlap"
-	IDCoreDNSForward         = "dns.coredns-forward"
-	referencePrivateZone     = "Alibaba Cloud ECI hybrid cluster FAQ: DNS resolution between the IDC and the VPC (PrivateZone forwarding)"
-	referenceClusterDomain   = "Alibaba Cloud ECI hybrid cluster FAQ: the cluster domain must not overlap a PrivateZone or on-prem zone"
-	referenceCoreDNSForward  = "Alibaba Cloud ECI hybrid cluster FAQ: CoreDNS forward configuration"
-	referenceResolverAnswers = "Alibaba Cloud ECI hybrid cluster FAQ: DNS resolution between the IDC and the VPC"
+	CheckResolverReachable     = "dns.resolver-reachable"
+	CheckPrivateZoneFromOnPrem = "dns.privatezone-from-onprem"
+	CheckOnPremFromCloud       = "dns.onprem-from-cloud"
+	CheckClusterDomainOverlap  = "dns.cluster-domain-overlap"
+	CheckCoreDNSForward        = "dns.coredns-forward"
+	referencePrivateZone       = "Alibaba Cloud ECI hybrid cluster FAQ: DNS resolution between the IDC and the VPC (PrivateZone forwarding)"
+	referenceClusterDomain     = "Alibaba Cloud ECI hybrid cluster FAQ: the cluster domain must not overlap a PrivateZone or on-prem zone"
+	referenceCoreDNSForward    = "Alibaba Cloud ECI hybrid cluster FAQ: CoreDNS forward configuration"
+	referenceResolverAnswers   = "Alibaba Cloud ECI hybrid cluster FAQ: DNS resolution between the IDC and the VPC"
 )
 
 // Checks returns the dns.* checks. They evaluate the gathered DNS
@@ -33,39 +35,42 @@ const (
 func Checks() []diag.Check {
 	return []diag.Check{
 		{
-			ID:        IDResolverReachable,
-			Title:     "Every configured resolver answers for its own zone",
-			Needs:     []diag.SourceName{diag.SourceDNS},
+			ID:    CheckResolverReachable,
+			Title: "Every resolver answers for its own zone (the configured ones from this host, the ECI pods' through the agents)",
+			// Either mode is enough, as for dns.onprem-from-cloud.
+			Optional:  diag.Needs(Source, agent.Source),
 			Reference: referenceResolverAnswers,
-			Run:       func(_ context.Context, in *diag.Inputs) []*pb.Result { return EvalResolverReachable(from(in)) },
+			Run:       runResolverReachable,
 		},
 		{
-			ID:        IDPrivateZoneFromOnPrem,
+			ID:        CheckPrivateZoneFromOnPrem,
 			Title:     "On-prem resolvers resolve the PrivateZone names",
-			Needs:     []diag.SourceName{diag.SourceDNS},
+			Needs:     diag.Needs(Source),
 			Reference: referencePrivateZone,
-			Run:       func(_ context.Context, in *diag.Inputs) []*pb.Result { return EvalPrivateZoneFromOnPrem(from(in)) },
+			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
+				return evalPrivateZoneFromOnPrem(Source.Get(in))
+			},
 		},
 		{
-			ID:    IDOnPremFromCloud,
+			ID:    CheckOnPremFromCloud,
 			Title: "Cloud resolvers resolve the on-prem names (from this host, and from the ECI pods through the agents)",
 			// Either mode is enough: this host querying the cloud
 			// resolvers, or the cloud-side agents.
-			Optional:  []diag.SourceName{diag.SourceDNS, agent.SourceName},
+			Optional:  diag.Needs(Source, agent.Source),
 			Reference: referencePrivateZone,
 			Run:       runOnPremFromCloud,
 		},
 		{
-			ID:        IDClusterDomainOverlap,
+			ID:        CheckClusterDomainOverlap,
 			Title:     "The cluster domain does not overlap a PrivateZone or on-prem zone",
-			Needs:     []diag.SourceName{diag.SourceKube, diag.SourceDNS},
+			Needs:     diag.Needs(kube.Source, Source),
 			Reference: referenceClusterDomain,
 			Run:       runClusterDomainOverlap,
 		},
 		{
-			ID:        IDCoreDNSForward,
+			ID:        CheckCoreDNSForward,
 			Title:     "CoreDNS forwards the on-prem and PrivateZone zones to the configured resolvers",
-			Needs:     []diag.SourceName{diag.SourceKube, diag.SourceDNS},
+			Needs:     diag.Needs(kube.Source, Source),
 			Reference: referenceCoreDNSForward,
 			Run:       runCoreDNSForward,
 		},
@@ -73,8 +78,8 @@ func Checks() []diag.Check {
 }
 
 func resolverObj(r Resolver) *pb.Object { return diag.Obj("DNSResolver", "", resolverLabel(r)) }
-func nameObj(name string) *pb.Object    { return diag.Obj("DNSName", "", trimDot(normZone(name))) }
-func zoneObj(zone string) *pb.Object    { return diag.Obj("DNSZone", "", trimDot(normZone(zone))) }
+func nameObj(name string) *pb.Object    { return diag.Obj("DNSName", "", trimDot(name)) }
+func zoneObj(zone string) *pb.Object    { return diag.Obj("DNSZone", "", trimDot(zone)) }
 func serverObj(addr string) *pb.Object  { return diag.Obj("DNSServer", "", addr) }
 
 // alive reports whether server replied to any query of the run other than
@@ -88,11 +93,8 @@ func (o *Observations) alive(server string, except Query) bool {
 	return false
 }
 
-// EvalResolverReachable is dns.resolver-reachable: one result per resolver.
-func EvalResolverReachable(obs *Observations) []*pb.Result {
-	if obs == nil {
-		return []*pb.Result{diag.Errorf("dns observations missing")}
-	}
+// evalResolverReachable is dns.resolver-reachable: one result per resolver.
+func evalResolverReachable(obs *Observations) []*pb.Result {
 	c := &obs.Config
 	var out []*pb.Result
 	for _, r := range c.OnPremResolvers {
@@ -115,13 +117,12 @@ func EvalResolverReachable(obs *Observations) []*pb.Result {
 // "" when they are.
 func cloudSkipReason(obs *Observations) string {
 	c := &obs.Config
-	switch c.reachability() {
+	switch c.CloudReachable {
 	case ReachNo:
 		return "cloudReachable is false: this host cannot query the cloud resolvers directly; judge the cloud side from the cloud-side agents instead (agent section, deploy/agent)"
 	case ReachAuto:
 		for _, r := range c.CloudResolvers {
-			hp, _ := HostPort(r.Address)
-			if obs.alive(hp, Query{}) {
+			if obs.alive(r.Address, Query{}) {
 				return ""
 			}
 		}
@@ -134,7 +135,7 @@ func cloudSkipReason(obs *Observations) string {
 
 func reachable(obs *Observations, r Resolver, cloud bool) *pb.Result {
 	c := &obs.Config
-	hp, _ := HostPort(r.Address)
+	hp := r.Address
 	zone := c.zoneOfResolver(r, cloud)
 	q := Query{Server: hp, Name: zone, Type: dns.TypeSOA}
 	o := obs.Outcomes[q]
@@ -143,6 +144,8 @@ func reachable(obs *Observations, r Resolver, cloud bool) *pb.Result {
 	switch {
 	case o == nil:
 		res = diag.Errorf("resolver %s: SOA %s was not queried", label, trimDot(zone))
+	case o.Kind == Interrupted:
+		res = diag.Errorf("resolver %s: SOA %s %s", label, trimDot(zone), o.Summary())
 	case o.Kind == Answered || o.Kind == NXDomain || o.Kind == NoData:
 		res = diag.Pass("resolver %s answers: SOA %s %s in %s", label, trimDot(zone), o.Summary(), o.RTT.Round(10*time.Microsecond))
 	case o.Kind == ServFail || o.Kind == Refused || o.Kind == OtherRcode:
@@ -193,6 +196,8 @@ func splitTargets(obs *Observations, q Query, targets []string) (broken, ok []st
 			continue
 		}
 		switch {
+		case o.Kind == Interrupted:
+			// Neither broken nor working: the run ended first.
 		case o.Kind == Answered || o.Kind == NXDomain || o.Kind == NoData:
 			ok = append(ok, t+": "+o.Summary())
 		default:
@@ -252,12 +257,9 @@ func splitHP(hp string) (string, string) {
 	return strings.Trim(hp[:i], "[]"), hp[i+1:]
 }
 
-// EvalPrivateZoneFromOnPrem is dns.privatezone-from-onprem: one result per
+// evalPrivateZoneFromOnPrem is dns.privatezone-from-onprem: one result per
 // on-prem resolver and PrivateZone name.
-func EvalPrivateZoneFromOnPrem(obs *Observations) []*pb.Result {
-	if obs == nil {
-		return []*pb.Result{diag.Errorf("dns observations missing")}
-	}
+func evalPrivateZoneFromOnPrem(obs *Observations) []*pb.Result {
 	c := &obs.Config
 	switch {
 	case len(c.OnPremResolvers) == 0:
@@ -274,12 +276,9 @@ func EvalPrivateZoneFromOnPrem(obs *Observations) []*pb.Result {
 	return out
 }
 
-// EvalOnPremFromCloud is dns.onprem-from-cloud: one result per cloud resolver
+// evalOnPremFromCloud is dns.onprem-from-cloud: one result per cloud resolver
 // and on-prem name, or one SKIP when this host cannot query the cloud side.
-func EvalOnPremFromCloud(obs *Observations) []*pb.Result {
-	if obs == nil {
-		return []*pb.Result{diag.Errorf("dns observations missing")}
-	}
+func evalOnPremFromCloud(obs *Observations) []*pb.Result {
 	c := &obs.Config
 	switch {
 	case len(c.CloudResolvers) == 0:
@@ -300,9 +299,9 @@ func EvalOnPremFromCloud(obs *Observations) []*pb.Result {
 }
 
 func evalLookup(obs *Observations, r Resolver, n Name, zone string, sd side) *pb.Result {
-	hp, _ := HostPort(r.Address)
+	hp := r.Address
 	t, _ := QType(n.Type)
-	q := Query{Server: hp, Name: normZone(n.Name), Type: t}
+	q := Query{Server: hp, Name: corefile.CanonicalName(n.Name), Type: t}
 	o := obs.Outcomes[q]
 	label := resolverLabel(r)
 	name := trimDot(q.Name)
@@ -315,6 +314,11 @@ func evalLookup(obs *Observations, r Resolver, n Name, zone string, sd side) *pb
 	}
 	if o == nil {
 		return diag.Errorf("%s via %s was not queried", qs, label)
+	}
+	if o.Kind == Interrupted {
+		res := diag.Errorf("%s via %s %s", qs, label, o.Summary())
+		res.Objects = objs
+		return res
 	}
 	broken, ok := splitTargets(obs, q, targets)
 	for _, b := range broken {

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/dnsprobe/corefile"
 )
 
 // Config is the `dns` section of the configuration.
@@ -25,8 +28,9 @@ type Config struct {
 	CloudResolvers []Resolver `json:"cloudResolvers,omitempty"`
 	// CloudReachable says whether this host can query the cloud resolvers
 	// directly: true, false, or "auto" (default: yes when one of them
-	// answers). When it cannot, dns.onprem-from-cloud judges the cloud
-	// side only from the cloud-side agents (the agent section).
+	// answers). When it cannot, dns.onprem-from-cloud and the cloud side
+	// of dns.resolver-reachable are judged only from the cloud-side agents
+	// (the agent section).
 	CloudReachable Reachability `json:"cloudReachable,omitempty"`
 	// PrivateZones and OnPremZones are the zone names on each side.
 	PrivateZones []string `json:"privateZones,omitempty"`
@@ -47,7 +51,7 @@ type Config struct {
 	// (default cluster.local).
 	ClusterDomain string `json:"clusterDomain,omitempty"`
 	// Timeout is the deadline of one query, retries included (default 2s).
-	Timeout string `json:"timeout,omitempty"`
+	Timeout diag.Duration `json:"timeout,omitempty"`
 	// Retries re-sends an unanswered UDP query within Timeout (default 0).
 	Retries int `json:"retries,omitempty"`
 	// Concurrency bounds the queries in flight (default 128). The section
@@ -55,6 +59,8 @@ type Config struct {
 	Concurrency int `json:"concurrency,omitempty"`
 	// UDPSize is the EDNS0 buffer size advertised (default 1232).
 	UDPSize int `json:"udpSize,omitempty"`
+
+	norm *Config
 }
 
 // Resolver is one DNS server to query.
@@ -134,14 +140,37 @@ func (r Reachability) MarshalJSON() ([]byte, error) {
 }
 
 // Validate checks the section without touching the network and names the
-// field that is wrong.
+// field that is wrong. Addresses are compared in canonical form, so
+// 127.0.0.3 and ::ffff:127.0.0.3:53 are the same resolver.
 func (c *Config) Validate() error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	norm := c.canonical()
+	c.norm = &norm
+	return nil
+}
+
+// settings returns the canonical copy Validate made, validating now if it
+// has not run.
+func (c *Config) settings() (*Config, error) {
+	if c.norm == nil {
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("dns: %w", err)
+		}
+	}
+	return c.norm, nil
+}
+
+// validate names every field that is wrong.
+func (c *Config) validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if len(c.OnPremResolvers) == 0 && len(c.CloudResolvers) == 0 {
 		add("onPremResolvers, cloudResolvers: at least one resolver is required")
 	}
 	names := map[string]bool{}
+	addrs := map[string]string{} // canonical address -> the resolver that has it
 	for _, side := range []struct {
 		field string
 		rs    []Resolver
@@ -154,11 +183,18 @@ func (c *Config) Validate() error {
 				add("%s[%d]: duplicate resolver name %q", side.field, i, r.Name)
 			}
 			names[r.Name] = true
-			if _, err := HostPort(r.Address); err != nil {
-				add("%s[%d] %q: address: %v", side.field, i, r.Name, err)
+			self := fmt.Sprintf("%s[%d] %q", side.field, i, r.Name)
+			hp, err := HostPort(r.Address)
+			switch {
+			case err != nil:
+				add("%s: address: %v", self, err)
+			case addrs[hp] != "":
+				add("%s: address %s is also %s", self, hp, addrs[hp])
+			default:
+				addrs[hp] = self
 			}
 			if r.Zone != "" && !validZone(r.Zone) {
-				add("%s[%d] %q: zone %q is not a domain name", side.field, i, r.Name, r.Zone)
+				add("%s: zone %q is not a domain name", self, r.Zone)
 			}
 		}
 	}
@@ -167,7 +203,7 @@ func (c *Config) Validate() error {
 		zones []string
 	}{{"privateZones", c.PrivateZones}, {"onPremZones", c.OnPremZones}} {
 		for i, s := range z.zones {
-			if !validZone(s) || normZone(s) == "." {
+			if !validZone(s) || corefile.CanonicalName(s) == "." {
 				add("%s[%d]: %q is not a domain name", z.field, i, s)
 			}
 		}
@@ -186,7 +222,7 @@ func (c *Config) Validate() error {
 				add("%s[%d] %q: type %q: want A, AAAA, CNAME, SRV or SOA", n.field, i, name.Name, name.Type)
 			}
 			if ZoneOf(name.Name, n.zones) == "" {
-				add("%s[%d]: %q is not inside any of %s %v", n.field, i, name.Name, n.zonesField, n.zones)
+				add("%s[%d]: %q is not inside any of %s %s", n.field, i, name.Name, n.zonesField, capList(n.zones, maxListed))
 			}
 		}
 	}
@@ -197,19 +233,22 @@ func (c *Config) Validate() error {
 		if len(f.Targets) == 0 {
 			add("forwarders[%d] %q: targets: at least one address is required", i, f.Zone)
 		}
-		for _, t := range f.Targets {
-			if _, err := HostPort(t); err != nil {
+		seen := map[string]int{}
+		for j, t := range f.Targets {
+			hp, err := HostPort(t)
+			if err != nil {
 				add("forwarders[%d] %q: target: %v", i, f.Zone, err)
+				continue
 			}
+			if k, dup := seen[hp]; dup {
+				add("forwarders[%d] %q: targets[%d] %s is also targets[%d]", i, f.Zone, j, hp, k)
+				continue
+			}
+			seen[hp] = j
 		}
 	}
-	if c.ClusterDomain != "" && (!validZone(c.ClusterDomain) || normZone(c.ClusterDomain) == ".") {
+	if c.ClusterDomain != "" && (!validZone(c.ClusterDomain) || corefile.CanonicalName(c.ClusterDomain) == ".") {
 		add("clusterDomain: %q is not a domain name", c.ClusterDomain)
-	}
-	if c.Timeout != "" {
-		if d, err := time.ParseDuration(c.Timeout); err != nil || d <= 0 {
-			add("timeout: %q is not a positive duration like 2s", c.Timeout)
-		}
 	}
 	if c.Retries < 0 || c.Retries > 5 {
 		add("retries: want 0 to 5, got %d", c.Retries)
@@ -228,36 +267,93 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// QueryTimeout is the per-query deadline.
-func (c *Config) QueryTimeout() time.Duration {
-	if d, err := time.ParseDuration(c.Timeout); err == nil && d > 0 {
-		return d
+// maxListed caps the values an error message lists.
+const maxListed = 10
+
+// capList formats values as [a b c], at most n of them and then how many
+// more, so that an error about a long list stays readable.
+func capList(values []string, n int) string {
+	if len(values) <= n {
+		return fmt.Sprint(values)
 	}
-	return 2 * time.Second
+	return fmt.Sprintf("%v and %d more]", strings.TrimSuffix(fmt.Sprint(values[:n]), "]"), len(values)-n)
 }
 
-func (c *Config) concurrency() int {
-	if c.Concurrency > 0 {
-		return c.Concurrency
+// canonical returns a copy of a validated c in the one form the source and
+// the checks use: every resolver address and forward target as HostPort
+// gives it ("10.0.0.53:53", "[2001:db8::53]:53"), which queries and
+// outcomes are keyed by, and every zone and name lower case with its
+// trailing dot. Nothing downstream normalises configuration again.
+func (c *Config) canonical() Config {
+	out := *c
+	out.norm = nil
+	addr := func(s string) string {
+		hp, _ := HostPort(s) // validated
+		return hp
 	}
-	return 128
+	resolvers := func(rs []Resolver) []Resolver {
+		rs = slices.Clone(rs)
+		for i := range rs {
+			rs[i].Address = addr(rs[i].Address)
+			if rs[i].Zone != "" {
+				rs[i].Zone = corefile.CanonicalName(rs[i].Zone)
+			}
+		}
+		return rs
+	}
+	zones := func(zs []string) []string {
+		out := make([]string, len(zs))
+		for i, z := range zs {
+			out[i] = corefile.CanonicalName(z)
+		}
+		return out
+	}
+	names := func(ns []Name) []Name {
+		ns = slices.Clone(ns)
+		for i := range ns {
+			ns[i].Name = corefile.CanonicalName(ns[i].Name)
+			if ns[i].Type == "" {
+				ns[i].Type = "A"
+			}
+			ns[i].Type = strings.ToUpper(ns[i].Type)
+		}
+		return ns
+	}
+	out.OnPremResolvers, out.CloudResolvers = resolvers(c.OnPremResolvers), resolvers(c.CloudResolvers)
+	out.PrivateZones, out.OnPremZones = zones(c.PrivateZones), zones(c.OnPremZones)
+	out.PrivateZoneNames, out.OnPremNames = names(c.PrivateZoneNames), names(c.OnPremNames)
+	out.Forwarders = slices.Clone(c.Forwarders)
+	for i := range out.Forwarders {
+		f := &out.Forwarders[i]
+		f.Zone = corefile.CanonicalName(f.Zone)
+		f.Targets = slices.Clone(f.Targets)
+		for j := range f.Targets {
+			f.Targets[j] = addr(f.Targets[j])
+		}
+	}
+	if out.ClusterDomain != "" {
+		out.ClusterDomain = corefile.CanonicalName(out.ClusterDomain)
+	}
+	if out.Timeout == 0 {
+		out.Timeout = diag.Duration(2 * time.Second)
+	}
+	if out.Concurrency == 0 {
+		out.Concurrency = 128
+	}
+	if out.CloudReachable == "" {
+		out.CloudReachable = ReachAuto
+	}
+	return out
 }
 
-func (c *Config) reachability() Reachability {
-	if c.CloudReachable == "" {
-		return ReachAuto
-	}
-	return c.CloudReachable
-}
+// The helpers below read a canonical Config (see canonical).
 
+// forwardTargets are the targets of zone.
 func (c *Config) forwardTargets(zone string) []string {
 	var out []string
 	for _, f := range c.Forwarders {
-		if normZone(f.Zone) == normZone(zone) {
-			for _, t := range f.Targets {
-				hp, _ := HostPort(t)
-				out = append(out, hp)
-			}
+		if f.Zone == zone {
+			out = append(out, f.Targets...)
 		}
 	}
 	return out
@@ -267,17 +363,22 @@ func (c *Config) forwardTargets(zone string) []string {
 func (c *Config) zoneOfResolver(r Resolver, cloud bool) string {
 	switch {
 	case r.Zone != "":
-		return normZone(r.Zone)
+		return r.Zone
 	case !cloud && len(c.OnPremZones) > 0:
-		return normZone(c.OnPremZones[0])
+		return c.OnPremZones[0]
 	case cloud && len(c.PrivateZones) > 0:
-		return normZone(c.PrivateZones[0])
+		return c.PrivateZones[0]
 	}
 	return "."
 }
 
 // HostPort normalizes host or host:port (default port 53) to host:port. The
-// host must be an IP address: a resolver is not found through DNS.
+// host must be an IP address: a resolver is not found through DNS. The form
+// is canonical (netip): an IPv4-mapped IPv6 address becomes IPv4, IPv6 is
+// compressed and bracketed, so that one server has one spelling. Zone-scoped
+// IPv6 addresses (fe80::1%eth0) are rejected: a zone names an interface of
+// this host only, so the address would mean another server, or none, from
+// the cloud side and in the CoreDNS Corefile.
 func HostPort(s string) (string, error) {
 	if s == "" {
 		return "", errors.New("empty address")
@@ -292,10 +393,14 @@ func HostPort(s string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%q: host is not an IP address", s)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+	if ip.Zone() != "" {
+		return "", fmt.Errorf("%q: zone-scoped IPv6 address (%%%s) is not supported; use a global or unique-local address", s, ip.Zone())
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
 		return "", fmt.Errorf("%q: port %q is not 1-65535", s, port)
 	}
-	return net.JoinHostPort(ip.String(), port), nil
+	return netip.AddrPortFrom(ip.Unmap(), uint16(n)).String(), nil
 }
 
 func validZone(s string) bool {
@@ -306,22 +411,12 @@ func validZone(s string) bool {
 	return ok
 }
 
-// normZone is a zone in canonical form: lower case, trailing dot, "." for
-// the root.
-func normZone(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "" || s == "." {
-		return "."
-	}
-	return dns.Fqdn(s)
-}
-
 // ZoneOf returns the most specific of zones that contains name, "" if none.
 func ZoneOf(name string, zones []string) string {
-	n := normZone(name)
+	n := corefile.CanonicalName(name)
 	best := ""
 	for _, z := range zones {
-		z = normZone(z)
+		z = corefile.CanonicalName(z)
 		if dns.IsSubDomain(z, n) && len(z) > len(best) {
 			best = z
 		}

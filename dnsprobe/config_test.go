@@ -1,7 +1,7 @@
 package dnsprobe
 
 import (
-	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -39,13 +39,29 @@ func TestConfigValidate(t *testing.T) {
 		{"forwarder bad target", func(c *Config) { c.Forwarders[1].Targets = []string{"ns1"} }, `forwarders[1] "corp.example": target: "ns1": host is not an IP address`},
 		{"forwarder bad zone", func(c *Config) { c.Forwarders[0].Zone = "" }, `forwarders[0]: zone "" is not a domain name`},
 		{"bad cluster domain", func(c *Config) { c.ClusterDomain = "." }, `clusterDomain: "." is not a domain name`},
-		{"bad timeout", func(c *Config) { c.Timeout = "2" }, `timeout: "2" is not a positive duration like 2s`},
-		{"negative timeout", func(c *Config) { c.Timeout = "-1s" }, `timeout: "-1s" is not a positive duration like 2s`},
 		{"too many retries", func(c *Config) { c.Retries = 9 }, "retries: want 0 to 5, got 9"},
 		{"negative concurrency", func(c *Config) { c.Concurrency = -1 }, "concurrency: must not be negative, got -1"},
 		{"small udp size", func(c *Config) { c.UDPSize = 100 }, "udpSize: want 512 to 65535, got 100"},
 		{"bad reachability", func(c *Config) { c.CloudReachable = "maybe" }, `cloudReachable: want true, false or "auto", got "maybe"`},
 		{"two errors", func(c *Config) { c.Retries = -1; c.Concurrency = -2 }, "retries: want 0 to 5, got -1\nconcurrency: must not be negative, got -2"},
+		{"same resolver as IPv4-mapped IPv6", func(c *Config) {
+			c.OnPremResolvers = append(c.OnPremResolvers, Resolver{Name: "dc1-mapped", Address: "[::ffff:10.0.0.53]:53"})
+		}, `onPremResolvers[1] "dc1-mapped": address 10.0.0.53:53 is also onPremResolvers[0] "dc1"`},
+		{"same resolver on both sides", func(c *Config) { c.CloudResolvers[0].Address = "10.0.0.53:53" },
+			`cloudResolvers[0] "vpc-dns": address 10.0.0.53:53 is also onPremResolvers[0] "dc1"`},
+		{"zone-scoped IPv6", func(c *Config) { c.OnPremResolvers[0].Address = "fe80::1%lo" },
+			`onPremResolvers[0] "dc1": address: "fe80::1%lo": zone-scoped IPv6 address (%lo) is not supported; use a global or unique-local address`},
+		{"zone-scoped IPv6 with port", func(c *Config) { c.Forwarders[0].Targets = []string{"[fe80::1%eth0]:5353"} },
+			`forwarders[0] "svc.cloud.internal": target: "[fe80::1%eth0]:5353": zone-scoped IPv6 address (%eth0) is not supported; use a global or unique-local address`},
+		{"duplicate forward target", func(c *Config) { c.Forwarders[0].Targets = []string{"10.1.0.10", "::ffff:10.1.0.10"} },
+			`forwarders[0] "svc.cloud.internal": targets[1] 10.1.0.10:53 is also targets[0]`},
+		{"port with a sign", func(c *Config) { c.OnPremResolvers[0].Address = "10.0.0.53:+53" }, `onPremResolvers[0] "dc1": address: "10.0.0.53:+53": port "+53" is not 1-65535`},
+		{"name outside many zones", func(c *Config) {
+			c.PrivateZones = nil
+			for i := range 50 {
+				c.PrivateZones = append(c.PrivateZones, fmt.Sprintf("z%d.internal", i))
+			}
+		}, `privateZoneNames[0]: "api.svc.cloud.internal" is not inside any of privateZones [z0.internal z1.internal z2.internal z3.internal z4.internal z5.internal z6.internal z7.internal z8.internal z9.internal and 40 more]`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,6 +78,39 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("Validate() = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestHostPortCanonical(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.0.0.53":                 "10.0.0.53:53",
+		"10.0.0.53:5353":            "10.0.0.53:5353",
+		"::ffff:10.0.0.53":          "10.0.0.53:53",
+		"[::ffff:10.0.0.53]:53":     "10.0.0.53:53",
+		"2001:DB8:0:0::53":          "[2001:db8::53]:53",
+		"[2001:db8::53]":            "[2001:db8::53]:53",
+		"[2001:0db8::0053]:053":     "[2001:db8::53]:53",
+		"100.100.2.136:65535":       "100.100.2.136:65535",
+		"[::ffff:100.100.2.136]:99": "100.100.2.136:99",
+	} {
+		got, err := HostPort(in)
+		if err != nil || got != want {
+			t.Errorf("HostPort(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+// An address that does not parse is a configuration error naming it, so no
+// query is ever silently dropped: the source is never built with it.
+func TestBadAddressNotDropped(t *testing.T) {
+	c := testConfig()
+	c.CloudResolvers[0].Address = "vpc-dns.example"
+	want := `dns: cloudResolvers[0] "vpc-dns": address: "vpc-dns.example": host is not an IP address`
+	if _, err := NewProvider(&c, diag.Env{}); err == nil || err.Error() != want {
+		t.Errorf("NewProvider: %v, want %s", err, want)
+	}
+	if _, _, err := ExpectedForward(&c, "corp.example", false); err == nil {
+		t.Error("ExpectedForward accepted a bad address")
 	}
 }
 
@@ -112,8 +161,8 @@ func TestExampleConfig(t *testing.T) {
 	if err := file.DNS.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if file.DNS.QueryTimeout() != 2*time.Second || file.DNS.reachability() != ReachAuto {
-		t.Errorf("example: timeout %s reachability %s", file.DNS.QueryTimeout(), file.DNS.reachability())
+	if c := canon(*file.DNS); c.Timeout.D() != 2*time.Second || c.CloudReachable != ReachAuto {
+		t.Errorf("example: timeout %s reachability %s", c.Timeout.D(), c.CloudReachable)
 	}
 }
 
@@ -137,7 +186,7 @@ func TestExampleCorefile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, rs := range [][]*pb.Result{EvalCoreDNSForward(file.DNS, cf), EvalClusterDomainOverlap(file.DNS, cf)} {
+	for _, rs := range [][]*pb.Result{evalCoreDNSForward(canon(*file.DNS), cf), evalClusterDomainOverlap(canon(*file.DNS), cf)} {
 		for _, r := range rs {
 			if r.Status != pb.Status_PASS {
 				t.Errorf("%s: %s", r.Status, r.Summary)
@@ -147,14 +196,7 @@ func TestExampleCorefile(t *testing.T) {
 }
 
 func TestNewProvider(t *testing.T) {
-	p, err := NewProvider(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Gather(t.Context()); !errors.Is(err, diag.ErrNotConfigured) || err.Error() != "no dns section in the configuration: not configured" {
-		t.Errorf("nil config: %v, want not configured", err)
-	}
-	if _, err := NewProvider(&Config{}, nil); err == nil || err.Error() != "dns: onPremResolvers, cloudResolvers: at least one resolver is required" {
+	if _, err := NewProvider(&Config{}, diag.Env{}); err == nil || err.Error() != "dns: onPremResolvers, cloudResolvers: at least one resolver is required" {
 		t.Errorf("empty config: %v", err)
 	}
 }
@@ -165,7 +207,7 @@ func TestConfigRoundTrip(t *testing.T) {
 	for _, r := range []Reachability{ReachYes, ReachNo, ReachAuto} {
 		c := testConfig()
 		c.CloudReachable = r
-		c.Timeout = "1500ms"
+		c.Timeout = diag.Duration(1500 * time.Millisecond)
 		b, err := yaml.Marshal(map[string]any{"dns": &c})
 		if err != nil {
 			t.Fatal(err)
@@ -179,7 +221,7 @@ func TestConfigRoundTrip(t *testing.T) {
 		if err := back.DNS.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		if back.DNS.CloudReachable != r || back.DNS.QueryTimeout() != 1500*time.Millisecond || len(back.DNS.Forwarders) != 2 {
+		if back.DNS.CloudReachable != r || back.DNS.Timeout.D() != 1500*time.Millisecond || len(back.DNS.Forwarders) != 2 {
 			t.Errorf("round trip of %s:\n%s", r, b)
 		}
 	}

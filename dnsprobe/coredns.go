@@ -9,15 +9,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/miekg/dns"
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	"github.com/vnodediag/vnodediag/dnsprobe/corefile"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
-
-// corednsPart is the PartErrors key of the CoreDNS ConfigMap in the
-// Kubernetes snapshot.
-const corednsPart = "configmap kube-system/coredns"
 
 // parseCoreDNS parses the Corefile of the kube-system/coredns ConfigMap. A
 // nil ConfigMap gives a nil Corefile and no error.
@@ -37,11 +34,8 @@ func parseCoreDNS(cm *corev1.ConfigMap) (*corefile.Corefile, error) {
 }
 
 func coreDNSInputs(in *diag.Inputs) (*kube.Snapshot, *Observations, *pb.Result) {
-	snap, obs := kube.From(in), from(in)
-	if snap == nil || obs == nil {
-		return nil, nil, diag.Errorf("kubernetes snapshot or dns observations missing")
-	}
-	if err := snap.PartErrors[corednsPart]; err != nil {
+	snap, obs := kube.Source.Get(in), Source.Get(in)
+	if err := snap.PartErrors[kube.PartCoreDNS]; err != nil {
 		res := diag.Errorf("could not read the CoreDNS ConfigMap: %v", err)
 		res.Objects = []*pb.Object{diag.Obj("ConfigMap", "kube-system", "coredns")}
 		return nil, nil, res
@@ -58,7 +52,7 @@ func runClusterDomainOverlap(_ context.Context, in *diag.Inputs) []*pb.Result {
 	if err != nil {
 		return []*pb.Result{corefileError(err)}
 	}
-	return EvalClusterDomainOverlap(&obs.Config, cf)
+	return evalClusterDomainOverlap(&obs.Config, cf)
 }
 
 func corefileError(err error) *pb.Result {
@@ -72,10 +66,10 @@ func corefileError(err error) *pb.Result {
 	return res
 }
 
-// EvalClusterDomainOverlap is dns.cluster-domain-overlap. cf is the CoreDNS
+// evalClusterDomainOverlap is dns.cluster-domain-overlap. cf is the CoreDNS
 // Corefile, nil when the cluster has none (then the configured
 // clusterDomain or cluster.local is used).
-func EvalClusterDomainOverlap(c *Config, cf *corefile.Corefile) []*pb.Result {
+func evalClusterDomainOverlap(c *Config, cf *corefile.Corefile) []*pb.Result {
 	if len(c.PrivateZones) == 0 && len(c.OnPremZones) == 0 {
 		return []*pb.Result{diag.Skip("no privateZones or onPremZones configured")}
 	}
@@ -87,7 +81,7 @@ func EvalClusterDomainOverlap(c *Config, cf *corefile.Corefile) []*pb.Result {
 	if len(domains) == 0 {
 		switch {
 		case c.ClusterDomain != "":
-			domains, source = []string{normZone(c.ClusterDomain)}, "dns.clusterDomain in the configuration"
+			domains, source = []string{c.ClusterDomain}, "dns.clusterDomain in the configuration"
 		case cf == nil:
 			domains, source = []string{"cluster.local."}, "the default (no CoreDNS ConfigMap kube-system/coredns)"
 		default:
@@ -101,7 +95,7 @@ func EvalClusterDomainOverlap(c *Config, cf *corefile.Corefile) []*pb.Result {
 			zones []string
 		}{{"PrivateZone", c.PrivateZones}, {"on-prem zone", c.OnPremZones}} {
 			for _, zone := range z.zones {
-				zone = normZone(zone)
+				zone = corefile.CanonicalName(zone)
 				rel := overlap(d, zone)
 				if rel == "" {
 					continue
@@ -128,9 +122,9 @@ func overlap(d, z string) string {
 	switch {
 	case d == z:
 		return "equals"
-	case corefile.InZone(z, d):
+	case dns.IsSubDomain(d, z):
 		return "contains"
-	case corefile.InZone(d, z):
+	case dns.IsSubDomain(z, d):
 		return "lies inside"
 	}
 	return ""
@@ -158,19 +152,30 @@ func runCoreDNSForward(_ context.Context, in *diag.Inputs) []*pb.Result {
 	if err != nil {
 		return []*pb.Result{corefileError(err)}
 	}
-	return EvalCoreDNSForward(&obs.Config, cf)
+	return evalCoreDNSForward(&obs.Config, cf)
 }
 
 // ExpectedForward is what CoreDNS should forward zone to: the configured
+// resolvers it may use, and the ones the suggested stanza names (see
+// expectedForward). A bad address in c is the error.
+func ExpectedForward(c *Config, zone string, private bool) (allowed, preferred []string, err error) {
+	canon, err := c.settings()
+	if err != nil {
+		return nil, nil, err
+	}
+	allowed, preferred = expectedForward(canon, corefile.CanonicalName(zone), private)
+	return allowed, preferred, nil
+}
+
+// expectedForward is what CoreDNS should forward zone to: the configured
 // resolvers it may use, and the ones the suggested stanza names. An on-prem
 // zone goes to the on-prem resolvers (else its forwarders); a PrivateZone
 // goes to its forwarders (the inbound endpoint), else to the on-prem
-// resolvers, which forward it on.
-func ExpectedForward(c *Config, zone string, private bool) (allowed, preferred []string) {
+// resolvers, which forward it on. c is canonical.
+func expectedForward(c *Config, zone string, private bool) (allowed, preferred []string) {
 	var onprem []string
 	for _, r := range c.OnPremResolvers {
-		hp, _ := HostPort(r.Address)
-		onprem = append(onprem, hp)
+		onprem = append(onprem, r.Address)
 	}
 	fw := c.forwardTargets(zone)
 	allowed = append(append([]string{}, onprem...), fw...)
@@ -186,25 +191,25 @@ func ExpectedForward(c *Config, zone string, private bool) (allowed, preferred [
 	return slices.Compact(allowed), preferred
 }
 
-// EvalCoreDNSForward is dns.coredns-forward: one result per configured zone.
-func EvalCoreDNSForward(c *Config, cf *corefile.Corefile) []*pb.Result {
+// evalCoreDNSForward is dns.coredns-forward: one result per configured zone.
+func evalCoreDNSForward(c *Config, cf *corefile.Corefile) []*pb.Result {
 	type zoneKind struct {
 		zone    string
 		private bool
 	}
 	var zones []zoneKind
 	for _, z := range c.OnPremZones {
-		zones = append(zones, zoneKind{normZone(z), false})
+		zones = append(zones, zoneKind{z, false})
 	}
 	for _, z := range c.PrivateZones {
-		zones = append(zones, zoneKind{normZone(z), true})
+		zones = append(zones, zoneKind{z, true})
 	}
 	if len(zones) == 0 {
 		return []*pb.Result{diag.Skip("no onPremZones or privateZones configured")}
 	}
 	var out []*pb.Result
 	for _, z := range zones {
-		allowed, preferred := ExpectedForward(c, z.zone, z.private)
+		allowed, preferred := expectedForward(c, z.zone, z.private)
 		kind := "on-prem zone"
 		if z.private {
 			kind = "PrivateZone"
@@ -264,5 +269,5 @@ func EvalCoreDNSForward(c *Config, cf *corefile.Corefile) []*pb.Result {
 
 // Stanza is the Corefile server block that forwards zone to targets.
 func Stanza(zone string, targets []string) string {
-	return fmt.Sprintf("%s:53 {\n    errors\n    cache 30\n    forward . %s\n}\n", trimDot(normZone(zone)), strings.Join(targets, " "))
+	return fmt.Sprintf("%s:53 {\n    errors\n    cache 30\n    forward . %s\n}\n", trimDot(zone), strings.Join(targets, " "))
 }

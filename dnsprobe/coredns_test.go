@@ -87,7 +87,7 @@ svc.cloud.internal:53 {
 			if tc.mutate != nil {
 				tc.mutate(&c)
 			}
-			rs := EvalCoreDNSForward(&c, mustParse(t, tc.corefile))
+			rs := evalCoreDNSForward(canon(c), mustParse(t, tc.corefile))
 			if len(rs) != len(tc.status) {
 				t.Fatalf("%d results, want %d", len(rs), len(tc.status))
 			}
@@ -126,7 +126,7 @@ func TestEvalClusterDomainOverlap(t *testing.T) {
 		},
 			[]pb.Status{pb.Status_FAIL, pb.Status_FAIL}, []string{"equals the PrivateZone cluster.local", "contains the PrivateZone svc.cluster.local"}},
 		{"kubernetes plugin without zones uses the block's", "k8s.corp.example:53 {\n kubernetes\n}\n", nil, []pb.Status{pb.Status_FAIL}, []string{"k8s.corp.example lies inside the on-prem zone corp.example"}},
-		{"no zones configured", goodCorefile, func(c *Config) { c.PrivateZones, c.OnPremZones = nil, nil }, []pb.Status{pb.Status_SKIP}, nil},
+		{"no zones configured", goodCorefile, func(c *Config) { c.PrivateZones, c.OnPremZones, c.PrivateZoneNames, c.OnPremNames = nil, nil, nil, nil }, []pb.Status{pb.Status_SKIP}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,7 +138,7 @@ func TestEvalClusterDomainOverlap(t *testing.T) {
 			if tc.corefile != "" {
 				cf = mustParse(t, tc.corefile)
 			}
-			rs := EvalClusterDomainOverlap(&c, cf)
+			rs := evalClusterDomainOverlap(canon(c), cf)
 			if len(rs) != len(tc.status) {
 				t.Fatalf("%d results, want %d: %v", len(rs), len(tc.status), rs)
 			}

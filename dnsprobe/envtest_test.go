@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	"github.com/vnodediag/vnodediag/dnsprobe"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
@@ -31,7 +32,7 @@ func TestCoreDNSConfigMapAPIServer(t *testing.T) {
 		OnPremZones:     []string{"corp.example"},
 		Forwarders:      []dnsprobe.Forwarder{{Zone: "svc.cloud.internal", Targets: []string{"10.1.0.10"}}},
 	}
-	provider, err := kube.NewProviderForConfig(kube.Config{}, lab.Config, "")
+	provider, err := kube.ForRESTConfig(&kube.Config{}, lab.Config, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,26 +42,17 @@ func TestCoreDNSConfigMapAPIServer(t *testing.T) {
 	}
 	run := func(t *testing.T, id string) []*pb.Result {
 		t.Helper()
-		v, err := provider.Gather(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		snap := diagtest.GatherAs(t, ctx, provider, kube.Source)
 		// The DNS observations hold only the configuration: these checks
 		// read no query outcome.
-		in := diag.NewInputs(map[diag.SourceName]any{diag.SourceKube: v, diag.SourceDNS: &dnsprobe.Observations{Config: *cfg}})
+		in := diag.NewInputs(kube.Source.With(snap), dnsprobe.Source.With(&dnsprobe.Observations{Config: dnsprobe.Canonical(cfg)}))
 		rs := checks[id].Run(ctx, in)
 		for _, r := range rs {
 			t.Logf("%s %s %s", id, r.Status, r.Summary)
 		}
 		return rs
 	}
-	statuses := func(rs []*pb.Result) string {
-		var s []string
-		for _, r := range rs {
-			s = append(s, r.Status.String())
-		}
-		return strings.Join(s, " ")
-	}
+	statuses := func(rs []*pb.Result) string { return strings.ReplaceAll(diagtest.StatusNames(rs), ",", " ") }
 	cms := lab.Client.CoreV1().ConfigMaps("kube-system")
 	set := func(t *testing.T, corefile string) {
 		t.Helper()
@@ -77,10 +69,10 @@ func TestCoreDNSConfigMapAPIServer(t *testing.T) {
 	}
 
 	t.Run("no ConfigMap", func(t *testing.T) {
-		if got := statuses(run(t, dnsprobe.IDCoreDNSForward)); got != "SKIP" {
+		if got := statuses(run(t, dnsprobe.CheckCoreDNSForward)); got != "SKIP" {
 			t.Errorf("coredns-forward: %s, want SKIP", got)
 		}
-		if got := statuses(run(t, dnsprobe.IDClusterDomainOverlap)); got != "PASS" {
+		if got := statuses(run(t, dnsprobe.CheckClusterDomainOverlap)); got != "PASS" {
 			t.Errorf("cluster-domain-overlap: %s, want PASS (default cluster.local)", got)
 		}
 	})
@@ -103,10 +95,10 @@ svc.cloud.internal:53 {
     cache 30
 }
 `)
-		if got := statuses(run(t, dnsprobe.IDCoreDNSForward)); got != "PASS PASS" {
+		if got := statuses(run(t, dnsprobe.CheckCoreDNSForward)); got != "PASS PASS" {
 			t.Errorf("coredns-forward: %s, want PASS PASS", got)
 		}
-		if got := statuses(run(t, dnsprobe.IDClusterDomainOverlap)); got != "PASS" {
+		if got := statuses(run(t, dnsprobe.CheckClusterDomainOverlap)); got != "PASS" {
 			t.Errorf("cluster-domain-overlap: %s, want PASS", got)
 		}
 	})
@@ -117,21 +109,21 @@ svc.cloud.internal:53 {
     forward . 8.8.8.8
 }
 `)
-		rs := run(t, dnsprobe.IDCoreDNSForward)
+		rs := run(t, dnsprobe.CheckCoreDNSForward)
 		if got := statuses(rs); got != "FAIL FAIL" {
 			t.Errorf("coredns-forward: %s, want FAIL FAIL", got)
 		}
 		if !strings.Contains(rs[1].Remediation, "svc.cloud.internal:53 {\n    errors\n    cache 30\n    forward . 10.1.0.10:53\n}") {
 			t.Errorf("remediation lacks the block to add:\n%s", rs[1].Remediation)
 		}
-		rs = run(t, dnsprobe.IDClusterDomainOverlap)
+		rs = run(t, dnsprobe.CheckClusterDomainOverlap)
 		if got := statuses(rs); got != "FAIL" || !strings.Contains(rs[0].Summary, "equals the on-prem zone corp.example") {
 			t.Errorf("cluster-domain-overlap: %s %v, want FAIL equals", got, rs)
 		}
 	})
 	t.Run("unparseable", func(t *testing.T) {
 		set(t, ".:53 {\n    errors\n    forward . 10.0.0.53 {\n        max_fails 1\n}\n")
-		for _, id := range []string{dnsprobe.IDCoreDNSForward, dnsprobe.IDClusterDomainOverlap} {
+		for _, id := range []string{dnsprobe.CheckCoreDNSForward, dnsprobe.CheckClusterDomainOverlap} {
 			rs := run(t, id)
 			if got := statuses(rs); got != "ERROR" || !strings.Contains(rs[0].Summary, "line 1: '{' is never closed") {
 				t.Errorf("%s: %s %v, want ERROR with the line", id, got, rs)

@@ -41,8 +41,17 @@ func out(kind Kind, answers ...string) *Outcome {
 	return o
 }
 
+// canon is c as the source hands it to the checks: validated, canonical.
+func canon(c Config) *Config {
+	n, err := c.settings()
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
 func observe(c Config, outcomes map[string]*Outcome) *Observations {
-	obs := &Observations{Config: c, Outcomes: map[Query]*Outcome{}, Timeout: 2 * time.Second}
+	obs := &Observations{Config: *canon(c), Outcomes: map[Query]*Outcome{}, Timeout: 2 * time.Second}
 	for k, o := range outcomes {
 		f := strings.Fields(k) // "server name type"
 		t := dns.StringToType[f[2]]
@@ -119,7 +128,7 @@ func TestEvalPrivateZoneFromOnPrem(t *testing.T) {
 			if tc.mutate != nil {
 				tc.mutate(&c)
 			}
-			check(t, EvalPrivateZoneFromOnPrem(observe(c, tc.outcomes)), tc.status, tc.frags...)
+			check(t, evalPrivateZoneFromOnPrem(observe(c, tc.outcomes)), tc.status, tc.frags...)
 		})
 	}
 }
@@ -150,7 +159,7 @@ func TestEvalOnPremFromCloud(t *testing.T) {
 			if tc.mutate != nil {
 				tc.mutate(&c)
 			}
-			check(t, EvalOnPremFromCloud(observe(c, tc.outcomes)), tc.status, tc.frags...)
+			check(t, evalOnPremFromCloud(observe(c, tc.outcomes)), tc.status, tc.frags...)
 		})
 	}
 }
@@ -176,14 +185,14 @@ func TestEvalResolverReachable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testConfig()
 			c.CloudResolvers = nil
-			check(t, EvalResolverReachable(observe(c, tc.outcomes)), tc.status, tc.frags...)
+			check(t, evalResolverReachable(observe(c, tc.outcomes)), tc.status, tc.frags...)
 		})
 	}
 
 	t.Run("cloud resolvers skipped when not reachable", func(t *testing.T) {
 		c := testConfig()
 		c.CloudReachable = ReachNo
-		rs := EvalResolverReachable(observe(c, map[string]*Outcome{soa: out(Answered)}))
+		rs := evalResolverReachable(observe(c, map[string]*Outcome{soa: out(Answered)}))
 		if len(rs) != 2 || rs[0].Status != pb.Status_PASS || rs[1].Status != pb.Status_SKIP {
 			t.Fatalf("got %v", rs)
 		}
@@ -192,9 +201,8 @@ func TestEvalResolverReachable(t *testing.T) {
 
 func TestPlan(t *testing.T) {
 	c := testConfig()
-	c.OnPremResolvers = append(c.OnPremResolvers, Resolver{Name: "dc1-again", Address: "10.0.0.53:53"})
 	var got []string
-	for _, q := range Plan(&c) {
+	for _, q := range canon(c).plan() {
 		got = append(got, q.String())
 	}
 	want := []string{
@@ -210,7 +218,7 @@ func TestPlan(t *testing.T) {
 		t.Errorf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	c.CloudReachable = ReachNo
-	for _, q := range Plan(&c) {
+	for _, q := range canon(c).plan() {
 		if q.Server == cloud {
 			t.Errorf("cloudReachable false, but %s is planned", q)
 		}

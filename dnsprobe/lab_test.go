@@ -11,8 +11,8 @@ import (
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/dnsprobe"
 	"github.com/vnodediag/vnodediag/dnsprobe/corefile"
-	"github.com/vnodediag/vnodediag/dnsprobe/dnslab"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"github.com/vnodediag/vnodediag/test/dnslab"
 )
 
 // These tests run real unbound and dnsmasq in network namespaces (root only;
@@ -20,7 +20,7 @@ import (
 
 func gatherLab(t testing.TB, c *dnsprobe.Config) *dnsprobe.Observations {
 	t.Helper()
-	p, err := dnsprobe.NewProvider(c, nil)
+	p, err := dnsprobe.NewProvider(c, diag.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +144,7 @@ func TestLabWrongAnswerAndNXDOMAIN(t *testing.T) {
 	obs := gatherLab(t, c)
 	want(t, dnsprobe.EvalPrivateZoneFromOnPrem(obs), pb.Status_FAIL, "10.9.9.9", "expected 10.255.2.20")
 
+	c = lab.Config()
 	c.OnPremNames = []dnsprobe.Name{{Name: "nope.corp.example"}}
 	obs = gatherLab(t, c)
 	want(t, dnsprobe.EvalOnPremFromCloud(obs), pb.Status_FAIL, "NXDOMAIN", "does not exist in the on-prem zone corp.example")
@@ -183,7 +184,7 @@ func TestLabResolverDead(t *testing.T) {
 func TestLabThroughRunner(t *testing.T) {
 	lab := dnslab.StartT(t, dnslab.Options{})
 	lab.StopOnPrem() // dnsmasq goes silent for the on-prem zone
-	p, err := dnsprobe.NewProvider(lab.Config(), nil)
+	p, err := dnsprobe.NewProvider(lab.Config(), diag.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,11 +195,11 @@ func TestLabThroughRunner(t *testing.T) {
 		byID[res.CheckId] = append(byID[res.CheckId], res.Status)
 	}
 	t.Log(byID)
-	if s := byID[dnsprobe.IDOnPremFromCloud]; len(s) != 1 || s[0] != pb.Status_FAIL {
-		t.Errorf("%s: %v, want one FAIL", dnsprobe.IDOnPremFromCloud, s)
+	if s := byID[dnsprobe.CheckOnPremFromCloud]; len(s) != 1 || s[0] != pb.Status_FAIL {
+		t.Errorf("%s: %v, want one FAIL", dnsprobe.CheckOnPremFromCloud, s)
 	}
 	// No kube source in this run: the CoreDNS checks SKIP.
-	for _, id := range []string{dnsprobe.IDClusterDomainOverlap, dnsprobe.IDCoreDNSForward} {
+	for _, id := range []string{dnsprobe.CheckClusterDomainOverlap, dnsprobe.CheckCoreDNSForward} {
 		if s := byID[id]; len(s) != 1 || s[0] != pb.Status_SKIP {
 			t.Errorf("%s: %v, want SKIP", id, s)
 		}
@@ -235,11 +236,12 @@ func TestLabDemo(t *testing.T) {
 		}
 	}
 	// The demo's CoreDNS ConfigMap forwards every zone where expected.
+	cc := dnsprobe.Canonical(c)
 	cf, err := corefile.Parse(dnslab.CoreDNSConfigMap(c).Data["Corefile"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range append(dnsprobe.EvalCoreDNSForward(c, cf), dnsprobe.EvalClusterDomainOverlap(c, cf)...) {
+	for _, r := range append(dnsprobe.EvalCoreDNSForward(&cc, cf), dnsprobe.EvalClusterDomainOverlap(&cc, cf)...) {
 		if r.Status != pb.Status_PASS {
 			t.Errorf("demo CoreDNS: %s %s", r.Status, r.Summary)
 		}

@@ -40,6 +40,9 @@ const (
 	TruncatedTCPFailed Kind = "truncated, TCP failed"
 	Malformed          Kind = "malformed reply"
 	NetworkError       Kind = "network error"
+	// Interrupted: the run ended (its deadline, Ctrl-C) before the query's
+	// own deadline; nothing can be said about the server.
+	Interrupted Kind = "interrupted"
 )
 
 // Responded reports whether a DNS server sent a well-formed reply.
@@ -111,6 +114,8 @@ func (o *Outcome) Summary() string {
 		return "rcode " + o.Rcode
 	case ConnRefused:
 		return "connection refused"
+	case Interrupted:
+		return "cut short: a deadline of the run or an interrupt came before the query's own"
 	case Timeout:
 		s := fmt.Sprintf("timeout after %s", o.RTT.Round(time.Millisecond))
 		if o.Ignored > 0 {
@@ -267,39 +272,87 @@ func exchangeUDP(ctx context.Context, m *dns.Msg, server string, size uint16) (*
 			}
 			return nil, ignored, err
 		}
-		if n < 12 {
+		r, ignore, err := acceptReply(buf[:n], m, server)
+		if ignore {
 			ignored++
 			continue
 		}
-		if id := uint16(buf[0])<<8 | uint16(buf[1]); id != m.Id {
-			ignored++
-			continue
-		}
-		r := new(dns.Msg)
-		if err := r.Unpack(buf[:n]); err != nil {
-			// A truncated reply may be cut mid-record; the header is enough.
-			if r.Truncated {
-				return r, ignored, nil
-			}
-			return nil, ignored, fmt.Errorf("%w from %s: %v", errMalformed, server, err)
-		}
-		// Some servers leave the question out of REFUSED or FORMERR
-		// replies; a question that is present must be ours.
-		if !r.Response || (len(r.Question) > 0 && !sameQuestion(r.Question[0], m.Question[0])) {
-			ignored++
-			continue
-		}
-		return r, ignored, nil
+		return r, ignored, err
 	}
 }
 
+// acceptReply reads one datagram received for query m: ignore is set for a
+// datagram that answers something else (too short, another ID, not a
+// response, another question); a reply with m's ID that does not parse is
+// errMalformed, unless it is truncated, when its header is enough.
+func acceptReply(b []byte, m *dns.Msg, server string) (r *dns.Msg, ignore bool, err error) {
+	if len(b) < 12 {
+		return nil, true, nil
+	}
+	if id := uint16(b[0])<<8 | uint16(b[1]); id != m.Id {
+		return nil, true, nil
+	}
+	r = new(dns.Msg)
+	if err := r.Unpack(b); err != nil {
+		// A truncated reply may be cut mid-record; the header is enough.
+		if r.Truncated {
+			return r, false, nil
+		}
+		return nil, false, fmt.Errorf("%w from %s: %v", errMalformed, server, err)
+	}
+	// Some servers leave the question out of REFUSED or FORMERR replies; a
+	// question that is present must be ours.
+	if !r.Response || (len(r.Question) > 0 && !sameQuestion(r.Question[0], m.Question[0])) {
+		return nil, true, nil
+	}
+	return r, false, nil
+}
+
+// exchangeTCP sends m over TCP and reads one reply. The connection's
+// deadline is the context's, and ending the context ends the read at once:
+// a server that accepts and never answers costs the query's deadline, or
+// less when the run is interrupted, never more.
 func exchangeTCP(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, error) {
-	c := &dns.Client{Net: "tcp"}
-	r, _, err := c.ExchangeContext(ctx, m, server)
+	r, err := exchangeTCPConn(ctx, m, server)
 	if err != nil {
 		return nil, fmt.Errorf("tcp %s: %w", server, err)
 	}
 	return r, nil
+}
+
+func exchangeTCPConn(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", server)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(deadline)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	co := &dns.Conn{Conn: conn}
+	if err := co.WriteMsg(m); err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	r, err := co.ReadMsg()
+	if err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	if r.Id != m.Id || !r.Response || (len(r.Question) > 0 && !sameQuestion(r.Question[0], m.Question[0])) {
+		return nil, fmt.Errorf("%w: the TCP reply does not answer the query (ID %d, want %d)", errMalformed, r.Id, m.Id)
+	}
+	return r, nil
+}
+
+// ctxErr is the context's error when it ended (the I/O error is then only
+// its consequence), else err.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return context.DeadlineExceeded
+	}
+	return err
 }
 
 func classifyReply(o *Outcome, r *dns.Msg, qtype uint16) {

@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/dnsprobe/corefile"
 )
 
 // Provider is the DNS source: it sends every query the dns.* checks need,
@@ -21,25 +22,29 @@ type Provider struct {
 	prober *Prober
 }
 
-// NewProvider validates cfg. A nil cfg (no `dns` section) gives a provider
-// whose Gather reports the source as not configured, so the checks SKIP.
-func NewProvider(cfg *Config, log *slog.Logger) (*Provider, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	p := &Provider{cfg: cfg, log: log}
-	if cfg == nil {
-		return p, nil
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("dns: %w", err)
-	}
-	p.prober = &Prober{UDPSize: uint16(cfg.UDPSize), Retries: cfg.Retries}
-	return p, nil
+// Source is the DNS source's key: the outcome of every query of a run.
+var Source = diag.NewKey[*Observations]("dns")
+
+// Family is the dns.* checks and the `dns` section.
+func Family() diag.Family {
+	return diag.Family{Name: "dns", Checks: Checks, Section: diag.SectionOf("dns", NewProvider)}
 }
 
-// Name is diag.SourceDNS.
-func (p *Provider) Name() diag.SourceName { return diag.SourceDNS }
+// NewProvider returns the DNS source. A nil cfg (no `dns` section) leaves
+// it out; an invalid cfg is an error now.
+func NewProvider(cfg *Config, env diag.Env) (diag.Provider, error) {
+	if cfg == nil {
+		return Source.Unconfigured("no dns section in the configuration: add dns.onPremResolvers or dns.cloudResolvers and the names to resolve"), nil
+	}
+	c, err := cfg.settings()
+	if err != nil {
+		return nil, err
+	}
+	return &Provider{cfg: c, log: env.Logger(), prober: &Prober{UDPSize: uint16(c.UDPSize), Retries: c.Retries}}, nil
+}
+
+// Name is the DNS source's name.
+func (p *Provider) Name() diag.SourceName { return Source.Name() }
 
 // Query is one question to one server, and why it is asked.
 type Query struct {
@@ -76,29 +81,26 @@ func (o *Observations) Describe() string {
 
 // Get returns the outcome of a query, nil if it was not sent.
 func (o *Observations) Get(server, name string, qtype uint16) *Outcome {
-	return o.Outcomes[Query{Server: server, Name: normZone(name), Type: qtype}]
+	return o.Outcomes[Query{Server: server, Name: corefile.CanonicalName(name), Type: qtype}]
 }
 
-// Plan lists the queries the checks need, without duplicates: the SOA of each
+// plan lists the queries the checks need, without duplicates: the SOA of each
 // resolver's zone, each PrivateZone name through each on-prem resolver, each
 // on-prem name through each cloud resolver (unless cloudReachable is false),
 // and each name directly at its zone's forward targets, so that a silent
-// forwarder can be told from a dead hop without a second round trip.
-func Plan(c *Config) []Query {
+// forwarder can be told from a dead hop without a second round trip. c is
+// canonical.
+func (c *Config) plan() []Query {
 	seen := map[Query]bool{}
 	var out []Query
 	add := func(server, name string, t uint16) {
-		hp, err := HostPort(server)
-		if err != nil {
-			return
-		}
-		q := Query{Server: hp, Name: normZone(name), Type: t}
+		q := Query{Server: server, Name: name, Type: t}
 		if !seen[q] {
 			seen[q] = true
 			out = append(out, q)
 		}
 	}
-	cloud := c.reachability() != ReachNo
+	cloud := c.CloudReachable != ReachNo
 	soa := func(r Resolver, isCloud bool) {
 		zone := c.zoneOfResolver(r, isCloud)
 		add(r.Address, zone, dns.TypeSOA)
@@ -133,22 +135,16 @@ func Plan(c *Config) []Query {
 }
 
 // Gather sends the planned queries, at most Concurrency at once, each with
-// its own deadline. Failed queries are outcomes, not errors: Gather fails
-// only when it is not configured.
-func (p *Provider) Gather(ctx context.Context) (any, error) {
-	if p.cfg == nil {
-		return nil, diag.NotConfigured("no dns section in the configuration")
-	}
-	return p.gather(ctx), nil
-}
+// its own deadline. Failed queries are outcomes, not errors.
+func (p *Provider) Gather(ctx context.Context) (any, error) { return p.gather(ctx), nil }
 
 func (p *Provider) gather(ctx context.Context) *Observations {
 	start := time.Now()
-	plan := Plan(p.cfg)
-	obs := &Observations{Config: *p.cfg, Outcomes: make(map[Query]*Outcome, len(plan)), Timeout: p.cfg.QueryTimeout()}
+	plan := p.cfg.plan()
+	obs := &Observations{Config: *p.cfg, Outcomes: make(map[Query]*Outcome, len(plan)), Timeout: p.cfg.Timeout.D()}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, p.cfg.concurrency())
+	sem := make(chan struct{}, p.cfg.Concurrency)
 	for _, q := range plan {
 		wg.Add(1)
 		go func() {
@@ -157,11 +153,24 @@ func (p *Provider) gather(ctx context.Context) *Observations {
 			select {
 			case sem <- struct{}{}:
 				qctx, cancel := context.WithTimeout(ctx, obs.Timeout)
+				own, _ := qctx.Deadline()
 				o = p.prober.Query(qctx, q.Server, q.Name, q.Type)
 				cancel()
 				<-sem
+				// A query cut short by the run's end (an interrupt, or a
+				// run deadline before the query's own), not by its own
+				// deadline, says nothing about the server. The deadline is
+				// compared, not ctx.Err(): the socket's deadline can fire a
+				// moment before the context's timer does.
+				runEnd, bounded := ctx.Deadline()
+				if (o.Kind == Timeout || o.Kind == TruncatedTCPFailed) && (ctx.Err() != nil || (bounded && !runEnd.After(own))) {
+					o.Kind, o.Err = Interrupted, "the run ended first"
+					if err := ctx.Err(); err != nil {
+						o.Err = err.Error()
+					}
+				}
 			case <-ctx.Done():
-				o = &Outcome{Server: q.Server, Name: q.Name, Type: dns.TypeToString[q.Type], Kind: Timeout, Err: "not sent: " + ctx.Err().Error()}
+				o = &Outcome{Server: q.Server, Name: q.Name, Type: dns.TypeToString[q.Type], Kind: Interrupted, Err: "not sent: " + ctx.Err().Error()}
 			}
 			p.log.Debug("dns query", "query", q.String(), "outcome", string(o.Kind), "rtt", o.RTT)
 			mu.Lock()
@@ -175,16 +184,9 @@ func (p *Provider) gather(ctx context.Context) *Observations {
 	return obs
 }
 
-// from returns the gathered DNS observations of a run, nil when absent.
-func from(in *diag.Inputs) *Observations {
-	o, _ := in.Value(diag.SourceDNS).(*Observations)
-	return o
-}
-
-// resolverLabel is "name (address)".
+// resolverLabel is "name (address)"; r comes from a canonical Config.
 func resolverLabel(r Resolver) string {
-	hp, _ := HostPort(r.Address)
-	return fmt.Sprintf("%s (%s)", r.Name, hp)
+	return fmt.Sprintf("%s (%s)", r.Name, r.Address)
 }
 
 func joinTargets(ts []string) string {

@@ -6,9 +6,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/vnodediag/vnodediag/diag"
 	"google.golang.org/protobuf/encoding/protojson"
-
-	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
 func newChecks() *cobra.Command {
@@ -30,11 +29,7 @@ func newChecks() *cobra.Command {
 				}
 				return tw.Flush()
 			case "json":
-				resp := &pb.ListChecksResponse{}
-				for _, c := range allChecks() {
-					resp.Checks = append(resp.Checks, c.Info())
-				}
-				b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(resp)
+				b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(diag.Catalog(allChecks()))
 				if err != nil {
 					return err
 				}

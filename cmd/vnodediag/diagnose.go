@@ -1,15 +1,22 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/fatih/color"
+	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"google.golang.org/grpc"
@@ -19,6 +26,7 @@ import (
 
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/render"
+	"github.com/vnodediag/vnodediag/diag/server"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -42,7 +50,9 @@ func newDiagnose() *cobra.Command {
 
 Exit codes: 0 nothing failed and nothing errored; 1 at least one FAIL (or WARN
 with --fail-on=warn); 2 no FAIL but at least one ERROR (the diagnosis is
-incomplete); 64 usage or configuration error; 69 daemon unreachable.`,
+incomplete); 64 usage or configuration error; 69 daemon unreachable;
+70 internal error (the run did not stop by its deadline, the daemon failed);
+130 interrupted (Ctrl-C; the report shows what finished).`,
 		Example: `  # everything the configuration enables, against the current kubeconfig context
   vnodediag diagnose --config vnodediag.yaml
 
@@ -81,6 +91,13 @@ incomplete); 64 usage or configuration error; 69 daemon unreachable.`,
 	return cmd
 }
 
+// stopGrace is how long the run gets, after its deadline or an interrupt,
+// to hand over what finished and have it rendered. The engine stops every
+// source and check when the context ends; this is the backstop that keeps
+// the promise (--timeout + 1 s, 1 s after Ctrl-C) even if something does
+// not.
+const stopGrace = 750 * time.Millisecond
+
 func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 	if !slices.Contains(render.Formats, f.output) {
 		return usageErr("-o %q: want one of %s", f.output, strings.Join(render.Formats, ", "))
@@ -91,36 +108,136 @@ func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 	if f.color != "auto" && f.color != "always" && f.color != "never" {
 		return usageErr("--color %q: want auto, always or never", f.color)
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-
-	var rep *pb.Report
-	var err error
-	if f.server != "" {
-		rep, err = diagnoseRemote(ctx, f)
-	} else {
-		rep, err = diagnoseLocal(ctx, f)
+	if f.timeout <= 0 {
+		return usageErr("--timeout %s: want a positive duration like 5m", f.timeout)
 	}
-	if err != nil {
+	if err := f.checkDurations(cmd); err != nil {
 		return err
+	}
+	if f.server != "" {
+		if err := checkServerAddress(f.server); err != nil {
+			return usageErr("--server %q: %v", f.server, err)
+		}
 	}
 	out := cmd.OutOrStdout()
 	opt := render.Options{Verbose: f.verbose, Width: 80}
+	tty := false
 	if fd, ok := out.(*os.File); ok && term.IsTerminal(int(fd.Fd())) {
-		opt.Color = f.color != "never"
+		tty = true
 		if w, _, err := term.GetSize(int(fd.Fd())); err == nil && w > 40 {
 			opt.Width = w
 		}
-	} else {
-		opt.Color = f.color == "always"
 	}
-	if err := render.Write(out, f.output, rep, opt); err != nil {
-		return &exitError{code: exitSoftware, err: err}
+	// auto colours a terminal unless NO_COLOR or TERM=dumb says not to
+	// (fatih/color reads both); an explicit --color=always wins over them.
+	opt.Color = f.color == "always" || f.color == "auto" && tty && !color.NoColor
+
+	// The first SIGINT or SIGTERM ends the run's context: the engine
+	// stops what is unfinished (ERROR "interrupted") and what finished is
+	// rendered. A second one exits at once.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+	defer cancel()
+
+	type outcome struct {
+		rep *pb.Report
+		out []byte
+		err error
 	}
-	if code := diag.ExitCode(rep, f.failOn == "warn"); code != 0 {
-		return &exitError{code: code, err: errReported}
+	done := make(chan outcome, 1)
+	go func() {
+		var o outcome
+		if f.server != "" {
+			o.rep, o.err = diagnoseRemote(ctx, f)
+		} else {
+			o.rep, o.err = diagnoseLocal(ctx, f)
+		}
+		if o.err == nil {
+			var b bytes.Buffer
+			if err := render.Write(&b, f.output, o.rep, opt); err != nil {
+				o.err = &exitError{code: exitSoftware, err: err}
+			}
+			o.out = b.Bytes()
+		}
+		done <- o
+	}()
+
+	var interrupted os.Signal
+	expired := ctx.Done()
+	var backstop <-chan time.Time
+	for {
+		select {
+		case o := <-done:
+			if o.err != nil {
+				if interrupted != nil && errors.Is(o.err, context.Canceled) {
+					return &exitError{code: signalExit(interrupted), err: errors.New("interrupted")}
+				}
+				return o.err
+			}
+			if _, err := out.Write(o.out); err != nil {
+				return &exitError{code: exitSoftware, err: fmt.Errorf("writing the report: %w", err)}
+			}
+			if interrupted != nil {
+				return &exitError{code: signalExit(interrupted), err: errReported}
+			}
+			if code := diag.ExitCode(o.rep, f.failOn == "warn"); code != 0 {
+				return &exitError{code: code, err: errReported}
+			}
+			return nil
+		case sig := <-sigs:
+			if interrupted != nil {
+				return &exitError{code: signalExit(sig), err: errors.New("interrupted again; exiting without a report")}
+			}
+			interrupted = sig
+			cancel()
+			fmt.Fprintln(cmd.ErrOrStderr(), "vnodediag: interrupted; reporting what finished (interrupt again to exit at once)")
+			if backstop == nil {
+				backstop = time.After(stopGrace)
+			}
+		case <-expired:
+			expired = nil
+			if backstop == nil {
+				backstop = time.After(stopGrace)
+			}
+		case <-backstop:
+			if interrupted != nil {
+				return &exitError{code: signalExit(interrupted), err: fmt.Errorf("interrupted, and the run did not stop within %s; exiting without a report", stopGrace)}
+			}
+			return &exitError{code: exitSoftware, err: fmt.Errorf("the run did not stop within %s of its deadline (--timeout %s); exiting without a report", stopGrace, f.timeout)}
+		}
+	}
+}
+
+// signalExit is the shell's exit status for a process ended by sig.
+func signalExit(sig os.Signal) int {
+	if s, ok := sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 128 + int(syscall.SIGINT)
+}
+
+// checkServerAddress accepts host:port with a port of 1-65535 and a host
+// that is an IP address or a DNS name, so that a typo is a usage error
+// before anything is dialled (gRPC would read "junk:::" as a target and
+// report it unreachable).
+func checkServerAddress(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("want host:port, like 127.0.0.1:7443: %w", err)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("port %q is not 1-65535", port)
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	if host == "" {
+		return errors.New("want host:port, like 127.0.0.1:7443: the host is missing")
+	}
+	if _, ok := dns.IsDomainName(host); !ok || strings.ContainsAny(host, "/@%\\ ") {
+		return fmt.Errorf("host %q is neither an IP address nor a DNS name", host)
 	}
 	return nil
 }
@@ -136,7 +253,7 @@ func diagnoseLocal(ctx context.Context, f *diagnoseFlags) (*pb.Report, error) {
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
-	r, err := runnerFor(cfg)
+	r, err := runnerFor(cfg, false)
 	if err != nil {
 		return nil, err
 	}
@@ -148,17 +265,37 @@ func diagnoseRemote(ctx context.Context, f *diagnoseFlags) (*pb.Report, error) {
 	if f.configPath != "" || f.kubeconfig != "" || f.kubeContext != "" {
 		return nil, usageErr("--server runs on the daemon's configuration; --config, --kubeconfig and --context do not apply")
 	}
-	conn, err := grpc.NewClient(f.server, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(f.server, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(server.MaxMessageSize)))
 	if err != nil {
 		return nil, usageErr("--server %q: %v", f.server, err)
 	}
 	defer conn.Close()
 	rep, err := pb.NewDiagnosticsServiceClient(conn).Diagnose(ctx, &pb.DiagnoseRequest{Only: f.only, Skip: f.skip})
 	if err != nil {
-		if status.Code(err) == codes.InvalidArgument {
-			return nil, usageErr("%s", status.Convert(err).Message())
-		}
-		return nil, &exitError{code: exitUnavailable, err: fmt.Errorf("daemon %s: %w", f.server, err)}
+		return nil, remoteError(f, err)
 	}
 	return rep, nil
+}
+
+// remoteError maps a failed call to the daemon to an exit code: the daemon
+// refusing the request is a usage error, a daemon that cannot be reached
+// (or does not answer in time) is 69, and a daemon that answered with a
+// failure (a reply over the size limit, an internal error) is 70.
+func remoteError(f *diagnoseFlags, err error) error {
+	st := status.Convert(err)
+	msg := st.Message()
+	switch st.Code() {
+	case codes.InvalidArgument:
+		return usageErr("%s", msg)
+	case codes.Canceled:
+		return fmt.Errorf("daemon %s: %w", f.server, context.Canceled)
+	case codes.DeadlineExceeded:
+		return &exitError{code: exitUnavailable, err: fmt.Errorf("daemon %s did not answer within --timeout %s", f.server, f.timeout)}
+	case codes.Unavailable, codes.Unimplemented, codes.Unauthenticated, codes.PermissionDenied:
+		return &exitError{code: exitUnavailable, err: fmt.Errorf("daemon %s unreachable: %s: %s", f.server, st.Code(), msg)}
+	case codes.ResourceExhausted:
+		return &exitError{code: exitSoftware, err: fmt.Errorf("daemon %s: the report is larger than the %d MiB a message may carry: %s", f.server, server.MaxMessageSize>>20, msg)}
+	}
+	return &exitError{code: exitSoftware, err: fmt.Errorf("daemon %s failed: %s: %s", f.server, st.Code(), msg)}
 }

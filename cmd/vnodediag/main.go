@@ -7,10 +7,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vnodediag/vnodediag/diag/render"
 )
 
 // Exit codes of vnodediag. 0/1/2 come from the report (diag.ExitCode).
@@ -18,6 +21,7 @@ const (
 	exitUsage       = 64 // bad flags, bad config file, unknown check IDs, unusable kubeconfig
 	exitUnavailable = 69 // the daemon given with --server cannot be reached
 	exitSoftware    = 70 // an internal error
+	// Interrupted runs exit 128 + the signal: 130 for SIGINT, 143 for SIGTERM.
 )
 
 // exitError carries an exit code through cobra.
@@ -47,12 +51,14 @@ func run(args []string) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil && ee.code != 0 && !errors.Is(ee.err, errReported) {
-			fmt.Fprintln(os.Stderr, "vnodediag:", ee.err)
+			fmt.Fprintln(os.Stderr, "vnodediag:", render.Escape(ee.err.Error()))
 		}
 		return ee.code
 	}
-	// Errors cobra found in flags and arguments are usage errors.
-	fmt.Fprintln(os.Stderr, "vnodediag:", err)
+	// Errors cobra found in flags and arguments are usage errors. Errors
+	// quote what came in (a config field, a daemon's reply), escaped for
+	// the terminal.
+	fmt.Fprintln(os.Stderr, "vnodediag:", render.Escape(err.Error()))
 	return exitUsage
 }
 
@@ -98,10 +104,22 @@ func setupLogging(g *globalFlags) error {
 	case "text":
 		h = slog.NewTextHandler(os.Stderr, opts)
 	case "json":
-		h = slog.NewJSONHandler(os.Stderr, opts)
+		h = slog.NewJSONHandler(jsonLogWriter{os.Stderr}, opts)
 	default:
 		return usageErr("--log-format %q: want text or json", g.logFormat)
 	}
 	slog.SetDefault(slog.New(h))
 	return nil
+}
+
+// jsonLogWriter escapes the DEL and C1 controls the JSON log handler
+// leaves raw (it escapes C0 itself), so that a log line quoting a peer's
+// message cannot drive the terminal. The text handler quotes them already.
+type jsonLogWriter struct{ w io.Writer }
+
+func (j jsonLogWriter) Write(p []byte) (int, error) {
+	if _, err := j.w.Write(render.EscapeJSONControls(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

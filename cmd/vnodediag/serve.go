@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -43,6 +42,12 @@ SIGTERM or SIGINT drains running calls, then stops.`,
 }
 
 func runServe(cmd *cobra.Command, f *serveFlags) error {
+	if err := f.checkDurations(cmd); err != nil {
+		return err
+	}
+	if f.shutdownGrace < 0 {
+		return usageErr("--shutdown-grace %s: want a duration of 0 or more", f.shutdownGrace)
+	}
 	cfg, err := f.load()
 	if err != nil {
 		return err
@@ -53,12 +58,11 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r, stopSources, err := daemonRunnerFor(context.WithoutCancel(ctx), cfg)
+	r, err := runnerFor(cfg, true)
 	if err != nil {
 		lis.Close()
 		return err
 	}
-	defer stopSources()
 	defer r.Close()
 	log := slog.Default()
 	gs := server.New(&server.Service{Checks: allChecks(), Runner: r, Log: log})

@@ -15,7 +15,7 @@ func newVersion() *cobra.Command {
 		Short: "Print the vnodediag version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintf(cmd.OutOrStdout(), "vnodediag %s (%s, %s/%s)\n", diag.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintf(cmd.OutOrStdout(), "vnodediag %s (%s, %s/%s)\n", diag.BuildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		},
 	}
 }

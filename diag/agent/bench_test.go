@@ -12,10 +12,11 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/agent"
 	"github.com/vnodediag/vnodediag/dnsprobe"
-	"github.com/vnodediag/vnodediag/dnsprobe/dnslab"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"github.com/vnodediag/vnodediag/test/dnslab"
 	"github.com/vnodediag/vnodediag/test/vnodelab"
 )
 
@@ -40,19 +41,11 @@ func scaleLab(b *testing.B) *vnodelab.Lab {
 func BenchmarkAgentRound(b *testing.B) {
 	l := scaleLab(b)
 	cfg := l.AgentConfig()
-	cfg.RunTimeout = agent.Duration(time.Minute)
-	p, err := agent.NewProvider(cfg, nil, agent.WithPods(agent.KubePods(l.Kube.Client)))
-	if err != nil {
-		b.Fatal(err)
-	}
+	cfg.RunTimeout = diag.Duration(time.Minute)
 	var wall time.Duration
 	var r *pb.ProbeRound
 	for b.Loop() {
-		v, err := p.Gather(context.Background())
-		if err != nil {
-			b.Fatal(err)
-		}
-		a := v.(*agent.Snapshot).Agents[0]
+		a := gather(b, l.Kube.Client, cfg).Agents[0]
 		if a.Direct.Round == nil {
 			b.Fatalf("no round over ProbeService: %+v", a.Direct)
 		}
@@ -91,19 +84,18 @@ func BenchmarkAgentNewestRound(b *testing.B) {
 		b.Fatal(err)
 	}
 	size := growLog(b, logFile, 10<<20)
-	pods := agent.KubePods(l.Kube.Client)
+	// The source as a run reads it, without the direct path: list the
+	// agent pods, read the tail of the log, find the newest round.
+	cfg := l.AgentConfig()
+	cfg.Direct = new(bool)
 	ctx := context.Background()
 	var tail, whole time.Duration
 	var n int
 	for b.Loop() {
 		start := time.Now()
-		buf, err := pods.TailLog(ctx, l.Namespace, l.Pod, "agent", agent.DefaultLogTailLines, agent.DefaultLogLimitBytes)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r, _, _ := agent.NewestRound(buf)
-		if r == nil {
-			b.Fatal("no round in the tail")
+		a := gather(b, l.Kube.Client, cfg).Agents[0]
+		if a.Log.Round == nil {
+			b.Fatalf("no round in the tail: %s", a.LogState())
 		}
 		tail += time.Since(start)
 		n++

@@ -3,13 +3,14 @@ package agent
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
-	"strconv"
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/cloudnet"
 )
 
 // Defaults of the agent section.
@@ -49,17 +50,19 @@ type Config struct {
 	TLS *TLSConfig `json:"tls,omitempty"`
 	// MaxAge is how old a round may be and still be used (default 5m;
 	// longer than the agents' interval).
-	MaxAge Duration `json:"maxAge,omitempty"`
+	MaxAge diag.Duration `json:"maxAge,omitempty"`
 	// DialTimeout bounds the TCP connect and Info (default 5s); RunTimeout
-	// a round asked over the direct path (default 20s).
-	DialTimeout Duration `json:"dialTimeout,omitempty"`
-	RunTimeout  Duration `json:"runTimeout,omitempty"`
+	// a round asked over the direct path, and the log read (default 20s).
+	DialTimeout diag.Duration `json:"dialTimeout,omitempty"`
+	RunTimeout  diag.Duration `json:"runTimeout,omitempty"`
 	// LogTailLines and LogLimitBytes bound what is read of an agent's log
 	// (default the newest 10 lines, at most 4 MiB).
 	LogTailLines  int `json:"logTailLines,omitempty"`
 	LogLimitBytes int `json:"logLimitBytes,omitempty"`
 	// Version the agents must run (default this vnodediag's version).
 	Version string `json:"version,omitempty"`
+
+	norm *settings
 }
 
 // TLSConfig is the client side of ProbeService's TLS.
@@ -74,11 +77,32 @@ type TLSConfig struct {
 	ServerName string `json:"serverName,omitempty"`
 }
 
-// Validate checks the section without touching the network and names the
-// field that is wrong.
+// settings is the validated section with its defaults.
+type settings struct {
+	namespace, selector, container string
+	// addresses are canonical ip:port; empty finds the agents as pods.
+	addresses               []string
+	port                    int
+	direct                  bool
+	tls                     *TLSConfig
+	maxAge                  time.Duration
+	dialTimeout, runTimeout time.Duration
+	tailLines, limitBytes   int64
+	version                 string
+}
+
+// Validate checks the section without touching the network, names each
+// field that is wrong and keeps the settings the provider uses.
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	s := &settings{
+		namespace: or(c.Namespace, DefaultNamespace), selector: or(c.Selector, DefaultSelector),
+		container: or(c.Container, DefaultContainer), port: DefaultPort, direct: c.Direct == nil || *c.Direct,
+		tls: c.TLS, maxAge: orD(c.MaxAge, DefaultMaxAge), dialTimeout: orD(c.DialTimeout, DefaultDialTimeout),
+		runTimeout: orD(c.RunTimeout, DefaultRunTimeout), tailLines: DefaultLogTailLines, limitBytes: DefaultLogLimitBytes,
+		version: or(c.Version, diag.BuildVersion()),
+	}
 	if c.Namespace != "" {
 		for _, m := range validation.IsDNS1123Label(c.Namespace) {
 			add("namespace: %q: %s", c.Namespace, m)
@@ -94,22 +118,33 @@ func (c *Config) Validate() error {
 			add("container: %q: %s", c.Container, m)
 		}
 	}
+	switch {
+	case c.Port < 0 || c.Port > 65535:
+		add("port: %d is not 1-65535", c.Port)
+	case c.Port > 0:
+		s.port = c.Port
+	}
 	if len(c.Addresses) > 0 && (c.Namespace != "" || c.Selector != "") {
 		add("addresses: set either addresses or namespace/selector, not both")
 	}
 	if len(c.Addresses) > maxAgents {
 		add("addresses: at most %d, got %d", maxAgents, len(c.Addresses))
 	}
-	if len(c.Addresses) > 0 && c.Direct != nil && !*c.Direct {
+	if len(c.Addresses) > 0 && !s.direct {
 		add("direct: false leaves nothing to read from configured addresses")
 	}
+	seen := map[string]int{}
 	for i, a := range c.Addresses {
-		if _, err := agentAddr(a, c.port()); err != nil {
+		hp, err := agentAddr(a, s.port)
+		switch k, dup := seen[hp]; {
+		case err != nil:
 			add("addresses[%d]: %v", i, err)
+		case dup:
+			add("addresses[%d]: %s is also addresses[%d]", i, hp, k)
+		default:
+			seen[hp] = i
+			s.addresses = append(s.addresses, hp)
 		}
-	}
-	if c.Port < 0 || c.Port > 65535 {
-		add("port: %d is not 1-65535", c.Port)
 	}
 	if t := c.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
 		add("tls: certFile and keyFile go together")
@@ -117,68 +152,51 @@ func (c *Config) Validate() error {
 	if c.MaxAge != 0 && c.MaxAge.D() < time.Second {
 		add("maxAge: %s is shorter than 1s", c.MaxAge.D())
 	}
-	if c.LogTailLines < 0 || c.LogTailLines > 1000 {
+	switch {
+	case c.LogTailLines < 0 || c.LogTailLines > 1000:
 		add("logTailLines: want 1 to 1000, got %d", c.LogTailLines)
-	}
-	if c.LogLimitBytes < 0 || c.LogLimitBytes > 64<<20 {
-		add("logLimitBytes: want 1 to %d, got %d", 64<<20, c.LogLimitBytes)
-	}
-	return errors.Join(errs...)
-}
-
-// settings is the validated section with defaults applied.
-type settings struct {
-	namespace, selector, container string
-	addresses                      []string
-	port                           int
-	direct                         bool
-	tls                            *TLSConfig
-	maxAge                         time.Duration
-	dialTimeout, runTimeout        time.Duration
-	tailLines, limitBytes          int64
-	version                        string
-}
-
-func (c *Config) settings(version string) (*settings, error) {
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("agent: %w", err)
-	}
-	s := &settings{
-		namespace: or(c.Namespace, DefaultNamespace), selector: or(c.Selector, DefaultSelector),
-		container: or(c.Container, DefaultContainer), port: c.port(), direct: c.Direct == nil || *c.Direct,
-		tls: c.TLS, maxAge: orD(c.MaxAge, DefaultMaxAge), dialTimeout: orD(c.DialTimeout, DefaultDialTimeout),
-		runTimeout: orD(c.RunTimeout, DefaultRunTimeout), tailLines: DefaultLogTailLines, limitBytes: DefaultLogLimitBytes,
-		version: or(c.Version, version),
-	}
-	if c.LogTailLines > 0 {
+	case c.LogTailLines > 0:
 		s.tailLines = int64(c.LogTailLines)
 	}
-	if c.LogLimitBytes > 0 {
+	switch {
+	case c.LogLimitBytes < 0 || c.LogLimitBytes > 64<<20:
+		add("logLimitBytes: want 1 to %d, got %d", 64<<20, c.LogLimitBytes)
+	case c.LogLimitBytes > 0:
 		s.limitBytes = int64(c.LogLimitBytes)
 	}
-	for _, a := range c.Addresses {
-		hp, _ := agentAddr(a, s.port)
-		s.addresses = append(s.addresses, hp)
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
-	return s, nil
+	c.norm = s
+	return nil
 }
 
-func (c *Config) port() int {
-	if c.Port > 0 {
-		return c.Port
+// settings returns the settings Validate kept, validating now if it has
+// not run.
+func (c *Config) settings() (*settings, error) {
+	if c.norm == nil {
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
 	}
-	return DefaultPort
+	return c.norm, nil
 }
 
-// agentAddr is ip or ip:port as ip:port.
+// agentAddr is ip or ip:port as a canonical ip:port (cloudnet.ParseAddr:
+// one spelling per host, no zones).
 func agentAddr(s string, port int) (string, error) {
-	if ap, err := netip.ParseAddrPort(s); err == nil && ap.Port() != 0 {
-		return ap.String(), nil
+	host := s
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		if ap.Port() == 0 {
+			return "", fmt.Errorf("%q: port 0", s)
+		}
+		host, port = ap.Addr().String(), int(ap.Port())
 	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return net.JoinHostPort(a.String(), strconv.Itoa(port)), nil
+	a, err := cloudnet.ParseAddr(host)
+	if err != nil {
+		return "", fmt.Errorf("%q is not ip or ip:port: %w", s, err)
 	}
-	return "", fmt.Errorf("%q is not ip or ip:port", s)
+	return netip.AddrPortFrom(a, uint16(port)).String(), nil
 }
 
 func or(s, def string) string {
@@ -188,8 +206,8 @@ func or(s, def string) string {
 	return s
 }
 
-func orD(d Duration, def time.Duration) time.Duration {
-	if d.D() <= 0 {
+func orD(d diag.Duration, def time.Duration) time.Duration {
+	if d == 0 {
 		return def
 	}
 	return d.D()

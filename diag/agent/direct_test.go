@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/agent"
 	"github.com/vnodediag/vnodediag/diag/agent/probe"
 	"github.com/vnodediag/vnodediag/test/vnodelab"
@@ -39,7 +40,7 @@ func TestAddressesWithMutualTLS(t *testing.T) {
 	}
 	defer target.Close()
 	a, err := probe.New(&probe.Config{
-		Interval: probe.Duration(time.Hour),
+		Interval: diag.Duration(time.Hour),
 		DNS:      probe.DNSConfig{VPCResolvers: []string{}, ResolvConf: "/nonexistent"},
 		Targets:  []probe.Target{{Name: "db", Address: target.Addr().String()}},
 		Metadata: probe.MetadataConfig{Disabled: true},
@@ -57,7 +58,7 @@ func TestAddressesWithMutualTLS(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	read := func(tls *agent.TLSConfig) *agent.Agent {
-		p, err := agent.NewProvider(&agent.Config{Addresses: []string{lis.Addr().String()}, TLS: tls, DialTimeout: agent.Duration(2 * time.Second)}, nil)
+		p, err := agent.NewProvider(&agent.Config{Addresses: []string{lis.Addr().String()}, TLS: tls, DialTimeout: diag.Duration(2 * time.Second)}, diag.Env{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,16 +11,16 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/agent"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	"github.com/vnodediag/vnodediag/diag/path"
 	"github.com/vnodediag/vnodediag/diag/vnode"
 	"github.com/vnodediag/vnodediag/dnsprobe"
-	"github.com/vnodediag/vnodediag/dnsprobe/dnslab"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"github.com/vnodediag/vnodediag/test/dnslab"
 	"github.com/vnodediag/vnodediag/test/kubelab"
 	"github.com/vnodediag/vnodediag/test/vnodelab"
 )
@@ -39,42 +40,49 @@ func startLab(t *testing.T, opts vnodelab.Options) *vnodelab.Lab {
 	return vnodelab.StartT(t, opts)
 }
 
-// gather reads the agent source against the lab.
-func gather(t *testing.T, l *vnodelab.Lab, cfg *agent.Config) *agent.Snapshot {
+// gather reads the agent source against the lab through cs, as a run
+// would after gathering the Kubernetes source with that client.
+func gather(t testing.TB, cs kubernetes.Interface, cfg *agent.Config) *agent.Snapshot {
 	t.Helper()
-	p, err := agent.NewProvider(cfg, nil, agent.WithPods(agent.KubePods(l.Kube.Client)))
+	p, err := agent.NewProvider(cfg, diag.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	v, err := p.Gather(ctx)
+	v, err := p.(diag.Dependent).GatherFrom(ctx, diag.NewInputs(kube.Source.With(&kube.Snapshot{API: cs})))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return v.(*agent.Snapshot)
 }
 
+// agentChecks are the checks that read the agent source.
+func agentChecks() []diag.Check {
+	var checks []diag.Check
+	for _, c := range slices.Concat(path.Checks(), vnode.Checks(), dnsprobe.Checks()) {
+		if slices.Contains(slices.Concat(c.Needs, c.Optional), agent.Source.Name()) {
+			checks = append(checks, c)
+		}
+	}
+	return checks
+}
+
 // runChecks runs the agent's checks through the Runner with the lab's
 // Kubernetes and agent sources, and returns the results by check ID.
 func runChecks(t *testing.T, l *vnodelab.Lab, cfg *agent.Config) map[string][]*pb.Result {
 	t.Helper()
-	kp, err := kube.NewProviderForConfig(kube.Config{}, l.Kube.Config, "lab")
+	kp, err := kube.ForRESTConfig(&kube.Config{}, l.Kube.Config, "lab")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ap, err := agent.NewProvider(cfg, nil, agent.WithPods(agent.KubePods(l.Kube.Client)))
+	ap, err := agent.NewProvider(cfg, diag.Env{})
 	if err != nil {
 		t.Fatal(err)
-	}
-	var checks []diag.Check
-	for _, c := range append(append(path.Checks(), vnode.Checks()...), dnsprobe.Checks()...) {
-		if c.ID == vnode.CheckAgent || strings.HasPrefix(c.ID, "path.") || c.ID == dnsprobe.IDOnPremFromCloud {
-			checks = append(checks, c)
-		}
 	}
 	r := &diag.Runner{Providers: []diag.Provider{kp, ap}}
-	rep := r.Run(context.Background(), checks)
+	defer r.Close()
+	rep := r.Run(context.Background(), agentChecks())
 	out := map[string][]*pb.Result{}
 	for _, res := range rep.Results {
 		t.Logf("%-22s %-5s %s", res.CheckId, res.Status, res.Summary)
@@ -83,31 +91,11 @@ func runChecks(t *testing.T, l *vnodelab.Lab, cfg *agent.Config) map[string][]*p
 	return out
 }
 
-// expect checks that results has one result per entry of want, in order,
-// with that status and text.
-func expect(t *testing.T, id string, results []*pb.Result, want ...[2]string) {
-	t.Helper()
-	if len(results) != len(want) {
-		t.Errorf("%s: %d results, want %d", id, len(results), len(want))
-		return
-	}
-	for i, w := range want {
-		r := results[i]
-		all := r.Summary + "\n" + r.Remediation
-		for _, e := range r.Evidence {
-			all += "\n" + e.Label + ": " + e.Observed
-		}
-		if r.Status.String() != w[0] || !strings.Contains(all, w[1]) {
-			t.Errorf("%s result %d: %s %q, want %s containing %q\n%s", id, i, r.Status, r.Summary, w[0], w[1], all)
-		}
-	}
-}
-
 // TestBothWaysOut: the agent on the lab VNode answers directly and through
 // pods/log; every check passes for a working on-prem target.
 func TestBothWaysOut(t *testing.T) {
 	l := startLab(t, vnodelab.Options{Targets: []string{vnodelab.TargetOpen}})
-	s := gather(t, l, l.AgentConfig())
+	s := gather(t, l.Kube.Client, l.AgentConfig())
 	if len(s.Agents) != 1 {
 		t.Fatalf("%d agents, want 1", len(s.Agents))
 	}
@@ -142,11 +130,15 @@ func TestBothWaysOut(t *testing.T) {
 	}
 
 	res := runChecks(t, l, l.AgentConfig())
-	expect(t, vnode.CheckAgent, res[vnode.CheckAgent], [2]string{"PASS", "on " + l.Node.Name + ": Ready, version dev"})
-	expect(t, path.CheckOnPremToCloud, res[path.CheckOnPremToCloud], [2]string{"PASS", "ProbeService answered"})
-	expect(t, path.CheckCloudToOnPrem, res[path.CheckCloudToOnPrem], [2]string{"PASS", "connects to postgres"})
-	expect(t, dnsprobe.IDOnPremFromCloud, res[dnsprobe.IDOnPremFromCloud],
-		[2]string{"PASS", "resolver resolv.conf"}, [2]string{"PASS", "resolver VPC DNS"})
+	diagtest.Expect(t, res[vnode.CheckAgent], diagtest.W(pb.Status_PASS, "on "+l.Node.Name+": Ready, version dev"))
+	diagtest.Expect(t, res[path.CheckOnPremToCloud], diagtest.W(pb.Status_PASS, "ProbeService answered"))
+	diagtest.Expect(t, res[path.CheckCloudToOnPrem], diagtest.W(pb.Status_PASS, "connects to postgres"))
+	diagtest.Expect(t, res[dnsprobe.CheckOnPremFromCloud],
+		diagtest.W(pb.Status_PASS, "resolver resolv.conf"), diagtest.W(pb.Status_PASS, "resolver VPC DNS"))
+	// The PrivateZone names, from inside the VPC.
+	diagtest.Expect(t, res[dnsprobe.CheckResolverReachable],
+		diagtest.W(pb.Status_PASS, "resolver resolv.conf ("+l.DNS.OnPremAddr+") resolves api.svc.cloud.internal A"),
+		diagtest.W(pb.Status_PASS, "resolver VPC DNS ("+l.DNS.CloudAddr+") resolves api.svc.cloud.internal A"))
 }
 
 // TestDirectPathCut: the cloud end of the direct link goes down. vnodediag's
@@ -158,22 +150,22 @@ func TestDirectPathCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := runChecks(t, l, l.AgentConfig())
-	expect(t, path.CheckOnPremToCloud, res[path.CheckOnPremToCloud],
-		[2]string{"FAIL", "TCP timed out"})
-	expect(t, path.CheckOnPremToCloud, res[path.CheckOnPremToCloud],
-		[2]string{"FAIL", "the agent runs, so the path is what is broken"})
+	diagtest.Expect(t, res[path.CheckOnPremToCloud],
+		diagtest.W(pb.Status_FAIL, "TCP timed out"))
+	diagtest.Expect(t, res[path.CheckOnPremToCloud],
+		diagtest.W(pb.Status_FAIL, "the agent runs, so the path is what is broken"))
 	// The cloud side is still reported, from the log.
-	expect(t, path.CheckCloudToOnPrem, res[path.CheckCloudToOnPrem],
-		[2]string{"PASS", "via pods/log"}, [2]string{"WARN", "nothing listens on"}, [2]string{"FAIL", "TCP timed out"})
-	expect(t, vnode.CheckAgent, res[vnode.CheckAgent], [2]string{"PASS", "(via pods/log)"})
-	expect(t, dnsprobe.IDOnPremFromCloud, res[dnsprobe.IDOnPremFromCloud],
-		[2]string{"PASS", "via pods/log"}, [2]string{"PASS", "via pods/log"})
+	diagtest.Expect(t, res[path.CheckCloudToOnPrem],
+		diagtest.W(pb.Status_PASS, "via pods/log"), diagtest.W(pb.Status_WARN, "nothing listens on"), diagtest.W(pb.Status_FAIL, "TCP timed out"))
+	diagtest.Expect(t, res[vnode.CheckAgent], diagtest.W(pb.Status_PASS, "(via pods/log)"))
+	diagtest.Expect(t, res[dnsprobe.CheckOnPremFromCloud],
+		diagtest.W(pb.Status_PASS, "via pods/log"), diagtest.W(pb.Status_PASS, "via pods/log"))
 
 	if err := l.RestoreDirect(); err != nil {
 		t.Fatal(err)
 	}
 	res = runChecks(t, l, l.AgentConfig())
-	expect(t, path.CheckOnPremToCloud, res[path.CheckOnPremToCloud], [2]string{"PASS", "ProbeService answered"})
+	diagtest.Expect(t, res[path.CheckOnPremToCloud], diagtest.W(pb.Status_PASS, "ProbeService answered"))
 }
 
 // TestRefusedAndBlackholedTargets: a closed on-prem port answers with a RST
@@ -181,10 +173,10 @@ func TestDirectPathCut(t *testing.T) {
 func TestRefusedAndBlackholedTargets(t *testing.T) {
 	l := startLab(t, vnodelab.Options{})
 	res := runChecks(t, l, l.AgentConfig())
-	expect(t, path.CheckCloudToOnPrem, res[path.CheckCloudToOnPrem],
-		[2]string{"PASS", "connects to postgres"},
-		[2]string{"WARN", "the path from the cloud works (a RST came back), nothing listens on " + l.Targets[vnodelab.TargetRefused]},
-		[2]string{"FAIL", "gets no answer from blackholed-db (" + l.Targets[vnodelab.TargetBlackholed] + ") (TCP timed out"})
+	diagtest.Expect(t, res[path.CheckCloudToOnPrem],
+		diagtest.W(pb.Status_PASS, "connects to postgres"),
+		diagtest.W(pb.Status_WARN, "the path from the cloud works (a RST came back), nothing listens on "+l.Targets[vnodelab.TargetRefused]),
+		diagtest.W(pb.Status_FAIL, "gets no answer from blackholed-db ("+l.Targets[vnodelab.TargetBlackholed]+") (TCP timed out"))
 }
 
 // TestStaleLog: the agent hangs (SIGSTOP): its pod stays Running and Ready
@@ -193,19 +185,19 @@ func TestRefusedAndBlackholedTargets(t *testing.T) {
 func TestStaleLog(t *testing.T) {
 	l := startLab(t, vnodelab.Options{})
 	cfg := l.AgentConfig()
-	cfg.MaxAge = agent.Duration(time.Second)
+	cfg.MaxAge = diag.Duration(time.Second)
 	if err := l.PauseAgent(true); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = l.PauseAgent(false) }()
 	time.Sleep(1500 * time.Millisecond)
 	res := runChecks(t, l, cfg)
-	expect(t, vnode.CheckAgent, res[vnode.CheckAgent], [2]string{"FAIL", "older than agent.maxAge 1s: stale results are not used"})
-	expect(t, path.CheckCloudToOnPrem, res[path.CheckCloudToOnPrem], [2]string{"ERROR", "no fresh round"})
-	expect(t, dnsprobe.IDOnPremFromCloud, res[dnsprobe.IDOnPremFromCloud], [2]string{"ERROR", "no fresh round"})
+	diagtest.Expect(t, res[vnode.CheckAgent], diagtest.W(pb.Status_FAIL, "older than agent.maxAge 1s: stale results are not used"))
+	diagtest.Expect(t, res[path.CheckCloudToOnPrem], diagtest.W(pb.Status_ERROR, "no fresh round"))
+	diagtest.Expect(t, res[dnsprobe.CheckOnPremFromCloud], diagtest.W(pb.Status_ERROR, "no fresh round"))
 	// The hung agent still completes TCP handshakes (the kernel does), but
 	// ProbeService does not answer.
-	expect(t, path.CheckOnPremToCloud, res[path.CheckOnPremToCloud], [2]string{"WARN", "ProbeService did not answer"})
+	diagtest.Expect(t, res[path.CheckOnPremToCloud], diagtest.W(pb.Status_WARN, "ProbeService did not answer"))
 }
 
 // TestMissingForwardingRule: the VPC DNS (dnsmasq) has no forwarding rule
@@ -214,15 +206,19 @@ func TestStaleLog(t *testing.T) {
 func TestMissingForwardingRule(t *testing.T) {
 	l := startLab(t, vnodelab.Options{DNS: dnslab.Options{NoCloudForward: true}, Targets: []string{vnodelab.TargetOpen}})
 	res := runChecks(t, l, l.AgentConfig())
-	expect(t, dnsprobe.IDOnPremFromCloud, res[dnsprobe.IDOnPremFromCloud],
-		[2]string{"PASS", "resolver resolv.conf"},
-		[2]string{"FAIL", "resolver VPC DNS (" + l.DNS.CloudAddr + ") answers REFUSED for db.corp.example A"})
-	expect(t, dnsprobe.IDOnPremFromCloud, res[dnsprobe.IDOnPremFromCloud][1:], [2]string{"FAIL", "PrivateZone forwarding rule"})
+	diagtest.Expect(t, res[dnsprobe.CheckOnPremFromCloud],
+		diagtest.W(pb.Status_PASS, "resolver resolv.conf"),
+		diagtest.W(pb.Status_FAIL, "resolver VPC DNS ("+l.DNS.CloudAddr+") answers REFUSED for db.corp.example A"))
+	diagtest.Expect(t, res[dnsprobe.CheckOnPremFromCloud][1:], diagtest.W(pb.Status_FAIL, "PrivateZone forwarding rule"))
+	// The PrivateZone itself still resolves inside the VPC: the fault is
+	// the forwarding rule, not the zone.
+	diagtest.Expect(t, res[dnsprobe.CheckResolverReachable],
+		diagtest.W(pb.Status_PASS, "resolver resolv.conf"), diagtest.W(pb.Status_PASS, "resolver VPC DNS"))
 }
 
 // TestReadsWithOnlyListAndLogs attacks the source's permissions: as a user
 // who may only list pods in the agents' namespace and get pods/log (the
-// role of deploy/kubernetes/rbac-agent.yaml), the source reads everything;
+// Role of deploy/kubernetes/rbac.yaml), the source reads everything;
 // without the pods/log grant the log path fails and is reported, the rest
 // of the run goes on.
 func TestReadsWithOnlyListAndLogs(t *testing.T) {
@@ -255,15 +251,7 @@ func TestReadsWithOnlyListAndLogs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := agent.NewProvider(l.AgentConfig(), nil, agent.WithPods(agent.KubePods(kubernetes.NewForConfigOrDie(rc))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, err := p.Gather(ctx)
-		if err != nil {
-			t.Fatalf("%s: %v", user, err)
-		}
-		return v.(*agent.Snapshot).Agents[0]
+		return gather(t, kubernetes.NewForConfigOrDie(rc), l.AgentConfig()).Agents[0]
 	}
 	a := read("reader")
 	if a.Log.Err != "" || a.Log.Round == nil || a.Direct.Round == nil {
@@ -275,33 +263,23 @@ func TestReadsWithOnlyListAndLogs(t *testing.T) {
 	}
 }
 
-// readRole is the Role of deploy/kubernetes/rbac-agent.yaml; it must grant
+// readRole is the Role of deploy/kubernetes/rbac.yaml; it must grant
 // get on pods/log and nothing else.
 func readRole(t *testing.T) *rbacv1.Role {
 	t.Helper()
-	b, err := os.ReadFile("../../deploy/kubernetes/rbac-agent.yaml")
+	objs, err := kubelab.ReadManifests(vnodelab.RepoFile("deploy/kubernetes/rbac.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, doc := range strings.Split(string(b), "\n---") {
-		var meta metav1.TypeMeta
-		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
-			t.Fatal(err)
-		}
-		if meta.Kind != "Role" {
-			continue
-		}
-		r := &rbacv1.Role{}
-		if err := yaml.UnmarshalStrict([]byte(doc), r); err != nil {
-			t.Fatal(err)
-		}
-		if len(r.Rules) != 1 || strings.Join(r.Rules[0].Resources, ",") != "pods/log" || strings.Join(r.Rules[0].Verbs, ",") != "get" {
-			t.Fatalf("rbac-agent.yaml grants %v; want get on pods/log only", r.Rules)
-		}
-		return r
+	roles := kubelab.ObjectsOf[*rbacv1.Role](objs)
+	if len(roles) != 1 {
+		t.Fatalf("rbac.yaml has %d Roles, want 1", len(roles))
 	}
-	t.Fatal("rbac-agent.yaml has no Role")
-	return nil
+	r := roles[0]
+	if len(r.Rules) != 1 || strings.Join(r.Rules[0].Resources, ",") != "pods/log" || strings.Join(r.Rules[0].Verbs, ",") != "get" {
+		t.Fatalf("the Role of rbac.yaml grants %v; want get on pods/log only", r.Rules)
+	}
+	return r
 }
 
 // TestDemo runs the demo's lab VNode as `make demo` does (an API server
@@ -318,13 +296,13 @@ func TestDemo(t *testing.T) {
 	}
 	defer stop()
 	l := &vnodelab.Lab{Kube: kl}
-	if a := gather(t, l, cfg).Agents[0]; a.Log.Err != "" || a.Log.Round == nil {
+	if a := gather(t, kl.Client, cfg).Agents[0]; a.Log.Err != "" || a.Log.Round == nil {
 		t.Errorf("pods/log without the kubelet PKI: %+v", a.Log)
 	}
 	res := runChecks(t, l, cfg)
-	expect(t, dnsprobe.IDOnPremFromCloud, res[dnsprobe.IDOnPremFromCloud],
-		[2]string{"PASS", "resolver resolv.conf"}, [2]string{"FAIL", "resolver VPC DNS"})
-	expect(t, path.CheckCloudToOnPrem, res[path.CheckCloudToOnPrem],
-		[2]string{"PASS", "postgres"}, [2]string{"WARN", "refuses"}, [2]string{"FAIL", "blackholed-db"})
-	expect(t, vnode.CheckAgent, res[vnode.CheckAgent], [2]string{"PASS", "vnode-lab-cn-shanghai-l"})
+	diagtest.Expect(t, res[dnsprobe.CheckOnPremFromCloud],
+		diagtest.W(pb.Status_PASS, "resolver resolv.conf"), diagtest.W(pb.Status_FAIL, "resolver VPC DNS"))
+	diagtest.Expect(t, res[path.CheckCloudToOnPrem],
+		diagtest.W(pb.Status_PASS, "postgres"), diagtest.W(pb.Status_WARN, "refuses"), diagtest.W(pb.Status_FAIL, "blackholed-db"))
+	diagtest.Expect(t, res[vnode.CheckAgent], diagtest.W(pb.Status_PASS, "vnode-lab-cn-shanghai-l"))
 }

@@ -8,15 +8,14 @@ import (
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
-// SourceName is the agent source. TODO(shape): diag.SourceAgent and a typed
-// key, `var Source = diag.NewKey[*Snapshot](diag.SourceAgent)`.
-const SourceName diag.SourceName = "agent"
+// Source is the agent source's key: checks read the run's snapshot with
+// agent.Source.Get(in).
+var Source = diag.NewKey[*Snapshot]("agent")
 
-// From returns the gathered agent snapshot of a run, nil when the source
-// was not gathered. The one accessor every check uses. TODO(shape): Source.Get.
-func From(in *diag.Inputs) *Snapshot {
-	s, _ := in.Value(SourceName).(*Snapshot)
-	return s
+// Family is the agent source and its `agent` section; its checks live in
+// the families they judge (vnode.agent, path.*, dns.onprem-from-cloud).
+func Family() diag.Family {
+	return diag.Family{Name: string(Source.Name()), Section: diag.SectionOf("agent", NewProvider)}
 }
 
 // Snapshot is what one run learned about the cloud-side agents.
@@ -77,6 +76,58 @@ func (a *Agent) Name() string {
 		return a.Namespace + "/" + a.Pod
 	}
 	return a.Address
+}
+
+// Label names the agent and its VNode in a summary: "agent ns/pod on
+// vnode-1", or "agent 10.0.0.5:7444".
+func (a *Agent) Label() string {
+	if a.Node != "" {
+		return "agent " + a.Name() + " on " + a.Node
+	}
+	return "agent " + a.Name()
+}
+
+// Objects are the report objects of the agent: its pod (or address) and
+// its node.
+func (a *Agent) Objects() []*pb.Object {
+	out := []*pb.Object{diag.Obj("Agent", "", a.Address)}
+	if a.Pod != "" {
+		out[0] = diag.Obj("Pod", a.Namespace, a.Pod)
+	}
+	if a.Node != "" {
+		out = append(out, diag.Obj("Node", "", a.Node))
+	}
+	return out
+}
+
+// DirectState says what the direct path gave, for evidence.
+func (a *Agent) DirectState() string {
+	d := a.Direct
+	switch {
+	case d.Outcome == NotDialled:
+		return "not dialled: " + d.Err
+	case d.Outcome != Connected:
+		return string(d.Outcome) + ": " + d.Err
+	case d.InfoErr != "":
+		return "connected, ProbeService.Info failed: " + d.InfoErr
+	case d.RoundErr != "":
+		return "connected, ProbeService.Run failed: " + d.RoundErr
+	}
+	return "connected, answered"
+}
+
+// LogState says what the log path gave, for evidence.
+func (a *Agent) LogState() string {
+	l := a.Log
+	switch {
+	case !l.Read:
+		return "not read"
+	case l.Err != "":
+		return "failed: " + l.Err
+	case l.Round == nil:
+		return fmt.Sprintf("no round in the newest %d lines", l.Lines)
+	}
+	return fmt.Sprintf("round %d, ended %s, in %d bytes", l.Round.Sequence, l.Round.EndTime.AsTime().UTC().Format(time.RFC3339), l.Bytes)
 }
 
 // DialOutcome classifies the TCP connect to the agent's probe port.

@@ -25,31 +25,24 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
-// Pods is what the source reads from the Kubernetes API: the agent pods,
-// and the newest lines of one container's log (never the whole log).
-type Pods interface {
-	List(ctx context.Context, namespace, selector string) ([]corev1.Pod, error)
-	TailLog(ctx context.Context, namespace, pod, container string, lines, limitBytes int64) ([]byte, error)
-}
-
-// KubePods reads through a clientset: list pods, get pods/log.
-func KubePods(cs kubernetes.Interface) Pods { return kubePods{cs} }
-
-type kubePods struct{ cs kubernetes.Interface }
-
-func (k kubePods) List(ctx context.Context, namespace, selector string) ([]corev1.Pod, error) {
-	l, err := k.cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector, Limit: maxAgents + 1})
+// listAgents lists the agent pods by label: the Kubernetes snapshot keeps
+// pods compact, without labels, readiness or container statuses.
+func listAgents(ctx context.Context, cs kubernetes.Interface, namespace, selector string) ([]corev1.Pod, error) {
+	l, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector, Limit: maxAgents + 1})
 	if err != nil {
 		return nil, fmt.Errorf("list pods %s in namespace %s: %w", selector, namespace, err)
 	}
 	return l.Items, nil
 }
 
-func (k kubePods) TailLog(ctx context.Context, namespace, pod, container string, lines, limitBytes int64) ([]byte, error) {
-	rc, err := k.cs.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{
+// tailLog reads the newest lines of one container's log, never the whole
+// log: the API server passes tailLines and limitBytes to the kubelet.
+func tailLog(ctx context.Context, cs kubernetes.Interface, namespace, pod, container string, lines, limitBytes int64) ([]byte, error) {
+	rc, err := cs.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{
 		Container: container, TailLines: &lines, LimitBytes: &limitBytes,
 	}).Stream(ctx)
 	if err != nil {
@@ -64,44 +57,28 @@ func (k kubePods) TailLog(ctx context.Context, namespace, pod, container string,
 	return b, nil
 }
 
-// Option changes how the provider reads.
-type Option func(*provider)
-
-// WithPods sets the Kubernetes reader; finding agents by label needs it.
-func WithPods(p Pods) Option { return func(pr *provider) { pr.pods = p } }
-
-// WithClock sets the clock ages are measured with (tests).
-func WithClock(now func() time.Time) Option { return func(pr *provider) { pr.now = now } }
-
 type provider struct {
-	s    *settings
-	log  *slog.Logger
-	pods Pods
-	now  func() time.Time
-	tls  *tls.Config
+	s   *settings
+	log *slog.Logger
+	now func() time.Time
+	tls *tls.Config
 }
 
-// NewProvider returns the agent source. A nil cfg (no `agent` section) gives
-// a provider whose checks SKIP with the lines to add. Finding agents by label
-// needs WithPods; configured addresses do not.
-func NewProvider(cfg *Config, log *slog.Logger, opts ...Option) (diag.Provider, error) {
+// NewProvider returns the agent source. A nil cfg (no `agent` section)
+// leaves it out, with the lines to add; an invalid cfg is an error now.
+// Finding the agents as pods reads the Kubernetes source's client, so the
+// provider is a diag.Dependent on it; configured addresses need nothing
+// else.
+func NewProvider(cfg *Config, env diag.Env) (diag.Provider, error) {
 	if cfg == nil {
-		return notConfigured{}, nil
+		return Source.Unconfigured("no agent section in the configuration: deploy the cloud-side agent (deploy/agent) and add " +
+			"`agent: {namespace: vnodediag}`, or list the agents under agent.addresses"), nil
 	}
-	s, err := cfg.settings(diag.Version)
+	s, err := cfg.settings()
 	if err != nil {
 		return nil, err
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	p := &provider{s: s, log: log, now: time.Now}
-	for _, o := range opts {
-		o(p)
-	}
-	if len(s.addresses) == 0 && p.pods == nil {
-		return nil, errors.New("agent: finding agent pods needs the kubernetes section (or list the agents under agent.addresses)")
-	}
+	p := &provider{s: s, log: env.Logger(), now: time.Now}
 	if s.tls != nil {
 		if p.tls, err = clientTLS(s.tls); err != nil {
 			return nil, fmt.Errorf("agent: tls: %w", err)
@@ -110,67 +87,96 @@ func NewProvider(cfg *Config, log *slog.Logger, opts ...Option) (diag.Provider, 
 	return p, nil
 }
 
-// NotConfiguredReason is the SKIP reason of the agent's checks without an
-// agent section, with the lines to add.
-const NotConfiguredReason = "no agent section: deploy the cloud-side agent (deploy/agent) and add " +
-	"`agent: {namespace: vnodediag}` (or `agent: {addresses: [<agent pod IP>]}`)"
+func (p *provider) Name() diag.SourceName { return Source.Name() }
 
-type notConfigured struct{}
-
-func (notConfigured) Name() diag.SourceName { return SourceName }
-
-func (notConfigured) Gather(context.Context) (any, error) {
-	return nil, diag.NotConfigured("%s", NotConfiguredReason)
+// Uses is the Kubernetes source when the agents are found as pods.
+func (p *provider) Uses() []diag.SourceName {
+	if len(p.s.addresses) > 0 {
+		return nil
+	}
+	return diag.Needs(kube.Source)
 }
 
-func (p *provider) Name() diag.SourceName { return SourceName }
+// Gather is GatherFrom without other sources: enough for configured
+// addresses.
+func (p *provider) Gather(ctx context.Context) (any, error) { return p.GatherFrom(ctx, nil) }
 
-// Gather finds the agents and reads each both ways, all at once. A failed
-// dial or log read is a finding of that agent; Gather fails only when the
-// agents cannot be listed.
-func (p *provider) Gather(ctx context.Context) (any, error) {
+// GatherFrom finds the agents and reads each both ways, all at once. A
+// failed dial or log read is a finding of that agent; the source fails only
+// when the agents cannot be listed.
+func (p *provider) GatherFrom(ctx context.Context, in *diag.Inputs) (any, error) {
+	if len(p.s.addresses) > 0 {
+		return p.gatherAddresses(ctx), nil
+	}
+	if !kube.Source.Gathered(in) {
+		return nil, errors.New("finding the agent pods needs the Kubernetes source, which this run has not gathered " +
+			"(see its status; add the kubernetes section), or list the agents under agent.addresses")
+	}
+	return p.gatherPods(ctx, kube.Source.Get(in).API)
+}
+
+// gatherPods lists the agent pods and reads them.
+func (p *provider) gatherPods(ctx context.Context, cs kubernetes.Interface) (*Snapshot, error) {
 	s := p.s
-	snap := &Snapshot{Direct: s.direct, Port: s.port, MaxAge: s.maxAge, Version: s.version}
-	if len(s.addresses) > 0 {
-		snap.Discovery = "configured addresses"
-		for _, a := range s.addresses {
-			snap.Agents = append(snap.Agents, &Agent{Address: a})
-		}
-	} else {
+	pods, err := listAgents(ctx, cs, s.namespace, s.selector)
+	if err != nil {
+		return nil, err
+	}
+	if len(pods) > maxAgents {
+		return nil, fmt.Errorf("more than %d pods match %s in namespace %s: narrow agent.selector", maxAgents, s.selector, s.namespace)
+	}
+	agents := make([]*Agent, len(pods))
+	for i := range pods {
+		agents[i] = p.fromPod(&pods[i])
+	}
+	sort.Slice(agents, func(i, j int) bool { return agents[i].Pod < agents[j].Pod })
+	return p.read(ctx, cs, agents), nil
+}
+
+// gatherAddresses reads the configured addresses.
+func (p *provider) gatherAddresses(ctx context.Context) *Snapshot {
+	agents := make([]*Agent, len(p.s.addresses))
+	for i, a := range p.s.addresses {
+		agents[i] = &Agent{Address: a}
+	}
+	return p.read(ctx, nil, agents)
+}
+
+// read dials every agent and, with cs, reads its log, all at once (at most
+// 16 agents at a time).
+func (p *provider) read(ctx context.Context, cs kubernetes.Interface, agents []*Agent) *Snapshot {
+	s := p.s
+	snap := &Snapshot{Agents: agents, Direct: s.direct, Port: s.port, MaxAge: s.maxAge, Version: s.version}
+	if cs != nil {
 		snap.FromPods, snap.Namespace, snap.Selector = true, s.namespace, s.selector
 		snap.Discovery = fmt.Sprintf("pods %s in namespace %s", s.selector, s.namespace)
-		pods, err := p.pods.List(ctx, s.namespace, s.selector)
-		if err != nil {
-			return nil, err
-		}
-		if len(pods) > maxAgents {
-			return nil, fmt.Errorf("more than %d pods match %s in namespace %s: narrow agent.selector", maxAgents, s.selector, s.namespace)
-		}
-		for i := range pods {
-			snap.Agents = append(snap.Agents, p.fromPod(&pods[i]))
-		}
-		sort.Slice(snap.Agents, func(i, j int) bool { return snap.Agents[i].Pod < snap.Agents[j].Pod })
+	} else {
+		snap.Discovery = "configured addresses"
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
-	for _, a := range snap.Agents {
+	for _, a := range agents {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				a.Direct = Direct{Outcome: NotDialled, Err: "not read: " + ctx.Err().Error()}
+				return
+			}
 			defer func() { <-sem }()
 			var inner sync.WaitGroup
-			inner.Add(1)
-			go func() { defer inner.Done(); p.readDirect(ctx, a) }()
-			if snap.FromPods && a.Node != "" {
-				p.readLog(ctx, a)
+			inner.Go(func() { p.readDirect(ctx, a) })
+			if cs != nil && a.Node != "" {
+				p.readLog(ctx, cs, a)
 			}
 			inner.Wait()
 		}()
 	}
 	wg.Wait()
 	snap.Now = p.now()
-	return snap, nil
+	return snap
 }
 
 func (p *provider) fromPod(pod *corev1.Pod) *Agent {
@@ -297,11 +303,11 @@ func classifyDial(err error) DialOutcome {
 
 // readLog reads the newest lines of the agent's log and keeps the newest
 // line that is a round.
-func (p *provider) readLog(ctx context.Context, a *Agent) {
+func (p *provider) readLog(ctx context.Context, cs kubernetes.Interface, a *Agent) {
 	a.Log.Read = true
 	ctx, cancel := context.WithTimeout(ctx, p.s.runTimeout)
 	defer cancel()
-	b, err := p.pods.TailLog(ctx, a.Namespace, a.Pod, p.s.container, p.s.tailLines, p.s.limitBytes)
+	b, err := tailLog(ctx, cs, a.Namespace, a.Pod, p.s.container, p.s.tailLines, p.s.limitBytes)
 	a.Log.Bytes = len(b)
 	if err != nil {
 		a.Log.Err = err.Error()

@@ -12,9 +12,9 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
-	"sigs.k8s.io/yaml"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/config"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -30,12 +30,15 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"port", "port: 70000\n", "port: 70000 is not 1-65535"},
 		{"tls", "tls: {certFile: c.pem}\n", "tls: certFile and keyFile go together"},
 		{"maxAge", "maxAge: 10ms\n", "maxAge: 10ms is shorter than 1s"},
+		{"zero", "maxAge: 0s\n", `"0s" is not a positive duration`},
+		{"zone", "addresses: ['fe80::1%eth0']\n", "zone-scoped"},
+		{"duplicate", "addresses: [10.0.0.1, '10.0.0.1:7444']\n", "addresses[1]: 10.0.0.1:7444 is also addresses[0]"},
 		{"tail", "logTailLines: 5000\n", "logTailLines: want 1 to 1000, got 5000"},
 		{"unknown", "maxAgeSeconds: 300\n", `unknown field "maxAgeSeconds"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &Config{}
-			err := yaml.UnmarshalStrict([]byte(tc.doc), c)
+			err := config.DecodeYAML([]byte(tc.doc), c)
 			if err == nil {
 				err = c.Validate()
 			}
@@ -50,22 +53,22 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 }
 
 func TestSettingsDefaults(t *testing.T) {
-	s, err := (&Config{}).settings("v1")
+	s, err := (&Config{}).settings()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.namespace != "vnodediag" || s.selector != "app.kubernetes.io/name=vnodediag-agent" || s.container != "agent" || s.port != 7444 ||
-		!s.direct || s.maxAge != 5*time.Minute || s.tailLines != 10 || s.limitBytes != 4<<20 || s.version != "v1" {
+		!s.direct || s.maxAge != 5*time.Minute || s.tailLines != 10 || s.limitBytes != 4<<20 || s.version != diag.BuildVersion() {
 		t.Errorf("defaults %+v", s)
 	}
-	s, _ = (&Config{Addresses: []string{"10.0.0.1", "10.0.0.2:9000"}, Port: 7000}).settings("v1")
-	if strings.Join(s.addresses, ",") != "10.0.0.1:7000,10.0.0.2:9000" {
+	s, _ = (&Config{Addresses: []string{"10.0.0.1", "10.0.0.2:9000", "::ffff:10.0.0.3"}, Port: 7000, Version: "v1"}).settings()
+	if strings.Join(s.addresses, ",") != "10.0.0.1:7000,10.0.0.2:9000,10.0.0.3:7000" || s.version != "v1" {
 		t.Errorf("addresses %v", s.addresses)
 	}
 }
 
 func TestNotConfiguredSaysWhatToAdd(t *testing.T) {
-	p, err := NewProvider(nil, nil)
+	p, err := NewProvider(nil, diag.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,10 +76,23 @@ func TestNotConfiguredSaysWhatToAdd(t *testing.T) {
 	if !errors.Is(err, diag.ErrNotConfigured) || !strings.Contains(err.Error(), "`agent: {namespace: vnodediag}`") {
 		t.Errorf("not configured: %v", err)
 	}
-	if _, err := NewProvider(&Config{}, nil); err == nil || !strings.Contains(err.Error(), "needs the kubernetes section") {
+	// Found as pods, the agents need the Kubernetes source, which the
+	// runner gathers first; a run without it says so.
+	p, err = NewProvider(&Config{}, diag.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uses := p.(diag.Dependent).Uses(); len(uses) != 1 || uses[0] != "kube" {
+		t.Errorf("uses %v, want kube", uses)
+	}
+	if _, err := p.Gather(context.Background()); err == nil || !strings.Contains(err.Error(), "needs the Kubernetes source") {
 		t.Errorf("pods without a cluster: %v", err)
 	}
-	if _, err := NewProvider(&Config{Addresses: []string{"10.0.0.1"}, TLS: &TLSConfig{CAFile: "/nonexistent"}}, nil); err == nil || !strings.Contains(err.Error(), "caFile") {
+	p, _ = NewProvider(&Config{Addresses: []string{"10.0.0.1"}}, diag.Env{})
+	if uses := p.(diag.Dependent).Uses(); len(uses) != 0 {
+		t.Errorf("configured addresses use %v, want nothing", uses)
+	}
+	if _, err := NewProvider(&Config{Addresses: []string{"10.0.0.1"}, TLS: &TLSConfig{CAFile: "/nonexistent"}}, diag.Env{}); err == nil || !strings.Contains(err.Error(), "caFile") {
 		t.Errorf("missing CA file: %v", err)
 	}
 }

@@ -25,24 +25,39 @@ const (
 	refCGNAT      = "Alibaba Cloud VPC FAQ: 100.64.0.0/10 carries cloud service addresses (VPC DNS 100.100.2.136/138, OSS, SLS, RDS)"
 )
 
+// The check IDs of this package (a public contract: runbooks match on them).
+const (
+	CheckProviderIDFormat = "k8s.providerid-format"
+	CheckPodCIDRAssigned  = "k8s.podcidr-assigned"
+	CheckPodIPInPodCIDR   = "k8s.pod-ip-in-podcidr"
+	CheckPodCIDROverlap   = "k8s.podcidr-overlap"
+)
+
+// Family is the k8s.* checks, read from the Kubernetes source.
+func Family() diag.Family { return diag.Family{Name: "k8s", Checks: Checks} }
+
 // Checks returns the k8s.* checks.
 func Checks() []diag.Check {
-	kubeOnly := []diag.SourceName{diag.SourceKube}
+	kubeOnly := diag.Needs(kube.Source)
 	return []diag.Check{
-		{ID: "k8s.providerid-format", Title: "ECS nodes carry providerID <region-id>.<instance-id>", Needs: kubeOnly, Reference: refProviderID,
-			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return ProviderIDFormat(kube.From(in).Nodes) }},
-		{ID: "k8s.podcidr-assigned", Title: "every non-virtual node has spec.podCIDR and podCIDRs[0] equals it", Needs: kubeOnly, Reference: refPodCIDR,
-			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return PodCIDRAssigned(kube.From(in).Nodes) }},
-		{ID: "k8s.pod-ip-in-podcidr", Title: "every pod IP lies inside its node's podCIDRs", Needs: kubeOnly, Reference: refPodCIDR,
-			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
-				s := kube.From(in)
-				return PodIPInPodCIDR(s.Nodes, s.Pods)
+		{ID: CheckProviderIDFormat, Title: "ECS nodes carry providerID <region-id>.<instance-id>", Needs: kubeOnly, Reference: refProviderID,
+			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
+				return evalProviderIDFormat(ctx, kube.Source.Get(in).Nodes)
 			}},
-		{ID: "k8s.podcidr-overlap", Title: "node podCIDRs overlap neither each other, Service CIDRs nor 100.64.0.0/10", Needs: kubeOnly, Reference: refCGNAT,
-			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
-				s := kube.From(in)
-				res := PodCIDROverlap(s.Nodes, s.ServiceCIDRs)
-				if err := s.PartErrors["servicecidrs"]; err != nil && len(s.ServiceCIDRs) == 0 {
+		{ID: CheckPodCIDRAssigned, Title: "every non-virtual node has spec.podCIDR and podCIDRs[0] equals it", Needs: kubeOnly, Reference: refPodCIDR,
+			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
+				return evalPodCIDRAssigned(ctx, kube.Source.Get(in).Nodes)
+			}},
+		{ID: CheckPodIPInPodCIDR, Title: "every pod IP lies inside its node's podCIDRs", Needs: kubeOnly, Reference: refPodCIDR,
+			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
+				s := kube.Source.Get(in)
+				return evalPodIPInPodCIDR(ctx, s.Nodes, s.Pods)
+			}},
+		{ID: CheckPodCIDROverlap, Title: "node podCIDRs overlap neither each other, Service CIDRs nor 100.64.0.0/10", Needs: kubeOnly, Reference: refCGNAT,
+			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
+				s := kube.Source.Get(in)
+				res := evalPodCIDROverlap(ctx, s.Nodes, s.ServiceCIDRs)
+				if err := s.PartErrors[kube.PartServiceCIDRs]; err != nil && len(s.ServiceCIDRs) == 0 {
 					// Node-to-node overlaps were still judged; say what could not be.
 					w := diag.Warn("Service CIDRs unknown (%v); set kubernetes.serviceCIDRs to check podCIDRs against them", err)
 					w.Remediation = "Add kubernetes.serviceCIDRs (the kube-apiserver --service-cluster-ip-range) to the config."
@@ -54,17 +69,6 @@ func Checks() []diag.Check {
 				return res
 			}},
 	}
-}
-
-// listed caps how many items of a long list go into one evidence line.
-const listed = 20
-
-// joinCapped joins at most listed items and says how many were left out.
-func joinCapped(items []string) string {
-	if len(items) <= listed {
-		return strings.Join(items, ", ")
-	}
-	return fmt.Sprintf("%s ... and %d more", strings.Join(items[:listed], ", "), len(items)-listed)
 }
 
 func nodeObj(n *corev1.Node) *pb.Object { return diag.Obj("Node", "", n.Name) }
@@ -81,7 +85,7 @@ func classCounts(nodes []*corev1.Node) *pb.Evidence {
 		names := byClass[c]
 		sort.Strings(names)
 		if len(names) > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d (%s)", c, len(names), joinCapped(names)))
+			parts = append(parts, fmt.Sprintf("%s %d (%s)", c, len(names), diag.JoinCapped(names)))
 		}
 	}
 	return diag.Ev("node classes", "ECS / on-prem / VNode", strings.Join(parts, "; "))

@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 	"github.com/vnodediag/vnodediag/test/kubelab"
@@ -23,7 +24,7 @@ func TestChecksAgainstAPIServer(t *testing.T) {
 	if err := lab.Apply(ctx, kubelab.HybridCluster()...); err != nil {
 		t.Fatal(err)
 	}
-	p, err := kube.NewProviderForConfig(kube.Config{PageSize: 4}, lab.Config, "lab") // tiny pages: exercise paging
+	p, err := kube.ForRESTConfig(&kube.Config{PageSize: 4}, lab.Config, "lab") // tiny pages: exercise paging
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,21 +35,21 @@ func TestChecksAgainstAPIServer(t *testing.T) {
 	for _, res := range rep.Results {
 		byCheck[res.CheckId] = append(byCheck[res.CheckId], res)
 	}
-	expectOne(t, byCheck["k8s.providerid-format"], pb.Status_FAIL, `node ecs-bad-2: providerID "i-uf6cmf0kgbs9o4ex1v2q": missing region`)
+	diagtest.ExpectOne(t, byCheck["k8s.providerid-format"], pb.Status_FAIL, `node ecs-bad-2: providerID "i-uf6cmf0kgbs9o4ex1v2q": missing region`)
 	if n := len(byCheck["k8s.providerid-format"]); n != 1 {
-		t.Errorf("providerid-format: %d results, want only the ecs-bad-2 failure: %v", n, statuses(byCheck["k8s.providerid-format"]))
+		t.Errorf("providerid-format: %d results, want only the ecs-bad-2 failure: %v", n, diagtest.Statuses(byCheck["k8s.providerid-format"]))
 	}
-	expectOne(t, byCheck["k8s.podcidr-assigned"], pb.Status_PASS, "all 8 non-virtual node(s)")
+	diagtest.ExpectOne(t, byCheck["k8s.podcidr-assigned"], pb.Status_PASS, "all 8 non-virtual node(s)")
 	ip := byCheck["k8s.pod-ip-in-podcidr"]
-	expectOne(t, ip, pb.Status_FAIL, "node dc-3: 1 pod IP(s) outside podCIDR 172.21.2.0/24, e.g. shop/legacy-api (10.244.7.9)")
+	diagtest.ExpectOne(t, ip, pb.Status_FAIL, "node dc-3: 1 pod IP(s) outside podCIDR 172.21.2.0/24, e.g. shop/legacy-api (10.244.7.9)")
 	if len(ip) != 1 {
-		t.Errorf("pod-ip-in-podcidr: want exactly the dc-3 failure, got %v", statuses(ip))
+		t.Errorf("pod-ip-in-podcidr: want exactly the dc-3 failure, got %v", diagtest.Statuses(ip))
 	}
 	ov := byCheck["k8s.podcidr-overlap"]
-	expectOne(t, ov, pb.Status_FAIL, "node dc-4 podCIDR 100.100.8.0/24 overlaps 100.64.0.0/10")
-	expectOne(t, ov, pb.Status_FAIL, "podCIDR 172.21.0.0/24 overlaps node")
+	diagtest.ExpectOne(t, ov, pb.Status_FAIL, "node dc-4 podCIDR 100.100.8.0/24 overlaps 100.64.0.0/10")
+	diagtest.ExpectOne(t, ov, pb.Status_FAIL, "podCIDR 172.21.0.0/24 is shared by 2 nodes: dc-1, dc-5")
 	if len(ov) != 2 {
-		t.Errorf("podcidr-overlap: want 2 failures, got %v", statuses(ov))
+		t.Errorf("podcidr-overlap: want 2 failures, got %v", diagtest.Statuses(ov))
 	}
 	// The Service CIDR came from the API server's ServiceCIDR object.
 	if s := rep.Sources[0]; s.State != pb.SourceStatus_OK || !strings.Contains(s.Message, "9 nodes") {
@@ -59,7 +60,7 @@ func TestChecksAgainstAPIServer(t *testing.T) {
 // TestUnreachableAPIServer: a source that fails makes its checks ERROR with
 // the cause; nothing crashes and nothing is reported as PASS or FAIL.
 func TestUnreachableAPIServer(t *testing.T) {
-	p, err := kube.NewProviderForConfig(kube.Config{RequestTimeout: "2s"}, &rest.Config{Host: "https://127.0.0.1:1"}, "")
+	p, err := kube.ForRESTConfig(&kube.Config{RequestTimeout: diag.Duration(2 * time.Second)}, &rest.Config{Host: "https://127.0.0.1:1"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,34 +1,17 @@
 package k8s
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 	"github.com/vnodediag/vnodediag/test/kubelab"
 )
-
-// statuses returns "STATUS summary" lines for compact assertions.
-func statuses(rs []*pb.Result) []string {
-	var s []string
-	for _, r := range rs {
-		s = append(s, r.Status.String()+" "+r.Summary)
-	}
-	return s
-}
-
-func expectOne(t *testing.T, rs []*pb.Result, status pb.Status, substr string) {
-	t.Helper()
-	for _, r := range rs {
-		if r.Status == status && strings.Contains(r.Summary, substr) {
-			return
-		}
-	}
-	t.Errorf("no %s result containing %q in:\n  %s", status, substr, strings.Join(statuses(rs), "\n  "))
-}
 
 func TestProviderIDFormat(t *testing.T) {
 	withRegion := kubelab.ECSNode("ecs-r", "i-uf6f5lbqvn1l8dfnbzj1", "172.20.9.0/24", "192.168.9.1")
@@ -55,8 +38,8 @@ func TestProviderIDFormat(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			rs := ProviderIDFormat(c.nodes)
-			expectOne(t, rs, c.status, c.want)
+			rs := evalProviderIDFormat(context.Background(), c.nodes)
+			diagtest.ExpectOne(t, rs, c.status, c.want)
 			for _, r := range rs {
 				if r.Status == pb.Status_FAIL && !strings.Contains(r.Remediation, "--provider-id=") {
 					t.Errorf("FAIL without the kubelet flag in the fix: %q", r.Remediation)
@@ -65,7 +48,7 @@ func TestProviderIDFormat(t *testing.T) {
 		})
 	}
 	// The fix names the region from the node's label.
-	r := ProviderIDFormat([]*corev1.Node{withRegion})[0]
+	r := evalProviderIDFormat(context.Background(), []*corev1.Node{withRegion})[0]
 	if !strings.Contains(r.Remediation, "--provider-id=cn-shanghai.${INSTANCE_ID}") {
 		t.Errorf("remediation does not use the region label: %s", r.Remediation)
 	}
@@ -114,7 +97,9 @@ func TestPodCIDRAssigned(t *testing.T) {
 		{"vnode excluded", []*corev1.Node{kubelab.VNode("vk-1", "type")}, pb.Status_PASS, "all 0"},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { expectOne(t, PodCIDRAssigned(c.nodes), c.status, c.want) })
+		t.Run(c.name, func(t *testing.T) {
+			diagtest.ExpectOne(t, evalPodCIDRAssigned(context.Background(), c.nodes), c.status, c.want)
+		})
 	}
 }
 
@@ -147,7 +132,9 @@ func TestPodIPInPodCIDR(t *testing.T) {
 		{"garbage IP", []kube.Pod{pod("g", "dc-1", "not-an-ip")}, pb.Status_FAIL, "(not-an-ip)"},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { expectOne(t, PodIPInPodCIDR(nodes, c.pods), c.status, c.want) })
+		t.Run(c.name, func(t *testing.T) {
+			diagtest.ExpectOne(t, evalPodIPInPodCIDR(context.Background(), nodes, c.pods), c.status, c.want)
+		})
 	}
 }
 
@@ -162,21 +149,30 @@ func TestPodCIDROverlap(t *testing.T) {
 		results  int
 	}{
 		{"disjoint", []*corev1.Node{n("a", "172.21.0.0/24"), n("b", "172.21.1.0/24")}, []string{"10.96.0.0/12"}, pb.Status_PASS, "2 node podCIDR(s)", 1},
-		{"same CIDR twice", []*corev1.Node{n("a", "172.21.0.0/24"), n("b", "172.21.0.0/24")}, nil, pb.Status_FAIL, "node a podCIDR 172.21.0.0/24 overlaps node b podCIDR 172.21.0.0/24", 1},
-		{"nested", []*corev1.Node{n("a", "172.21.0.0/16"), n("b", "172.21.5.0/24")}, nil, pb.Status_FAIL, "overlaps node b", 1},
+		{"same CIDR twice", []*corev1.Node{n("a", "172.21.0.0/24"), n("b", "172.21.0.0/24")}, nil, pb.Status_FAIL, "podCIDR 172.21.0.0/24 is shared by 2 nodes: a, b", 1},
+		{"nested", []*corev1.Node{n("a", "172.21.0.0/16"), n("b", "172.21.5.0/24")}, nil, pb.Status_FAIL, "node a podCIDR 172.21.0.0/16 overlaps node b podCIDR 172.21.5.0/24", 1},
 		{"service", []*corev1.Node{n("a", "10.96.4.0/24")}, []string{"10.96.0.0/12"}, pb.Status_FAIL, "node a podCIDR 10.96.4.0/24 overlaps Service CIDR 10.96.0.0/12", 1},
 		{"cgnat", []*corev1.Node{n("a", "100.100.0.0/24")}, nil, pb.Status_FAIL, "node a podCIDR 100.100.0.0/24 overlaps 100.64.0.0/10", 1},
 		{"service in cgnat is not ours", []*corev1.Node{n("a", "172.21.0.0/24")}, []string{"100.64.0.0/16"}, pb.Status_PASS, "", 1},
-		{"three in a chain", []*corev1.Node{n("a", "172.0.0.0/8"), n("b", "172.21.0.0/16"), n("c", "172.21.3.0/24")}, nil, pb.Status_FAIL, "overlaps node c", 3},
+		{"three in a chain", []*corev1.Node{n("a", "172.0.0.0/8"), n("b", "172.21.0.0/16"), n("c", "172.21.3.0/24")}, nil, pb.Status_FAIL,
+			"node a podCIDR 172.0.0.0/8 encloses the podCIDRs of 2 other nodes: b (172.21.0.0/16), c (172.21.3.0/24)", 1},
+		{"node encloses 100.64.0.0/10", []*corev1.Node{n("a", "100.0.0.0/8")}, nil, pb.Status_FAIL, "node a podCIDR 100.0.0.0/8 overlaps 100.64.0.0/10", 1},
+		{"node equals the Service CIDR", []*corev1.Node{n("a", "10.96.0.0/12")}, []string{"10.96.0.0/12"}, pb.Status_FAIL, "node a podCIDR 10.96.0.0/12 overlaps Service CIDR 10.96.0.0/12", 1},
+		{"many in 100.64.0.0/10", []*corev1.Node{n("a", "100.100.1.0/24"), n("b", "100.100.2.0/24"), n("c", "100.100.3.0/24"), n("d", "100.100.4.0/24")}, nil, pb.Status_FAIL,
+			"4 node podCIDRs overlap 100.64.0.0/10 (Alibaba Cloud service addresses): a (100.100.1.0/24), b (100.100.2.0/24), c (100.100.3.0/24) ... and 1 more", 1},
+		{"shared inside another node's", []*corev1.Node{n("a", "172.21.0.0/16"), n("b", "172.21.5.0/24"), n("c", "172.21.5.0/24")}, nil, pb.Status_FAIL,
+			"podCIDR 172.21.5.0/24 is shared by 2 nodes: b, c", 2},
 		{"v6 disjoint from v4", []*corev1.Node{n("a", "fd00::/64"), n("b", "172.21.0.0/24")}, []string{"fd00:1::/108"}, pb.Status_PASS, "", 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			rs := PodCIDROverlap(c.nodes, c.services)
-			expectOne(t, rs, c.status, c.want)
+			rs := evalPodCIDROverlap(context.Background(), c.nodes, c.services)
+			diagtest.ExpectOne(t, rs, c.status, c.want)
 			if len(rs) != c.results {
-				t.Errorf("got %d results, want %d:\n  %s", len(rs), c.results, strings.Join(statuses(rs), "\n  "))
+				t.Errorf("got %d results, want %d:\n  %s", len(rs), c.results, strings.Join(diagtest.Statuses(rs), "\n  "))
 			}
 		})
 	}
 }
+
+func TestREADME(t *testing.T) { diagtest.CheckREADME(t, "README.md", Checks()) }

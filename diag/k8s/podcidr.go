@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -16,11 +17,15 @@ const podCIDRFix = "Let kube-controller-manager allocate node CIDRs (--allocate-
 	"or start the kubelet with --pod-cidr on nodes you allocate by hand. spec.podCIDR cannot be changed once set: " +
 	"kubectl drain %[1]s --ignore-daemonsets, kubectl delete node %[1]s, restart the kubelet so the node re-registers."
 
-// PodCIDRAssigned fails every non-virtual node without a usable podCIDR.
-func PodCIDRAssigned(nodes []*corev1.Node) []*pb.Result {
+// evalPodCIDRAssigned fails every non-virtual node without a usable podCIDR.
+func evalPodCIDRAssigned(ctx context.Context, nodes []*corev1.Node) []*pb.Result {
+	poll := diag.NewPoll(ctx)
 	var out []*pb.Result
 	checked := 0
 	for _, n := range sortedNodes(nodes) {
+		if poll.Stop() {
+			return diag.Stopped(ctx)
+		}
 		if kube.Classify(n).Class == kube.ClassVirtual {
 			continue
 		}
@@ -64,20 +69,4 @@ func podCIDRProblem(n *corev1.Node) string {
 		return "spec.podCIDRs has entries that are not CIDRs: " + strings.Join(bad, ", ")
 	}
 	return ""
-}
-
-// nodePrefixes parses a node's podCIDRs (podCIDR when podCIDRs is empty),
-// ignoring entries podcidr-assigned already fails.
-func nodePrefixes(n *corev1.Node) []netip.Prefix {
-	cidrs := n.Spec.PodCIDRs
-	if len(cidrs) == 0 && n.Spec.PodCIDR != "" {
-		cidrs = []string{n.Spec.PodCIDR}
-	}
-	var out []netip.Prefix
-	for _, c := range cidrs {
-		if p, err := netip.ParsePrefix(c); err == nil {
-			out = append(out, p.Masked())
-		}
-	}
-	return out
 }

@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -23,11 +24,12 @@ type strayPod struct {
 	ip  string
 }
 
-// PodIPInPodCIDR fails every node that has pods with IPs outside its
+// evalPodIPInPodCIDR fails every node that has pods with IPs outside its
 // podCIDRs. hostNetwork pods, pods on VNodes and pods without IPs are left
 // out; pods on nodes without a podCIDR are counted (podcidr-assigned fails
 // those nodes).
-func PodIPInPodCIDR(nodes []*corev1.Node, pods []kube.Pod) []*pb.Result {
+func evalPodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod) []*pb.Result {
+	poll := diag.NewPoll(ctx)
 	type nodeInfo struct {
 		node     *corev1.Node
 		prefixes []netip.Prefix
@@ -35,11 +37,17 @@ func PodIPInPodCIDR(nodes []*corev1.Node, pods []kube.Pod) []*pb.Result {
 	}
 	byName := make(map[string]*nodeInfo, len(nodes))
 	for _, n := range nodes {
-		byName[n.Name] = &nodeInfo{node: n, prefixes: nodePrefixes(n), virtual: kube.Classify(n).Class == kube.ClassVirtual}
+		if poll.Stop() {
+			return diag.Stopped(ctx)
+		}
+		byName[n.Name] = &nodeInfo{node: n, prefixes: kube.PodCIDRs(n), virtual: kube.Classify(n).Class == kube.ClassVirtual}
 	}
 	stray := map[string][]strayPod{}
 	checked, noCIDR, unknownNode := 0, 0, 0
 	for _, p := range pods {
+		if poll.Stop() {
+			return diag.Stopped(ctx)
+		}
 		if p.HostNetwork || len(p.PodIPs) == 0 || p.NodeName == "" {
 			continue
 		}
@@ -70,16 +78,22 @@ func PodIPInPodCIDR(nodes []*corev1.Node, pods []kube.Pod) []*pb.Result {
 	var out []*pb.Result
 	for _, name := range names {
 		ni, sp := byName[name], stray[name]
+		if poll.Stop() {
+			return diag.Stopped(ctx)
+		}
 		sort.Slice(sp, func(i, j int) bool {
-			return sp[i].pod.Namespace+"/"+sp[i].pod.Name < sp[j].pod.Namespace+"/"+sp[j].pod.Name
+			if sp[i].pod.Namespace != sp[j].pod.Namespace {
+				return sp[i].pod.Namespace < sp[j].pod.Namespace
+			}
+			return sp[i].pod.Name < sp[j].pod.Name
 		})
 		cidrs := prefixStrings(ni.prefixes)
 		r := diag.Fail("node %s: %d pod IP(s) outside podCIDR %s, e.g. %s/%s (%s)",
 			name, len(sp), strings.Join(cidrs, ","), sp[0].pod.Namespace, sp[0].pod.Name, sp[0].ip)
 		r.Objects = []*pb.Object{nodeObj(ni.node)}
 		for i, s := range sp {
-			if i == listed {
-				r.Evidence = append(r.Evidence, diag.Ev("more pods", "", fmt.Sprintf("%d more not listed", len(sp)-listed)))
+			if i == diag.ListLimit {
+				r.Evidence = append(r.Evidence, diag.Ev("more pods", "", fmt.Sprintf("%d more not listed", len(sp)-diag.ListLimit)))
 				break
 			}
 			r.Objects = append(r.Objects, diag.Obj("Pod", s.pod.Namespace, s.pod.Name))

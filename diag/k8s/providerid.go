@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"context"
 	"fmt"
 	"sort"
 
@@ -13,14 +14,18 @@ import (
 
 const labelRegion = "topology.kubernetes.io/region"
 
-// ProviderIDFormat fails every ECS node whose providerID the cloud
+// evalProviderIDFormat fails every ECS node whose providerID the cloud
 // controller manager cannot use, and every providerID claimed by two nodes.
 // On-prem nodes and VNodes are classified, not failed.
-func ProviderIDFormat(nodes []*corev1.Node) []*pb.Result {
+func evalProviderIDFormat(ctx context.Context, nodes []*corev1.Node) []*pb.Result {
+	poll := diag.NewPoll(ctx)
 	var out []*pb.Result
 	ecs := 0
 	owners := map[string][]string{}
 	for _, n := range sortedNodes(nodes) {
+		if poll.Stop() {
+			return diag.Stopped(ctx)
+		}
 		cls := kube.Classify(n)
 		if cls.Class != kube.ClassECS {
 			continue
@@ -48,7 +53,7 @@ func ProviderIDFormat(nodes []*corev1.Node) []*pb.Result {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if names := owners[k]; len(names) > 1 {
-			r := diag.Fail("providerID %s is claimed by %d nodes: %s", k, len(names), joinCapped(names))
+			r := diag.Fail("providerID %s is claimed by %d nodes: %s", k, len(names), diag.JoinCapped(names))
 			for _, name := range names {
 				r.Objects = append(r.Objects, diag.Obj("Node", "", name))
 			}

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strings"
 
@@ -110,4 +111,25 @@ func ParseProviderID(s string) (ProviderID, error) {
 		return ProviderID{}, fmt.Errorf("providerID %q: %q is not an ECS instance ID (i-...)", s, inst)
 	}
 	return ProviderID{Region: region, Instance: inst}, nil
+}
+
+// PodCIDRStrings is a node's spec.podCIDRs, or its spec.podCIDR alone when
+// podCIDRs is empty (servers before 1.16 have no podCIDRs).
+func PodCIDRStrings(n *corev1.Node) []string {
+	if len(n.Spec.PodCIDRs) == 0 && n.Spec.PodCIDR != "" {
+		return []string{n.Spec.PodCIDR}
+	}
+	return n.Spec.PodCIDRs
+}
+
+// PodCIDRs parses PodCIDRStrings, masked; entries that are not CIDRs are
+// left out (k8s.podcidr-assigned reports them).
+func PodCIDRs(n *corev1.Node) []netip.Prefix {
+	var out []netip.Prefix
+	for _, c := range PodCIDRStrings(n) {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }

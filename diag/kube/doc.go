@@ -2,4 +2,8 @@
 // standard rules, reads one snapshot of the cluster per run (paged lists,
 // protobuf, read-only verbs only) and classifies nodes as ECS, on-prem or
 // VNode. Checks read the snapshot through From.
+//
+// Every request obeys the context of the gather, so a server that never
+// answers costs the source deadline, and the userinfo of the server URL is
+// taken out before any request, so no error, log line or report carries it.
 package kube

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +19,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -24,6 +28,15 @@ import (
 
 	"github.com/vnodediag/vnodediag/diag"
 )
+
+// Source is the Kubernetes source's key: checks read the run's snapshot
+// with kube.Source.Get(in).
+var Source = diag.NewKey[*Snapshot]("kube")
+
+// Family is the Kubernetes source and its `kubernetes` section.
+func Family() diag.Family {
+	return diag.Family{Name: string(Source.Name()), Section: diag.SectionOf("kubernetes", NewProvider)}
+}
 
 // Config is the `kubernetes` section of the configuration.
 type Config struct {
@@ -37,105 +50,219 @@ type Config struct {
 	// PageSize of list calls (default 500).
 	PageSize int64 `json:"pageSize,omitempty"`
 	// RequestTimeout bounds every API request (default 30s).
-	RequestTimeout string `json:"requestTimeout,omitempty"`
+	RequestTimeout diag.Duration `json:"requestTimeout,omitempty"`
+
+	norm *settings
 }
 
-// Validate checks the section without touching the network.
+// settings is a validated Config with its defaults.
+type settings struct {
+	kubeconfig     string
+	context        string
+	serviceCIDRs   []string
+	pageSize       int64
+	requestTimeout time.Duration
+}
+
+// Validate checks the section without touching the network and keeps the
+// settings the provider uses.
 func (c *Config) Validate() error {
-	for _, s := range c.ServiceCIDRs {
-		if _, err := netip.ParsePrefix(s); err != nil {
-			return fmt.Errorf("serviceCIDRs: %q is not a CIDR", s)
+	var errs []error
+	s := &settings{kubeconfig: c.Kubeconfig, context: c.Context, pageSize: c.PageSize, requestTimeout: c.RequestTimeout.D()}
+	for i, cidr := range c.ServiceCIDRs {
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("serviceCIDRs[%d]: %q is not a CIDR", i, cidr))
+			continue
 		}
+		s.serviceCIDRs = append(s.serviceCIDRs, p.Masked().String())
 	}
 	if c.PageSize < 0 {
-		return fmt.Errorf("pageSize: must not be negative, got %d", c.PageSize)
+		errs = append(errs, fmt.Errorf("pageSize: must not be negative, got %d", c.PageSize))
 	}
-	if c.RequestTimeout != "" {
-		if d, err := time.ParseDuration(c.RequestTimeout); err != nil || d <= 0 {
-			return fmt.Errorf("requestTimeout: %q is not a positive duration like 30s", c.RequestTimeout)
+	if s.pageSize == 0 {
+		s.pageSize = 500
+	}
+	if s.requestTimeout == 0 {
+		s.requestTimeout = 30 * time.Second
+	}
+	if strings.HasPrefix(s.kubeconfig, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			s.kubeconfig = filepath.Join(home, s.kubeconfig[2:])
 		}
 	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	c.norm = s
 	return nil
+}
+
+func (c *Config) settings() (*settings, error) {
+	if c.norm == nil {
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("kubernetes: %w", err)
+		}
+	}
+	return c.norm, nil
 }
 
 // Provider gathers the Kubernetes snapshot.
 type Provider struct {
-	cfg     Config
+	set     *settings
 	rest    *rest.Config
 	context string
 	client  kubernetes.Interface
+	http    *http.Client
 }
 
 // annotations copied into the compact Pod.
 var keptAnnotations = []string{"k8s.aliyun.com/insecure-registry"}
 
 // NewProvider resolves the kubeconfig now, so that a missing or malformed
-// kubeconfig is a configuration error before anything runs.
-func NewProvider(cfg Config) (*Provider, error) {
+// kubeconfig is a configuration error before anything runs. A nil cfg (no
+// `kubernetes` section and no kubeconfig flag) leaves the source out.
+func NewProvider(cfg *Config, _ diag.Env) (diag.Provider, error) {
+	if cfg == nil {
+		return Source.Unconfigured("no kubernetes section in the configuration: add one (even empty, `kubernetes: {}`, for the standard kubeconfig rules) or pass --kubeconfig"), nil
+	}
+	s, err := cfg.settings()
+	if err != nil {
+		return nil, err
+	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	if strings.HasPrefix(cfg.Kubeconfig, "~/") {
-		if home, err := os.UserHomeDir(); err == nil {
-			cfg.Kubeconfig = filepath.Join(home, cfg.Kubeconfig[2:])
+	if s.kubeconfig != "" {
+		if _, err := os.Stat(s.kubeconfig); err != nil {
+			return nil, fmt.Errorf("kubeconfig %q: %w", s.kubeconfig, err)
 		}
+		rules.ExplicitPath = s.kubeconfig
 	}
-	if cfg.Kubeconfig != "" {
-		if _, err := os.Stat(cfg.Kubeconfig); err != nil {
-			return nil, fmt.Errorf("kubeconfig %q: %w", cfg.Kubeconfig, err)
-		}
-		rules.ExplicitPath = cfg.Kubeconfig
-	}
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: cfg.Context}
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: s.context}
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
 	rc, err := cc.ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig: %w", err)
+		// The error may quote the server URL, userinfo and all.
+		return nil, fmt.Errorf("kubeconfig: %w", redact(err))
 	}
-	ctxName := cfg.Context
+	ctxName := s.context
 	if raw, err := cc.RawConfig(); err == nil && ctxName == "" {
 		ctxName = raw.CurrentContext
 	}
-	return NewProviderForConfig(cfg, rc, ctxName)
+	return newProvider(s, rc, ctxName)
 }
 
-// NewProviderForConfig uses an already resolved REST config (tests, envtest).
-func NewProviderForConfig(cfg Config, rc *rest.Config, contextName string) (*Provider, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("kubernetes: %w", err)
+// ForRESTConfig is NewProvider for a REST config already resolved (a lab's
+// API server, a user of it); cfg's kubeconfig and context are not read.
+func ForRESTConfig(cfg *Config, rc *rest.Config, contextName string) (diag.Provider, error) {
+	s, err := cfg.settings()
+	if err != nil {
+		return nil, err
 	}
-	timeout := 30 * time.Second
-	if cfg.RequestTimeout != "" {
-		timeout, _ = time.ParseDuration(cfg.RequestTimeout)
-	}
-	if cfg.PageSize == 0 {
-		cfg.PageSize = 500
-	}
+	return newProvider(s, rc, contextName)
+}
+
+func newProvider(s *settings, rc *rest.Config, contextName string) (*Provider, error) {
 	rc = rest.CopyConfig(rc)
-	rc.Timeout = timeout
+	if err := moveUserinfo(rc); err != nil {
+		return nil, err
+	}
+	// Every request also obeys the context of the gather, so this bounds
+	// one request and never outlives the run.
+	rc.Timeout = s.requestTimeout
 	rc.QPS, rc.Burst = 50, 100
-	rc.UserAgent = "vnodediag/" + diag.Version
+	rc.UserAgent = "vnodediag/" + diag.BuildVersion()
 	// Protobuf is several times cheaper to decode than JSON for large lists.
 	rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	rc.ContentType = "application/vnd.kubernetes.protobuf"
-	cs, err := kubernetes.NewForConfig(rc)
+	hc, err := rest.HTTPClientFor(rc)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, fmt.Errorf("kubernetes client: %w", redact(err))
 	}
-	return &Provider{cfg: cfg, rest: rc, context: contextName, client: cs}, nil
+	cs, err := kubernetes.NewForConfigAndClient(rc, hc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", redact(err))
+	}
+	return &Provider{set: s, rest: rc, context: contextName, client: cs, http: hc}, nil
+}
+
+// moveUserinfo takes the userinfo out of the server URL, so that no error,
+// log line or report can carry it: client-go quotes request URLs in both.
+// HTTP clients send URL userinfo as basic auth; that is kept when the
+// kubeconfig names no other credential, and dropped in favour of the one
+// it names (a token, a client certificate) otherwise.
+func moveUserinfo(rc *rest.Config) error {
+	if !strings.Contains(rc.Host, "@") {
+		return nil
+	}
+	raw := rc.Host
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("kubeconfig: server %q is not a URL", diag.RedactURL(rc.Host))
+	}
+	if u.User == nil {
+		return nil
+	}
+	user := u.User
+	u.User = nil
+	if strings.Contains(rc.Host, "://") {
+		rc.Host = u.String()
+	} else {
+		rc.Host = strings.TrimPrefix(u.String(), "https://")
+	}
+	other := rc.Username != "" || rc.BearerToken != "" || rc.BearerTokenFile != "" || rc.CertData != nil || rc.CertFile != "" ||
+		rc.ExecProvider != nil || rc.AuthProvider != nil
+	if !other {
+		rc.Username = user.Username()
+		rc.Password, _ = user.Password()
+	}
+	return nil
+}
+
+// redactedError hides URL userinfo in an error's text and keeps the error
+// itself for errors.Is and errors.As.
+type redactedError struct{ err error }
+
+func (e redactedError) Error() string { return diag.RedactURLs(e.err.Error()) }
+func (e redactedError) Unwrap() error { return e.err }
+
+func redact(err error) error {
+	if err == nil {
+		return nil
+	}
+	return redactedError{err}
+}
+
+// Close closes idle connections to the API server, and with them the
+// goroutines that serve them.
+func (p *Provider) Close() {
+	utilnet.CloseIdleConnectionsFor(p.http.Transport)
 }
 
 // Name implements diag.Provider.
-func (p *Provider) Name() diag.SourceName { return diag.SourceKube }
+func (p *Provider) Name() diag.SourceName { return Source.Name() }
 
 // Gather reads the snapshot. Nodes, pods and the server version are the
 // core: if one fails the source fails. The other lists are recorded in
 // PartErrors so that the checks that do not need them still run.
+//
+// Every request obeys ctx. When ctx ends first, the connections left idle
+// are closed: a server that does not answer is not worth keeping them for.
 func (p *Provider) Gather(ctx context.Context) (any, error) {
-	s := &Snapshot{Server: p.rest.Host, Context: p.context, PartErrors: map[string]error{}}
-	s.ServiceCIDRs = append(s.ServiceCIDRs, p.cfg.ServiceCIDRs...)
+	defer func() {
+		if ctx.Err() != nil {
+			p.Close()
+		}
+	}()
+	s := &Snapshot{Server: diag.RedactURL(p.rest.Host), Context: p.context, PartErrors: map[string]error{}}
+	s.ServiceCIDRs = append(s.ServiceCIDRs, p.set.serviceCIDRs...)
+	s.API = p.client
 
-	v, err := p.client.Discovery().ServerVersion()
+	v, err := p.serverVersion(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes API %s: %w", p.rest.Host, err)
+		return nil, fmt.Errorf("kubernetes API %s: %w", s.Server, redact(err))
 	}
 	s.Version = v
 
@@ -149,7 +276,7 @@ func (p *Provider) Gather(ctx context.Context) (any, error) {
 			if err := f(); err != nil {
 				mu.Lock()
 				defer mu.Unlock()
-				err = fmt.Errorf("list %s: %w", part, err)
+				err = fmt.Errorf("list %s: %w", part, redact(err))
 				if core {
 					coreErr = errors.Join(coreErr, err)
 				} else {
@@ -160,9 +287,9 @@ func (p *Provider) Gather(ctx context.Context) (any, error) {
 	}
 	run("nodes", true, func() error { return p.listNodes(ctx, s) })
 	run("pods", true, func() error { return p.listPods(ctx, s) })
-	run("daemonsets", false, func() error { return p.listDaemonSets(ctx, s) })
-	run("deployments", false, func() error { return p.listDeployments(ctx, s) })
-	run("servicecidrs", false, func() error {
+	run(PartDaemonSets, false, func() error { return p.listDaemonSets(ctx, s) })
+	run(PartDeployments, false, func() error { return p.listDeployments(ctx, s) })
+	run(PartServiceCIDRs, false, func() error {
 		l, err := p.client.NetworkingV1().ServiceCIDRs().List(ctx, metav1.ListOptions{})
 		if apierrors.IsNotFound(err) {
 			return errors.New("the server has no ServiceCIDR API (networking.k8s.io/v1, Kubernetes 1.33 and later)")
@@ -177,7 +304,7 @@ func (p *Provider) Gather(ctx context.Context) (any, error) {
 		}
 		return nil
 	})
-	run("configmap kube-system/coredns", false, func() error {
+	run(PartCoreDNS, false, func() error {
 		cm, err := p.client.CoreV1().ConfigMaps("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil
@@ -189,13 +316,13 @@ func (p *Provider) Gather(ctx context.Context) (any, error) {
 		s.CoreDNS = cm
 		return nil
 	})
-	run("apiservice v1beta1.metrics.k8s.io", false, func() error {
+	run(PartMetricsAPIService, false, func() error {
 		a, err := p.metricsAPIService(ctx)
 		s.MetricsAPIService = a
 		return err
 	})
-	run("events", false, func() error { return p.listPodEvents(ctx, s) })
-	run("namespace kube-system", false, func() error {
+	run(PartEvents, false, func() error { return p.listPodEvents(ctx, s) })
+	run(PartClusterUID, false, func() error {
 		ns, err := p.client.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -210,11 +337,25 @@ func (p *Provider) Gather(ctx context.Context) (any, error) {
 	return s, nil
 }
 
+// serverVersion reads /version. Discovery's ServerVersion takes no context,
+// so it could outlive the run; this is the same request with one.
+func (p *Provider) serverVersion(ctx context.Context) (*version.Info, error) {
+	raw, err := p.client.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
+	if err != nil {
+		return nil, err
+	}
+	var v version.Info
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("/version: %w", err)
+	}
+	return &v, nil
+}
+
 // each pages through a list and calls fn for every item, so that no more
 // than one page of full objects is held at a time.
 func (p *Provider) each(ctx context.Context, list func(context.Context, metav1.ListOptions) (runtime.Object, error), fn func(runtime.Object) error) error {
 	pg := pager.New(pager.ListPageFunc(list))
-	pg.PageSize = p.cfg.PageSize
+	pg.PageSize = p.set.pageSize
 	pg.PageBufferSize = 2
 	return pg.EachListItem(ctx, metav1.ListOptions{}, fn)
 }

@@ -6,6 +6,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/vnodediag/vnodediag/diag"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
@@ -35,9 +36,41 @@ type Snapshot struct {
 	// PodEvents are the Warning events about pods (image pulls, scheduling).
 	PodEvents []Event
 
+	// API reads what the snapshot does not hold (an agent pod's log), for
+	// sources that use this one. Nothing may write through it; the RBAC
+	// vnodediag ships grants no write either.
+	API kubernetes.Interface
+
 	// PartErrors holds the lists that failed while the core (nodes, pods)
 	// succeeded; checks that need a failed part report ERROR for it.
 	PartErrors map[string]error
+}
+
+// The parts of a snapshot besides nodes and pods: each may fail alone, and
+// then only the checks that read it ERROR.
+const (
+	PartDaemonSets        = "daemonsets"
+	PartDeployments       = "deployments"
+	PartServiceCIDRs      = "servicecidrs"
+	PartCoreDNS           = "configmap kube-system/coredns"
+	PartMetricsAPIService = "apiservice v1beta1.metrics.k8s.io"
+	PartEvents            = "events"
+	PartClusterUID        = "namespace kube-system"
+)
+
+// Unread is the ERROR result of a check that needs a part of the snapshot
+// that failed to list, nil when the part was read.
+func (s *Snapshot) Unread(part string) *pb.Result { return UnreadPart(part, s.PartErrors[part]) }
+
+// UnreadPart is the ERROR result for part, which failed with err; nil for
+// a nil err.
+func UnreadPart(part string, err error) *pb.Result {
+	if err == nil {
+		return nil
+	}
+	res := diag.Errorf("could not read %s: %v", part, err)
+	res.Evidence = []*pb.Evidence{diag.Ev(part, "listed", err.Error())}
+	return res
 }
 
 // Pod is the compact form of a pod.
@@ -80,12 +113,6 @@ func (s *Snapshot) Describe() string {
 		s.Server, v, len(s.Nodes), len(s.Pods), len(s.DaemonSets), len(s.Deployments))
 }
 
-// From returns the snapshot of a run; nil if the kube source was not gathered.
-func From(in *diag.Inputs) *Snapshot {
-	s, _ := in.Value(diag.SourceKube).(*Snapshot)
-	return s
-}
-
 // APIService is the part of an apiregistration.k8s.io/v1 APIService checks read.
 type APIService struct {
 	Name      string `json:"-"`
@@ -106,7 +133,7 @@ type Event struct {
 
 // Identify returns the cluster identity of a run for the report header.
 func Identify(in *diag.Inputs) *pb.ClusterIdentity {
-	s := From(in)
+	s := Source.Get(in)
 	if s == nil {
 		return nil
 	}

@@ -27,14 +27,17 @@ const (
 // through VNodes: the leased line, BGP and security groups.
 const refHybrid = "https://help.aliyun.com/document_detail/363065.html"
 
+// Family is the path.* checks, read from the agent source.
+func Family() diag.Family { return diag.Family{Name: "path", Checks: Checks} }
+
 // Checks returns the path.* checks.
 func Checks() []diag.Check {
-	agentOnly := []diag.SourceName{agent.SourceName}
+	agentOnly := diag.Needs(agent.Source)
 	return []diag.Check{
 		{ID: CheckCloudToOnPrem, Title: "ECI pods reach the on-prem targets (TCP, from the cloud-side agents)", Needs: agentOnly, Reference: refHybrid,
-			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return evalCloudToOnPrem(agent.From(in)) }},
+			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return evalCloudToOnPrem(agent.Source.Get(in)) }},
 		{ID: CheckOnPremToCloud, Title: "This host reaches the ECI pods (TCP to each agent's pod IP)", Needs: agentOnly, Reference: refHybrid,
-			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return evalOnPremToCloud(agent.From(in)) }},
+			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return evalOnPremToCloud(agent.Source.Get(in)) }},
 	}
 }
 
@@ -43,28 +46,6 @@ func Checks() []diag.Check {
 const suspects = "The checks of this report that judge each hop: bgp.* (the on-prem router learns the VPC / vSwitch CIDRs and " +
 	"advertises the on-prem networks), cloud.vpc-onprem-routes (the VPC route table sends the on-prem networks to the VBR), " +
 	"cloud.security-groups (the ECI security group admits the on-prem CIDRs)."
-
-func agentObj(a *agent.Agent) *pb.Object {
-	if a.Pod != "" {
-		return diag.Obj("Pod", a.Namespace, a.Pod)
-	}
-	return diag.Obj("Agent", "", a.Address)
-}
-
-func nodeObjs(a *agent.Agent) []*pb.Object {
-	if a.Node == "" {
-		return nil
-	}
-	return []*pb.Object{diag.Obj("Node", "", a.Node)}
-}
-
-// where names an agent and its VNode for a summary.
-func where(a *agent.Agent) string {
-	if a.Node != "" {
-		return fmt.Sprintf("agent %s on %s", a.Name(), a.Node)
-	}
-	return "agent " + a.Name()
-}
 
 func noAgents(s *agent.Snapshot) *pb.Result {
 	res := diag.Skip("no agent found (%s): see vnode.agent", s.Discovery)
@@ -97,35 +78,35 @@ func onPremToCloud(s *agent.Snapshot, a *agent.Agent) *pb.Result {
 	var res *pb.Result
 	switch d.Outcome {
 	case agent.NotDialled:
-		res = diag.Skip("%s not dialled: %s", where(a), d.Err)
+		res = diag.Skip("%s not dialled: %s", a.Label(), d.Err)
 	case agent.Connected:
 		switch {
 		case d.InfoErr != "":
 			res = diag.Warn("this host reaches %s at %s (TCP connected in %s), but ProbeService did not answer: %s",
-				where(a), target, roundDur(d.ConnectTime), d.InfoErr)
+				a.Label(), target, roundDur(d.ConnectTime), d.InfoErr)
 			res.Remediation = "The path works. Check agent.tls against the agent's --tls-* flags (a TLS agent needs agent.tls.caFile, " +
 				"a mutual-TLS agent agent.tls.certFile and keyFile too), and that agent.port is the agent's ProbeService port."
 		default:
-			res = diag.Pass("this host reaches %s at %s: TCP connected in %s, ProbeService answered", where(a), target, roundDur(d.ConnectTime))
+			res = diag.Pass("this host reaches %s at %s: TCP connected in %s, ProbeService answered", a.Label(), target, roundDur(d.ConnectTime))
 		}
 	case agent.Refused:
 		res = diag.Warn("this host reaches %s's pod IP, but nothing listens on %s (connection refused): the path works, the agent's port does not",
-			where(a), target)
+			a.Label(), target)
 		res.Remediation = fmt.Sprintf("Set agent.port to the port of the agent's --listen (default %d), or check that the agent runs (vnode.agent).", agent.DefaultPort)
 	case agent.TimedOut:
 		res = diag.Fail("this host gets no answer from %s at %s (TCP timed out): packets between %s and the ECI pod are dropped on the way",
-			where(a), target, from)
+			a.Label(), target, from)
 		res.Remediation = fmt.Sprintf("A silent drop is a missing route on one side or a filter: the on-prem router has no route to the pod's vSwitch CIDR, "+
 			"the VPC has no route back to %s through the VBR, or the ECI security group does not admit %s on TCP %d. %s",
 			from, from, s.Port, suspects)
 	case agent.Unreachable:
-		res = diag.Fail("this host has no route to %s at %s (%s)", where(a), target, d.Err)
+		res = diag.Fail("this host has no route to %s at %s (%s)", a.Label(), target, d.Err)
 		res.Remediation = fmt.Sprintf("This host (or a router on the way, by ICMP) has no route to %s: the VPC / vSwitch CIDRs must be learned on-prem "+
 			"over BGP or routed statically toward the leased line. %s", a.PodIP, suspects)
 	default:
-		res = diag.Errorf("could not dial %s at %s: %s", where(a), target, d.Err)
+		res = diag.Errorf("could not dial %s at %s: %s", a.Label(), target, d.Err)
 	}
-	res.Objects = append([]*pb.Object{agentObj(a)}, nodeObjs(a)...)
+	res.Objects = a.Objects()
 	res.Evidence = append(res.Evidence, diag.Ev("TCP to "+target+" from "+from, "connected", string(d.Outcome)+errSuffix(d.Err)))
 	if d.Outcome != agent.Connected && d.Outcome != agent.NotDialled {
 		res.Evidence = append(res.Evidence, logEvidence(s, a))
@@ -166,8 +147,8 @@ func evalCloudToOnPrem(s *agent.Snapshot) []*pb.Result {
 			continue
 		}
 		if len(r.Connects) == 0 {
-			res := diag.Skip("%s probes no on-prem target: its plan has no targets", where(a))
-			res.Objects = append([]*pb.Object{agentObj(a)}, nodeObjs(a)...)
+			res := diag.Skip("%s probes no on-prem target: its plan has no targets", a.Label())
+			res.Objects = a.Objects()
 			res.Remediation = "Add the on-prem endpoints cloud workloads need (a database port, an on-prem node's kubelet 10250) under targets: in the agent's ConfigMap (deploy/agent)."
 			out = append(out, res)
 			continue
@@ -183,14 +164,14 @@ func noFreshRound(s *agent.Snapshot, a *agent.Agent) *pb.Result {
 	r, via, age := s.Latest(a)
 	var res *pb.Result
 	if r == nil {
-		res = diag.Errorf("no round from %s: neither path gave one (see vnode.agent)", where(a))
+		res = diag.Errorf("no round from %s: neither path gave one (see vnode.agent)", a.Label())
 	} else {
-		res = diag.Errorf("no fresh round from %s: the newest (via %s) is %s old, older than agent.maxAge %s (see vnode.agent)", where(a), via, roundDur(age), s.MaxAge)
+		res = diag.Errorf("no fresh round from %s: the newest (via %s) is %s old, older than agent.maxAge %s (see vnode.agent)", a.Label(), via, roundDur(age), s.MaxAge)
 	}
-	res.Objects = append([]*pb.Object{agentObj(a)}, nodeObjs(a)...)
+	res.Objects = a.Objects()
 	res.Evidence = []*pb.Evidence{
-		diag.Ev("direct", "a round", directSummary(a)),
-		diag.Ev("pods/log", "a round", logSummary(a)),
+		diag.Ev("direct", "a round", a.DirectState()),
+		diag.Ev("pods/log", "a round", a.LogState()),
 	}
 	return res
 }
@@ -207,58 +188,30 @@ func cloudToOnPrem(a *agent.Agent, r *pb.ProbeRound, via string, c *pb.ConnectRe
 	var res *pb.Result
 	switch c.Outcome {
 	case pb.ConnectResult_CONNECTED:
-		res = diag.Pass("%s connects to %s in %s", where(a), t, roundDur(c.Rtt.AsDuration()))
+		res = diag.Pass("%s connects to %s in %s", a.Label(), t, roundDur(c.Rtt.AsDuration()))
 	case pb.ConnectResult_REFUSED:
 		res = diag.Warn("%s reaches %s but it refuses the connection: the path from the cloud works (a RST came back), nothing listens on %s",
-			where(a), t, c.Address)
+			a.Label(), t, c.Address)
 		res.Remediation = fmt.Sprintf("Not a network problem: start the service on %s, or fix the target's port in the agent's plan.", c.Address)
 	case pb.ConnectResult_TIMED_OUT:
 		res = diag.Fail("%s gets no answer from %s (TCP timed out after %s): packets between the ECI pod %s and on-prem are dropped on the way",
-			where(a), t, roundDur(c.Rtt.AsDuration()), podIP)
+			a.Label(), t, roundDur(c.Rtt.AsDuration()), podIP)
 		res.Remediation = fmt.Sprintf("A silent drop is a missing route on one side or a filter: the VPC route table does not send %s to the VBR, "+
 			"the on-prem router has no route back to the vSwitch CIDR of %s, the ECI security group's egress rules, or an on-prem firewall in front of %s. %s",
 			hostOfAddr(c.Address), podIP, c.Address, suspects)
 	case pb.ConnectResult_UNREACHABLE:
-		res = diag.Fail("%s has no route to %s: %s", where(a), t, c.Error)
+		res = diag.Fail("%s has no route to %s: %s", a.Label(), t, c.Error)
 		res.Remediation = fmt.Sprintf("The ECI pod (or a router on the way, by ICMP) has no route to %s: the VPC route table must send the on-prem networks "+
 			"to the VBR of the leased line. %s", hostOfAddr(c.Address), suspects)
 	default:
-		res = diag.Errorf("%s could not probe %s: %s", where(a), t, c.Error)
+		res = diag.Errorf("%s could not probe %s: %s", a.Label(), t, c.Error)
 	}
-	res.Objects = append([]*pb.Object{diag.Obj("Target", "", t), agentObj(a)}, nodeObjs(a)...)
+	res.Objects = append([]*pb.Object{diag.Obj("Target", "", t)}, a.Objects()...)
 	res.Evidence = []*pb.Evidence{
 		diag.Ev("TCP from "+podIP+" to "+c.Address, "connected", strings.ToLower(strings.ReplaceAll(c.Outcome.String(), "_", " "))+errSuffix(c.Error)),
 		diag.Ev("round", "", fmt.Sprintf("%d via %s, ended %s", r.Sequence, via, r.EndTime.AsTime().UTC().Format(time.RFC3339))),
 	}
 	return res
-}
-
-func directSummary(a *agent.Agent) string {
-	d := a.Direct
-	switch {
-	case d.Outcome == agent.NotDialled:
-		return "not dialled: " + d.Err
-	case d.Outcome != agent.Connected:
-		return string(d.Outcome) + errSuffix(d.Err)
-	case d.InfoErr != "":
-		return "connected, ProbeService.Info failed: " + d.InfoErr
-	case d.RoundErr != "":
-		return "connected, ProbeService.Run failed: " + d.RoundErr
-	}
-	return "connected"
-}
-
-func logSummary(a *agent.Agent) string {
-	l := a.Log
-	switch {
-	case !l.Read:
-		return "not read"
-	case l.Err != "":
-		return "failed: " + l.Err
-	case l.Round == nil:
-		return fmt.Sprintf("no round in the newest %d lines", l.Lines)
-	}
-	return fmt.Sprintf("round %d, ended %s", l.Round.Sequence, l.Round.EndTime.AsTime().UTC().Format(time.RFC3339))
 }
 
 func errSuffix(e string) string {

@@ -14,6 +14,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"sigs.k8s.io/yaml"
 
+	"github.com/fatih/color"
+	"github.com/jstemmer/go-junit-report/v2/junit"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -28,8 +30,13 @@ type Options struct {
 	Verbose bool
 }
 
-// Write renders rep in format to w.
+// Write renders rep in format to w. For JSON and YAML, strings of rep that
+// are not valid UTF-8 are repaired in place first (see ValidUTF8); the
+// table and JUnit show such bytes escaped.
 func Write(w io.Writer, format string, rep *pb.Report, opt Options) error {
+	if format == "json" || format == "yaml" {
+		ValidUTF8(rep)
+	}
 	switch format {
 	case "table", "":
 		return Table(w, rep, opt)
@@ -58,18 +65,35 @@ func Write(w io.Writer, format string, rep *pb.Report, opt Options) error {
 }
 
 // JSON is protojson of the report, with every field present so that
-// automation need not guess defaults.
+// automation need not guess defaults. Control characters in strings are
+// escaped (\u001b), C1 and DEL included: the data is exact, and nothing in
+// it acts on a terminal.
 func JSON(rep *pb.Report) ([]byte, error) {
-	return protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: true}.Marshal(rep)
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: true}.Marshal(rep)
+	if err != nil {
+		return nil, err
+	}
+	return EscapeJSONControls(b), nil
 }
 
-var colors = map[pb.Status]string{
-	pb.Status_PASS: "\x1b[32m", pb.Status_WARN: "\x1b[33m", pb.Status_FAIL: "\x1b[31;1m",
-	pb.Status_ERROR: "\x1b[35;1m", pb.Status_SKIP: "\x1b[90m",
-}
+// colors of the statuses; the caller decides whether to colour at all
+// (Options.Color), so they are forced on here.
+var colors = func() map[pb.Status]*color.Color {
+	m := map[pb.Status]*color.Color{
+		pb.Status_PASS: color.New(color.FgGreen), pb.Status_WARN: color.New(color.FgYellow),
+		pb.Status_FAIL: color.New(color.FgRed, color.Bold), pb.Status_ERROR: color.New(color.FgMagenta, color.Bold),
+		pb.Status_SKIP: color.New(color.FgHiBlack),
+	}
+	for _, c := range m {
+		c.EnableColor()
+	}
+	return m
+}()
 
 // Table writes one block per result: status, check ID and summary, then for
 // anything not passing the objects, evidence and fix, wrapped to the width.
+// Every string of the report is escaped (Escape); the only control
+// sequences in the output are the renderer's own colours.
 func Table(w io.Writer, rep *pb.Report, opt Options) error {
 	width := opt.Width
 	if width <= 0 {
@@ -88,9 +112,9 @@ func Table(w io.Writer, rep *pb.Report, opt Options) error {
 	for _, r := range rep.GetResults() {
 		st := fmt.Sprintf("%-5s", r.Status.String())
 		if opt.Color {
-			st = colors[r.Status] + st + "\x1b[0m"
+			st = colors[r.Status].Sprint(st)
 		}
-		fmt.Fprintf(&b, "%s  %s\n", st, r.CheckId)
+		fmt.Fprintf(&b, "%s  %s\n", st, Escape(r.CheckId))
 		writeWrapped(&b, indent, r.Summary, width)
 		detail := opt.Verbose || (r.Status != pb.Status_PASS && r.Status != pb.Status_SKIP)
 		if !detail {
@@ -120,7 +144,7 @@ func Table(w io.Writer, rep *pb.Report, opt Options) error {
 	}
 	if rep.GetStartTime() != nil && rep.GetEndTime() != nil {
 		d := rep.EndTime.AsTime().Sub(rep.StartTime.AsTime()).Round(time.Millisecond)
-		fmt.Fprintf(&b, "run %s took %s\n", rep.RunId, d)
+		fmt.Fprintf(&b, "run %s took %s\n", Escape(rep.RunId), d)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -132,7 +156,7 @@ func Table(w io.Writer, rep *pb.Report, opt Options) error {
 // losing their indentation, would break what the user is meant to paste.
 func writeWrapped(b *strings.Builder, prefix, text string, width int) {
 	pad := strings.Repeat(" ", len(prefix))
-	for i, para := range strings.Split(text, "\n") {
+	for i, para := range strings.Split(Escape(text), "\n") {
 		line := prefix
 		if i > 0 {
 			line = pad
@@ -158,47 +182,33 @@ func writeWrapped(b *strings.Builder, prefix, text string, width int) {
 	}
 }
 
-type junitSuites struct {
-	XMLName xml.Name     `xml:"testsuites"`
-	Suites  []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Errors   int         `xml:"errors,attr"`
-	Skipped  int         `xml:"skipped,attr"`
-	Time     string      `xml:"time,attr"`
-	Cases    []junitCase `xml:"testcase"`
-}
-
-type junitCase struct {
-	Class   string        `xml:"classname,attr"`
-	Name    string        `xml:"name,attr"`
-	Time    string        `xml:"time,attr"`
-	Failure *junitMessage `xml:"failure,omitempty"`
-	Error   *junitMessage `xml:"error,omitempty"`
-	Skipped *junitMessage `xml:"skipped,omitempty"`
-	Out     string        `xml:"system-out,omitempty"`
-}
-
-type junitMessage struct {
-	Message string `xml:"message,attr"`
-	Body    string `xml:",chardata"`
-}
-
-// JUnit writes one test case per result: FAIL is a failure, ERROR an error,
-// SKIP skipped; WARN passes with its details in system-out.
+// JUnit writes one test case per result (github.com/jstemmer/go-junit-report's
+// schema): the class is the check ID and the name the object the result is
+// about (the check ID alone when it names none), so names stay the same from
+// run to run and CI systems can track them; the summary is the failure
+// message. FAIL is a failure, ERROR an error, SKIP skipped; WARN passes with
+// its details in system-out. Strings are escaped as in the table: CI systems
+// show them on terminals and web pages, and what is left is always a valid
+// XML 1.0 character.
 func JUnit(w io.Writer, rep *pb.Report) error {
-	suite := junitSuite{Name: "vnodediag"}
+	suite := junit.Testsuite{Name: "vnodediag"}
 	var total time.Duration
+	seen := map[string]int{}
 	for _, r := range rep.GetResults() {
 		d := r.GetDuration().AsDuration()
 		total += d
-		c := junitCase{Class: r.CheckId, Name: r.Summary, Time: fmt.Sprintf("%.3f", d.Seconds())}
-		details := detailText(r)
-		msg := &junitMessage{Message: r.Summary, Body: details}
+		summary := Escape(r.Summary)
+		name := caseName(r)
+		if n := seen[name]; n > 0 {
+			// Two results about one object (or none): keep names unique.
+			seen[name]++
+			name = fmt.Sprintf("%s #%d", name, n+1)
+		} else {
+			seen[name] = 1
+		}
+		c := junit.Testcase{Classname: Escape(r.CheckId), Name: Escape(name), Time: fmt.Sprintf("%.3f", d.Seconds())}
+		details := Escape(detailText(r))
+		msg := &junit.Result{Message: summary, Type: r.Status.String(), Data: details}
 		switch r.Status {
 		case pb.Status_FAIL:
 			c.Failure = msg
@@ -207,21 +217,33 @@ func JUnit(w io.Writer, rep *pb.Report) error {
 			c.Error = msg
 			suite.Errors++
 		case pb.Status_SKIP:
-			c.Skipped = &junitMessage{Message: r.Summary}
+			c.Skipped = &junit.Result{Message: summary}
 			suite.Skipped++
 		case pb.Status_WARN:
-			c.Out = "WARN: " + details
+			c.SystemOut = &junit.Output{Data: "WARN: " + summary + "\n" + details}
 		}
-		suite.Cases = append(suite.Cases, c)
+		suite.Testcases = append(suite.Testcases, c)
 	}
-	suite.Tests = len(suite.Cases)
+	suite.Tests = len(suite.Testcases)
 	suite.Time = fmt.Sprintf("%.3f", total.Seconds())
-	out, err := xml.MarshalIndent(junitSuites{Suites: []junitSuite{suite}}, "", "  ")
+	suites := junit.Testsuites{Name: "vnodediag", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors,
+		Skipped: suite.Skipped, Time: suite.Time, Suites: []junit.Testsuite{suite}}
+	out, err := xml.MarshalIndent(suites, "", "  ")
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(w, "%s%s\n", xml.Header, out)
 	return err
+}
+
+// caseName is the check ID and the first object of r: "k8s.providerid-format
+// Node/ecs-bad-2".
+func caseName(r *pb.Result) string {
+	if len(r.Objects) == 0 {
+		return r.CheckId
+	}
+	o := r.Objects[0]
+	return r.CheckId + " " + o.Kind + "/" + strings.TrimPrefix(o.Namespace+"/"+o.Name, "/")
 }
 
 func detailText(r *pb.Result) string {

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"sigs.k8s.io/yaml"
 
+	"github.com/jstemmer/go-junit-report/v2/junit"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -102,12 +103,19 @@ func TestJUnitGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "report.junit.xml", b.Bytes())
-	var s junitSuites
+	var s junit.Testsuites
 	if err := xml.Unmarshal(b.Bytes(), &s); err != nil {
 		t.Fatal(err)
 	}
 	if su := s.Suites[0]; su.Tests != 5 || su.Failures != 1 || su.Errors != 1 || su.Skipped != 1 {
 		t.Errorf("suite counts %+v", su)
+	}
+	// Names are the check ID and the object, stable from run to run; the
+	// summary (which may carry counts and times) is the failure message.
+	for _, c := range s.Suites[0].Testcases {
+		if c.Failure != nil && (c.Name != c.Classname+" Node/ecs-bad-2" || c.Failure.Message == "") {
+			t.Errorf("failure case %q / %q, message %q", c.Classname, c.Name, c.Failure.Message)
+		}
 	}
 }
 

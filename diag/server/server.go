@@ -1,11 +1,17 @@
 // Package server is the gRPC face of the daemon: DiagnosticsService
 // (Diagnose, ListChecks) over the engine, plus the standard health service
 // and server reflection so that grpcurl and load balancers work.
+//
+// A panic in a handler is recovered into codes.Internal and logged; it
+// never takes the daemon down. Replies may be up to MaxMessageSize, which
+// is also what the CLI accepts.
 package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"google.golang.org/grpc"
@@ -16,46 +22,91 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/render"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
+
+// MaxMessageSize is the largest message the daemon sends and the CLI
+// receives (gRPC's default, 4 MiB, is less than the report of a large
+// cluster). One constant for both sides: a report the daemon can send is
+// one the CLI can read.
+const MaxMessageSize = 64 << 20
+
+// Runner runs the selected checks once; *diag.Runner is one.
+type Runner interface {
+	Run(ctx context.Context, checks []diag.Check) *pb.Report
+}
 
 // Service implements pb.DiagnosticsServiceServer.
 type Service struct {
 	pb.UnimplementedDiagnosticsServiceServer
 	Checks []diag.Check
-	Runner *diag.Runner
+	Runner Runner
 	Log    *slog.Logger
 }
 
-// Diagnose runs the selected checks once. Unknown IDs are InvalidArgument
-// with the list of valid ones.
+func (s *Service) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
+// replyMargin is the part of the caller's deadline kept for sending the
+// report back, at most: a run that hits the caller's deadline still
+// returns its partial report before the caller gives up.
+const replyMargin = 500 * time.Millisecond
+
+// Diagnose runs the selected checks once. What diag.Select refuses
+// (unknown IDs, a selection that leaves no check) is InvalidArgument. The run ends a little before
+// the caller's deadline, so that the partial report reaches the caller.
 func (s *Service) Diagnose(ctx context.Context, req *pb.DiagnoseRequest) (*pb.Report, error) {
 	sel, err := diag.Select(s.Checks, req.GetOnly(), req.GetSkip())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	start := time.Now()
-	rep := s.Runner.Run(ctx, sel)
-	if s.Log != nil {
-		sm := rep.GetSummary()
-		s.Log.Info("diagnose", "run", rep.RunId, "checks", len(sel), "pass", sm.Pass, "warn", sm.Warn,
-			"fail", sm.Fail, "error", sm.Error, "skip", sm.Skip, "duration", time.Since(start))
+	if dl, ok := ctx.Deadline(); ok {
+		margin := min(replyMargin, time.Until(dl)/10)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-margin))
+		defer cancel()
 	}
+	start := time.Now()
+	done := false
+	defer func() {
+		// Logged even when the run panics (the interceptor then logs the
+		// panic itself and answers INTERNAL).
+		if !done {
+			s.log().Error("diagnose did not complete", "checks", len(sel), "only", req.GetOnly(), "skip", req.GetSkip(),
+				"duration", time.Since(start))
+		}
+	}()
+	rep := s.Runner.Run(ctx, sel)
+	// Protobuf strings must be UTF-8, or the reply cannot be marshalled.
+	render.ValidUTF8(rep)
+	sm := rep.GetSummary()
+	s.log().Info("diagnose", "run", rep.GetRunId(), "checks", len(sel), "pass", sm.GetPass(), "warn", sm.GetWarn(),
+		"fail", sm.GetFail(), "error", sm.GetError(), "skip", sm.GetSkip(), "duration", time.Since(start))
+	done = true
 	return rep, nil
 }
 
 // ListChecks returns the catalog.
 func (s *Service) ListChecks(context.Context, *pb.ListChecksRequest) (*pb.ListChecksResponse, error) {
-	resp := &pb.ListChecksResponse{}
-	for _, c := range s.Checks {
-		resp.Checks = append(resp.Checks, c.Info())
-	}
-	return resp, nil
+	return diag.Catalog(s.Checks), nil
 }
 
-// New returns a gRPC server with the service, health (SERVING) and reflection.
+// New returns a gRPC server with the service, health (SERVING) and
+// reflection, panic recovery on every method and MaxMessageSize as its send
+// limit; opts come after these and may override them.
 func New(svc *Service, opts ...grpc.ServerOption) *grpc.Server {
-	gs := grpc.NewServer(opts...)
+	log := svc.log()
+	base := []grpc.ServerOption{
+		grpc.MaxSendMsgSize(MaxMessageSize),
+		grpc.ChainUnaryInterceptor(RecoverUnary(log)),
+		grpc.ChainStreamInterceptor(RecoverStream(log)),
+	}
+	gs := grpc.NewServer(append(base, opts...)...)
 	pb.RegisterDiagnosticsServiceServer(gs, svc)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -63,4 +114,35 @@ func New(svc *Service, opts ...grpc.ServerOption) *grpc.Server {
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
 	return gs
+}
+
+// RecoverUnary turns a panic in a unary handler into codes.Internal and
+// logs it with its stack. The caller learns that the daemon failed, not
+// the panic's text, which may quote data.
+func RecoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				resp, err = nil, recovered(log, info.FullMethod, v)
+			}
+		}()
+		return handler(ctx, req)
+	}
+}
+
+// RecoverStream is RecoverUnary for streaming methods (reflection today).
+func RecoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = recovered(log, info.FullMethod, v)
+			}
+		}()
+		return handler(srv, ss)
+	}
+}
+
+func recovered(log *slog.Logger, method string, v any) error {
+	log.Error("grpc handler panicked", "method", method, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	return status.Errorf(codes.Internal, "internal error in %s; the daemon logged it", method)
 }

@@ -15,19 +15,23 @@ import (
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
-// CheckAgent is the ID of the check that the cloud-side agents run.
-const CheckAgent = "vnode.agent"
-
 func runAgent(ctx context.Context, in *diag.Inputs) []*pb.Result {
 	if r := canceled(ctx); r != nil {
 		return r
 	}
-	return evalAgent(kube.From(in).Nodes, agent.From(in))
+	var nodes []*corev1.Node
+	if kube.Source.Gathered(in) {
+		nodes = kube.Source.Get(in).Nodes
+	}
+	return evalAgent(nodes, agent.Source.Get(in))
 }
 
 // evalAgent is vnode.agent: an agent runs on each VNode, is Ready, runs
-// vnodediag's version and its newest round is fresh. With agents found by
-// address there are no pods: each address is judged by what it answered.
+// vnodediag's version and its newest round is fresh. A VNode that is not
+// Ready and has no agent SKIPs: vnode.present FAILs it already, and no
+// agent can be scheduled there until it is Ready again. With agents found
+// by address there are no pods: each address is judged by what it
+// answered.
 func evalAgent(nodes []*corev1.Node, s *agent.Snapshot) []*pb.Result {
 	if !s.FromPods {
 		if len(s.Agents) == 0 {
@@ -52,6 +56,12 @@ func evalAgent(nodes []*corev1.Node, s *agent.Snapshot) []*pb.Result {
 		as := byNode[n.Name]
 		delete(byNode, n.Name)
 		if len(as) == 0 {
+			if _, ready := readyCondition(n); !ready {
+				res := diag.Skip("VNode %s is not Ready and runs no agent: no agent can be scheduled there until it is (vnode.present reports the VNode)", n.Name)
+				res.Objects = []*pb.Object{diag.Obj("Node", "", n.Name)}
+				out = append(out, res)
+				continue
+			}
 			out = append(out, missingAgent(s, n, len(vns)))
 			continue
 		}
@@ -75,9 +85,6 @@ func evalAgent(nodes []*corev1.Node, s *agent.Snapshot) []*pb.Result {
 
 func missingAgent(s *agent.Snapshot, n *corev1.Node, vnodes int) *pb.Result {
 	res := diag.Fail("no agent runs on VNode %s: nothing probes the path from its ECI pods", n.Name)
-	if _, ready := readyCondition(n); !ready {
-		res.Summary += " (the VNode is not Ready either: see vnode.present)"
-	}
 	res.Objects = []*pb.Object{diag.Obj("Node", "", n.Name)}
 	res.Evidence = []*pb.Evidence{diag.Ev("agent pods on "+n.Name, "at least one, "+s.Selector+" in namespace "+s.Namespace, "none")}
 	res.Remediation = fmt.Sprintf("Deploy the agent (kubectl apply -k deploy/agent) with replicas: %d, one per VNode: its Deployment selects VNodes "+
@@ -138,9 +145,9 @@ func agentResult(s *agent.Snapshot, a *agent.Agent) *pb.Result {
 	switch {
 	case r == nil:
 		status = worst(status, pb.Status_FAIL)
-		problems = append(problems, "gave no round (directly: "+directState(a)+"; log: "+logState(a)+")")
+		problems = append(problems, "gave no round (directly: "+a.DirectState()+"; log: "+a.LogState()+")")
 		fixes = append(fixes, "The agent writes a round at start and every interval; without one, read its log (`kubectl logs`) for a configuration error, "+
-			"and grant vnodediag get on pods/log in the agents' namespace (deploy/kubernetes/rbac-agent.yaml).")
+			"and grant vnodediag get on pods/log in the agents' namespace (deploy/kubernetes/rbac.yaml).")
 	case age > s.MaxAge:
 		status = worst(status, pb.Status_FAIL)
 		problems = append(problems, fmt.Sprintf("last round is %s old (via %s), older than agent.maxAge %s: stale results are not used", age.Round(time.Second), via, s.MaxAge))
@@ -152,12 +159,10 @@ func agentResult(s *agent.Snapshot, a *agent.Agent) *pb.Result {
 	if r != nil {
 		ev = append(ev, diag.Ev("newest round", "younger than "+s.MaxAge.String(), fmt.Sprintf("%d, %s old, via %s", r.Sequence, roundAge(age), via)))
 	}
-	ev = append(ev, diag.Ev("direct (ProbeService)", "connected", directState(a)), diag.Ev("log (pods/log)", "a round", logState(a)))
+	ev = append(ev, diag.Ev("direct (ProbeService)", "connected", a.DirectState()), diag.Ev("log (pods/log)", "a round", a.LogState()))
 
-	name := "agent " + a.Name()
-	if a.Node != "" {
-		name += " on " + a.Node
-	} else if info != nil && info.Node != "" {
+	name := a.Label()
+	if a.Node == "" && info != nil && info.Node != "" {
 		name += " (node " + info.Node + ")"
 	}
 	var res *pb.Result
@@ -167,44 +172,9 @@ func agentResult(s *agent.Snapshot, a *agent.Agent) *pb.Result {
 		res = diag.Res(status, "%s %s", name, strings.Join(problems, "; "))
 		res.Remediation = strings.Join(fixes, "\n")
 	}
-	if a.Pod != "" {
-		res.Objects = []*pb.Object{diag.Obj("Pod", a.Namespace, a.Pod)}
-	} else {
-		res.Objects = []*pb.Object{diag.Obj("Agent", "", a.Address)}
-	}
-	if a.Node != "" {
-		res.Objects = append(res.Objects, diag.Obj("Node", "", a.Node))
-	}
+	res.Objects = a.Objects()
 	res.Evidence = ev
 	return res
-}
-
-func directState(a *agent.Agent) string {
-	d := a.Direct
-	switch {
-	case d.Outcome == agent.NotDialled:
-		return "not dialled (" + d.Err + ")"
-	case d.Outcome != agent.Connected:
-		return string(d.Outcome) + " (" + d.Err + "; path.onprem-to-cloud says more)"
-	case d.InfoErr != "":
-		return "connected, Info failed: " + d.InfoErr
-	case d.RoundErr != "":
-		return "connected, Run failed: " + d.RoundErr
-	}
-	return "connected, answered"
-}
-
-func logState(a *agent.Agent) string {
-	l := a.Log
-	switch {
-	case !l.Read:
-		return "not read"
-	case l.Err != "":
-		return "failed: " + l.Err
-	case l.Round == nil:
-		return fmt.Sprintf("no round in the newest %d lines", l.Lines)
-	}
-	return fmt.Sprintf("round %d in %d bytes", l.Round.Sequence, l.Bytes)
 }
 
 func orNS(ns string) string {

@@ -1,7 +1,6 @@
 package vnode
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vnodediag/vnodediag/diag/agent"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -38,84 +38,67 @@ func healthyAgent(name, node string, mut func(a *agent.Agent)) *agent.Agent {
 
 func TestEvalAgent(t *testing.T) {
 	nodes := []*corev1.Node{realNode("dc-1"), typeVNode("vnode-1"), aliyunVNode("vnode-2")}
-	type want struct {
-		status pb.Status
-		substr []string
-	}
 	for _, tc := range []struct {
 		name  string
 		nodes []*corev1.Node
 		s     *agent.Snapshot
-		want  []want
+		want  []diagtest.Want
 	}{
-		{"one healthy agent per VNode", nodes, agentSnap(healthyAgent("a-1", "vnode-1", nil), healthyAgent("a-2", "vnode-2", nil)), []want{
-			{pb.Status_PASS, []string{"agent vnodediag/a-1 on vnode-1: Ready, version v1.2.0, last round 0s old (via ProbeService.Run)"}},
-			{pb.Status_PASS, []string{"a-2 on vnode-2"}},
+		{"one healthy agent per VNode", nodes, agentSnap(healthyAgent("a-1", "vnode-1", nil), healthyAgent("a-2", "vnode-2", nil)), []diagtest.Want{
+			diagtest.W(pb.Status_PASS, "agent vnodediag/a-1 on vnode-1: Ready, version v1.2.0, last round 0s old (via ProbeService.Run)"),
+			diagtest.W(pb.Status_PASS, "a-2 on vnode-2"),
 		}},
-		{"a VNode without agent", nodes, agentSnap(healthyAgent("a-1", "vnode-1", nil)), []want{
-			{pb.Status_PASS, nil},
-			{pb.Status_FAIL, []string{"no agent runs on VNode vnode-2", "replicas: 2", "kubectl -n vnodediag get pods -l app.kubernetes.io/name=vnodediag-agent -o wide"}},
+		{"a VNode without agent", nodes, agentSnap(healthyAgent("a-1", "vnode-1", nil)), []diagtest.Want{
+			diagtest.W(pb.Status_PASS),
+			diagtest.W(pb.Status_FAIL, "no agent runs on VNode vnode-2", "replicas: 2", "kubectl -n vnodediag get pods -l app.kubernetes.io/name=vnodediag-agent -o wide"),
+		}},
+		{"a NotReady VNode without agent: vnode.present reports it", append(nodes[:2:2], func() *corev1.Node {
+			n := typeVNode("vnode-3")
+			n.Status.Conditions[0].Status, n.Status.Conditions[0].Reason = corev1.ConditionUnknown, "NodeStatusUnknown"
+			return n
+		}()), agentSnap(healthyAgent("a-1", "vnode-1", nil)), []diagtest.Want{
+			diagtest.W(pb.Status_PASS),
+			diagtest.W(pb.Status_SKIP, "VNode vnode-3 is not Ready and runs no agent", "vnode.present"),
 		}},
 		{"not Ready", nodes[:2], agentSnap(healthyAgent("a-1", "vnode-1", func(a *agent.Agent) {
 			a.Ready, a.ReadyMessage = false, "Ready=False (ContainersNotReady: containers with unready status: [agent])"
-		})), []want{{pb.Status_FAIL, []string{"is not Ready (Ready=False (ContainersNotReady", "kubectl -n vnodediag describe pod a-1"}}}},
+		})), []diagtest.Want{diagtest.W(pb.Status_FAIL, "is not Ready (Ready=False (ContainersNotReady", "kubectl -n vnodediag describe pod a-1")}},
 		{"other version", nodes[:2], agentSnap(healthyAgent("a-1", "vnode-1", func(a *agent.Agent) { a.Direct.Info.Version = "v1.1.0" })),
-			[]want{{pb.Status_WARN, []string{"runs version v1.1.0, this vnodediag is v1.2.0", "newTag: v1.2.0"}}}},
+			[]diagtest.Want{diagtest.W(pb.Status_WARN, "runs version v1.1.0, this vnodediag is v1.2.0", "newTag: v1.2.0")}},
 		{"stale, direct path down", nodes[:2], agentSnap(healthyAgent("a-1", "vnode-1", func(a *agent.Agent) {
 			a.Direct = agent.Direct{Outcome: agent.TimedOut, Err: "i/o timeout"}
 			a.Log.Round = agentRound(3, 20*time.Minute, "v1.2.0")
-		})), []want{{pb.Status_FAIL, []string{"last round is 20m0s old (via pods/log), older than agent.maxAge 5m0s", "rollout restart", "timed out (i/o timeout; path.onprem-to-cloud"}}}},
+		})), []diagtest.Want{diagtest.W(pb.Status_FAIL, "last round is 20m0s old (via pods/log), older than agent.maxAge 5m0s", "rollout restart", "direct (ProbeService): want connected got timed out: i/o timeout")}},
 		{"fresh log, direct path down", nodes[:2], agentSnap(healthyAgent("a-1", "vnode-1", func(a *agent.Agent) {
 			a.Direct = agent.Direct{Outcome: agent.TimedOut, Err: "i/o timeout"}
-		})), []want{{pb.Status_PASS, []string{"last round 40s old (via pods/log)"}}}},
+		})), []diagtest.Want{diagtest.W(pb.Status_PASS, "last round 40s old (via pods/log)")}},
 		{"no round anywhere", nodes[:2], agentSnap(healthyAgent("a-1", "vnode-1", func(a *agent.Agent) {
 			a.Direct = agent.Direct{Outcome: agent.Refused, Err: "connection refused"}
 			a.Log = agent.Log{Read: true, Err: `pods "a-1" is forbidden: User "vnodediag" cannot get resource "pods/log"`}
-		})), []want{{pb.Status_FAIL, []string{"gave no round", "cannot get resource", "rbac-agent.yaml", "version", "unknown"}}}},
+		})), []diagtest.Want{diagtest.W(pb.Status_FAIL, "gave no round", "cannot get resource", "deploy/kubernetes/rbac.yaml", "version", "unknown")}},
 		{"not Ready and stale: both named", nodes[:2], agentSnap(healthyAgent("a-1", "vnode-1", func(a *agent.Agent) {
 			a.Ready, a.ReadyMessage = false, "Ready=False"
 			a.Direct = agent.Direct{Outcome: agent.TimedOut}
 			a.Log.Round = agentRound(3, time.Hour, "v1.2.0")
-		})), []want{{pb.Status_FAIL, []string{"is not Ready (Ready=False); last round is 1h0m0s old"}}}},
-		{"pending agent", nodes[:2], agentSnap(healthyAgent("a-1", "vnode-1", nil), healthyAgent("a-2", "", func(a *agent.Agent) { a.Phase = "Pending" })), []want{
-			{pb.Status_PASS, nil},
-			{pb.Status_FAIL, []string{"agent vnodediag/a-2 is not scheduled (Pending)", "tolerations"}},
+		})), []diagtest.Want{diagtest.W(pb.Status_FAIL, "is not Ready (Ready=False); last round is 1h0m0s old")}},
+		{"pending agent", nodes[:2], agentSnap(healthyAgent("a-1", "vnode-1", nil), healthyAgent("a-2", "", func(a *agent.Agent) { a.Phase = "Pending" })), []diagtest.Want{
+			diagtest.W(pb.Status_PASS),
+			diagtest.W(pb.Status_FAIL, "agent vnodediag/a-2 is not scheduled (Pending)", "tolerations"),
 		}},
-		{"agent on an on-prem node", nodes[:2], agentSnap(healthyAgent("a-1", "vnode-1", nil), healthyAgent("a-2", "dc-1", nil)), []want{
-			{pb.Status_PASS, nil},
-			{pb.Status_WARN, []string{"runs on dc-1, which is not a VNode", "nodeSelector type: virtual-kubelet"}},
+		{"agent on an on-prem node", nodes[:2], agentSnap(healthyAgent("a-1", "vnode-1", nil), healthyAgent("a-2", "dc-1", nil)), []diagtest.Want{
+			diagtest.W(pb.Status_PASS),
+			diagtest.W(pb.Status_WARN, "runs on dc-1, which is not a VNode", "nodeSelector type: virtual-kubelet"),
 		}},
-		{"no VNode, no agent", nodes[:1], agentSnap(), []want{{pb.Status_SKIP, []string{"no VNode in the cluster"}}}},
+		{"no VNode, no agent", nodes[:1], agentSnap(), []diagtest.Want{diagtest.W(pb.Status_SKIP, "no VNode in the cluster")}},
 		{"addresses", nodes, func() *agent.Snapshot {
 			s := agentSnap(&agent.Agent{Address: "192.168.10.17:7444", Direct: agent.Direct{Outcome: agent.Connected,
 				Info: &pb.AgentInfo{Version: "v1.2.0", Node: "vnode-1"}, Round: agentRound(1, 0, "v1.2.0")}})
 			s.FromPods = false
 			return s
-		}(), []want{{pb.Status_PASS, []string{"agent 192.168.10.17:7444 (node vnode-1): version v1.2.0, last round"}}}},
+		}(), []diagtest.Want{diagtest.W(pb.Status_PASS, "agent 192.168.10.17:7444 (node vnode-1): version v1.2.0, last round")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := evalAgent(tc.nodes, tc.s)
-			if len(got) != len(tc.want) {
-				for _, r := range got {
-					t.Logf("%s %s", r.Status, r.Summary)
-				}
-				t.Fatalf("%d results, want %d", len(got), len(tc.want))
-			}
-			for i, w := range tc.want {
-				r := got[i]
-				all := r.Summary + "\n" + r.Remediation
-				for _, e := range r.Evidence {
-					all += "\n" + e.Label + ": " + e.Expected + " / " + e.Observed
-				}
-				if r.Status != w.status {
-					t.Errorf("result %d: %s %q, want %s", i, r.Status, r.Summary, w.status)
-				}
-				for _, s := range w.substr {
-					if !strings.Contains(all, s) {
-						t.Errorf("result %d lacks %q:\n%s", i, s, all)
-					}
-				}
-			}
+			diagtest.Expect(t, evalAgent(tc.nodes, tc.s), tc.want...)
 		})
 	}
 }

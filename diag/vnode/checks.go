@@ -20,53 +20,38 @@ const (
 	refRegistry    = "https://www.alibabacloud.com/help/en/eci/user-guide/use-self-managed-image-repositories"
 )
 
-// Parts of the snapshot the checks read besides nodes and pods.
+// The check IDs of this package (a public contract: runbooks match on them).
 const (
-	partDaemonSets  = "daemonsets"
-	partDeployments = "deployments"
-	partAPIService  = "apiservice v1beta1.metrics.k8s.io"
-	partEvents      = "events"
+	CheckAgent             = "vnode.agent"
+	CheckDaemonSetAffinity = "vnode.daemonset-affinity"
+	CheckK8sVersion        = "vnode.k8s-version"
+	CheckMetricsServer     = "vnode.metrics-server"
+	CheckPresent           = "vnode.present"
+	CheckRegistryTLS       = "vnode.registry-tls"
 )
+
+// Family is the vnode.* checks, read from the Kubernetes source.
+func Family() diag.Family { return diag.Family{Name: "vnode", Checks: Checks} }
 
 // Checks returns the vnode.* checks, sorted by ID.
 func Checks() []diag.Check {
-	kubeOnly := []diag.SourceName{diag.SourceKube}
+	kubeOnly := diag.Needs(kube.Source)
 	return []diag.Check{
-		{ID: CheckAgent, Title: "A cloud-side agent runs on each VNode, Ready, same version, fresh", Needs: []diag.SourceName{diag.SourceKube, agent.SourceName}, Reference: refSelfManaged, Run: runAgent},
-		{ID: "vnode.daemonset-affinity", Title: "DaemonSets keep off VNodes", Needs: kubeOnly, Reference: refSelfManaged, Run: runDaemonSetAffinity},
-		{ID: "vnode.k8s-version", Title: "API server supports label-based VNode scheduling (>= 1.16)", Needs: kubeOnly, Reference: refSelfManaged, Run: runK8sVersion},
-		{ID: "vnode.metrics-server", Title: "metrics-server works with VNodes", Needs: kubeOnly, Reference: refVNodeFAQ, Run: runMetricsServer},
-		{ID: "vnode.present", Title: "VNodes present and Ready", Needs: kubeOnly, Reference: refSelfManaged, Run: runPresent},
-		{ID: "vnode.registry-tls", Title: "VNode pods failing image pulls on certificate errors", Needs: kubeOnly, Reference: refRegistry, Run: runRegistryTLS},
+		// The nodes are needed only when the agents were found as pods,
+		// and the agent source then read the Kubernetes source itself.
+		{ID: CheckAgent, Title: "A cloud-side agent runs on each VNode, Ready, same version, fresh", Needs: diag.Needs(agent.Source), Optional: kubeOnly, Reference: refSelfManaged, Run: runAgent},
+		{ID: CheckDaemonSetAffinity, Title: "DaemonSets keep off VNodes", Needs: kubeOnly, Reference: refSelfManaged, Run: runDaemonSetAffinity},
+		{ID: CheckK8sVersion, Title: "API server supports label-based VNode scheduling (>= 1.16)", Needs: kubeOnly, Reference: refSelfManaged, Run: runK8sVersion},
+		{ID: CheckMetricsServer, Title: "metrics-server works with VNodes", Needs: kubeOnly, Reference: refVNodeFAQ, Run: runMetricsServer},
+		{ID: CheckPresent, Title: "VNodes present and Ready", Needs: kubeOnly, Reference: refSelfManaged, Run: runPresent},
+		{ID: CheckRegistryTLS, Title: "VNode pods failing image pulls on certificate errors", Needs: kubeOnly, Reference: refRegistry, Run: runRegistryTLS},
 	}
-}
-
-// snapshotOf returns the run's snapshot, or the ERROR result that replaces
-// every other result when it is missing.
-func snapshotOf(in *diag.Inputs) (*kube.Snapshot, []*pb.Result) {
-	s := kube.From(in)
-	if s == nil {
-		return nil, []*pb.Result{diag.Errorf("the Kubernetes snapshot is missing from this run")}
-	}
-	return s, nil
-}
-
-// partError is the ERROR result for a part of the snapshot that failed to
-// list, nil when it was read.
-func partError(s *kube.Snapshot, part string) *pb.Result {
-	err := s.PartErrors[part]
-	if err == nil {
-		return nil
-	}
-	res := diag.Errorf("could not read %s: %v", part, err)
-	res.Evidence = []*pb.Evidence{diag.Ev(part, "listed", err.Error())}
-	return res
 }
 
 // canceled is the ERROR result for a check whose context ended.
 func canceled(ctx context.Context) []*pb.Result {
-	if err := ctx.Err(); err != nil {
-		return []*pb.Result{diag.Errorf("check stopped: %v", err)}
+	if ctx.Err() != nil {
+		return diag.Stopped(ctx)
 	}
 	return nil
 }

@@ -301,11 +301,8 @@ func systemOwner(ds *appsv1.DaemonSet) string {
 }
 
 func runDaemonSetAffinity(ctx context.Context, in *diag.Inputs) []*pb.Result {
-	s, errs := snapshotOf(in)
-	if errs != nil {
-		return errs
-	}
-	if r := partError(s, partDaemonSets); r != nil {
+	s := kube.Source.Get(in)
+	if r := s.Unread(kube.PartDaemonSets); r != nil {
 		return []*pb.Result{r}
 	}
 	return evaluateDaemonSets(ctx, s.Nodes, s.DaemonSets, s.Pods)
@@ -319,10 +316,14 @@ type vnodePod struct {
 }
 
 // daemonPodsOnVNodes indexes, in one pass over the pods, the DaemonSet
-// pods bound or pinned to a VNode, by namespace/DaemonSet name.
-func daemonPodsOnVNodes(pods []kube.Pod, isVN map[string]bool) map[string][]vnodePod {
+// pods bound or pinned to a VNode, by namespace/DaemonSet name. It returns
+// nil when poll says stop.
+func daemonPodsOnVNodes(poll *diag.Poll, pods []kube.Pod, isVN map[string]bool) map[string][]vnodePod {
 	out := map[string][]vnodePod{}
 	for i := range pods {
+		if poll.Stop() {
+			return nil
+		}
 		p := &pods[i]
 		if p.OwnerKind != "DaemonSet" {
 			continue
@@ -346,7 +347,11 @@ func evaluateDaemonSets(ctx context.Context, nodes []*corev1.Node, dss []*appsv1
 		return []*pb.Result{noVNode(len(nodes))}
 	}
 	isVN := nameSet(vns)
-	onVN := daemonPodsOnVNodes(pods, isVN)
+	poll := diag.NewPoll(ctx)
+	onVN := daemonPodsOnVNodes(poll, pods, isVN)
+	if poll.Stop() {
+		return diag.Stopped(ctx)
+	}
 
 	sorted := append([]*appsv1.DaemonSet{}, dss...)
 	sort.Slice(sorted, func(i, j int) bool {
@@ -359,8 +364,8 @@ func evaluateDaemonSets(ctx context.Context, nodes []*corev1.Node, dss []*appsv1
 	var kept int
 	seen := map[string]bool{}
 	for _, ds := range sorted {
-		if r := canceled(ctx); r != nil {
-			return r
+		if poll.Stop() {
+			return diag.Stopped(ctx)
 		}
 		key := ds.Namespace + "/" + ds.Name
 		seen[key] = true
@@ -368,6 +373,9 @@ func evaluateDaemonSets(ctx context.Context, nodes []*corev1.Node, dss []*appsv1
 		var landsOn []*corev1.Node
 		var ev []*pb.Evidence
 		for _, n := range vns {
+			if poll.Stop() {
+				return diag.Stopped(ctx)
+			}
 			ok, why := p.placeable(n)
 			if ok {
 				landsOn = append(landsOn, n)

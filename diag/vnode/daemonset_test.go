@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
@@ -245,26 +246,26 @@ func TestEvaluateDaemonSets(t *testing.T) {
 
 	t.Run("no VNode", func(t *testing.T) {
 		got := evaluateDaemonSets(ctx, nodes[:1], []*appsv1.DaemonSet{proxy}, pods)
-		if statuses(got) != "SKIP" || !strings.Contains(got[0].Summary, "no VNode") {
-			t.Errorf("got %s", dump(got))
+		if diagtest.StatusNames(got) != "SKIP" || !strings.Contains(got[0].Summary, "no VNode") {
+			t.Errorf("got %s", diagtest.Dump(got))
 		}
 	})
 	t.Run("all kept off", func(t *testing.T) {
 		got := evaluateDaemonSets(ctx, nodes, []*appsv1.DaemonSet{kept, plain}, nil)
-		if statuses(got) != "PASS" || got[0].Summary != "all 2 DaemonSets keep off the 2 VNode(s)" {
-			t.Errorf("got %s", dump(got))
+		if diagtest.StatusNames(got) != "PASS" || got[0].Summary != "all 2 DaemonSets keep off the 2 VNode(s)" {
+			t.Errorf("got %s", diagtest.Dump(got))
 		}
 	})
 	t.Run("no DaemonSet", func(t *testing.T) {
 		got := evaluateDaemonSets(ctx, nodes, nil, nil)
-		if statuses(got) != "PASS" || got[0].Summary != "no DaemonSet in the cluster" {
-			t.Errorf("got %s", dump(got))
+		if diagtest.StatusNames(got) != "PASS" || got[0].Summary != "no DaemonSet in the cluster" {
+			t.Errorf("got %s", diagtest.Dump(got))
 		}
 	})
 	t.Run("faults", func(t *testing.T) {
 		got := evaluateDaemonSets(ctx, nodes, []*appsv1.DaemonSet{proxy, exporter, kept, plain}, pods)
-		if statuses(got) != "FAIL,FAIL,FAIL,FAIL,PASS" {
-			t.Fatalf("statuses %s\n%s", statuses(got), dump(got))
+		if diagtest.StatusNames(got) != "FAIL,FAIL,FAIL,FAIL,PASS" {
+			t.Fatalf("statuses %s\n%s", diagtest.StatusNames(got), diagtest.Dump(got))
 		}
 		// Sorted by object: kube-system/kube-proxy, logging/fluent-bit, monitoring/node-exporter, old/gone.
 		var order []string
@@ -289,21 +290,21 @@ func TestEvaluateDaemonSets(t *testing.T) {
 			t.Errorf("system DaemonSet not marked in remediation:\n%s", px.Remediation)
 		}
 		if !hasEvidence(px, "pod kube-system/kube-proxy-abcde", "Pending, bound to VNode vn-1") || hasEvidence(px, "pod kube-system/kube-proxy-fghij", "") {
-			t.Errorf("kube-proxy pods evidence:\n%s", dump(got[:1]))
+			t.Errorf("kube-proxy pods evidence:\n%s", diagtest.Dump(got[:1]))
 		}
 		if !hasEvidence(px, "placement on VNode vn-1", "tolerates taint virtual-kubelet.io/provider=alibabacloud:NoSchedule by toleration {operator: Exists}") {
-			t.Errorf("kube-proxy placement evidence:\n%s", dump(got[:1]))
+			t.Errorf("kube-proxy placement evidence:\n%s", diagtest.Dump(got[:1]))
 		}
 		fb := got[1]
 		if !strings.Contains(fb.Summary, "keeps off VNodes now, but 1 of its pods are still on VNodes") || !strings.Contains(fb.Remediation, "kubectl -n logging delete pod fluent-bit-stale") {
-			t.Errorf("fluent-bit:\n%s", dump(got[1:2]))
+			t.Errorf("fluent-bit:\n%s", diagtest.Dump(got[1:2]))
 		}
 		ne := got[2]
 		if strings.Contains(ne.Summary, "system") || !hasEvidence(ne, "pod monitoring/node-exporter-x", "pinned by node affinity to VNode vn-2") {
-			t.Errorf("node-exporter:\n%s", dump(got[2:3]))
+			t.Errorf("node-exporter:\n%s", diagtest.Dump(got[2:3]))
 		}
 		if !strings.Contains(got[3].Summary, "the DaemonSet itself was not listed") {
-			t.Errorf("orphan:\n%s", dump(got[3:4]))
+			t.Errorf("orphan:\n%s", diagtest.Dump(got[3:4]))
 		}
 		if got[4].Summary != "the other 1 DaemonSets keep off the 2 VNode(s)" {
 			t.Errorf("pass summary %q", got[4].Summary)
@@ -313,8 +314,8 @@ func TestEvaluateDaemonSets(t *testing.T) {
 		c, cancel := context.WithCancel(ctx)
 		cancel()
 		got := evaluateDaemonSets(c, nodes, []*appsv1.DaemonSet{proxy}, nil)
-		if statuses(got) != "ERROR" {
-			t.Errorf("got %s", dump(got))
+		if diagtest.StatusNames(got) != "ERROR" {
+			t.Errorf("got %s", diagtest.Dump(got))
 		}
 	})
 }

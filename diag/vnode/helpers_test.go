@@ -1,13 +1,9 @@
 package vnode
 
 import (
-	"strings"
-
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
 func testNode(name string, labels map[string]string, taints ...corev1.Taint) *corev1.Node {
@@ -63,25 +59,3 @@ func req(key string, op corev1.NodeSelectorOperator, values ...string) corev1.No
 }
 
 var tolerateAll = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
-
-func statuses(rs []*pb.Result) string {
-	s := make([]string, len(rs))
-	for i, r := range rs {
-		s[i] = r.Status.String()
-	}
-	return strings.Join(s, ",")
-}
-
-func dump(rs []*pb.Result) string {
-	var b strings.Builder
-	for _, r := range rs {
-		b.WriteString(r.Status.String() + " " + r.Summary + "\n")
-		for _, e := range r.Evidence {
-			b.WriteString("  " + e.Label + ": want " + e.Expected + " got " + e.Observed + "\n")
-		}
-		if r.Remediation != "" {
-			b.WriteString("  fix: " + r.Remediation + "\n")
-		}
-	}
-	return b.String()
-}

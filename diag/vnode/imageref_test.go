@@ -8,8 +8,8 @@ func TestParseImageRef(t *testing.T) {
 		host, path, tag, digest string
 		err                     bool
 	}{
-		{in: "nginx", host: "docker.io", path: "nginx"},
-		{in: "nginx:1.27", host: "docker.io", path: "nginx", tag: "1.27"},
+		{in: "nginx", host: "docker.io", path: "library/nginx"},
+		{in: "nginx:1.27", host: "docker.io", path: "library/nginx", tag: "1.27"},
 		{in: "library/nginx:1.27", host: "docker.io", path: "library/nginx", tag: "1.27"},
 		{in: "bitnami/metrics-server:0.6.4", host: "docker.io", path: "bitnami/metrics-server", tag: "0.6.4"},
 		{in: "registry.k8s.io/metrics-server/metrics-server:v0.7.2", host: "registry.k8s.io", path: "metrics-server/metrics-server", tag: "v0.7.2"},
@@ -22,13 +22,18 @@ func TestParseImageRef(t *testing.T) {
 		{in: "registry-cn-hangzhou.ack.aliyuncs.com/acs/metrics-server:v0.3.8.5-307cf45-aliyun", host: "registry-cn-hangzhou.ack.aliyuncs.com", path: "acs/metrics-server", tag: "v0.3.8.5-307cf45-aliyun"},
 		{in: "registry.k8s.io/metrics-server/metrics-server@sha256:ffcb2bf004d6aa0a17d90e0247cf94f2865c8901dcab4427034c341951c239f9",
 			host: "registry.k8s.io", path: "metrics-server/metrics-server", digest: "sha256:ffcb2bf004d6aa0a17d90e0247cf94f2865c8901dcab4427034c341951c239f9"},
-		{in: "harbor.corp.local:8443/ms/metrics-server:v0.6.4@sha256:abc123", host: "harbor.corp.local:8443", path: "ms/metrics-server", tag: "v0.6.4", digest: "sha256:abc123"},
 		{in: " quay.io/prometheus/node-exporter:v1.8.2 ", host: "quay.io", path: "prometheus/node-exporter", tag: "v1.8.2"},
 		{in: "", err: true},
 		{in: "nginx:", err: true},
 		{in: "harbor.corp.local/", err: true},
 		{in: "nginx@sha256", err: true},
 		{in: "a//b:1", err: true},
+		// What the hand-written parser this replaced accepted and the
+		// container runtimes refuse.
+		{in: "Registry.Example.com/Team/X:v1", err: true},
+		{in: "example.com/a/b:c:d", err: true},
+		{in: "foo@sha256:zz", err: true},
+		{in: "harbor.corp.local:8443/ms/metrics-server:v0.6.4@sha256:abc123", err: true},
 	}
 	for _, tt := range tests {
 		got, err := parseImageRef(tt.in)
@@ -42,9 +47,8 @@ func TestParseImageRef(t *testing.T) {
 			t.Errorf("parseImageRef(%q): %v", tt.in, err)
 			continue
 		}
-		want := imageRef{Host: tt.host, Path: tt.path, Tag: tt.tag, Digest: tt.digest}
-		if got != want {
-			t.Errorf("parseImageRef(%q) = %+v, want %+v", tt.in, got, want)
+		if got.Host != tt.host || got.Path != tt.path || got.Tag != tt.tag || got.Digest != tt.digest {
+			t.Errorf("parseImageRef(%q) = %+v, want host %q path %q tag %q digest %q", tt.in, got, tt.host, tt.path, tt.tag, tt.digest)
 		}
 	}
 }
@@ -52,30 +56,33 @@ func TestParseImageRef(t *testing.T) {
 func TestParseVersion(t *testing.T) {
 	tests := []struct {
 		in   string
-		want semver
-		ok   bool
+		want string // "" when no version is named
 	}{
-		{"v0.5.2", semver{0, 5, 2}, true},
-		{"0.6.4", semver{0, 6, 4}, true},
-		{"v0.7", semver{0, 7, 0}, true},
-		{"V0.6.0", semver{0, 6, 0}, true},
-		{"v0.5.2-amd64", semver{0, 5, 2}, true},
-		{"v0.6.3-aliyun.1", semver{0, 6, 3}, true},
-		{"v0.3.8.5-307cf45-aliyun", semver{0, 3, 8}, true},
-		{"0.6.4-debian-12-r10", semver{0, 6, 4}, true},
-		{"v0.6.4+build.7", semver{0, 6, 4}, true},
-		{"v0.5.2_linux", semver{0, 5, 2}, true},
-		{"latest", semver{}, false},
-		{"", semver{}, false},
-		{"sha-3f2a9c1", semver{}, false},
-		{"v1", semver{}, false},
-		{"release-0.6", semver{}, false},
-		{"v0.6.x", semver{0, 6, 0}, true}, // the series is known, which is what matters
+		{"v0.5.2", "v0.5.2"},
+		{"0.6.4", "v0.6.4"},
+		{"v0.7", "v0.7"},
+		{"V0.6.0", "v0.6.0"},
+		{"v0.5.2-amd64", "v0.5.2"},
+		{"v0.6.3-aliyun.1", "v0.6.3"},
+		{"v0.3.8.5-307cf45-aliyun", "v0.3.8.5"},
+		{"0.6.4-debian-12-r10", "v0.6.4"},
+		{"v0.6.4+build.7", "v0.6.4"},
+		{"v0.5.2_linux", "v0.5.2"},
+		{"latest", ""},
+		{"", ""},
+		{"sha-3f2a9c1", ""},
+		{"v1", ""},
+		{"release-0.6", ""},
+		{"v0.6.x", "v0.6"}, // the series is known, which is what matters
 	}
 	for _, tt := range tests {
-		got, ok := parseVersion(tt.in)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("parseVersion(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
+		v, ok := parseVersion(tt.in)
+		got := ""
+		if ok {
+			got = release(v)
+		}
+		if got != tt.want {
+			t.Errorf("parseVersion(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

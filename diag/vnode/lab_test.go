@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/diag/k8s"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
@@ -21,38 +22,16 @@ import (
 // gather reads a snapshot through the real Kubernetes source.
 func gather(t *testing.T, ctx context.Context, rc *rest.Config) *kube.Snapshot {
 	t.Helper()
-	p, err := kube.NewProviderForConfig(kube.Config{PageSize: 3}, rc, "lab")
+	p, err := kube.ForRESTConfig(&kube.Config{PageSize: 3}, rc, "lab")
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := p.Gather(ctx)
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
-	return v.(*kube.Snapshot)
+	return diagtest.GatherAs(t, ctx, p, kube.Source)
 }
 
 func run(t *testing.T, ctx context.Context, s *kube.Snapshot, id string) []*pb.Result {
 	t.Helper()
-	in := diag.NewInputs(map[diag.SourceName]any{diag.SourceKube: s})
-	for _, c := range Checks() {
-		if c.ID == id {
-			return c.Run(ctx, in)
-		}
-	}
-	t.Fatalf("no check %s", id)
-	return nil
-}
-
-func find(rs []*pb.Result, kind, ns, name string) *pb.Result {
-	for _, r := range rs {
-		for _, o := range r.Objects {
-			if o.Kind == kind && o.Namespace == ns && o.Name == name {
-				return r
-			}
-		}
-	}
-	return nil
+	return diagtest.Run(t, ctx, Checks(), id, diag.NewInputs(kube.Source.With(s)))
 }
 
 // TestLab runs the checks on the demo scenario loaded into a real API
@@ -88,31 +67,31 @@ func TestLab(t *testing.T) {
 
 	t.Run("present", func(t *testing.T) {
 		got := run(t, ctx, s, "vnode.present")
-		if statuses(got) != "PASS,PASS,FAIL" {
-			t.Fatalf("got %s", dump(got))
+		if diagtest.StatusNames(got) != "PASS,PASS,FAIL" {
+			t.Fatalf("got %s", diagtest.Dump(got))
 		}
-		nr := find(got, "Node", "", kubelab.ScenarioVNodeNotReady)
+		nr := diagtest.Find(got, "Node", "", kubelab.ScenarioVNodeNotReady)
 		if nr.Status != pb.Status_FAIL || !strings.Contains(nr.Summary, "Ready=Unknown (NodeStatusUnknown") || !hasEvidence(nr, "identified by", "label k8s.aliyun.com/vnode=true") {
-			t.Errorf("not-ready VNode: %s", dump([]*pb.Result{nr}))
+			t.Errorf("not-ready VNode: %s", diagtest.Dump([]*pb.Result{nr}))
 		}
 		if !hasEvidence(got[0], "kubelet version", "v1.30.4-vk-v2.11.0") {
-			t.Errorf("kubelet version missing: %s", dump(got[:1]))
+			t.Errorf("kubelet version missing: %s", diagtest.Dump(got[:1]))
 		}
 	})
 
 	t.Run("daemonset-affinity", func(t *testing.T) {
 		got := run(t, ctx, s, "vnode.daemonset-affinity")
-		if statuses(got) != "FAIL,FAIL,PASS" {
-			t.Fatalf("got %s", dump(got))
+		if diagtest.StatusNames(got) != "FAIL,FAIL,PASS" {
+			t.Fatalf("got %s", diagtest.Dump(got))
 		}
-		kp := find(got, "DaemonSet", "kube-system", "kube-proxy")
+		kp := diagtest.Find(got, "DaemonSet", "kube-system", "kube-proxy")
 		if kp == nil || !strings.Contains(kp.Summary, "(system DaemonSet, in namespace kube-system) can be placed on VNode(s) virtual-kubelet-cn-shanghai-l, "+kubelab.ScenarioVNodeReady+", "+kubelab.ScenarioVNodeNotReady) ||
 			!hasEvidence(kp, "pod kube-system/kube-proxy-vk8s2", "Pending, bound to VNode "+kubelab.ScenarioVNodeReady) {
-			t.Errorf("kube-proxy: %s", dump([]*pb.Result{kp}))
+			t.Errorf("kube-proxy: %s", diagtest.Dump([]*pb.Result{kp}))
 		}
-		ne := find(got, "DaemonSet", "monitoring", "node-exporter")
+		ne := diagtest.Find(got, "DaemonSet", "monitoring", "node-exporter")
 		if ne == nil || !hasEvidence(ne, "placement on VNode "+kubelab.ScenarioVNodeReady, "term 2 (kubernetes.io/os In [linux])") {
-			t.Errorf("node-exporter: %s", dump([]*pb.Result{ne}))
+			t.Errorf("node-exporter: %s", diagtest.Dump([]*pb.Result{ne}))
 		}
 		if got[2].Summary != "the other 2 DaemonSets keep off the 3 VNode(s)" {
 			t.Errorf("pass: %s", got[2].Summary)
@@ -125,8 +104,8 @@ func TestLab(t *testing.T) {
 			t.Fatalf("apply the printed patch: %v", err)
 		}
 		got = run(t, ctx, gather(t, ctx, lab.Config), "vnode.daemonset-affinity")
-		if find(got, "DaemonSet", "monitoring", "node-exporter") != nil || statuses(got) != "FAIL,PASS" {
-			t.Errorf("after the patch: %s", dump(got))
+		if diagtest.Find(got, "DaemonSet", "monitoring", "node-exporter") != nil || diagtest.StatusNames(got) != "FAIL,PASS" {
+			t.Errorf("after the patch: %s", diagtest.Dump(got))
 		}
 		ds, err := lab.Client.AppsV1().DaemonSets("monitoring").Get(ctx, "node-exporter", metav1.GetOptions{})
 		if err != nil {
@@ -141,9 +120,9 @@ func TestLab(t *testing.T) {
 
 	t.Run("metrics-server", func(t *testing.T) {
 		got := run(t, ctx, s, "vnode.metrics-server")
-		if statuses(got) != "FAIL" || !strings.Contains(got[0].Summary, "metrics-server kube-system/metrics-server is v0.6.4: it scrapes /metrics/resource") ||
+		if diagtest.StatusNames(got) != "FAIL" || !strings.Contains(got[0].Summary, "metrics-server kube-system/metrics-server is v0.6.4: it scrapes /metrics/resource") ||
 			!strings.Contains(got[0].Summary, "APIService v1beta1.metrics.k8s.io is not Available") {
-			t.Fatalf("got %s", dump(got))
+			t.Fatalf("got %s", diagtest.Dump(got))
 		}
 		patch := between(t, got[0].Remediation, "patch deployment metrics-server --type=json -p '", "'")
 		if _, err := lab.Client.AppsV1().Deployments("kube-system").Patch(ctx, "metrics-server", types.JSONPatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
@@ -153,37 +132,37 @@ func TestLab(t *testing.T) {
 		// The version and flags are fixed; the lab runs no metrics-server
 		// pod, so the APIService stays unavailable.
 		if !strings.HasPrefix(got[0].Summary, "metrics-server kube-system/metrics-server is v0.5.2 with the VNode flags; APIService") {
-			t.Errorf("after the patch: %s", dump(got))
+			t.Errorf("after the patch: %s", diagtest.Dump(got))
 		}
 	})
 
 	t.Run("k8s-version", func(t *testing.T) {
 		got := run(t, ctx, s, "vnode.k8s-version")
-		if statuses(got) != "PASS" || !strings.Contains(got[0].Summary, "API server v1.") {
-			t.Errorf("got %s", dump(got))
+		if diagtest.StatusNames(got) != "PASS" || !strings.Contains(got[0].Summary, "API server v1.") {
+			t.Errorf("got %s", diagtest.Dump(got))
 		}
 	})
 
 	t.Run("registry-tls", func(t *testing.T) {
 		got := run(t, ctx, s, "vnode.registry-tls")
-		if statuses(got) != "WARN,WARN,WARN" {
-			t.Fatalf("got %s", dump(got))
+		if diagtest.StatusNames(got) != "WARN,WARN,WARN" {
+			t.Fatalf("got %s", diagtest.Dump(got))
 		}
 		for _, name := range []string{"storefront-6d9c7f5b8d-x7k2p", "storefront-6d9c7f5b8d-q9d4w"} {
-			r := find(got, "Pod", "shop", name)
+			r := diagtest.Find(got, "Pod", "shop", name)
 			if r == nil || !strings.HasSuffix(r.Summary, `add annotation k8s.aliyun.com/insecure-registry: "`+kubelab.ScenarioHarbor+`"`) ||
 				!strings.HasPrefix(r.Remediation, "kubectl -n shop patch deployment storefront --type=merge -p '") {
-				t.Errorf("%s: %s", name, dump([]*pb.Result{r}))
+				t.Errorf("%s: %s", name, diagtest.Dump([]*pb.Result{r}))
 			}
 		}
-		if r := find(got, "Pod", "shop", "storefront-6d9c7f5b8d-q9d4w"); r == nil || !hasEvidence(r, "event Failed (count 5)", "x509: certificate signed by unknown authority") {
-			t.Errorf("event evidence: %s", dump([]*pb.Result{r}))
+		if r := diagtest.Find(got, "Pod", "shop", "storefront-6d9c7f5b8d-q9d4w"); r == nil || !hasEvidence(r, "event Failed (count 5)", "x509: certificate signed by unknown authority") {
+			t.Errorf("event evidence: %s", diagtest.Dump([]*pb.Result{r}))
 		}
-		cat := find(got, "Pod", "shop", "catalog-6d9c7f5b8d-m3n8v")
+		cat := diagtest.Find(got, "Pod", "shop", "catalog-6d9c7f5b8d-m3n8v")
 		if cat == nil || !strings.Contains(cat.Summary, `"harbor.corp.example,`+kubelab.ScenarioHarbor+`" (it carries "harbor.corp.example"`) {
-			t.Errorf("catalog: %s", dump([]*pb.Result{cat}))
+			t.Errorf("catalog: %s", diagtest.Dump([]*pb.Result{cat}))
 		}
-		patch := between(t, find(got, "Pod", "shop", "storefront-6d9c7f5b8d-x7k2p").Remediation, "--type=merge -p '", "'")
+		patch := between(t, diagtest.Find(got, "Pod", "shop", "storefront-6d9c7f5b8d-x7k2p").Remediation, "--type=merge -p '", "'")
 		d, err := lab.Client.AppsV1().Deployments("shop").Patch(ctx, "storefront", types.MergePatchType, []byte(patch), metav1.PatchOptions{})
 		if err != nil {
 			t.Fatalf("apply the printed patch: %v", err)
@@ -221,7 +200,7 @@ func TestLabPartErrors(t *testing.T) {
 	rc := rest.CopyConfig(lab.Config)
 	rc.Impersonate = rest.ImpersonationConfig{UserName: "narrow-reader"}
 	s := gather(t, ctx, rc)
-	if s.PartErrors[partDaemonSets] == nil || s.PartErrors[partDeployments] == nil || s.PartErrors[partEvents] == nil {
+	if s.PartErrors[kube.PartDaemonSets] == nil || s.PartErrors[kube.PartDeployments] == nil || s.PartErrors[kube.PartEvents] == nil {
 		t.Fatalf("want daemonsets, deployments and events to fail for the narrow reader, part errors: %v", s.PartErrors)
 	}
 	for id, want := range map[string]string{
@@ -230,21 +209,21 @@ func TestLabPartErrors(t *testing.T) {
 	} {
 		got := run(t, ctx, s, id)
 		if len(got) != 1 || !strings.HasPrefix(got[0].Status.String()+" "+got[0].Summary, want) {
-			t.Errorf("%s: %s", id, dump(got))
+			t.Errorf("%s: %s", id, diagtest.Dump(got))
 		}
 	}
 	// Status messages still show the certificate errors; the missing
 	// events are reported beside them.
 	got := run(t, ctx, s, "vnode.registry-tls")
-	if statuses(got) != "WARN,WARN,ERROR" || !strings.Contains(got[2].Summary, "could not read events") {
-		t.Errorf("registry-tls: %s", dump(got))
+	if diagtest.StatusNames(got) != "WARN,WARN,ERROR" || !strings.Contains(got[2].Summary, "could not read events") {
+		t.Errorf("registry-tls: %s", diagtest.Dump(got))
 	}
 	// Nodes and pods are enough for these two.
-	if got := run(t, ctx, s, "vnode.present"); statuses(got) != "PASS,FAIL" {
-		t.Errorf("present: %s", dump(got))
+	if got := run(t, ctx, s, "vnode.present"); diagtest.StatusNames(got) != "PASS,FAIL" {
+		t.Errorf("present: %s", diagtest.Dump(got))
 	}
-	if got := run(t, ctx, s, "vnode.k8s-version"); statuses(got) != "PASS" {
-		t.Errorf("k8s-version: %s", dump(got))
+	if got := run(t, ctx, s, "vnode.k8s-version"); diagtest.StatusNames(got) != "PASS" {
+		t.Errorf("k8s-version: %s", diagtest.Dump(got))
 	}
 }
 
@@ -263,7 +242,7 @@ func TestLabNoVNode(t *testing.T) {
 	}
 	s := gather(t, ctx, lab.Config)
 	for _, c := range Checks() {
-		if len(c.Needs) != 1 || c.Needs[0] != diag.SourceKube {
+		if len(c.Needs) != 1 || c.Needs[0] != kube.Source.Name() {
 			continue // vnode.agent reads the agent source too; diag/agent tests it
 		}
 		got := run(t, ctx, s, c.ID)
@@ -271,8 +250,8 @@ func TestLabNoVNode(t *testing.T) {
 		if c.ID == "vnode.k8s-version" {
 			want = "PASS"
 		}
-		if statuses(got) != want || (want == "SKIP" && !strings.Contains(got[0].Summary, "no VNode in the cluster")) {
-			t.Errorf("%s: %s", c.ID, dump(got))
+		if diagtest.StatusNames(got) != want || (want == "SKIP" && !strings.Contains(got[0].Summary, "no VNode in the cluster")) {
+			t.Errorf("%s: %s", c.ID, diagtest.Dump(got))
 		}
 	}
 }
@@ -298,7 +277,7 @@ func labReport(t *testing.T, ctx context.Context, lab *kubelab.Lab, objs []any) 
 	if err := lab.Apply(ctx, objs...); err != nil {
 		t.Fatal(err)
 	}
-	p, err := kube.NewProviderForConfig(kube.Config{PageSize: 3}, lab.Config, "lab")
+	p, err := kube.ForRESTConfig(&kube.Config{PageSize: 3}, lab.Config, "lab")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,20 +353,20 @@ func TestLabLegacyServer(t *testing.T) {
 		byCheck[r.CheckId] = append(byCheck[r.CheckId], r)
 	}
 	got := byCheck["vnode.k8s-version"]
-	if statuses(got) != "FAIL" || got[0].Summary != "API server "+kubelab.LegacyVersion+" is older than v1.16: label-based VNode scheduling is not supported" ||
+	if diagtest.StatusNames(got) != "FAIL" || got[0].Summary != "API server "+kubelab.LegacyVersion+" is older than v1.16: label-based VNode scheduling is not supported" ||
 		!strings.Contains(got[0].Remediation, "from 1.15") {
-		t.Fatalf("k8s-version on %s: %s", kubelab.LegacyVersion, dump(got))
+		t.Fatalf("k8s-version on %s: %s", kubelab.LegacyVersion, diagtest.Dump(got))
 	}
-	if got := byCheck["vnode.present"]; statuses(got) != "PASS" {
-		t.Errorf("present: %s", dump(got))
+	if got := byCheck["vnode.present"]; diagtest.StatusNames(got) != "PASS" {
+		t.Errorf("present: %s", diagtest.Dump(got))
 	}
 	// Found on this server: it has no spec.podCIDRs (1.16) and no
 	// ServiceCIDR API (1.33); neither is a fault of the cluster.
-	if got := byCheck["k8s.podcidr-assigned"]; statuses(got) != "PASS" {
-		t.Errorf("podcidr-assigned: %s", dump(got))
+	if got := byCheck["k8s.podcidr-assigned"]; diagtest.StatusNames(got) != "PASS" {
+		t.Errorf("podcidr-assigned: %s", diagtest.Dump(got))
 	}
-	if got := byCheck["k8s.podcidr-overlap"]; statuses(got) != "PASS,WARN" || !strings.Contains(got[1].Summary, "the server has no ServiceCIDR API") {
-		t.Errorf("podcidr-overlap: %s", dump(got))
+	if got := byCheck["k8s.podcidr-overlap"]; diagtest.StatusNames(got) != "PASS,WARN" || !strings.Contains(got[1].Summary, "the server has no ServiceCIDR API") {
+		t.Errorf("podcidr-overlap: %s", diagtest.Dump(got))
 	}
 	for id, rs := range byCheck {
 		for _, r := range rs {

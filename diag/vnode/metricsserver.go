@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/version"
 
+	"github.com/spf13/pflag"
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
@@ -21,8 +24,8 @@ const metricsAPIService = "v1beta1.metrics.k8s.io"
 // scrape from /stats/summary to /metrics/resource, which VNodes do not
 // serve; v0.5.2 is the last release before it.
 var (
-	msResourceEndpoint = semver{0, 6, 0}
-	msTestedSeries     = semver{0, 5, 0}
+	msResourceEndpoint = version.MustParseGeneric("0.6.0")
+	msTestedSeries     = version.MustParseGeneric("0.5.0")
 	msRecommended      = "v0.5.2"
 )
 
@@ -66,44 +69,42 @@ func metricsServerContainer(d *appsv1.Deployment) int {
 	return -1
 }
 
-// boolFlag reports whether a boolean flag is on: "--name" or "--name=true".
-func boolFlag(args []string, name string) (on bool, seen string) {
-	for _, a := range args {
-		switch {
-		case a == name:
-			on, seen = true, a
-		case strings.HasPrefix(a, name+"="):
-			v := strings.TrimPrefix(a, name+"=")
-			on, seen = v == "true" || v == "1" || v == "t" || v == "T" || v == "TRUE" || v == "True", a
+// msCommandLine reads the VNode flags of a metrics-server command line as
+// metrics-server itself does (pflag): the last occurrence wins, booleans
+// take strconv.ParseBool's values, flags it does not know are skipped.
+func msCommandLine(args []string) (*pflag.FlagSet, error) {
+	fs := pflag.NewFlagSet("metrics-server", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.ParseErrorsAllowlist.UnknownFlags = true
+	for _, f := range msFlags {
+		if f.value == "" {
+			fs.Bool(strings.TrimPrefix(f.name, "--"), false, "")
+		} else {
+			fs.String(strings.TrimPrefix(f.name, "--"), "", "")
 		}
 	}
-	return on, seen
-}
-
-// stringFlag returns the last value of "--name=value" or "--name value".
-func stringFlag(args []string, name string) (string, bool) {
-	var val string
-	var ok bool
-	for i, a := range args {
-		switch {
-		case strings.HasPrefix(a, name+"="):
-			val, ok = strings.TrimPrefix(a, name+"="), true
-		case a == name && i+1 < len(args):
-			val, ok = args[i+1], true
-		}
-	}
-	return val, ok
+	return fs, fs.Parse(args)
 }
 
 // flagProblems lists what the container's command line lacks of msFlags.
 // The address types are accepted when InternalIP comes first: a VNode's
 // kubelet endpoint is its InternalIP.
 func flagProblems(args []string) (problems []string, ev []*pb.Evidence) {
+	fs, err := msCommandLine(args)
+	if err != nil {
+		ev = append(ev, diag.Ev("command line", "flags metrics-server accepts", err.Error()))
+		return append(problems, "the command line does not parse: "+err.Error()), ev
+	}
 	for _, f := range msFlags {
+		name := strings.TrimPrefix(f.name, "--")
 		if f.value == "" {
-			on, seen := boolFlag(args, f.name)
-			if seen == "" {
-				seen = "absent"
+			on, _ := fs.GetBool(name)
+			seen := "absent"
+			switch {
+			case fs.Changed(name) && on:
+				seen = f.name
+			case fs.Changed(name):
+				seen = f.name + "=" + fs.Lookup(name).Value.String()
 			}
 			ev = append(ev, diag.Ev("flag "+f.name, f.name, seen))
 			if !on {
@@ -111,9 +112,9 @@ func flagProblems(args []string) (problems []string, ev []*pb.Evidence) {
 			}
 			continue
 		}
-		v, ok := stringFlag(args, f.name)
+		v, _ := fs.GetString(name)
 		want := f.name + "=" + f.value
-		if !ok {
+		if !fs.Changed(name) {
 			ev = append(ev, diag.Ev("flag "+f.name, want, "absent"))
 			problems = append(problems, f.name+" is not set")
 			continue
@@ -158,7 +159,7 @@ func fixedArgs(args []string) []string {
 
 // msVersion reads the version from the image tag, falling back to the
 // app.kubernetes.io/version label charts set; from says which.
-func msVersion(d *appsv1.Deployment, image string) (v semver, from string, ok bool) {
+func msVersion(d *appsv1.Deployment, image string) (v *version.Version, from string, ok bool) {
 	if r, err := parseImageRef(image); err == nil && r.Tag != "" {
 		if v, ok := parseVersion(r.Tag); ok {
 			return v, "image tag " + r.Tag, true
@@ -171,21 +172,18 @@ func msVersion(d *appsv1.Deployment, image string) (v semver, from string, ok bo
 			}
 		}
 	}
-	return semver{}, "", false
+	return nil, "", false
 }
 
 func runMetricsServer(ctx context.Context, in *diag.Inputs) []*pb.Result {
-	s, errs := snapshotOf(in)
-	if errs != nil {
-		return errs
-	}
-	if r := partError(s, partDeployments); r != nil {
+	s := kube.Source.Get(in)
+	if r := s.Unread(kube.PartDeployments); r != nil {
 		return []*pb.Result{r}
 	}
 	if r := canceled(ctx); r != nil {
 		return r
 	}
-	return evaluateMetricsServer(len(vnodes(s.Nodes)), s.Deployments, s.MetricsAPIService, s.PartErrors[partAPIService])
+	return evaluateMetricsServer(len(vnodes(s.Nodes)), s.Deployments, s.MetricsAPIService, s.PartErrors[kube.PartMetricsAPIService])
 }
 
 // evaluateMetricsServer judges each metrics-server Deployment against
@@ -228,13 +226,9 @@ func evaluateMetricsServer(vnodeCount int, deps []*appsv1.Deployment, api *kube.
 		out = append(out, evaluateOneMetricsServer(m.d, m.ci, api, apiErr))
 	}
 	if apiErr != nil {
-		out = append(out, partErrorResult(partAPIService, apiErr))
+		out = append(out, kube.UnreadPart(kube.PartMetricsAPIService, apiErr))
 	}
 	return out
-}
-
-func partErrorResult(part string, err error) *pb.Result {
-	return partError(&kube.Snapshot{PartErrors: map[string]error{part: err}}, part)
 }
 
 func apiServiceEvidence(api *kube.APIService, apiErr error) *pb.Evidence {
@@ -270,7 +264,7 @@ func evaluateOneMetricsServer(d *appsv1.Deployment, ci int, api *kube.APIService
 
 	ev := []*pb.Evidence{diag.Ev("image", "metrics-server "+msRecommended+" (a v0.5.x release)", ctr.Image)}
 	if known {
-		ev = append(ev, diag.Ev("version", "v0.5.x (v0.6.0 and later scrape /metrics/resource, which VNodes do not serve)", v.String()+" from "+from))
+		ev = append(ev, diag.Ev("version", "v0.5.x (v0.6.0 and later scrape /metrics/resource, which VNodes do not serve)", release(v)+" from "+from))
 	} else {
 		ev = append(ev, diag.Ev("version", "v0.5.x", "unknown: the image tag names no release"))
 	}
@@ -284,18 +278,18 @@ func evaluateOneMetricsServer(d *appsv1.Deployment, ci int, api *kube.APIService
 	case !known:
 		status = pb.Status_WARN
 		summary = fmt.Sprintf("could not tell the version of metrics-server %s from image %q: v0.6.0 and later do not work with VNodes", key, ctr.Image)
-	case !v.less(msResourceEndpoint):
+	case v.AtLeast(msResourceEndpoint):
 		status, needImage = pb.Status_FAIL, true
-		summary = fmt.Sprintf("metrics-server %s is %s: it scrapes /metrics/resource, which VNodes do not serve (404), so kubectl top and HPA miss VNode pods", key, v)
-	case v.less(msTestedSeries):
+		summary = fmt.Sprintf("metrics-server %s is %s: it scrapes /metrics/resource, which VNodes do not serve (404), so kubectl top and HPA miss VNode pods", key, release(v))
+	case v.LessThan(msTestedSeries):
 		status, needImage = pb.Status_WARN, true
-		summary = fmt.Sprintf("metrics-server %s is %s, older than the v0.5.x series documented to work with VNodes", key, v)
+		summary = fmt.Sprintf("metrics-server %s is %s, older than the v0.5.x series documented to work with VNodes", key, release(v))
 	case len(problems) > 0:
 		status = pb.Status_WARN
-		summary = fmt.Sprintf("metrics-server %s is %s but lacks the VNode flags: %s", key, v, strings.Join(problems, "; "))
+		summary = fmt.Sprintf("metrics-server %s is %s but lacks the VNode flags: %s", key, release(v), strings.Join(problems, "; "))
 	default:
 		status = pb.Status_PASS
-		summary = fmt.Sprintf("metrics-server %s is %s with the VNode flags", key, v)
+		summary = fmt.Sprintf("metrics-server %s is %s with the VNode flags", key, release(v))
 	}
 
 	var fix []string

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
@@ -47,14 +48,29 @@ func TestMetricsServerContainer(t *testing.T) {
 
 func TestFlags(t *testing.T) {
 	args := []string{"--kubelet-insecure-tls=false", "--kubelet-preferred-address-types", "Hostname,InternalIP", "--secure-port=4443", "--kubelet-use-node-status-port=true"}
-	if on, _ := boolFlag(args, "--kubelet-insecure-tls"); on {
+	fs, err := msCommandLine(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if on, _ := fs.GetBool("kubelet-insecure-tls"); on {
 		t.Error("--kubelet-insecure-tls=false read as on")
 	}
-	if on, _ := boolFlag(args, "--kubelet-use-node-status-port"); !on {
+	if on, _ := fs.GetBool("kubelet-use-node-status-port"); !on {
 		t.Error("--kubelet-use-node-status-port=true read as off")
 	}
-	if v, ok := stringFlag(args, "--kubelet-preferred-address-types"); !ok || v != "Hostname,InternalIP" {
-		t.Errorf("space-separated value: %q %v", v, ok)
+	if v, _ := fs.GetString("kubelet-preferred-address-types"); !fs.Changed("kubelet-preferred-address-types") || v != "Hostname,InternalIP" {
+		t.Errorf("space-separated value: %q", v)
+	}
+	// Booleans take what strconv.ParseBool takes, as metrics-server's pflag does.
+	for _, a := range []string{"--kubelet-insecure-tls=TRUE", "--kubelet-insecure-tls=1", "--kubelet-insecure-tls=t"} {
+		if fs, _ := msCommandLine([]string{a}); fs == nil || !fs.Changed("kubelet-insecure-tls") {
+			t.Errorf("%s not read", a)
+		} else if on, _ := fs.GetBool("kubelet-insecure-tls"); !on {
+			t.Errorf("%s read as off", a)
+		}
+	}
+	if problems, _ := flagProblems([]string{"--kubelet-insecure-tls=maybe"}); len(problems) != 1 || !strings.Contains(problems[0], "does not parse") {
+		t.Errorf("an unparseable boolean: %q", problems)
 	}
 	problems, _ := flagProblems(args)
 	want := "--kubelet-insecure-tls is not set; --kubelet-preferred-address-types=Hostname,InternalIP does not try InternalIP first"
@@ -92,7 +108,7 @@ func TestEvaluateMetricsServer(t *testing.T) {
 				"nodes/stats"}},
 		{name: "v0.6.0 exactly fails", vnodes: 2, deps: []*appsv1.Deployment{msDeployment("kube-system", "metrics-server", upstream+":v0.6.0", nil)}, api: availableAPI,
 			statuses: "FAIL", summary: "is v0.6.0: it scrapes /metrics/resource"},
-		{name: "mirror with port, tag and digest", vnodes: 1, deps: []*appsv1.Deployment{msDeployment("ops", "metrics-server", "harbor.corp.local:8443/k8s/metrics-server:v0.7.2@sha256:0123abcd", nil)}, api: availableAPI,
+		{name: "mirror with port, tag and digest", vnodes: 1, deps: []*appsv1.Deployment{msDeployment("ops", "metrics-server", "harbor.corp.local:8443/k8s/metrics-server:v0.7.2@sha256:ffcb2bf004d6aa0a17d90e0247cf94f2865c8901dcab4427034c341951c239f9", nil)}, api: availableAPI,
 			statuses: "FAIL", summary: "metrics-server ops/metrics-server is v0.7.2",
 			remedy: []string{`"value":"harbor.corp.local:8443/k8s/metrics-server:v0.5.2"`, "push v0.5.2 to harbor.corp.local:8443/k8s/metrics-server first"}},
 		{name: "v-less bitnami tag in a chart", vnodes: 1, deps: []*appsv1.Deployment{msDeployment("monitoring", "obs-metrics-server", "bitnami/metrics-server:0.6.4-debian-12-r10", nil)}, api: availableAPI,
@@ -124,7 +140,7 @@ func TestEvaluateMetricsServer(t *testing.T) {
 		{name: "v0.4.5 is older than the tested series", vnodes: 1, deps: []*appsv1.Deployment{msDeployment("kube-system", "metrics-server", upstream+":v0.4.5", goodFlags)}, api: availableAPI,
 			statuses: "WARN", summary: "is v0.4.5, older than the v0.5.x series", remedy: []string{`metrics-server:v0.5.2"`}},
 		{name: "ACK vendor tag", vnodes: 1, deps: []*appsv1.Deployment{msDeployment("kube-system", "metrics-server", "registry-cn-hangzhou.ack.aliyuncs.com/acs/metrics-server:v0.3.8.5-307cf45-aliyun", goodFlags)}, api: availableAPI,
-			statuses: "WARN", summary: "is v0.3.8, older than the v0.5.x series"},
+			statuses: "WARN", summary: "is v0.3.8.5, older than the v0.5.x series"},
 		{name: "APIService missing", vnodes: 1, deps: []*appsv1.Deployment{msDeployment("kube-system", "metrics-server", upstream+":v0.5.2", goodFlags)}, api: nil,
 			statuses: "WARN", summary: "APIService v1beta1.metrics.k8s.io is not registered", remedy: []string{"Register the metrics API"}},
 		{name: "APIService not Available", vnodes: 1, deps: []*appsv1.Deployment{msDeployment("kube-system", "metrics-server", upstream+":v0.5.2", goodFlags)},
@@ -141,8 +157,8 @@ func TestEvaluateMetricsServer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := evaluateMetricsServer(tt.vnodes, tt.deps, tt.api, tt.apiErr)
-			if statuses(got) != tt.statuses || !strings.Contains(got[0].Summary, tt.summary) {
-				t.Fatalf("got %s\nwant %s with summary containing %q", dump(got), tt.statuses, tt.summary)
+			if diagtest.StatusNames(got) != tt.statuses || !strings.Contains(got[0].Summary, tt.summary) {
+				t.Fatalf("got %s\nwant %s with summary containing %q", diagtest.Dump(got), tt.statuses, tt.summary)
 			}
 			for _, s := range tt.remedy {
 				if !strings.Contains(got[0].Remediation, s) {

@@ -93,25 +93,26 @@ func readyCondition(n *corev1.Node) (string, bool) {
 }
 
 func runPresent(ctx context.Context, in *diag.Inputs) []*pb.Result {
-	s, errs := snapshotOf(in)
-	if errs != nil {
-		return errs
-	}
-	if r := canceled(ctx); r != nil {
-		return r
-	}
-	return evaluatePresent(s.Nodes)
+	s := kube.Source.Get(in)
+	return evaluatePresent(ctx, s.Nodes)
 }
 
 // evaluatePresent reports every VNode with its Ready condition, kubelet
 // version and taints.
-func evaluatePresent(nodes []*corev1.Node) []*pb.Result {
+func evaluatePresent(ctx context.Context, nodes []*corev1.Node) []*pb.Result {
+	if r := canceled(ctx); r != nil {
+		return r
+	}
 	vns := vnodes(nodes)
 	if len(vns) == 0 {
 		return []*pb.Result{noVNode(len(nodes))}
 	}
+	poll := diag.NewPoll(ctx)
 	var out []*pb.Result
 	for _, n := range vns {
+		if poll.Stop() {
+			return diag.Stopped(ctx)
+		}
 		why, _ := isVNode(n)
 		ready, isReady := readyCondition(n)
 		kubelet := n.Status.NodeInfo.KubeletVersion

@@ -1,9 +1,11 @@
 package vnode
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -35,14 +37,14 @@ func TestEvaluatePresent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := evaluatePresent(tt.nodes)
-			if statuses(got) != tt.status || !strings.HasPrefix(got[0].Summary, tt.summary) || !strings.Contains(got[0].Remediation, tt.remedy) {
-				t.Errorf("got %s\nwant %s %q, remediation containing %q", dump(got), tt.status, tt.summary, tt.remedy)
+			got := evaluatePresent(context.Background(), tt.nodes)
+			if diagtest.StatusNames(got) != tt.status || !strings.HasPrefix(got[0].Summary, tt.summary) || !strings.Contains(got[0].Remediation, tt.remedy) {
+				t.Errorf("got %s\nwant %s %q, remediation containing %q", diagtest.Dump(got), tt.status, tt.summary, tt.remedy)
 			}
 		})
 	}
-	got := evaluatePresent([]*corev1.Node{typeVNode("vn-b"), realNode("ecs"), aliyunVNode("vn-a")})
+	got := evaluatePresent(context.Background(), []*corev1.Node{typeVNode("vn-b"), realNode("ecs"), aliyunVNode("vn-a")})
 	if len(got) != 2 || got[0].Objects[0].Name != "vn-a" || got[1].Objects[0].Name != "vn-b" {
-		t.Errorf("want one result per VNode sorted by name, got %s", dump(got))
+		t.Errorf("want one result per VNode sorted by name, got %s", diagtest.Dump(got))
 	}
 }

@@ -74,19 +74,16 @@ func coveredBy(value, host string) bool {
 }
 
 func runRegistryTLS(ctx context.Context, in *diag.Inputs) []*pb.Result {
-	s, errs := snapshotOf(in)
-	if errs != nil {
-		return errs
-	}
+	s := kube.Source.Get(in)
 	if r := canceled(ctx); r != nil {
 		return r
 	}
 	var deps []*appsv1.Deployment
-	if s.PartErrors[partDeployments] == nil {
+	if s.PartErrors[kube.PartDeployments] == nil {
 		deps = s.Deployments
 	}
-	out := evaluateRegistryTLS(s.Nodes, s.Pods, s.PodEvents, deps)
-	if r := partError(s, partEvents); r != nil && len(vnodes(s.Nodes)) > 0 {
+	out := evaluateRegistryTLS(ctx, s.Nodes, s.Pods, s.PodEvents, deps)
+	if r := s.Unread(kube.PartEvents); r != nil && len(vnodes(s.Nodes)) > 0 {
 		r.Summary += " (certificate errors reported only in events are not seen)"
 		out = append(out, r)
 	}
@@ -104,15 +101,19 @@ type pullFailure struct {
 // evaluateRegistryTLS finds pods on VNodes that cannot pull an image because
 // the registry's certificate does not verify, and gives the annotation that
 // makes ECI skip the verification for that registry.
-func evaluateRegistryTLS(nodes []*corev1.Node, pods []kube.Pod, events []kube.Event, deps []*appsv1.Deployment) []*pb.Result {
+func evaluateRegistryTLS(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod, events []kube.Event, deps []*appsv1.Deployment) []*pb.Result {
 	vns := vnodes(nodes)
 	if len(vns) == 0 {
 		return []*pb.Result{noVNode(len(nodes))}
 	}
 	isVN := nameSet(vns)
+	poll := diag.NewPoll(ctx)
 	// Only certificate-error events are kept, so the index stays small.
 	certEvents := map[string][]kube.Event{}
 	for _, e := range events {
+		if poll.Stop() {
+			return diag.Stopped(ctx)
+		}
 		if certError(e.Message) {
 			certEvents[e.Namespace+"/"+e.Pod] = append(certEvents[e.Namespace+"/"+e.Pod], e)
 		}
@@ -125,6 +126,9 @@ func evaluateRegistryTLS(nodes []*corev1.Node, pods []kube.Pod, events []kube.Ev
 	var fails []pullFailure
 	otherPullFailures := 0
 	for i := range pods {
+		if poll.Stop() {
+			return diag.Stopped(ctx)
+		}
 		p := &pods[i]
 		if !isVN[p.NodeName] {
 			continue

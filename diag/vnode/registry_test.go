@@ -1,6 +1,7 @@
 package vnode
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/diag/kube"
 )
 
@@ -63,9 +65,9 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 	deps := []*appsv1.Deployment{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}}}
 
 	t.Run("no VNode", func(t *testing.T) {
-		got := evaluateRegistryTLS(nodes[:1], nil, nil, nil)
-		if statuses(got) != "SKIP" {
-			t.Errorf("got %s", dump(got))
+		got := evaluateRegistryTLS(context.Background(), nodes[:1], nil, nil, nil)
+		if diagtest.StatusNames(got) != "SKIP" {
+			t.Errorf("got %s", diagtest.Dump(got))
 		}
 	})
 	t.Run("nothing failing", func(t *testing.T) {
@@ -73,15 +75,15 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 			pullPod("shop", "web-1", "vn-1", "ImagePullBackOff", `Back-off pulling image "docker.io/library/nginx:nope"`),
 			pullPod("shop", "web-2", "ecs-1", "ErrImagePull", x509Msg), // not on a VNode
 		}
-		got := evaluateRegistryTLS(nodes, pods, nil, deps)
-		if statuses(got) != "PASS" || !hasEvidence(got[0], "VNode pods failing image pulls for other reasons", "1") {
-			t.Errorf("got %s", dump(got))
+		got := evaluateRegistryTLS(context.Background(), nodes, pods, nil, deps)
+		if diagtest.StatusNames(got) != "PASS" || !hasEvidence(got[0], "VNode pods failing image pulls for other reasons", "1") {
+			t.Errorf("got %s", diagtest.Dump(got))
 		}
 	})
 	t.Run("message in status", func(t *testing.T) {
-		got := evaluateRegistryTLS(nodes, []kube.Pod{pullPod("shop", "web-7c9f8d6b5-abcde", "vn-1", "ErrImagePull", x509Msg)}, nil, deps)
-		if statuses(got) != "WARN" {
-			t.Fatalf("got %s", dump(got))
+		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{pullPod("shop", "web-7c9f8d6b5-abcde", "vn-1", "ErrImagePull", x509Msg)}, nil, deps)
+		if diagtest.StatusNames(got) != "WARN" {
+			t.Fatalf("got %s", diagtest.Dump(got))
 		}
 		r := got[0]
 		want := `pod shop/web-7c9f8d6b5-abcde on VNode vn-1 fails to pull from harbor.corp.local:8443 on a certificate error: add annotation k8s.aliyun.com/insecure-registry: "harbor.corp.local:8443"`
@@ -101,9 +103,9 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 			{Namespace: "shop", Pod: "web-7c9f8d6b5-abcde", Reason: "BackOff", Message: `Back-off pulling image "harbor.corp.local:8443/shop/web:1.4"`, Count: 9},
 			{Namespace: "shop", Pod: "other", Reason: "Failed", Message: x509Msg},
 		}
-		got := evaluateRegistryTLS(nodes, []kube.Pod{p}, evs, nil)
-		if statuses(got) != "WARN" || !hasEvidence(got[0], "event Failed (count 4)", "x509") || hasEvidence(got[0], "event BackOff (count 9)", "") {
-			t.Fatalf("got %s", dump(got))
+		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, evs, nil)
+		if diagtest.StatusNames(got) != "WARN" || !hasEvidence(got[0], "event Failed (count 4)", "x509") || hasEvidence(got[0], "event BackOff (count 9)", "") {
+			t.Fatalf("got %s", diagtest.Dump(got))
 		}
 		// Without the Deployment list, the ReplicaSet is patched.
 		if !strings.HasPrefix(got[0].Remediation, "kubectl -n shop patch replicaset web-7c9f8d6b5 --type=merge") {
@@ -113,43 +115,43 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 	t.Run("annotation present for another host", func(t *testing.T) {
 		p := pullPod("shop", "web-1", "vn-1", "ErrImagePull", x509Msg)
 		p.Annotations = map[string]string{annotationInsecureRegistry: "old.corp.local"}
-		got := evaluateRegistryTLS(nodes, []kube.Pod{p}, nil, deps)
+		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, nil, deps)
 		want := `add annotation k8s.aliyun.com/insecure-registry: "old.corp.local,harbor.corp.local:8443" (it carries "old.corp.local", which does not list harbor.corp.local:8443)`
-		if statuses(got) != "WARN" || !strings.HasSuffix(got[0].Summary, want) {
-			t.Errorf("got %s", dump(got))
+		if diagtest.StatusNames(got) != "WARN" || !strings.HasSuffix(got[0].Summary, want) {
+			t.Errorf("got %s", diagtest.Dump(got))
 		}
 	})
 	t.Run("annotation already covers the host", func(t *testing.T) {
 		p := pullPod("shop", "web-1", "vn-1", "ErrImagePull", x509Msg)
 		p.Annotations = map[string]string{annotationInsecureRegistry: "harbor*.corp.local:8443"}
-		got := evaluateRegistryTLS(nodes, []kube.Pod{p}, nil, deps)
-		if statuses(got) != "WARN" || !strings.Contains(got[0].Summary, `although it already carries k8s.aliyun.com/insecure-registry: "harbor*.corp.local:8443"`) ||
+		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, nil, deps)
+		if diagtest.StatusNames(got) != "WARN" || !strings.Contains(got[0].Summary, `although it already carries k8s.aliyun.com/insecure-registry: "harbor*.corp.local:8443"`) ||
 			!strings.Contains(got[0].Remediation, "kubectl -n shop delete pod web-1") {
-			t.Errorf("got %s", dump(got))
+			t.Errorf("got %s", diagtest.Dump(got))
 		}
 	})
 	t.Run("bare pod, Docker Hub image, init container", func(t *testing.T) {
 		p := kube.Pod{Namespace: "ci", Name: "job-x", NodeName: "vn-1", Images: []string{"team/runner:3"},
 			Waiting: []kube.ContainerWaiting{{Container: "init", Reason: "ErrImagePull", Message: "x509: certificate signed by unknown authority"}}}
-		got := evaluateRegistryTLS(nodes, []kube.Pod{p}, nil, nil)
-		if statuses(got) != "WARN" || !strings.Contains(got[0].Summary, `pull from docker.io`) ||
+		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, nil, nil)
+		if diagtest.StatusNames(got) != "WARN" || !strings.Contains(got[0].Summary, `pull from docker.io`) ||
 			!strings.HasPrefix(got[0].Remediation, `Recreate pod ci/job-x with metadata.annotations k8s.aliyun.com/insecure-registry: "docker.io"`) {
-			t.Errorf("got %s", dump(got))
+			t.Errorf("got %s", diagtest.Dump(got))
 		}
 	})
 	t.Run("image not known", func(t *testing.T) {
 		p := kube.Pod{Namespace: "ci", Name: "two", NodeName: "vn-1", OwnerKind: "Job", OwnerName: "j", Images: []string{"a.example.com/x:1", "b.example.com/y:1"},
 			Waiting: []kube.ContainerWaiting{{Container: "x", Reason: "ErrImagePull", Message: "x509: certificate signed by unknown authority"}}}
-		got := evaluateRegistryTLS(nodes, []kube.Pod{p}, nil, nil)
-		if statuses(got) != "WARN" || !strings.Contains(got[0].Summary, "the image could not be told") {
-			t.Errorf("got %s", dump(got))
+		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, nil, nil)
+		if diagtest.StatusNames(got) != "WARN" || !strings.Contains(got[0].Summary, "the image could not be told") {
+			t.Errorf("got %s", diagtest.Dump(got))
 		}
 	})
 	t.Run("sorted by pod", func(t *testing.T) {
 		pods := []kube.Pod{pullPod("shop", "web-b", "vn-1", "ErrImagePull", x509Msg), pullPod("shop", "web-a", "vn-1", "ErrImagePull", x509Msg)}
-		got := evaluateRegistryTLS(nodes, pods, nil, deps)
+		got := evaluateRegistryTLS(context.Background(), nodes, pods, nil, deps)
 		if len(got) != 2 || got[0].Objects[0].Name != "web-a" {
-			t.Errorf("got %s", dump(got))
+			t.Errorf("got %s", diagtest.Dump(got))
 		}
 	})
 }

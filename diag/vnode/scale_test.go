@@ -3,13 +3,17 @@ package vnode
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/diag/kube"
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
 // scaleCluster is the size the project must handle: 5,000 nodes (20 of
@@ -67,8 +71,8 @@ func TestScale(t *testing.T) {
 	ctx := context.Background()
 	for name, f := range map[string]func() int{
 		"daemonset-affinity": func() int { return len(evaluateDaemonSets(ctx, nodes, dss, pods)) },
-		"registry-tls":       func() int { return len(evaluateRegistryTLS(nodes, pods, events, nil)) },
-		"present":            func() int { return len(evaluatePresent(nodes)) },
+		"registry-tls":       func() int { return len(evaluateRegistryTLS(ctx, nodes, pods, events, nil)) },
+		"present":            func() int { return len(evaluatePresent(ctx, nodes)) },
 	} {
 		start := time.Now()
 		n := f()
@@ -77,5 +81,57 @@ func TestScale(t *testing.T) {
 		if d > 5*time.Second {
 			t.Errorf("%s took %s on 150,000 pods", name, d)
 		}
+	}
+}
+
+// TestEvaluationsStopSoonAfterTheirContext: on 1,000 nodes (20 VNodes),
+// 100,000 pods and 300 DaemonSets, the evaluations look at their context
+// regularly and stop at the first look after it ends, with ERROR.
+func TestEvaluationsStopSoonAfterTheirContext(t *testing.T) {
+	var nodes []*corev1.Node
+	for i := 0; i < 980; i++ {
+		nodes = append(nodes, realNode(fmt.Sprintf("node-%04d", i)))
+	}
+	for i := 0; i < 20; i++ {
+		nodes = append(nodes, typeVNode(fmt.Sprintf("vnode-%02d", i)))
+	}
+	var dss []*appsv1.DaemonSet
+	for i := 0; i < 300; i++ {
+		dss = append(dss, testDS("ns", fmt.Sprintf("ds-%03d", i), func(s *corev1.PodSpec) { s.Tolerations = tolerateAll }))
+	}
+	pods := make([]kube.Pod, 100000)
+	for i := range pods {
+		pods[i] = kube.Pod{Namespace: "ns", Name: fmt.Sprintf("pod-%06d", i), NodeName: nodes[i%len(nodes)].Name,
+			OwnerKind: "DaemonSet", OwnerName: fmt.Sprintf("ds-%03d", i%300),
+			Waiting: []kube.ContainerWaiting{{Container: "app", Image: "harbor.corp.local:8443/app:1", Reason: "ErrImagePull", Message: x509Msg}}}
+	}
+	evals := map[string]func(context.Context) []*pb.Result{
+		"daemonset-affinity": func(ctx context.Context) []*pb.Result { return evaluateDaemonSets(ctx, nodes, dss, pods) },
+		"registry-tls":       func(ctx context.Context) []*pb.Result { return evaluateRegistryTLS(ctx, nodes, pods, nil, nil) },
+		"present":            func(ctx context.Context) []*pb.Result { return evaluatePresent(ctx, nodes) },
+	}
+	for name, eval := range evals {
+		t.Run(name, func(t *testing.T) {
+			free := &diagtest.PollCtx{Context: context.Background(), K: 1 << 30}
+			if r := eval(free); r[0].Status == pb.Status_ERROR {
+				t.Fatalf("uncanceled run: %q", r[0].Summary)
+			}
+			for _, k := range []int{0, free.Asks / 2, free.Asks - 1} {
+				c := &diagtest.PollCtx{Context: context.Background(), K: k}
+				rs := eval(c)
+				if len(rs) != 1 || rs[0].Status != pb.Status_ERROR || !strings.HasPrefix(rs[0].Summary, "stopped: canceled") {
+					t.Fatalf("ended at look %d: %d results, first %s %q", k, len(rs), rs[0].Status, rs[0].Summary)
+				}
+				if c.Asks > k+2 { // the look that saw the end, and Stopped's
+					t.Errorf("ended at look %d, looked %d times: it ran on past the end", k, c.Asks)
+				}
+			}
+			t.Logf("%d looks in a full evaluation", free.Asks)
+		})
+	}
+	free := &diagtest.PollCtx{Context: context.Background(), K: 1 << 30}
+	evaluateDaemonSets(free, nodes, dss, pods)
+	if want := len(pods) / diag.PollEvery; free.Asks < want {
+		t.Errorf("daemonset-affinity looked %d times over %d pods, want at least %d", free.Asks, len(pods), want)
 	}
 }

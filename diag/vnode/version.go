@@ -9,6 +9,7 @@ import (
 	kversion "k8s.io/apimachinery/pkg/version"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -18,10 +19,7 @@ import (
 var minVNodeVersion = version.MajorMinor(1, 16)
 
 func runK8sVersion(ctx context.Context, in *diag.Inputs) []*pb.Result {
-	s, errs := snapshotOf(in)
-	if errs != nil {
-		return errs
-	}
+	s := kube.Source.Get(in)
 	if r := canceled(ctx); r != nil {
 		return r
 	}

@@ -10,6 +10,8 @@ import (
 	"net"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/miekg/dns"
 )
 
 // Corefile is a parsed Corefile.
@@ -287,27 +289,24 @@ func ParseZone(key string) (Zone, error) {
 	if s == "" {
 		s = "."
 	}
-	z.Name = Fqdn(s)
+	z.Name = CanonicalName(s)
 	return z, nil
 }
 
-// Fqdn is a zone in canonical form: lower case with a trailing dot, "."
-// for the root.
-func Fqdn(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "" || s == "." {
-		return "."
-	}
-	if !strings.HasSuffix(s, ".") {
-		s += "."
-	}
-	return s
+// inZone reports whether name equals zone or lies below it, in any case
+// and with or without trailing dots.
+func inZone(name, zone string) bool {
+	return dns.IsSubDomain(CanonicalName(zone), CanonicalName(name))
 }
 
-// InZone reports whether name equals zone or lies below it.
-func InZone(name, zone string) bool {
-	name, zone = Fqdn(name), Fqdn(zone)
-	return zone == "." || name == zone || strings.HasSuffix(name, "."+zone)
+// CanonicalName is a DNS name or zone in canonical form: lower case with
+// its trailing dot, "." for the root.
+func CanonicalName(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return "."
+	}
+	return dns.Fqdn(s)
 }
 
 // Find returns the directives named name in the block, including those
@@ -349,8 +348,8 @@ func (cf *Corefile) ClusterDomains() []string {
 				}
 			}
 			for _, z := range zones {
-				z = Fqdn(z)
-				if InZone(z, "in-addr.arpa") || InZone(z, "ip6.arpa") || z == "." && len(d.Args) > 0 {
+				z = CanonicalName(z)
+				if inZone(z, "in-addr.arpa") || inZone(z, "ip6.arpa") || z == "." && len(d.Args) > 0 {
 					continue
 				}
 				if !seen[z] {
@@ -380,12 +379,12 @@ type Route struct {
 // forward or proxy directive whose FROM contains the zone and whose except
 // list does not exclude it.
 func (cf *Corefile) RouteFor(zone, port string) Route {
-	zone = Fqdn(zone)
+	zone = CanonicalName(zone)
 	var best *Server
 	bestLen := -1
 	for _, s := range cf.Servers {
 		for _, z := range s.Zones {
-			if z.Scheme != "dns" || z.Port != port || !InZone(zone, z.Name) {
+			if z.Scheme != "dns" || z.Port != port || !inZone(zone, z.Name) {
 				continue
 			}
 			if len(z.Name) > bestLen {
@@ -405,8 +404,8 @@ func (cf *Corefile) RouteFor(zone, port string) Route {
 		if len(d.Args) < 2 {
 			continue
 		}
-		from := Fqdn(d.Args[0])
-		if !InZone(zone, from) || excepted(d, zone) {
+		from := CanonicalName(d.Args[0])
+		if !inZone(zone, from) || excepted(d, zone) {
 			continue
 		}
 		if r.Directive == nil || len(from) > len(bestFrom) {
@@ -427,7 +426,7 @@ func excepted(d *Directive, zone string) bool {
 			continue
 		}
 		for _, e := range sub.Args {
-			if InZone(zone, e) {
+			if inZone(zone, e) {
 				return true
 			}
 		}

@@ -193,19 +193,12 @@ func TestNormalizeTarget(t *testing.T) {
 	}
 }
 
-func TestInZone(t *testing.T) {
-	for _, tc := range []struct {
-		name, zone string
-		want       bool
-	}{
-		{"a.corp.example", "corp.example", true},
-		{"corp.example.", "CORP.example", true},
-		{"xcorp.example", "corp.example", false},
-		{"corp.example", "a.corp.example", false},
-		{"anything", ".", true},
+func TestCanonicalName(t *testing.T) {
+	for in, want := range map[string]string{
+		"corp.example": "corp.example.", "CORP.Example.": "corp.example.", " a.b ": "a.b.", "": ".", ".": ".",
 	} {
-		if got := InZone(tc.name, tc.zone); got != tc.want {
-			t.Errorf("InZone(%q, %q) = %v", tc.name, tc.zone, got)
+		if got := CanonicalName(in); got != want {
+			t.Errorf("CanonicalName(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -30,7 +30,11 @@ type Lab struct {
 	Config     *rest.Config
 	Client     kubernetes.Interface
 	Kubeconfig string // path of an admin kubeconfig file
+	// AuditLog is the API server's audit log (JSON lines, level Metadata),
+	// set by StartAudited.
+	AuditLog   string
 	dir        string
+	auditDir   string
 	namespaces sync.Map // namespaces already created by Apply
 }
 
@@ -108,6 +112,50 @@ func StartLegacy() (*Lab, error) {
 	env.ControlPlane.APIServer.Configure().Set("insecure-port", "0")
 	env.ControlPlane.Etcd = &envtest.Etcd{Path: filepath.Join(assets, "etcd")}
 	return start(env)
+}
+
+// auditPolicy records every request with its verb, resource, user and
+// authorization decision, but no body.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+`
+
+// StartAudited starts an API server that writes an audit log of every
+// request to AuditLog: what a client really asked for, as the server
+// understood it. Stop it with Stop.
+func StartAudited() (*Lab, error) {
+	assets, err := AssetsDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "vnodediag-kubelab-audit-")
+	if err != nil {
+		return nil, err
+	}
+	policy, log := filepath.Join(dir, "audit-policy.yaml"), filepath.Join(dir, "audit.log")
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	env.ControlPlane.APIServer = &envtest.APIServer{}
+	env.ControlPlane.APIServer.Configure().Set("audit-policy-file", policy).Set("audit-log-path", log)
+	l, err := start(env)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	l.AuditLog, l.auditDir = log, dir
+	return l, nil
+}
+
+// StartAuditedT is StartAudited for one test, stopped at its end.
+func StartAuditedT(t testing.TB) *Lab {
+	t.Helper()
+	return startT(t, StartAudited)
 }
 
 func start(env *envtest.Environment) (*Lab, error) {
@@ -192,6 +240,9 @@ func (l *Lab) Stop() {
 	}
 	if l.dir != "" {
 		_ = os.RemoveAll(l.dir)
+	}
+	if l.auditDir != "" {
+		_ = os.RemoveAll(l.auditDir)
 	}
 }
 

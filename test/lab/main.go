@@ -20,9 +20,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/vnodediag/vnodediag/bgp/bgplab"
 	"github.com/vnodediag/vnodediag/diag/kube"
-	"github.com/vnodediag/vnodediag/dnsprobe/dnslab"
+	"github.com/vnodediag/vnodediag/test/bgplab"
+	"github.com/vnodediag/vnodediag/test/dnslab"
 	"github.com/vnodediag/vnodediag/test/kubelab"
 	"github.com/vnodediag/vnodediag/test/netlab"
 )

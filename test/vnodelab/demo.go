@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/vnodediag/vnodediag/diag/agent"
-	"github.com/vnodediag/vnodediag/dnsprobe/dnslab"
+	"github.com/vnodediag/vnodediag/test/dnslab"
 	"github.com/vnodediag/vnodediag/test/kubelab"
 )
 

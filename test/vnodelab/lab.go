@@ -20,10 +20,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/agent"
 	"github.com/vnodediag/vnodediag/diag/agent/probe"
 	"github.com/vnodediag/vnodediag/dnsprobe"
-	"github.com/vnodediag/vnodediag/dnsprobe/dnslab"
+	"github.com/vnodediag/vnodediag/test/dnslab"
 	"github.com/vnodediag/vnodediag/test/kubelab"
 	"github.com/vnodediag/vnodediag/test/netlab"
 )
@@ -266,7 +267,7 @@ func (l *Lab) plan(opts Options, resolvConf string) (*probe.Config, error) {
 		interval = 2 * time.Second
 	}
 	c := &probe.Config{
-		Interval: probe.Duration(interval),
+		Interval: diag.Duration(interval),
 		DNS: probe.DNSConfig{
 			ResolvConf:      resolvConf,
 			VPCResolvers:    []string{l.DNS.CloudAddr},
@@ -277,10 +278,10 @@ func (l *Lab) plan(opts Options, resolvConf string) (*probe.Config, error) {
 				{Name: "db." + dnslab.OnPremZone, Expect: []string{dnslab.OnPremA["db."+dnslab.OnPremZone]}},
 				{Name: "api." + dnslab.PrivateZone, Expect: []string{dnslab.PrivateA["api."+dnslab.PrivateZone]}},
 			}, opts.ExtraNames...),
-			Timeout: probe.Duration(timeout),
+			Timeout: diag.Duration(timeout),
 		},
-		ConnectTimeout: probe.Duration(timeout),
-		Metadata:       probe.MetadataConfig{Timeout: probe.Duration(timeout)},
+		ConnectTimeout: diag.Duration(timeout),
+		Metadata:       probe.MetadataConfig{Timeout: diag.Duration(timeout)},
 	}
 	targets := opts.Targets
 	if targets == nil {
@@ -377,7 +378,7 @@ func (l *Lab) WaitAgent(ctx context.Context, wait time.Duration) error {
 
 // AgentConfig is the agent section vnodediag uses against this lab.
 func (l *Lab) AgentConfig() *agent.Config {
-	return &agent.Config{Namespace: l.Namespace, DialTimeout: agent.Duration(time.Second), RunTimeout: agent.Duration(10 * time.Second)}
+	return &agent.Config{Namespace: l.Namespace, DialTimeout: diag.Duration(time.Second), RunTimeout: diag.Duration(10 * time.Second)}
 }
 
 // directLink is the cloud namespace's end of its link to the root

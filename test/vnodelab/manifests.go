@@ -2,15 +2,13 @@ package vnodelab
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
+
+	"github.com/vnodediag/vnodediag/test/kubelab"
 )
 
 // Manifests are the agent's objects as deploy/agent ships them.
@@ -29,40 +27,15 @@ func RepoFile(rel string) string {
 // LoadManifests reads deploy/agent/agent.yaml strictly.
 func LoadManifests() (*Manifests, error) {
 	path := RepoFile("deploy/agent/agent.yaml")
-	b, err := os.ReadFile(path)
+	objs, err := kubelab.ReadManifests(path)
 	if err != nil {
 		return nil, err
 	}
-	m := &Manifests{}
-	for _, doc := range strings.Split(string(b), "\n---") {
-		var meta metav1.TypeMeta
-		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		var into any
-		switch meta.Kind {
-		case "ServiceAccount":
-			m.ServiceAccount = &corev1.ServiceAccount{}
-			into = m.ServiceAccount
-		case "ConfigMap":
-			m.ConfigMap = &corev1.ConfigMap{}
-			into = m.ConfigMap
-		case "Deployment":
-			m.Deployment = &appsv1.Deployment{}
-			into = m.Deployment
-		case "":
-			continue
-		default:
-			return nil, fmt.Errorf("%s: unexpected %s", path, meta.Kind)
-		}
-		if err := yaml.UnmarshalStrict([]byte(doc), into); err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", path, meta.Kind, err)
-		}
-	}
-	if m.ServiceAccount == nil || m.ConfigMap == nil || m.Deployment == nil {
+	sas, cms, deps := kubelab.ObjectsOf[*corev1.ServiceAccount](objs), kubelab.ObjectsOf[*corev1.ConfigMap](objs), kubelab.ObjectsOf[*appsv1.Deployment](objs)
+	if len(objs) != 3 || len(sas) != 1 || len(cms) != 1 || len(deps) != 1 {
 		return nil, fmt.Errorf("%s: want a ServiceAccount, a ConfigMap and a Deployment", path)
 	}
-	return m, nil
+	return &Manifests{ServiceAccount: sas[0], ConfigMap: cms[0], Deployment: deps[0]}, nil
 }
 
 // Pod is the pod the Deployment's ReplicaSet would create, bound to node as

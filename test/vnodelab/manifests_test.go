@@ -64,12 +64,14 @@ func render(t *testing.T) []*unstructured.Unstructured {
 }
 
 var resources = map[string]schema.GroupVersionResource{
-	"ServiceAccount": {Version: "v1", Resource: "serviceaccounts"},
-	"ConfigMap":      {Version: "v1", Resource: "configmaps"},
-	"Deployment":     {Group: "apps", Version: "v1", Resource: "deployments"},
-	"Role":           {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "roles"},
-	"RoleBinding":    {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"},
-	"Pod":            {Version: "v1", Resource: "pods"},
+	"ServiceAccount":     {Version: "v1", Resource: "serviceaccounts"},
+	"ConfigMap":          {Version: "v1", Resource: "configmaps"},
+	"Deployment":         {Group: "apps", Version: "v1", Resource: "deployments"},
+	"Role":               {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "roles"},
+	"RoleBinding":        {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"},
+	"ClusterRole":        {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"},
+	"ClusterRoleBinding": {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"},
+	"Pod":                {Version: "v1", Resource: "pods"},
 }
 
 // TestAgentManifests applies deploy/agent (rendered for a private registry)
@@ -95,7 +97,7 @@ func TestAgentManifests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(RepoFile("deploy/kubernetes/rbac-agent.yaml"))
+	b, err := os.ReadFile(RepoFile("deploy/kubernetes/rbac.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

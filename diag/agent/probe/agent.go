@@ -91,7 +91,7 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 	}
 	id := opts.Identity
 	a.info = &pb.AgentInfo{
-		Version: diag.Version, Namespace: id.Namespace, Pod: id.Pod, Node: id.Node, PodIp: id.PodIP,
+		Version: diag.BuildVersion(), Namespace: id.Namespace, Pod: id.Pod, Node: id.Node, PodIp: id.PodIP,
 		StartTime: timestamppb.Now(), Interval: durationpb.New(a.interval), Plan: plan,
 	}
 	return a, nil

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/agent/probe"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 	"github.com/vnodediag/vnodediag/test/vnodelab"
@@ -50,7 +51,7 @@ func (s *syncBuffer) lines() []string {
 
 func testConfig(target string) *probe.Config {
 	return &probe.Config{
-		Interval: probe.Duration(time.Hour),
+		Interval: diag.Duration(time.Hour),
 		DNS:      probe.DNSConfig{VPCResolvers: []string{}, ResolvConf: "/nonexistent"},
 		Targets:  []probe.Target{{Name: "db", Address: target}},
 		Metadata: probe.MetadataConfig{Disabled: true},

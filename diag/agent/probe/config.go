@@ -1,7 +1,6 @@
 package probe
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -13,15 +12,14 @@ import (
 
 	"github.com/miekg/dns"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"sigs.k8s.io/yaml"
 
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/cloudnet"
 	"github.com/vnodediag/vnodediag/diag/config"
 	"github.com/vnodediag/vnodediag/dnsprobe"
+	"github.com/vnodediag/vnodediag/dnsprobe/corefile"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
-
-// Duration is the type of every duration field. TODO(shape): diag.Duration.
-type Duration = config.Duration
 
 // Defaults of the agent's configuration.
 const (
@@ -37,10 +35,6 @@ const (
 	DefaultPort = 7444
 )
 
-// DefaultVPCResolvers are the VPC DNS addresses every VPC has.
-// TODO(shape): move to the shared package (bgp.DefaultServiceAddresses).
-var DefaultVPCResolvers = []string{"100.100.2.136", "100.100.2.138"}
-
 // Limits that keep one round bounded, whatever the plan says.
 const (
 	maxNames   = 2000
@@ -52,7 +46,7 @@ const (
 // the probe plan and the time between rounds.
 type Config struct {
 	// Interval between rounds (default 1m).
-	Interval Duration `json:"interval,omitempty"`
+	Interval diag.Duration `json:"interval,omitempty"`
 	// Concurrency bounds the probes in flight (default 128). A round costs
 	// about one deadline as long as the silent probes fit in it.
 	Concurrency int       `json:"concurrency,omitempty"`
@@ -60,7 +54,7 @@ type Config struct {
 	// Targets are on-prem TCP endpoints to connect to.
 	Targets []Target `json:"targets,omitempty"`
 	// ConnectTimeout is the deadline of one TCP connect (default 3s).
-	ConnectTimeout Duration       `json:"connectTimeout,omitempty"`
+	ConnectTimeout diag.Duration  `json:"connectTimeout,omitempty"`
 	Metadata       MetadataConfig `json:"metadata,omitempty"`
 }
 
@@ -82,7 +76,7 @@ type DNSConfig struct {
 	// Names to resolve, with the expected answer when one is set.
 	Names []dnsprobe.Name `json:"names,omitempty"`
 	// Timeout is the deadline of one query (default 2s).
-	Timeout Duration `json:"timeout,omitempty"`
+	Timeout diag.Duration `json:"timeout,omitempty"`
 }
 
 // Target is an on-prem TCP endpoint.
@@ -100,7 +94,7 @@ type MetadataConfig struct {
 	// Disabled skips the metadata reads.
 	Disabled bool `json:"disabled,omitempty"`
 	// Timeout of one read (default 2s).
-	Timeout Duration `json:"timeout,omitempty"`
+	Timeout diag.Duration `json:"timeout,omitempty"`
 }
 
 // Load reads and validates the agent's configuration file.
@@ -116,14 +110,13 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
-// Parse decodes one YAML document strictly and validates it.
+// Parse decodes one YAML document strictly, as vnodediag's own
+// configuration (exact field names, errors naming their line), and
+// validates it.
 func Parse(b []byte) (*Config, error) {
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, errors.New("empty file")
-	}
 	c := &Config{}
-	if err := yaml.UnmarshalStrict(b, c); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
+	if err := config.DecodeYAML(b, c); err != nil {
+		return nil, err
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -201,7 +194,7 @@ func (c *Config) Validate() error {
 	}
 	for _, d := range []struct {
 		field string
-		d     Duration
+		d     diag.Duration
 		max   time.Duration
 	}{
 		{"interval", c.Interval, 24 * time.Hour},
@@ -259,13 +252,13 @@ func (c *Config) Plan() (*pb.ProbePlan, error) {
 	}
 	vpc := c.DNS.VPCResolvers
 	if vpc == nil {
-		vpc = DefaultVPCResolvers
+		vpc = cloudnet.VPCDNSStrings()
 	}
 	p.VpcResolvers = hostPorts(vpc)
 	p.OnpremResolvers = hostPorts(c.DNS.OnPremResolvers)
 	for _, n := range c.DNS.Names {
 		t, _ := dnsprobe.QType(n.Type)
-		p.Names = append(p.Names, &pb.ProbeName{Name: dns.Fqdn(strings.ToLower(n.Name)), Type: dns.TypeToString[t], Expect: n.Expect})
+		p.Names = append(p.Names, &pb.ProbeName{Name: corefile.CanonicalName(n.Name), Type: dns.TypeToString[t], Expect: n.Expect})
 	}
 	for _, t := range c.Targets {
 		a, _ := targetAddr(t.Address)
@@ -287,7 +280,7 @@ func orDefault(s, def string) string {
 	return s
 }
 
-func orDuration(d Duration, def time.Duration) time.Duration {
+func orDuration(d diag.Duration, def time.Duration) time.Duration {
 	if d.D() <= 0 {
 		return def
 	}
@@ -309,9 +302,9 @@ func hostPorts(in []string) []string {
 }
 
 func normZones(in []string) []string {
-	out := make([]string, 0, len(in))
-	for _, z := range in {
-		out = append(out, dns.Fqdn(strings.ToLower(z)))
+	out := make([]string, len(in))
+	for i, z := range in {
+		out[i] = corefile.CanonicalName(z)
 	}
 	return out
 }

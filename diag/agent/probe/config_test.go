@@ -10,7 +10,8 @@ func TestParseErrorsNameTheField(t *testing.T) {
 	for _, tc := range []struct {
 		name, doc, want string
 	}{
-		{"empty", "  \n", "empty file"},
+		{"empty", "  \n", "no settings: the file is empty"},
+		{"case", "Interval: 1m\n", `line 1: unknown field "Interval"`},
 		{"unknown field", "dns:\n  resolvers: [1.2.3.4]\n", `unknown field "resolvers"`},
 		{"bad vpc resolver", "dns:\n  vpcResolvers: [vpc-dns]\n", `dns.vpcResolvers[0]: "vpc-dns": host is not an IP address`},
 		{"name outside zones", "dns:\n  onPremZones: [corp.example]\n  names: [{name: db.other.example}]\n", `dns.names[0]: "db.other.example" is not inside any of dns.onPremZones or dns.privateZones [corp.example]`},
@@ -23,7 +24,8 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"metadata url", "metadata: {url: 'ftp://x'}\n", `metadata.url: "ftp://x" is not an http(s) URL`},
 		{"interval short", "interval: 100ms\n", "interval: 100ms is shorter than 1s"},
 		{"timeout long", "connectTimeout: 2m\n", "connectTimeout: 2m0s is longer than 1m0s"},
-		{"bad duration", "interval: soon\n", `duration "soon"`},
+		{"bad duration", "interval: soon\n", `line 1: interval: "soon" is not a positive duration`},
+		{"zero duration", "dns:\n  timeout: 0s\n", `line 2: dns.timeout: "0s" is not a positive duration`},
 		{"concurrency", "concurrency: -1\n", "concurrency: want 1 to 4096, got -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

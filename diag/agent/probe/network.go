@@ -1,11 +1,14 @@
 package probe
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"strings"
 
 	"github.com/miekg/dns"
 
+	"github.com/vnodediag/vnodediag/dnsprobe"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -44,8 +47,10 @@ func readNetwork(resolvConf string) *pb.NetworkFacts {
 	return f
 }
 
-// readResolvConf returns the nameservers of a resolv.conf as host:port and
-// its search domains.
+// readResolvConf returns the nameservers of a resolv.conf as canonical
+// host:port (dnsprobe.HostPort, as the plan's servers) and its search
+// domains. A nameserver that is no IP address, or a zone-scoped one, is an
+// error and is left out.
 func readResolvConf(path string) (servers, search []string, err error) {
 	if path == "" {
 		return nil, nil, nil
@@ -54,8 +59,14 @@ func readResolvConf(path string) (servers, search []string, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	var errs []error
 	for _, s := range c.Servers {
-		servers = append(servers, net.JoinHostPort(s, c.Port))
+		hp, err := dnsprobe.HostPort(net.JoinHostPort(s, c.Port))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("nameserver: %w", err))
+			continue
+		}
+		servers = append(servers, hp)
 	}
-	return servers, c.Search, nil
+	return servers, c.Search, errors.Join(errs...)
 }

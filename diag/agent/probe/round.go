@@ -86,7 +86,7 @@ func (p *Prober) Round(ctx context.Context, plan *pb.ProbePlan) *pb.ProbeRound {
 			r.Dns[i] = dnsResult(q, o)
 		}, func(err error) {
 			r.Dns[i] = &pb.DNSResult{Name: q.name, Type: dns.TypeToString[q.qtype], Server: q.server, Path: q.path,
-				Outcome: string(dnsprobe.Timeout), Error: "not sent: " + err.Error()}
+				Outcome: string(dnsprobe.Interrupted), Error: "not sent: " + err.Error()}
 		})
 	}
 

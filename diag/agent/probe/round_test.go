@@ -18,6 +18,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/dnsprobe"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
@@ -197,7 +198,7 @@ func TestRoundProbesEverything(t *testing.T) {
 // round completes within the metadata deadline and says so.
 func TestMissingMetadataIsAFinding(t *testing.T) {
 	plan := &pb.ProbePlan{MetadataUrl: "http://" + closedPort(t) + "/latest/meta-data"}
-	c := &Config{Metadata: MetadataConfig{URL: plan.MetadataUrl, Timeout: Duration(300 * time.Millisecond)}}
+	c := &Config{Metadata: MetadataConfig{URL: plan.MetadataUrl, Timeout: diag.Duration(300 * time.Millisecond)}}
 	plan, _ = c.Plan()
 	plan.VpcResolvers = nil
 	start := time.Now()

@@ -30,7 +30,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/vnodediag/vnodediag/bgp"
-	"github.com/vnodediag/vnodediag/bgp/bgplab"
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/kube"
+	"github.com/vnodediag/vnodediag/test/bgplab"
 	"github.com/vnodediag/vnodediag/test/netlab"
 )
 
@@ -157,7 +159,7 @@ func runObserver(h *netlab.Host, prefixes, nodes int) result {
 
 // runChild is the observer's side, in its own process.
 func runChild(addr string, prefixes, nodes int) {
-	cfg := &bgp.Config{LocalASN: observerASN, RouterID: "192.0.2.10", ListenPort: -1, EstablishTimeout: "60s",
+	cfg := &bgp.Config{LocalASN: observerASN, RouterID: "192.0.2.10", ListenPort: -1, EstablishTimeout: diag.Duration(60 * time.Second),
 		Peers: []bgp.PeerConfig{{Name: "bird", Address: addr, ASN: routerASN, HoldTime: ptr(uint32(3))}}}
 	o, err := bgp.NewObserver(cfg, nil)
 	if err != nil {
@@ -178,9 +180,10 @@ func runChild(addr string, prefixes, nodes int) {
 	}
 	listed := time.Now()
 	// The checks a run evaluates on this table.
-	bgp.EvaluateSessions(tb)
-	bgp.EvaluateCloudRoutes(tb)
-	bgp.EvaluatePodCIDRs(ctx, tb, benchNodes(nodes))
+	in := diag.NewInputs(bgp.Source.With(tb), kube.Source.With(&kube.Snapshot{Nodes: benchNodes(nodes)}))
+	for _, c := range bgp.Checks() {
+		c.Run(ctx, in)
+	}
 	done := time.Now()
 	since := tb.Peers[0].Since
 	fmt.Fprintf(os.Stderr, "observer: established->end-of-rib %s, table read %s, checks %s\n",

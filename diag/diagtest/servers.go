@@ -1,0 +1,64 @@
+package diagtest
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+)
+
+// HungTCP listens on addr ("127.0.0.1:0" for any port) and accepts
+// connections without ever reading or writing: an API server, a DNS server
+// over TCP or a BGP peer that is alive but mute. The connections stay open
+// until the test ends. accepted counts them.
+func HungTCP(t testing.TB, addr string) (l net.Listener, accepted func() int) {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l, func() int { mu.Lock(); defer mu.Unlock(); return len(conns) }
+}
+
+// PollCtx is a context that ends once its Err has been asked K times, and
+// counts the asks. Heavy loops ask every diag.PollEvery iterations, so a
+// loop that stops at the first ask after the end ran at most PollEvery
+// iterations past it: an exact bound, where a wall clock would only be an
+// estimate.
+type PollCtx struct {
+	context.Context
+	K, Asks int
+}
+
+// Err is context.Canceled from the (K+1)th call on.
+func (c *PollCtx) Err() error {
+	c.Asks++
+	if c.Asks > c.K {
+		return context.Canceled
+	}
+	return nil
+}
