@@ -1,8 +1,6 @@
 package probe_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -21,32 +19,18 @@ import (
 
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/agent/probe"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 	"github.com/vnodediag/vnodediag/test/vnodelab"
 )
 
-// syncBuffer is stdout shared by the agent's rounds and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	sc := bufio.NewScanner(bytes.NewReader(s.b.Bytes()))
-	sc.Buffer(nil, 1<<24)
-	for sc.Scan() {
-		out = append(out, sc.Text())
+// lines are the lines written to out so far.
+func linesOf(out *diagtest.SyncBuffer) []string {
+	s := strings.TrimRight(out.String(), "\n")
+	if s == "" {
+		return nil
 	}
-	return out
+	return strings.Split(s, "\n")
 }
 
 func testConfig(target string) *probe.Config {
@@ -67,9 +51,9 @@ func listen(t *testing.T) (net.Listener, string) {
 	return l, l.Addr().String()
 }
 
-func startAgent(t *testing.T, cfg *probe.Config, creds credentials.TransportCredentials) (*syncBuffer, string) {
+func startAgent(t *testing.T, cfg *probe.Config, creds credentials.TransportCredentials) (*diagtest.SyncBuffer, string) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &diagtest.SyncBuffer{}
 	a, err := probe.New(cfg, probe.Options{Out: out, Identity: probe.Identity{Namespace: "vnodediag", Pod: "agent-0", Node: "vnode-1", PodIP: "127.0.0.1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +117,7 @@ func TestAgentServesAndWritesRounds(t *testing.T) {
 	// do not (the log is the agent's own rounds).
 	var lines []string
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if lines = out.lines(); len(lines) > 0 {
+		if lines = linesOf(out); len(lines) > 0 {
 			break
 		}
 	}
