@@ -13,5 +13,6 @@
 // Agents are found by label in their namespace, or dialled at configured
 // addresses. The source only lists pods, reads logs and calls the agents'
 // read-only ProbeService; checks judge the gathered Snapshot (vnode.agent in
-// diag/vnode, path.* in diag/path, dns.onprem-from-cloud in dnsprobe).
+// diag/vnode, path.* in diag/path, dns.onprem-from-cloud and the cloud side
+// of dns.resolver-reachable in dnsprobe).
 package agent
