@@ -8,7 +8,7 @@ VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || ech
 LDFLAGS       := -X github.com/vnodediag/vnodediag/diag.Version=$(VERSION)
 export GONOSUMDB := k8s.io/*,sigs.k8s.io/*,go.etcd.io/*
 
-.PHONY: all build test lint fuzz demo bench bench-large bench-bgp bench-dns bench-overlap proto tools envtest clean
+.PHONY: all build test lint fuzz demo bench bench-large bench-bgp bench-dns bench-overlap bench-agent proto tools envtest clean
 
 all: build
 
@@ -71,6 +71,12 @@ bench-dns:
 bench-overlap:
 	$(GO) test -count=1 -run '^$$' -bench PodCIDROverlapShared -benchtime 1x -v ./diag/k8s/
 
+# bench-agent: one agent round of 200 names and 50 targets (one black-holed) against its slowest
+# deadline, and the newest round of a 10 MiB agent log through pods/log beside reading it whole
+# (root: the lab VNode's namespaces, unbound, dnsmasq; envtest).
+bench-agent: envtest
+	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) test -count=1 -run '^$$' -bench BenchmarkAgent -benchtime 5x ./diag/agent/
+
 tools:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
@@ -81,7 +87,7 @@ proto: tools
 	PATH=$(TOOLS):$$PATH protoc -I proto -I /usr/include \
 	  --go_out=$(PROTO_OUT) --go_opt=paths=source_relative \
 	  --go-grpc_out=$(PROTO_OUT) --go-grpc_opt=paths=source_relative \
-	  proto/vnodediag/v1/vnodediag.proto
+	  proto/vnodediag/v1/vnodediag.proto proto/vnodediag/v1/probe.proto
 
 clean:
 	rm -rf bin

@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/agent"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	"github.com/vnodediag/vnodediag/dnsprobe/corefile"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
@@ -34,11 +35,12 @@ const (
 func Checks() []diag.Check {
 	return []diag.Check{
 		{
-			ID:        CheckResolverReachable,
-			Title:     "Every configured resolver answers for its own zone",
-			Needs:     diag.Needs(Source),
+			ID:    CheckResolverReachable,
+			Title: "Every resolver answers for its own zone (the configured ones from this host, the ECI pods' through the agents)",
+			// Either mode is enough, as for dns.onprem-from-cloud.
+			Optional:  diag.Needs(Source, agent.Source),
 			Reference: referenceResolverAnswers,
-			Run:       func(_ context.Context, in *diag.Inputs) []*pb.Result { return evalResolverReachable(Source.Get(in)) },
+			Run:       runResolverReachable,
 		},
 		{
 			ID:        CheckPrivateZoneFromOnPrem,
@@ -50,11 +52,13 @@ func Checks() []diag.Check {
 			},
 		},
 		{
-			ID:        CheckOnPremFromCloud,
-			Title:     "Cloud resolvers resolve the on-prem names",
-			Needs:     diag.Needs(Source),
+			ID:    CheckOnPremFromCloud,
+			Title: "Cloud resolvers resolve the on-prem names (from this host, and from the ECI pods through the agents)",
+			// Either mode is enough: this host querying the cloud
+			// resolvers, or the cloud-side agents.
+			Optional:  diag.Needs(Source, agent.Source),
 			Reference: referencePrivateZone,
-			Run:       func(_ context.Context, in *diag.Inputs) []*pb.Result { return evalOnPremFromCloud(Source.Get(in)) },
+			Run:       runOnPremFromCloud,
 		},
 		{
 			ID:        CheckClusterDomainOverlap,
@@ -115,7 +119,7 @@ func cloudSkipReason(obs *Observations) string {
 	c := &obs.Config
 	switch c.CloudReachable {
 	case ReachNo:
-		return "cloudReachable is false: this host cannot query the cloud resolvers directly; the check needs the cloud-side agent, which does not exist yet"
+		return "cloudReachable is false: this host cannot query the cloud resolvers directly; judge the cloud side from the cloud-side agents instead (agent section, deploy/agent)"
 	case ReachAuto:
 		for _, r := range c.CloudResolvers {
 			if obs.alive(r.Address, Query{}) {
@@ -123,7 +127,7 @@ func cloudSkipReason(obs *Observations) string {
 			}
 		}
 		if len(c.CloudResolvers) > 0 {
-			return "no cloud resolver answered this host (cloudReachable: auto), so they are not reachable from here; set cloudReachable: true to judge them anyway, or run from the cloud-side agent once it exists"
+			return "no cloud resolver answered this host (cloudReachable: auto), so they are not reachable from here; set cloudReachable: true to judge them anyway, or judge it from the cloud-side agents (agent section, deploy/agent)"
 		}
 	}
 	return ""

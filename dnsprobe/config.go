@@ -28,8 +28,9 @@ type Config struct {
 	CloudResolvers []Resolver `json:"cloudResolvers,omitempty"`
 	// CloudReachable says whether this host can query the cloud resolvers
 	// directly: true, false, or "auto" (default: yes when one of them
-	// answers). When it cannot, dns.onprem-from-cloud SKIPs until the
-	// cloud-side agent exists.
+	// answers). When it cannot, dns.onprem-from-cloud and the cloud side
+	// of dns.resolver-reachable are judged only from the cloud-side agents
+	// (the agent section).
 	CloudReachable Reachability `json:"cloudReachable,omitempty"`
 	// PrivateZones and OnPremZones are the zone names on each side.
 	PrivateZones []string `json:"privateZones,omitempty"`

@@ -16,15 +16,17 @@ func TestGeneratedCodeIsFresh(t *testing.T) {
 		t.Fatal("protoc not found: install Debian's protobuf-compiler and libprotobuf-dev (.ci/run does)")
 	}
 	// Read the source here too, so that go test's cache notices a change.
-	if _, err := os.ReadFile(filepath.Join("vnodediag", "v1", "vnodediag.proto")); err != nil {
-		t.Fatal(err)
+	for _, f := range []string{"vnodediag.proto", "probe.proto"} {
+		if _, err := os.ReadFile(filepath.Join("vnodediag", "v1", f)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	out := t.TempDir()
 	cmd := exec.Command("make", "-C", "..", "proto", "PROTO_OUT="+out)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make proto: %v\n%s", err, b)
 	}
-	for _, f := range []string{"vnodediag.pb.go", "vnodediag_grpc.pb.go"} {
+	for _, f := range []string{"vnodediag.pb.go", "vnodediag_grpc.pb.go", "probe.pb.go", "probe_grpc.pb.go"} {
 		want, err := os.ReadFile(filepath.Join(out, "vnodediag", "v1", f))
 		if err != nil {
 			t.Fatal(err)

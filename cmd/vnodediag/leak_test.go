@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,25 +11,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // No goroutine survives the daemon's shutdown: `serve` in this process,
 // with the Kubernetes, DNS and BGP sources against endpoints that accept
@@ -42,7 +24,7 @@ func TestDaemonShutdownLeaksNothing(t *testing.T) {
 	ignore := goleak.IgnoreCurrent() // the mute servers of this test
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr lockedBuffer
+	var stderr diagtest.SyncBuffer
 	root := newRoot()
 	root.SetArgs([]string{"serve", "--config", cfgs["all"], "--listen", "127.0.0.1:0", "--shutdown-grace", "5s", "--log-level", "error"})
 	root.SetErr(&stderr)

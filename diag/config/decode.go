@@ -35,6 +35,12 @@ const (
 	maxListed = 12
 )
 
+// DecodeYAML decodes the one YAML document in b into v, a pointer to a
+// struct with json tags, as the configuration file is decoded: exact field
+// names, errors naming their line, bounded expansion. Other files of
+// vnodediag (the agent's probe plan) are read with it too.
+func DecodeYAML(b []byte, v any) error { return decodeYAML(b, v) }
+
 // decodeYAML decodes the one YAML document in b into v, a pointer to a
 // struct with json tags.
 func decodeYAML(b []byte, v any) error {

@@ -50,6 +50,36 @@ func Dump(rs []*pb.Result) string {
 	return b.String()
 }
 
+// Want is one expected result: its status and fragments of its text (the
+// summary, evidence and fix, as Dump writes them).
+type Want struct {
+	Status   pb.Status
+	Contains []string
+}
+
+// W is the Want of a result with status whose text contains every fragment.
+func W(status pb.Status, contains ...string) Want { return Want{Status: status, Contains: contains} }
+
+// Expect checks that rs are one result per want, in order, each with the
+// want's status and text. A different count fails the test at once.
+func Expect(t testing.TB, rs []*pb.Result, wants ...Want) {
+	t.Helper()
+	if len(rs) != len(wants) {
+		t.Fatalf("%d results, want %d:\n%s", len(rs), len(wants), Dump(rs))
+	}
+	for i, w := range wants {
+		text := Dump(rs[i : i+1])
+		if rs[i].Status != w.Status {
+			t.Errorf("result %d is %s, want %s:\n%s", i, rs[i].Status, w.Status, text)
+		}
+		for _, f := range w.Contains {
+			if !strings.Contains(text, f) {
+				t.Errorf("result %d lacks %q:\n%s", i, f, text)
+			}
+		}
+	}
+}
+
 // ExpectOne returns the first result with status whose summary contains
 // substr, and fails the test when there is none.
 func ExpectOne(t testing.TB, rs []*pb.Result, status pb.Status, substr string) *pb.Result {

@@ -1,6 +1,7 @@
 package diagtest
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"sync"
@@ -61,4 +62,24 @@ func (c *PollCtx) Err() error {
 		return context.Canceled
 	}
 	return nil
+}
+
+// SyncBuffer is a bytes.Buffer that goroutines may write while a test reads
+// it: a log sink, or the stdout of an agent.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String is what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

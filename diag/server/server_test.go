@@ -1,12 +1,10 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/dnsprobe"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
@@ -30,24 +29,6 @@ func (f runnerFunc) Run(ctx context.Context, checks []diag.Check) *pb.Report { r
 var testChecks = []diag.Check{
 	{ID: "test.one", Title: "one", Run: func(context.Context, *diag.Inputs) []*pb.Result { return []*pb.Result{diag.Pass("fine")} }},
 	{ID: "test.two", Title: "two", Run: func(context.Context, *diag.Inputs) []*pb.Result { return []*pb.Result{diag.Pass("fine")} }},
-}
-
-// syncBuffer is a log sink the server's goroutines may write concurrently.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // serve starts svc on a loopback port and returns a client connection; the
@@ -77,7 +58,7 @@ func serve(t *testing.T, svc *Service, opts ...grpc.ServerOption) (*grpc.ClientC
 // A panic in a handler is INTERNAL for that call, is logged with the run,
 // and the daemon goes on serving.
 func TestPanicBecomesInternal(t *testing.T) {
-	var logs syncBuffer
+	var logs diagtest.SyncBuffer
 	svc := &Service{Checks: testChecks, Log: slog.New(slog.NewTextHandler(&logs, nil)),
 		Runner: runnerFunc(func(context.Context, []diag.Check) *pb.Report {
 			var rep *pb.Report
@@ -109,7 +90,7 @@ func TestPanicBecomesInternal(t *testing.T) {
 }
 
 func TestRecoverStream(t *testing.T) {
-	var logs syncBuffer
+	var logs diagtest.SyncBuffer
 	err := RecoverStream(slog.New(slog.NewTextHandler(&logs, nil)))(nil, nil, &grpc.StreamServerInfo{FullMethod: "/x.Y/Z"},
 		func(any, grpc.ServerStream) error { panic("boom") })
 	if status.Code(err) != codes.Internal || !strings.Contains(logs.String(), `panic=boom`) {

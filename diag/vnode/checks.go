@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/agent"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
@@ -21,6 +22,7 @@ const (
 
 // The check IDs of this package (a public contract: runbooks match on them).
 const (
+	CheckAgent             = "vnode.agent"
 	CheckDaemonSetAffinity = "vnode.daemonset-affinity"
 	CheckK8sVersion        = "vnode.k8s-version"
 	CheckMetricsServer     = "vnode.metrics-server"
@@ -35,6 +37,9 @@ func Family() diag.Family { return diag.Family{Name: "vnode", Checks: Checks} }
 func Checks() []diag.Check {
 	kubeOnly := diag.Needs(kube.Source)
 	return []diag.Check{
+		// The nodes are needed only when the agents were found as pods,
+		// and the agent source then read the Kubernetes source itself.
+		{ID: CheckAgent, Title: "A cloud-side agent runs on each VNode, Ready, same version, fresh", Needs: diag.Needs(agent.Source), Optional: kubeOnly, Reference: refSelfManaged, Run: runAgent},
 		{ID: CheckDaemonSetAffinity, Title: "DaemonSets keep off VNodes", Needs: kubeOnly, Reference: refSelfManaged, Run: runDaemonSetAffinity},
 		{ID: CheckK8sVersion, Title: "API server supports label-based VNode scheduling (>= 1.16)", Needs: kubeOnly, Reference: refSelfManaged, Run: runK8sVersion},
 		{ID: CheckMetricsServer, Title: "metrics-server works with VNodes", Needs: kubeOnly, Reference: refVNodeFAQ, Run: runMetricsServer},

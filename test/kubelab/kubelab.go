@@ -76,12 +76,24 @@ func trimNL(b []byte) []byte {
 }
 
 // Start starts an API server. Stop it with Stop.
-func Start() (*Lab, error) {
+func Start() (*Lab, error) { return StartWith(nil) }
+
+// StartWith starts an API server with extra kube-apiserver flags (name
+// without dashes, value), e.g. the kubelet client flags a lab VNode needs
+// (test/vnodelab). Stop it with Stop.
+func StartWith(flags map[string]string) (*Lab, error) {
 	assets, err := AssetsDir()
 	if err != nil {
 		return nil, err
 	}
-	return start(&envtest.Environment{BinaryAssetsDirectory: assets})
+	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	if len(flags) > 0 {
+		env.ControlPlane.APIServer = &envtest.APIServer{}
+		for k, v := range flags {
+			env.ControlPlane.APIServer.Configure().Set(k, v)
+		}
+	}
+	return start(env)
 }
 
 // StartLegacy starts a real kube-apiserver v1.15.12, a cluster too old for

@@ -1,6 +1,7 @@
 // Command lab is `make demo`: it starts a local lab (a real kube-apiserver
-// loaded with a hybrid cluster, plus the BGP and DNS labs where the machine
-// allows network namespaces), writes a vnodediag config for it, runs
+// loaded with a hybrid cluster, plus the BGP and DNS labs and a lab VNode
+// running the cloud-side agent where the machine allows network
+// namespaces), writes a vnodediag config for it, runs
 // `vnodediag diagnose` against it, prints the report and cleans up.
 // Every lab component has deliberate faults; see README.md beside this file.
 package main
@@ -25,6 +26,7 @@ import (
 	"github.com/vnodediag/vnodediag/test/dnslab"
 	"github.com/vnodediag/vnodediag/test/kubelab"
 	"github.com/vnodediag/vnodediag/test/netlab"
+	"github.com/vnodediag/vnodediag/test/vnodelab"
 )
 
 func main() {
@@ -59,7 +61,7 @@ func run(bin, output string, keep bool) int {
 	cfg := map[string]any{
 		"kubernetes": map[string]any{"kubeconfig": lab.Kubeconfig},
 	}
-	cleanups, extra, err := startNetworkLabs(cfg)
+	cleanups, extra, err := startNetworkLabs(cfg, lab, bin)
 	defer func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			cleanups[i]()
@@ -153,12 +155,13 @@ func clusterObjects() []any {
 	return append(kubelab.HybridCluster(), kubelab.VNodeScenario()...)
 }
 
-// startNetworkLabs adds the BGP and DNS labs to cfg where the machine can
-// make network namespaces (root), and returns their cleanups and the
-// Kubernetes objects that describe them (the CoreDNS ConfigMap).
-func startNetworkLabs(cfg map[string]any) (cleanups []func(), objs []any, err error) {
+// startNetworkLabs adds the BGP and DNS labs and the lab VNode with its
+// agent to cfg where the machine can make network namespaces (root), and
+// returns their cleanups and the Kubernetes objects that describe them
+// (the CoreDNS ConfigMap).
+func startNetworkLabs(cfg map[string]any, kl *kubelab.Lab, bin string) (cleanups []func(), objs []any, err error) {
 	if why := netlab.Available(); why != "" {
-		fmt.Fprintf(os.Stderr, "lab: no BGP/DNS lab (%s): their checks will SKIP\n", why)
+		fmt.Fprintf(os.Stderr, "lab: no BGP/DNS lab, no lab VNode (%s): their checks will SKIP\n", why)
 		return nil, nil, nil
 	}
 	fmt.Fprintln(os.Stderr, "lab: starting unbound (on-prem DNS) and dnsmasq (PrivateZone) in network namespaces ...")
@@ -177,6 +180,18 @@ func startNetworkLabs(cfg map[string]any) (cleanups []func(), objs []any, err er
 	}
 	cleanups = append(cleanups, stopBGP)
 	cfg["bgp"] = bgpCfg
+
+	fmt.Fprintln(os.Stderr, "lab: starting a lab VNode (virtual-kubelet) running `vnodediag agent` in a network namespace ...")
+	absBin, err := filepath.Abs(bin)
+	if err != nil {
+		return cleanups, objs, err
+	}
+	agentCfg, stopAgent, err := vnodelab.StartDemo(kl, vnodelab.BinaryExec(absBin))
+	if err != nil {
+		return cleanups, objs, fmt.Errorf("vnode lab: %w", err)
+	}
+	cleanups = append(cleanups, stopAgent)
+	cfg["agent"] = agentCfg
 	return cleanups, objs, nil
 }
 

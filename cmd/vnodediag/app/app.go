@@ -14,9 +14,11 @@ import (
 
 	"github.com/vnodediag/vnodediag/bgp"
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/agent"
 	"github.com/vnodediag/vnodediag/diag/config"
 	"github.com/vnodediag/vnodediag/diag/k8s"
 	"github.com/vnodediag/vnodediag/diag/kube"
+	"github.com/vnodediag/vnodediag/diag/path"
 	"github.com/vnodediag/vnodediag/diag/route"
 	"github.com/vnodediag/vnodediag/diag/vnode"
 	"github.com/vnodediag/vnodediag/dnsprobe"
@@ -32,6 +34,8 @@ func Families() []diag.Family {
 		bgp.Family(),
 		route.Family(),
 		dnsprobe.Family(),
+		agent.Family(),
+		path.Family(),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vnodediag/vnodediag/bgp"
+	"github.com/vnodediag/vnodediag/diag/agent"
 	"github.com/vnodediag/vnodediag/diag/config"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	"github.com/vnodediag/vnodediag/diag/route"
@@ -231,6 +232,7 @@ type typedFile struct {
 	BGP        *bgp.Config         `json:"bgp,omitempty"`
 	Routing    *route.Config       `json:"routing,omitempty"`
 	DNS        *dnsprobe.Config    `json:"dns,omitempty"`
+	Agent      *agent.Config       `json:"agent,omitempty"`
 	Runner     config.RunnerConfig `json:"runner,omitempty"`
 }
 
