@@ -280,12 +280,7 @@ func annotationFix(p *kube.Pod, value string, depByName map[string]bool) string 
 	why := fmt.Sprintf("ECI then skips certificate verification for these registries; it reads the annotation when it creates the instance, "+
 		"so the pods are recreated by the rollout. Trusting the registry's CA is the safer fix where you control the registry. The value is: %s: %q.",
 		annotationInsecureRegistry, value)
-	kind, name := p.OwnerKind, p.OwnerName
-	if kind == "ReplicaSet" {
-		if i := strings.LastIndexByte(name, '-'); i > 0 && depByName[p.Namespace+"/"+name[:i]] {
-			kind, name = "Deployment", name[:i]
-		}
-	}
+	kind, name := workloadOf(p, depByName)
 	switch kind {
 	case "Deployment", "StatefulSet", "ReplicaSet", "DaemonSet":
 		return fmt.Sprintf("kubectl -n %s patch %s %s --type=merge -p '%s'\n%s", p.Namespace, strings.ToLower(kind), name, patch, why)
