@@ -15,6 +15,7 @@ import (
 	"github.com/vnodediag/vnodediag/bgp"
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/config"
+	"github.com/vnodediag/vnodediag/diag/host"
 	"github.com/vnodediag/vnodediag/diag/k8s"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	"github.com/vnodediag/vnodediag/diag/route"
@@ -31,6 +32,7 @@ func Families() []diag.Family {
 		vnode.Family(),
 		bgp.Family(),
 		route.Family(),
+		host.Family(),
 		dnsprobe.Family(),
 	}
 }
