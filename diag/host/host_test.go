@@ -95,7 +95,12 @@ func TestEvalSysctls(t *testing.T) {
 		{"range below", base(sysPortRange, "1024 29999"), "PASS,PASS,PASS,PASS"},
 		{"range reserved", base(sysPortRange, "1024 65000", sysReservedPorts, "30000-32767"), "PASS,PASS,PASS,PASS"},
 		{"range garbage", base(sysPortRange, "lots"), "PASS,PASS,PASS,ERROR"},
-		{"unreadable", func() *Facts { f := base(); delete(f.Sysctls, sysIPForward); f.SysctlErrors[sysIPForward] = "permission denied"; return f }(), "ERROR,PASS,PASS,PASS"},
+		{"unreadable", func() *Facts {
+			f := base()
+			delete(f.Sysctls, sysIPForward)
+			f.SysctlErrors[sysIPForward] = "permission denied"
+			return f
+		}(), "ERROR,PASS,PASS,PASS"},
 		{"another namespace", func() *Facts { f := base(); f.NetnsNote = "vnodediag runs in another network namespace"; return f }(), "WARN,WARN,WARN,WARN"},
 	}
 	for _, tc := range cases {
