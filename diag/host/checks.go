@@ -15,6 +15,9 @@ func sysctlObj(name string) *pb.Object { return diag.Obj("Sysctl", "", name) }
 // sysctlValue is a sysctl as the evidence shows it.
 func (f *Facts) sysctlValue(name string) string {
 	if v, ok := f.Sysctls[name]; ok {
+		if v == "" {
+			return "(empty)"
+		}
 		return v
 	}
 	if e, ok := f.SysctlErrors[name]; ok {
@@ -168,7 +171,7 @@ func portRange(f *Facts) *pb.Result {
 		r = diag.Errorf("cannot parse %s %q", sysPortRange, v)
 	case lo > np[1] || hi < np[0]:
 		r = diag.Pass("%s %d-%d does not overlap the NodePort range %s", sysPortRange, lo, hi, npText)
-	case covers(reserved, max(lo, np[0]), min(hi, np[1])):
+	case reserved != "(empty)" && covers(reserved, max(lo, np[0]), min(hi, np[1])):
 		r = diag.Pass("%s %d-%d overlaps the NodePort range %s, but %s reserves the overlap", sysPortRange, lo, hi, npText, sysReservedPorts)
 	default:
 		r = diag.Fail("%s %d-%d overlaps the NodePort range %s: outgoing connections may take ports %d-%d, which NodePort Services own",

@@ -42,6 +42,23 @@ type Facts struct {
 	UFW       UFW
 }
 
+// Describe is the source's one-line description in the report.
+func (f *Facts) Describe() string {
+	fw := "firewalld not running"
+	if f.Firewalld.Running {
+		fw = "firewalld running"
+	}
+	ufw := "ufw not enabled"
+	if f.UFW.Enabled {
+		ufw = "ufw enabled"
+	}
+	where := "hostRoot " + f.Root
+	if f.Netns != "" {
+		where += ", netns " + f.Netns
+	}
+	return fmt.Sprintf("%s: %d sysctls read, %s, %s", where, len(f.Sysctls), fw, ufw)
+}
+
 // The sysctls host.sysctls and host.conntrack read, by dotted name.
 const (
 	sysIPForward     = "net.ipv4.ip_forward"

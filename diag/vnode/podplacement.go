@@ -139,7 +139,7 @@ func evaluatePodPlacement(ctx context.Context, in placementInput) []*pb.Result {
 			}
 			ev = append(ev, diag.Ev(fmt.Sprintf("event %s about %s (count %d)", e.Reason, e.Pod, e.Count), "scheduled", e.Message))
 		}
-		what := "pending pod " + p.Namespace + "/" + p.Name + " is"
+		what, it := "pending pod "+p.Namespace+"/"+p.Name+" is", "it"
 		objs := []*pb.Object{diag.Obj("Pod", p.Namespace, p.Name)}
 		if len(g.pods) > 1 {
 			names := make([]string, len(g.pods))
@@ -148,7 +148,7 @@ func evaluatePodPlacement(ctx context.Context, in placementInput) []*pb.Result {
 			}
 			sort.Strings(names)
 			kind, name := workloadOf(p, depByName)
-			what = fmt.Sprintf("%d pending pods of %s %s/%s are", len(g.pods), kind, p.Namespace, name)
+			what, it = fmt.Sprintf("%d pending pods of %s %s/%s are", len(g.pods), kind, p.Namespace, name), "them"
 			objs = []*pb.Object{diag.Obj(kind, p.Namespace, name)}
 			ev = append(ev, diag.Ev("pods", "", diag.JoinCapped(names)))
 		}
@@ -157,15 +157,15 @@ func evaluatePodPlacement(ctx context.Context, in placementInput) []*pb.Result {
 			placeable += len(g.pods)
 			continue
 		case len(accepted) > 0:
-			res := diag.Warn("%s free to go to VNode(s) %s (nodeSelector, node affinity and tolerations let them), but the scheduler reports them unschedulable: %s",
-				what, strings.Join(accepted, ", "), g.events[len(g.events)-1].Message)
+			res := diag.Warn("%s free to go to VNode(s) %s (nodeSelector, node affinity and tolerations let %s), but the scheduler reports %s unschedulable: %s",
+				what, strings.Join(accepted, ", "), it, it, g.events[len(g.events)-1].Message)
 			res.Objects = objs
 			res.Evidence = ev
 			res.Remediation = "Placement by label and taint is right; the scheduler's message names what else stops it (resources requested beyond a VNode's " +
 				"capacity, pod affinity, a NotReady VNode: see vnode.present). VNodes report large allocatable capacity, so an Insufficient message usually names a VNode that is not Ready."
 			out = append(out, res)
 		default:
-			res := diag.Fail("%s meant for a VNode (%s) but no VNode accepts it: %s", what, g.intent[0], refusal)
+			res := diag.Fail("%s meant for a VNode (%s) but no VNode accepts %s: %s", what, g.intent[0], it, refusal)
 			res.Objects = objs
 			res.Evidence = ev
 			res.Remediation = placementFix(p, spec, to, in.profile, depByName)
@@ -308,7 +308,18 @@ func placementFix(p *kube.Pod, spec *corev1.PodSpec, vn *corev1.Node, profile *k
 	for k, v := range sel {
 		patchSel[k] = v
 	}
-	tols := append([]corev1.Toleration{}, spec.Tolerations...)
+	// The API server adds the not-ready and unreachable NoExecute
+	// tolerations to every pod (DefaultTolerationSeconds): a template
+	// needs neither.
+	var tols []corev1.Toleration
+	for _, t := range spec.Tolerations {
+		if !defaultToleration(t) {
+			tols = append(tols, t)
+		}
+	}
+	// Only the VNode's own taints are to be tolerated; any other one
+	// (not-ready, unreachable) says the VNode is unwell, not the pod.
+	var unwell []string
 	for _, t := range vn.Spec.Taints {
 		if !schedulingTaint(&t) {
 			continue
@@ -320,8 +331,12 @@ func placementFix(p *kube.Pod, spec *corev1.PodSpec, vn *corev1.Node, profile *k
 				break
 			}
 		}
-		if !tolerated {
+		switch {
+		case tolerated:
+		case isVNodeTaint(t):
 			tols = append(tols, corev1.Toleration{Key: t.Key, Operator: corev1.TolerationOpExists, Effect: t.Effect})
+		default:
+			unwell = append(unwell, taintString(t))
 		}
 	}
 	block, _ := yaml.Marshal(map[string]any{"nodeSelector": sel, "tolerations": tols})
@@ -342,6 +357,10 @@ func placementFix(p *kube.Pod, spec *corev1.PodSpec, vn *corev1.Node, profile *k
 		fix = append(fix, fmt.Sprintf("Pod %s/%s has no controller: recreate it with these fields (a pod's nodeSelector cannot change).", p.Namespace, p.Name))
 	default:
 		fix = append(fix, fmt.Sprintf("Set them in the pod template of %s %s/%s (recreate it if its template is immutable).", kind, p.Namespace, name))
+	}
+	if len(unwell) > 0 {
+		fix = append(fix, fmt.Sprintf("VNode %s also carries %s, which keeps new pods off until it is healthy again (see vnode.present); do not tolerate that.",
+			vn.Name, strings.Join(unwell, ", ")))
 	}
 	if hasRequiredTerms(spec) {
 		fix = append(fix, "Its required node affinity must also match the VNode: every term that excludes it (a NotIn on a VNode label, "+
@@ -370,6 +389,13 @@ func eciProfileRoute(profile *kube.ECIProfile) string {
 	}
 	return "Or let the ECI webhook add them: give the workload's pods the labels of eci-profile selector " + strings.Join(names, " or ") +
 		" (the webhook mutates pods when they are created, so roll the workload afterwards)."
+}
+
+// defaultToleration reports whether t is one the DefaultTolerationSeconds
+// admission plugin adds to every pod.
+func defaultToleration(t corev1.Toleration) bool {
+	return (t.Key == corev1.TaintNodeNotReady || t.Key == corev1.TaintNodeUnreachable) && t.Effect == corev1.TaintEffectNoExecute &&
+		t.Operator == corev1.TolerationOpExists && t.TolerationSeconds != nil && *t.TolerationSeconds == 300
 }
 
 // workloadOf names the workload whose pod template makes p: a ReplicaSet

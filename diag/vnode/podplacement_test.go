@@ -63,7 +63,7 @@ func TestEvaluatePodPlacement(t *testing.T) {
 		{"placeable, no event", nodes, []kube.Pod{pendingPod("ok", vkSel, tolVK)}, nil, nil, "PASS", "no pending pod meant for a VNode is kept off the 1 VNode(s)", ""},
 		{"placeable, scheduler still fails", nodes, []kube.Pod{pendingPod("res", vkSel, tolVK)},
 			[]kube.Event{{Namespace: "batch", Pod: "res", Reason: "FailedScheduling", Count: 1, Message: "0/2 nodes are available: 1 Insufficient cpu."}}, nil, "WARN",
-			"pending pod batch/res is free to go to VNode(s) vk-1 (nodeSelector, node affinity and tolerations let them), but the scheduler reports them unschedulable: 0/2 nodes are available: 1 Insufficient cpu.", ""},
+			"pending pod batch/res is free to go to VNode(s) vk-1 (nodeSelector, node affinity and tolerations let it), but the scheduler reports it unschedulable: 0/2 nodes are available: 1 Insufficient cpu.", ""},
 		{"not meant for a vnode", nodes, []kube.Pod{pendingPod("plain", map[string]string{"disk": "ssd"})}, nil, nil, "PASS", "no pending pod meant for a VNode", ""},
 		{"catch-all toleration says nothing", nodes, []kube.Pod{pendingPod("sys", nil, corev1.Toleration{Operator: corev1.TolerationOpExists})}, nil, nil, "PASS", "no pending pod", ""},
 		{"bound pods are not judged", nodes, []kube.Pod{bound}, nil, nil, "PASS", "no pending pod", ""},

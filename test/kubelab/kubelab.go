@@ -267,8 +267,18 @@ func (l *Lab) apply(ctx context.Context, o any) error {
 			return fmt.Errorf("create node %s: %w", v.Name, err)
 		}
 		got.Status = st
-		if _, err := c.CoreV1().Nodes().UpdateStatus(ctx, got, metav1.UpdateOptions{}); err != nil {
+		got, err = c.CoreV1().Nodes().UpdateStatus(ctx, got, metav1.UpdateOptions{})
+		if err != nil {
 			return fmt.Errorf("node %s status: %w", v.Name, err)
+		}
+		// The API server's TaintNodesByCondition admission taints every
+		// new node not-ready:NoSchedule; the node lifecycle controller,
+		// which the lab does not run, lifts it once the node is Ready.
+		if taints, lifted := withoutNotReady(got); lifted {
+			got.Spec.Taints = taints
+			if _, err := c.CoreV1().Nodes().Update(ctx, got, metav1.UpdateOptions{}); err != nil {
+				return fmt.Errorf("node %s taints: %w", v.Name, err)
+			}
 		}
 	case *corev1.Pod:
 		if err := l.ensureNamespace(ctx, v.Namespace); err != nil {
@@ -368,4 +378,25 @@ func (l *Lab) apply(ctx context.Context, o any) error {
 		return fmt.Errorf("kubelab: cannot apply %T", o)
 	}
 	return nil
+}
+
+// withoutNotReady returns a Ready node's taints without the not-ready
+// NoSchedule taint, and whether it had one.
+func withoutNotReady(n *corev1.Node) ([]corev1.Taint, bool) {
+	ready := false
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+			ready = true
+		}
+	}
+	var out []corev1.Taint
+	lifted := false
+	for _, t := range n.Spec.Taints {
+		if ready && t.Key == corev1.TaintNodeNotReady && t.Effect == corev1.TaintEffectNoSchedule {
+			lifted = true
+			continue
+		}
+		out = append(out, t)
+	}
+	return out, lifted
 }
