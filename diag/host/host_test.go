@@ -68,7 +68,7 @@ func TestSysctlPath(t *testing.T) {
 		"net.ipv4.conf.eth0.100.rp_filter": "/proc/sys/net/ipv4/conf/eth0.100/rp_filter",
 		"net.netfilter.nf_conntrack_max":   "/proc/sys/net/netfilter/nf_conntrack_max",
 	} {
-		if got := sysctlPath(name); got != want {
+		if got := SysctlPath(name); got != want {
 			t.Errorf("%s: %s", name, got)
 		}
 	}

@@ -138,9 +138,9 @@ func sysctlNames(iface string) []string {
 	return names
 }
 
-// sysctlPath is the /proc/sys file of a dotted name; an interface name
-// inside net.ipv4.conf.<iface>.<key> may itself contain dots (eth0.100).
-func sysctlPath(name string) string {
+// SysctlPath is the /proc/sys file of a dotted sysctl name; an interface
+// name inside net.ipv4.conf.<iface>.<key> may itself contain dots (eth0.100).
+func SysctlPath(name string) string {
 	if rest, ok := strings.CutPrefix(name, "net.ipv4.conf."); ok {
 		if i := strings.LastIndexByte(rest, '.'); i > 0 {
 			return "/proc/sys/net/ipv4/conf/" + rest[:i] + "/" + rest[i+1:]
@@ -152,7 +152,7 @@ func sysctlPath(name string) string {
 func readSysctls(r root, names []string) (vals, errs map[string]string) {
 	vals, errs = map[string]string{}, map[string]string{}
 	for _, n := range names {
-		v, err := r.readFile(sysctlPath(n))
+		v, err := r.readFile(SysctlPath(n))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 		case err != nil:

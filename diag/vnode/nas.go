@@ -27,16 +27,8 @@ func runNASFSGroup(ctx context.Context, in *diag.Inputs) []*pb.Result {
 	if r := canceled(ctx); r != nil {
 		return r
 	}
-	var deps []*appsv1.Deployment
-	if s.PartErrors[kube.PartDeployments] == nil {
-		deps = s.Deployments
-	}
-	out := evaluateNASFSGroup(ctx, s.Nodes, s.Pods, s.PersistentVolumes, deps)
-	if r := s.Unread(kube.PartPersistentVolumes); r != nil && len(vnodes(s.Nodes)) > 0 {
-		r.Summary += " (NAS mounted through a PersistentVolumeClaim is not seen)"
-		out = append(out, r)
-	}
-	return out
+	out := evaluateNASFSGroup(ctx, s.Nodes, s.Pods, s.PersistentVolumes, listedDeployments(s))
+	return noteUnread(out, s, kube.PartPersistentVolumes, "NAS mounted through a PersistentVolumeClaim is not seen")
 }
 
 // nasVolume describes v when it is NAS, "" otherwise; a claim is looked up
@@ -90,10 +82,7 @@ func evaluateNASFSGroup(ctx context.Context, nodes []*corev1.Node, pods []kube.P
 			pvByClaim[pv.ClaimNamespace+"/"+pv.ClaimName] = pv
 		}
 	}
-	depByName := make(map[string]bool, len(deps))
-	for _, d := range deps {
-		depByName[d.Namespace+"/"+d.Name] = true
-	}
+	depByName := deploymentNames(deps)
 	poll := diag.NewPoll(ctx)
 	var out []*pb.Result
 	for i := range pods {

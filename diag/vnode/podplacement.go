@@ -22,21 +22,13 @@ func runPodPlacement(ctx context.Context, in *diag.Inputs) []*pb.Result {
 	if r := canceled(ctx); r != nil {
 		return r
 	}
-	var deps []*appsv1.Deployment
-	if s.PartErrors[kube.PartDeployments] == nil {
-		deps = s.Deployments
-	}
 	var profile *kube.ECIProfile
 	if s.PartErrors[kube.PartECIProfile] == nil {
 		profile = s.ECIProfile
 	}
 	out := evaluatePodPlacement(ctx, placementInput{nodes: s.Nodes, pods: s.Pods, events: s.PodEvents, profile: profile,
-		nsLabels: s.NamespaceLabels, deps: deps})
-	if r := s.Unread(kube.PartEvents); r != nil && len(vnodes(s.Nodes)) > 0 {
-		r.Summary += " (the scheduler's FailedScheduling messages are not shown)"
-		out = append(out, r)
-	}
-	return out
+		nsLabels: s.NamespaceLabels, deps: listedDeployments(s)})
+	return noteUnread(out, s, kube.PartEvents, "the scheduler's FailedScheduling messages are not shown")
 }
 
 type placementInput struct {
@@ -69,10 +61,7 @@ func evaluatePodPlacement(ctx context.Context, in placementInput) []*pb.Result {
 			failed[e.Namespace+"/"+e.Pod] = append(failed[e.Namespace+"/"+e.Pod], e)
 		}
 	}
-	depByName := make(map[string]bool, len(in.deps))
-	for _, d := range in.deps {
-		depByName[d.Namespace+"/"+d.Name] = true
-	}
+	depByName := deploymentNames(in.deps)
 	// Pods of one controller share their template: judged once, reported
 	// together.
 	type group struct {
@@ -389,6 +378,35 @@ func eciProfileRoute(profile *kube.ECIProfile) string {
 	}
 	return "Or let the ECI webhook add them: give the workload's pods the labels of eci-profile selector " + strings.Join(names, " or ") +
 		" (the webhook mutates pods when they are created, so roll the workload afterwards)."
+}
+
+// noteUnread adds to out the ERROR of a part of the snapshot that could not
+// be read, saying what the check did not see without it; only where VNodes
+// exist, since without them the check had nothing to look at anyway.
+func noteUnread(out []*pb.Result, s *kube.Snapshot, part, unseen string) []*pb.Result {
+	if r := s.Unread(part); r != nil && len(vnodes(s.Nodes)) > 0 {
+		r.Summary += " (" + unseen + ")"
+		out = append(out, r)
+	}
+	return out
+}
+
+// listedDeployments is the snapshot's Deployments, none when they could
+// not be listed (the checks then name pods rather than their Deployment).
+func listedDeployments(s *kube.Snapshot) []*appsv1.Deployment {
+	if s.PartErrors[kube.PartDeployments] != nil {
+		return nil
+	}
+	return s.Deployments
+}
+
+// deploymentNames indexes deps by namespace/name, for workloadOf.
+func deploymentNames(deps []*appsv1.Deployment) map[string]bool {
+	m := make(map[string]bool, len(deps))
+	for _, d := range deps {
+		m[d.Namespace+"/"+d.Name] = true
+	}
+	return m
 }
 
 // defaultToleration reports whether t is one the DefaultTolerationSeconds

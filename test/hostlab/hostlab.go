@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/vnodediag/vnodediag/diag/host"
 	"github.com/vnodediag/vnodediag/test/netlab"
 )
 
@@ -86,7 +87,7 @@ func Write(dir string, n Node) error {
 		}
 	}
 	for name, v := range n.Sysctls {
-		add(w(sysctlFile(name), v+"\n"))
+		add(w(host.SysctlPath(name), v+"\n"))
 	}
 	switch {
 	case n.Stub:
@@ -138,15 +139,6 @@ func Write(dir string, n Node) error {
 		return fmt.Errorf("hostlab: %v", errs)
 	}
 	return nil
-}
-
-func sysctlFile(name string) string {
-	if rest, ok := strings.CutPrefix(name, "net.ipv4.conf."); ok {
-		if i := strings.LastIndexByte(rest, '.'); i > 0 {
-			return "proc/sys/net/ipv4/conf/" + rest[:i] + "/" + rest[i+1:]
-		}
-	}
-	return "proc/sys/" + strings.ReplaceAll(name, ".", "/")
 }
 
 // UFWRule is the "### tuple ###" line and rule of `ufw allow from src to
