@@ -122,7 +122,7 @@ type Pod struct {
 	// Waiting holds the waiting state of each container (reason, message).
 	Waiting []ContainerWaiting
 	// Labels are kept only for the pods selectors are matched against:
-	// unbound pods and pods that tolerate a VNode taint (see keepLabels).
+	// unbound pods and pods that tolerate a VNode taint (toleratesVNode).
 	Labels map[string]string
 	// Scheduling is kept only for unbound pods.
 	Scheduling *PodScheduling
