@@ -41,9 +41,16 @@ func Checks() []diag.Check {
 			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return evalSessions(Source.Get(in)) },
 		},
 		{
-			ID: CheckCloudRoutesLearned, Title: "Cloud prefixes and 100.64.0.0/10 are learned on-prem",
-			Needs: diag.Needs(Source), Reference: refBGP,
-			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result { return evalCloudRoutes(Source.Get(in)) },
+			ID: CheckCloudRoutesLearned, Title: "Cloud prefixes, 100.64.0.0/10 and the ECS nodes' podCIDRs are learned on-prem",
+			Needs: diag.Needs(Source), Optional: diag.Needs(kube.Source), Reference: refBGP,
+			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
+				t := Source.Get(in)
+				out := evalCloudRoutes(t)
+				if kube.Source.Gathered(in) && noSession(t) == nil {
+					out = append(out, evalECSPodCIDRs(ctx, t, kube.Source.Get(in).Nodes)...)
+				}
+				return out
+			},
 		},
 		{
 			ID: CheckPodCIDRAdvertised, Title: "Every on-prem node's podCIDR is advertised",
@@ -260,6 +267,70 @@ func affected(addrs []netip.Addr, holes []netip.Prefix) []string {
 	return out
 }
 
+// podCIDRMiss is a node podCIDR no received route covers, or only partly.
+type podCIDRMiss struct {
+	node, cidr, detail string
+}
+
+// uncoveredPodCIDRs looks up the podCIDRs of the nodes of class in the
+// received routes: longest-prefix match, and the uncovered parts of a CIDR
+// that more specific routes cover only partly. stopped is set when ctx ended.
+func uncoveredPodCIDRs(ctx context.Context, t *Table, nodes []*corev1.Node, class kube.NodeClass) (misses []podCIDRMiss, checked, noCIDR int, stopped bool) {
+	set := t.Set()
+	for i, n := range nodes {
+		if i%1024 == 0 && ctx.Err() != nil {
+			return nil, 0, 0, true
+		}
+		if kube.Classify(n).Class != class {
+			continue
+		}
+		cidrs := kube.PodCIDRStrings(n)
+		if len(cidrs) == 0 {
+			noCIDR++
+			continue
+		}
+		for _, c := range cidrs {
+			p, err := netip.ParsePrefix(c)
+			if err != nil {
+				misses = append(misses, podCIDRMiss{n.Name, c, "not a CIDR"})
+				continue
+			}
+			checked++
+			holes, cut := set.Uncovered(p, 4)
+			switch {
+			case len(holes) == 0:
+			case len(holes) == 1 && holes[0] == p.Masked():
+				misses = append(misses, podCIDRMiss{n.Name, c, "no route"})
+			default:
+				misses = append(misses, podCIDRMiss{n.Name, c, "partly: " + prefixList(holes, cut) + " uncovered"})
+			}
+		}
+	}
+	sort.Slice(misses, func(i, j int) bool { return misses[i].node < misses[j].node })
+	return misses, checked, noCIDR, false
+}
+
+// missResult is the FAIL naming every node whose podCIDR is not covered,
+// one evidence line per node (up to diag.ListLimit); it also returns the
+// uncovered CIDRs.
+func missResult(summary string, misses []podCIDRMiss) (*pb.Result, []string) {
+	cidrs := make([]string, len(misses))
+	for i, m := range misses {
+		cidrs[i] = m.cidr
+	}
+	res := diag.Fail("%s", summary)
+	for i, m := range misses {
+		res.Objects = append(res.Objects, diag.Obj("Node", "", m.node))
+		if i < diag.ListLimit {
+			res.Evidence = append(res.Evidence, diag.Ev(fmt.Sprintf("node %s podCIDR %s", m.node, m.cidr), "covered by a received route", m.detail))
+		}
+	}
+	if len(misses) > diag.ListLimit {
+		res.Evidence = append(res.Evidence, diag.Ev("more uncovered nodes", "", fmt.Sprint(len(misses)-diag.ListLimit)))
+	}
+	return res, cidrs
+}
+
 // evalPodCIDRs is bgp.podcidr-advertised. The observer peers with the
 // on-prem router, so the routes it receives are what that router
 // advertises toward the cloud: a podCIDR no received route covers is not
@@ -268,44 +339,9 @@ func evalPodCIDRs(ctx context.Context, t *Table, nodes []*corev1.Node) []*pb.Res
 	if res := noSession(t); res != nil {
 		return []*pb.Result{res}
 	}
-	set := t.Set()
-	type miss struct {
-		node, cidr, detail string
-	}
-	var misses []miss
-	checked, noCIDR := 0, 0
-	for i, n := range nodes {
-		if i%1024 == 0 && ctx.Err() != nil {
-			res := diag.Errorf("podCIDR coverage not finished: %v", ctx.Err())
-			return []*pb.Result{res}
-		}
-		if kube.Classify(n).Class != kube.ClassOnPrem {
-			continue
-		}
-		cidrs := n.Spec.PodCIDRs
-		if len(cidrs) == 0 && n.Spec.PodCIDR != "" {
-			cidrs = []string{n.Spec.PodCIDR}
-		}
-		if len(cidrs) == 0 {
-			noCIDR++
-			continue
-		}
-		for _, c := range cidrs {
-			p, err := netip.ParsePrefix(c)
-			if err != nil {
-				misses = append(misses, miss{n.Name, c, "not a CIDR"})
-				continue
-			}
-			checked++
-			holes, cut := set.Uncovered(p, 4)
-			switch {
-			case len(holes) == 0:
-			case len(holes) == 1 && holes[0] == p.Masked():
-				misses = append(misses, miss{n.Name, c, "no route"})
-			default:
-				misses = append(misses, miss{n.Name, c, "partly: " + prefixList(holes, cut) + " uncovered"})
-			}
-		}
+	misses, checked, noCIDR, stopped := uncoveredPodCIDRs(ctx, t, nodes, kube.ClassOnPrem)
+	if stopped {
+		return []*pb.Result{diag.Errorf("podCIDR coverage not finished: %v", ctx.Err())}
 	}
 	if checked == 0 && len(misses) == 0 {
 		res := diag.Skip("no on-prem node has a podCIDR to check")
@@ -319,25 +355,41 @@ func evalPodCIDRs(ctx context.Context, t *Table, nodes []*corev1.Node) []*pb.Res
 		res.Evidence = []*pb.Evidence{diag.Ev("uncovered podCIDRs", "0", "0")}
 		return []*pb.Result{res}
 	}
-	sort.Slice(misses, func(i, j int) bool { return misses[i].node < misses[j].node })
-	names := make([]string, 0, len(misses))
 	missed := make([]string, len(misses))
 	for i, m := range misses {
 		missed[i] = m.node
 	}
-	res := diag.Fail("%d of %d on-prem podCIDRs are not advertised: %s", len(misses), checked, diag.JoinFirst(missed, 5))
-	for i, m := range misses {
-		res.Objects = append(res.Objects, diag.Obj("Node", "", m.node))
-		if i < diag.ListLimit {
-			res.Evidence = append(res.Evidence, diag.Ev(fmt.Sprintf("node %s podCIDR %s", m.node, m.cidr), "covered by a received route", m.detail))
-		}
-		names = append(names, m.cidr)
-	}
-	if len(misses) > diag.ListLimit {
-		res.Evidence = append(res.Evidence, diag.Ev("more uncovered nodes", "", fmt.Sprint(len(misses)-diag.ListLimit)))
-	}
+	res, cidrs := missResult(fmt.Sprintf("%d of %d on-prem podCIDRs are not advertised: %s", len(misses), checked, diag.JoinFirst(missed, 5)), misses)
 	res.Remediation = "Advertise the on-prem pod CIDRs (or one aggregate covering them) from the on-prem router " +
 		"toward the VBR, e.g. BIRD: protocol static pods { ipv4; route <podCIDR> via <node-InternalIP>; } and export it; " +
-		"FRR: network <podCIDR> (with a matching route) or redistribute static. Missing: " + diag.JoinCapped(names)
+		"FRR: network <podCIDR> (with a matching route) or redistribute static. Missing: " + diag.JoinCapped(cidrs)
+	return []*pb.Result{res}
+}
+
+// evalECSPodCIDRs is the ECS half of bgp.cloud-routes-learned: the cloud
+// controller manager puts each ECS node's podCIDR into the VPC route table,
+// and BGP must carry it on-prem, or on-prem cannot reach the pods of that
+// node. One result; the nodes whose podCIDR no received route covers are
+// its objects.
+func evalECSPodCIDRs(ctx context.Context, t *Table, nodes []*corev1.Node) []*pb.Result {
+	misses, checked, _, stopped := uncoveredPodCIDRs(ctx, t, nodes, kube.ClassECS)
+	switch {
+	case stopped:
+		return []*pb.Result{diag.Errorf("ECS podCIDR coverage not finished: %v", ctx.Err())}
+	case checked == 0 && len(misses) == 0:
+		return nil
+	case len(misses) == 0:
+		res := diag.Pass("all %d ECS node podCIDRs are covered by routes learned on-prem", checked)
+		res.Evidence = []*pb.Evidence{diag.Ev("uncovered ECS podCIDRs", "0", "0")}
+		return []*pb.Result{res}
+	}
+	var named []string
+	for _, m := range misses {
+		named = append(named, m.node+" "+m.cidr)
+	}
+	res, cidrs := missResult(fmt.Sprintf("%d of %d ECS node podCIDRs are not learned on-prem: %s", len(misses), checked, diag.JoinFirst(named, 5)), misses)
+	res.Remediation = "The cloud controller manager puts each ECS node's podCIDR into the VPC route table (k8s.node-network and, with a cloud section, " +
+		"cloud.vpc-pod-routes show whether it did); the VBR must then advertise those routes, or one aggregate covering them, to the on-prem router " +
+		"(publish the VPC's pod CIDR routes to the VBR / its BGP, or add the aggregate as a static route toward the leased line on-prem). Missing: " + diag.JoinCapped(cidrs)
 	return []*pb.Result{res}
 }

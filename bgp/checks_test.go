@@ -15,6 +15,7 @@ import (
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/cloudnet"
 	"github.com/vnodediag/vnodediag/diag/diagtest"
+	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -153,3 +154,40 @@ func TestChecksRunThroughRunner(t *testing.T) {
 }
 
 func TestREADME(t *testing.T) { diagtest.CheckREADME(t, "README.md", bgp.Checks()) }
+
+// TestCloudRoutesLearnedECS: with the Kubernetes source in the run, every
+// ECS node's podCIDR must be covered by a received route, and the ones
+// that are not are named with their CIDR; without it, the prefixes alone.
+func TestCloudRoutesLearnedECS(t *testing.T) {
+	ecs := func(name, cidr string) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.NodeSpec{ProviderID: "cn-shanghai.i-" + name + "abcdefgh", PodCIDR: cidr, PodCIDRs: []string{cidr}}}
+	}
+	snap := &kube.Snapshot{Nodes: []*corev1.Node{ecs("ecs1", "172.22.0.0/24"), ecs("ecs2", "172.22.1.0/24"), ecs("ecs3", "172.22.2.0/24"), onPremNode("op-1", "172.21.0.0/24")}}
+	ctx := context.Background()
+	run := func(in *diag.Inputs) []*pb.Result {
+		return diagtest.Run(t, ctx, bgp.Checks(), bgp.CheckCloudRoutesLearned, in)
+	}
+	tb := tableWith("100.64.0.0/10", "192.168.0.0/16", "172.22.0.0/24", "172.22.1.0/25")
+	got := run(diag.NewInputs(bgp.Source.With(tb), kube.Source.With(snap)))
+	if diagtest.StatusNames(got) != "PASS,PASS,FAIL" {
+		t.Fatalf("got %s", diagtest.Dump(got))
+	}
+	r := got[2]
+	if r.Summary != "2 of 3 ECS node podCIDRs are not learned on-prem: ecs2 172.22.1.0/24, ecs3 172.22.2.0/24" || len(r.Objects) != 2 ||
+		r.Evidence[0].Observed != "partly: 172.22.1.128/25 uncovered" || r.Evidence[1].Observed != "no route" ||
+		!strings.HasSuffix(r.Remediation, "Missing: 172.22.1.0/24, 172.22.2.0/24") {
+		t.Errorf("got %s\n%s", diagtest.Dump([]*pb.Result{r}), r.Remediation)
+	}
+	if got := run(diag.NewInputs(bgp.Source.With(tableWith("100.64.0.0/10", "192.168.0.0/16", "172.22.0.0/16")), kube.Source.With(snap))); diagtest.StatusNames(got) != "PASS,PASS,PASS" ||
+		got[2].Summary != "all 3 ECS node podCIDRs are covered by routes learned on-prem" {
+		t.Errorf("aggregate: %s", diagtest.Dump(got))
+	}
+	if got := run(diag.NewInputs(bgp.Source.With(tb))); diagtest.StatusNames(got) != "PASS,PASS" {
+		t.Errorf("without the Kubernetes source: %s", diagtest.Dump(got))
+	}
+	down := tableWith("100.64.0.0/10")
+	down.Peers[0].State = "ACTIVE"
+	if got := run(diag.NewInputs(bgp.Source.With(down), kube.Source.With(snap))); diagtest.StatusNames(got) != "ERROR" {
+		t.Errorf("no session: %s", diagtest.Dump(got))
+	}
+}

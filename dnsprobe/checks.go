@@ -11,6 +11,7 @@ import (
 
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/agent"
+	"github.com/vnodediag/vnodediag/diag/host"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	"github.com/vnodediag/vnodediag/dnsprobe/corefile"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
@@ -71,6 +72,7 @@ func Checks() []diag.Check {
 			ID:        CheckCoreDNSForward,
 			Title:     "CoreDNS forwards the on-prem and PrivateZone zones to the configured resolvers",
 			Needs:     diag.Needs(kube.Source, Source),
+			Optional:  diag.Needs(host.Source),
 			Reference: referenceCoreDNSForward,
 			Run:       runCoreDNSForward,
 		},

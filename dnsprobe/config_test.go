@@ -186,7 +186,7 @@ func TestExampleCorefile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, rs := range [][]*pb.Result{evalCoreDNSForward(canon(*file.DNS), cf), evalClusterDomainOverlap(canon(*file.DNS), cf)} {
+	for _, rs := range [][]*pb.Result{evalCoreDNSForward(canon(*file.DNS), cf, nil), evalClusterDomainOverlap(canon(*file.DNS), cf)} {
 		for _, r := range rs {
 			if r.Status != pb.Status_PASS {
 				t.Errorf("%s: %s", r.Status, r.Summary)

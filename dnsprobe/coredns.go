@@ -11,6 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/host"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	"github.com/vnodediag/vnodediag/dnsprobe/corefile"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
@@ -152,7 +153,32 @@ func runCoreDNSForward(_ context.Context, in *diag.Inputs) []*pb.Result {
 	if err != nil {
 		return []*pb.Result{corefileError(err)}
 	}
-	return evalCoreDNSForward(&obs.Config, cf)
+	var node *nodeResolvConf
+	if host.Source.Gathered(in) {
+		node = nodeResolvConfOf(host.Source.Get(in))
+	}
+	return evalCoreDNSForward(&obs.Config, cf, node)
+}
+
+// nodeResolvConf is the resolv.conf the kubelet of the node vnodediag runs
+// on gives pods with dnsPolicy Default, CoreDNS's among them: what a
+// `forward . /etc/resolv.conf` in the Corefile sends queries to.
+type nodeResolvConf struct {
+	path    string
+	targets []string // as forward targets, host:port
+	err     string
+}
+
+func nodeResolvConfOf(f *host.Facts) *nodeResolvConf {
+	rc := f.PodResolvConf()
+	if rc == nil {
+		return nil
+	}
+	n := &nodeResolvConf{path: rc.Path, err: rc.Err}
+	for _, ns := range rc.Nameservers {
+		n.targets = append(n.targets, corefile.NormalizeTarget(ns))
+	}
+	return n
 }
 
 // ExpectedForward is what CoreDNS should forward zone to: the configured
@@ -192,7 +218,9 @@ func expectedForward(c *Config, zone string, private bool) (allowed, preferred [
 }
 
 // evalCoreDNSForward is dns.coredns-forward: one result per configured zone.
-func evalCoreDNSForward(c *Config, cf *corefile.Corefile) []*pb.Result {
+// A forward to a resolv.conf is judged with node's nameservers when the
+// host source gave them (node nil: it cannot be told).
+func evalCoreDNSForward(c *Config, cf *corefile.Corefile, node *nodeResolvConf) []*pb.Result {
 	type zoneKind struct {
 		zone    string
 		private bool
@@ -247,16 +275,41 @@ func evalCoreDNSForward(c *Config, cf *corefile.Corefile) []*pb.Result {
 					wrong = append(wrong, t)
 				}
 			}
-			ev := diag.Ev("forward "+name, expected, where)
+			ev := []*pb.Evidence{diag.Ev("forward "+name, expected, where)}
+			judged := resolvConf && node != nil && node.err == "" && len(node.targets) > 0
+			var viaNode []string
+			if judged {
+				for _, t := range node.targets {
+					if !slices.Contains(allowed, t) {
+						viaNode = append(viaNode, t)
+					}
+				}
+				ev = append(ev, diag.Ev("nameservers of "+node.path+" on the node vnodediag runs on (host source)", expected, strings.Join(node.targets, ", ")))
+			} else if resolvConf && node != nil {
+				why := node.err
+				if why == "" {
+					why = "no nameserver"
+				}
+				ev = append(ev, diag.Ev("nameservers of "+node.path+" on the node vnodediag runs on (host source)", expected, why))
+			}
 			switch {
 			case len(wrong) > 0:
 				res = diag.Fail("CoreDNS forwards %s %s to %s, which is not a configured resolver for it", kind, name, strings.Join(wrong, ", "))
+			case len(viaNode) > 0:
+				res = diag.Fail("CoreDNS forwards %s %s to the node's resolv.conf, which on this node lists %s, not a configured resolver for it (see host.resolv-conf)",
+					kind, name, strings.Join(viaNode, ", "))
+			case judged:
+				res = diag.Pass("CoreDNS forwards %s %s to the node's resolv.conf, which on this node lists %s, configured resolvers for it (CoreDNS pods on other nodes read their node's file)",
+					kind, name, strings.Join(node.targets, ", "))
 			case resolvConf:
 				res = diag.Warn("CoreDNS forwards %s %s to the node's resolv.conf (%s), which vnodediag cannot read: it works only if every node (and the VNode) lists the right resolvers", kind, name, where)
+				if node == nil {
+					res.Summary += " (a host section lets vnodediag read this node's)"
+				}
 			default:
 				res = diag.Pass("CoreDNS forwards %s %s to %s", kind, name, strings.Join(rt.Targets, ", "))
 			}
-			res.Evidence = []*pb.Evidence{ev}
+			res.Evidence = ev
 		}
 		if res.Status != pb.Status_PASS {
 			res.Remediation = "add this server block to the Corefile in ConfigMap kube-system/coredns (before the `.:53` block; CoreDNS picks the most specific zone):\n" + stanza

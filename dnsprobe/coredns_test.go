@@ -87,7 +87,7 @@ svc.cloud.internal:53 {
 			if tc.mutate != nil {
 				tc.mutate(&c)
 			}
-			rs := evalCoreDNSForward(canon(c), mustParse(t, tc.corefile))
+			rs := evalCoreDNSForward(canon(c), mustParse(t, tc.corefile), nil)
 			if len(rs) != len(tc.status) {
 				t.Fatalf("%d results, want %d", len(rs), len(tc.status))
 			}
@@ -155,5 +155,31 @@ func TestEvalClusterDomainOverlap(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEvalCoreDNSForwardNodeResolvConf: a forward to resolv.conf is judged
+// with the nameservers the host source read on this node.
+func TestEvalCoreDNSForwardNodeResolvConf(t *testing.T) {
+	cf := mustParse(t, ".:53 {\n    forward . /etc/resolv.conf\n}\n")
+	for _, tc := range []struct {
+		name string
+		node *nodeResolvConf
+		want string
+	}{
+		{"not read", nil, "WARN,WARN"},
+		{"configured", &nodeResolvConf{path: "/etc/resolv.conf", targets: []string{"10.0.0.53:53"}}, "PASS,PASS"},
+		{"inbound endpoint only", &nodeResolvConf{path: "/etc/resolv.conf", targets: []string{"10.1.0.10:53"}}, "FAIL,PASS"},
+		{"public resolver", &nodeResolvConf{path: "/etc/resolv.conf", targets: []string{"10.0.0.53:53", "8.8.8.8:53"}}, "FAIL,FAIL"},
+		{"unreadable", &nodeResolvConf{path: "/etc/resolv.conf", err: "no such file"}, "WARN,WARN"},
+	} {
+		rs := evalCoreDNSForward(canon(testConfig()), cf, tc.node)
+		var got []string
+		for _, r := range rs {
+			got = append(got, r.Status.String())
+		}
+		if strings.Join(got, ",") != tc.want {
+			t.Errorf("%s: %v", tc.name, rs)
+		}
 	}
 }

@@ -11,9 +11,11 @@ import (
 
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/diagtest"
+	"github.com/vnodediag/vnodediag/diag/host"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	"github.com/vnodediag/vnodediag/dnsprobe"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"github.com/vnodediag/vnodediag/test/hostlab"
 	"github.com/vnodediag/vnodediag/test/kubelab"
 )
 
@@ -40,12 +42,12 @@ func TestCoreDNSConfigMapAPIServer(t *testing.T) {
 	for _, c := range dnsprobe.Checks() {
 		checks[c.ID] = c
 	}
-	run := func(t *testing.T, id string) []*pb.Result {
+	run := func(t *testing.T, id string, more ...diag.Binding) []*pb.Result {
 		t.Helper()
 		snap := diagtest.GatherAs(t, ctx, provider, kube.Source)
 		// The DNS observations hold only the configuration: these checks
 		// read no query outcome.
-		in := diag.NewInputs(kube.Source.With(snap), dnsprobe.Source.With(&dnsprobe.Observations{Config: dnsprobe.Canonical(cfg)}))
+		in := diag.NewInputs(append([]diag.Binding{kube.Source.With(snap), dnsprobe.Source.With(&dnsprobe.Observations{Config: dnsprobe.Canonical(cfg)})}, more...)...)
 		rs := checks[id].Run(ctx, in)
 		for _, r := range rs {
 			t.Logf("%s %s %s", id, r.Status, r.Summary)
@@ -119,6 +121,34 @@ svc.cloud.internal:53 {
 		rs = run(t, dnsprobe.CheckClusterDomainOverlap)
 		if got := statuses(rs); got != "FAIL" || !strings.Contains(rs[0].Summary, "equals the on-prem zone corp.example") {
 			t.Errorf("cluster-domain-overlap: %s %v, want FAIL equals", got, rs)
+		}
+	})
+	t.Run("resolv.conf judged with the node's resolvers", func(t *testing.T) {
+		set(t, ".:53 {\n    errors\n    kubernetes cluster.local\n    forward . /etc/resolv.conf\n}\n")
+		if got := statuses(run(t, dnsprobe.CheckCoreDNSForward)); got != "WARN WARN" {
+			t.Errorf("without the host source: %s, want WARN WARN", got)
+		}
+		node := func(t *testing.T, n hostlab.Node) diag.Binding {
+			dir := t.TempDir()
+			if err := hostlab.Write(dir, n); err != nil {
+				t.Fatal(err)
+			}
+			p, err := host.NewProvider(&host.Config{HostRoot: dir}, diag.Env{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return host.Source.With(diagtest.GatherAs(t, ctx, p, host.Source))
+		}
+		rs := run(t, dnsprobe.CheckCoreDNSForward, node(t, hostlab.Node{ResolvConf: "nameserver 10.0.0.53\n"}))
+		if got := statuses(rs); got != "PASS PASS" ||
+			!strings.HasPrefix(rs[0].Summary, "CoreDNS forwards on-prem zone corp.example to the node's resolv.conf, which on this node lists 10.0.0.53:53, configured resolvers for it") {
+			t.Errorf("good node: %s\n%s", got, diagtest.Dump(rs))
+		}
+		// The kubelet hands pods systemd-resolved's stub: CoreDNS would ask itself.
+		rs = run(t, dnsprobe.CheckCoreDNSForward, node(t, hostlab.Node{Stub: true, ResolvConf: "nameserver 127.0.0.53\n", Upstream: "nameserver 10.0.0.53\n",
+			KubeletConfig: "kind: KubeletConfiguration\nresolvConf: /etc/resolv.conf\n"}))
+		if got := statuses(rs); got != "FAIL FAIL" || !strings.Contains(rs[0].Summary, "which on this node lists 127.0.0.53:53, not a configured resolver for it (see host.resolv-conf)") {
+			t.Errorf("stub node: %s\n%s", got, diagtest.Dump(rs))
 		}
 	})
 	t.Run("unparseable", func(t *testing.T) {

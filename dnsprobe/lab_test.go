@@ -241,7 +241,7 @@ func TestLabDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range append(dnsprobe.EvalCoreDNSForward(&cc, cf), dnsprobe.EvalClusterDomainOverlap(&cc, cf)...) {
+	for _, r := range append(dnsprobe.EvalCoreDNSForward(&cc, cf, nil), dnsprobe.EvalClusterDomainOverlap(&cc, cf)...) {
 		if r.Status != pb.Status_PASS {
 			t.Errorf("demo CoreDNS: %s %s", r.Status, r.Summary)
 		}

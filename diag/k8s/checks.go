@@ -1,5 +1,7 @@
 // Package k8s holds the k8s.* checks: providerID format, podCIDR assignment,
-// pod IPs inside their node's podCIDRs, and podCIDR overlaps. Each check
+// pod IPs inside their node's podCIDRs, podCIDR overlaps and capacity, the
+// CNI's IPAM, ECS nodes' network, kube-proxy's settings, the kubelets'
+// version skew and reserved pod annotations. Each check
 // gathers nothing itself: it evaluates the run's Kubernetes snapshot with a
 // pure function that the tests drive with small tables.
 package k8s
@@ -23,6 +25,10 @@ const (
 	refProviderID = "Alibaba Cloud ACK One / registered clusters FAQ: set the node providerID to <region-id>.<instance-id> for cloud-controller-manager"
 	refPodCIDR    = "Alibaba Cloud hybrid cluster networking notes: host-local IPAM from node podCIDR, CCM route sync podCIDR -> instance"
 	refCGNAT      = "Alibaba Cloud VPC FAQ: 100.64.0.0/10 carries cloud service addresses (VPC DNS 100.100.2.136/138, OSS, SLS, RDS)"
+	refKubeProxy  = "Alibaba Cloud container network FAQ: IPVS UDP timeout after CoreDNS changes; conntrack table full"
+	refSkew       = "https://kubernetes.io/releases/version-skew-policy/"
+	refReserved   = "https://kubernetes.io/docs/reference/labels-annotations-taints/"
+	refCCMRoutes  = "Alibaba Cloud hybrid cluster networking notes: the cloud controller manager creates the VPC route podCIDR -> instance and clears NetworkUnavailable"
 )
 
 // The check IDs of this package (a public contract: runbooks match on them).
@@ -31,6 +37,12 @@ const (
 	CheckPodCIDRAssigned  = "k8s.podcidr-assigned"
 	CheckPodIPInPodCIDR   = "k8s.pod-ip-in-podcidr"
 	CheckPodCIDROverlap   = "k8s.podcidr-overlap"
+	CheckCNIIPAM          = "k8s.cni-ipam"
+	CheckNodeNetwork      = "k8s.node-network"
+	CheckPodCIDRCapacity  = "k8s.podcidr-capacity"
+	CheckKubeProxy        = "k8s.kube-proxy"
+	CheckVersionSkew      = "k8s.version-skew"
+	CheckReserved         = "k8s.reserved-annotations"
 )
 
 // Family is the k8s.* checks, read from the Kubernetes source.
@@ -67,6 +79,40 @@ func Checks() []diag.Check {
 					res = append(res, w)
 				}
 				return res
+			}},
+		{ID: CheckCNIIPAM, Title: "The CNI's IPAM allocates from each node's podCIDR", Needs: kubeOnly, Reference: refPodCIDR, Run: runCNIIPAM},
+		{ID: CheckNodeNetwork, Title: "ECS nodes have their network (no NetworkUnavailable)", Needs: kubeOnly, Reference: refCCMRoutes,
+			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
+				return evalNodeNetwork(ctx, kube.Source.Get(in).Nodes)
+			}},
+		{ID: CheckPodCIDRCapacity, Title: "Each node's podCIDR holds its pods and its max pods", Needs: kubeOnly, Reference: refPodCIDR,
+			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
+				s := kube.Source.Get(in)
+				return evalPodCIDRCapacity(ctx, s.Nodes, s.Pods)
+			}},
+		{ID: CheckKubeProxy, Title: "kube-proxy's IPVS UDP timeout and conntrack limits", Needs: kubeOnly, Reference: refKubeProxy,
+			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
+				s := kube.Source.Get(in)
+				if r := s.Unread(kube.PartKubeProxyConfig); r != nil {
+					return []*pb.Result{r}
+				}
+				return evalKubeProxy(s.KubeProxyConfigs)
+			}},
+		{ID: CheckVersionSkew, Title: "Kubelets and VNodes are within the version skew policy of the API server", Needs: kubeOnly, Reference: refSkew,
+			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
+				s := kube.Source.Get(in)
+				return evalVersionSkew(ctx, s.Version, s.Nodes)
+			}},
+		{ID: CheckReserved, Title: "Pod templates set no undefined kubernetes.io or k8s.io annotation", Needs: kubeOnly, Reference: refReserved,
+			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
+				s := kube.Source.Get(in)
+				var unread []*pb.Result
+				for _, part := range []string{kube.PartDeployments, kube.PartDaemonSets} {
+					if r := s.Unread(part); r != nil {
+						unread = append(unread, r)
+					}
+				}
+				return append(evalReservedAnnotations(ctx, s.Deployments, s.DaemonSets), unread...)
 			}},
 	}
 }

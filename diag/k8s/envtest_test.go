@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
 	"github.com/vnodediag/vnodediag/diag"
@@ -57,6 +59,62 @@ func TestChecksAgainstAPIServer(t *testing.T) {
 	}
 }
 
+// TestFAQChecksAgainstAPIServer runs the k8s.* checks on the demo's FAQ
+// faults, loaded into a real kube-apiserver, then applies a printed patch
+// through the same server.
+func TestFAQChecksAgainstAPIServer(t *testing.T) {
+	lab := kubelab.StartT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := lab.Apply(ctx, append(kubelab.HybridCluster(), kubelab.FAQScenario()...)...); err != nil {
+		t.Fatal(err)
+	}
+	p, err := kube.ForRESTConfig(&kube.Config{PageSize: 4}, lab.Config, "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func() map[string][]*pb.Result {
+		rep := (&diag.Runner{Providers: []diag.Provider{p}}).Run(ctx, Checks())
+		byCheck := map[string][]*pb.Result{}
+		for _, res := range rep.Results {
+			byCheck[res.CheckId] = append(byCheck[res.CheckId], res)
+		}
+		return byCheck
+	}
+	byCheck := run()
+	for id, want := range map[string]string{
+		CheckCNIIPAM:         "FAIL",
+		CheckNodeNetwork:     "FAIL",
+		CheckPodCIDRCapacity: "FAIL",
+		CheckKubeProxy:       "WARN",
+		CheckVersionSkew:     "FAIL,PASS",
+		CheckReserved:        "WARN",
+	} {
+		if got := diagtest.StatusNames(byCheck[id]); got != want {
+			t.Errorf("%s: %s, want %s", id, diagtest.Dump(byCheck[id]), want)
+		}
+	}
+	diagtest.ExpectOne(t, byCheck[CheckCNIIPAM], pb.Status_FAIL, `Calico allocates pod IPs with IPAM "calico-ipam"`)
+	diagtest.ExpectOne(t, byCheck[CheckNodeNetwork], pb.Status_FAIL, "ECS node ecs-bad-2 has condition NetworkUnavailable=True and taint node.kubernetes.io/network-unavailable:NoSchedule")
+	diagtest.ExpectOne(t, byCheck[CheckPodCIDRCapacity], pb.Status_FAIL, "node dc-6: podCIDR 172.21.6.0/26 has 62 usable addresses but the node admits 110 pods")
+	diagtest.ExpectOne(t, byCheck[CheckKubeProxy], pb.Status_WARN, "IPVS udpTimeout is 5m0s")
+	diagtest.ExpectOne(t, byCheck[CheckVersionSkew], pb.Status_FAIL, "1 node(s) run kubelet "+kubelab.ScenarioOldKubelet+", 4 minor versions older than the API server")
+	r := diagtest.ExpectOne(t, byCheck[CheckReserved], pb.Status_WARN, "Deployment shop/recommender sets pod annotation(s) k8s.io/ingress-bandwidth")
+
+	// The printed patch is valid for the API server and clears the finding.
+	_, patch, ok := strings.Cut(r.Remediation, "--type=merge -p '")
+	if !ok {
+		t.Fatalf("no patch in %q", r.Remediation)
+	}
+	patch = strings.TrimSuffix(patch, "'")
+	if _, err := lab.Client.AppsV1().Deployments("shop").Patch(ctx, "recommender", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatalf("apply the printed patch: %v", err)
+	}
+	if got := run()[CheckReserved]; diagtest.StatusNames(got) != "PASS" {
+		t.Errorf("after the patch: %s", diagtest.Dump(got))
+	}
+}
+
 // TestUnreachableAPIServer: a source that fails makes its checks ERROR with
 // the cause; nothing crashes and nothing is reported as PASS or FAIL.
 func TestUnreachableAPIServer(t *testing.T) {
@@ -65,8 +123,8 @@ func TestUnreachableAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := (&diag.Runner{Providers: []diag.Provider{p}}).Run(context.Background(), Checks())
-	if len(rep.Results) != 4 {
-		t.Fatalf("want 4 results, got %d", len(rep.Results))
+	if len(rep.Results) != len(Checks()) {
+		t.Fatalf("want %d results, got %d", len(Checks()), len(rep.Results))
 	}
 	for _, r := range rep.Results {
 		if r.Status != pb.Status_ERROR || !strings.Contains(r.Summary, "127.0.0.1:1") {

@@ -17,7 +17,8 @@ import (
 const podIPFix = "Pod IPs must come from the node's podCIDR, or the VPC route podCIDR -> instance (and the BGP route for on-prem nodes) " +
 	"does not carry them. With Calico, use host-local IPAM from the node podCIDR: in the calico-config ConfigMap's cni_network_config set " +
 	`"ipam": {"type": "host-local", "subnet": "usePodCidr"}, ` +
-	"roll the calico-node DaemonSet, then recreate the pods listed. With Flannel, make --cluster-cidr of kube-controller-manager equal the Flannel Network."
+	"roll the calico-node DaemonSet, then recreate the pods listed. With Flannel, make --cluster-cidr of kube-controller-manager equal the Flannel Network. " +
+	"k8s.cni-ipam judges the CNI's configuration."
 
 type strayPod struct {
 	pod kube.Pod

@@ -172,6 +172,12 @@ func TestHeavyLoopsStopSoonAfterTheirContext(t *testing.T) {
 		"podcidr-assigned":    func(ctx context.Context) []*pb.Result { return evalPodCIDRAssigned(ctx, nodes) },
 		"providerid-format":   func(ctx context.Context) []*pb.Result { return evalProviderIDFormat(ctx, nodes) },
 		"overlap of a shared": func(ctx context.Context) []*pb.Result { return evalPodCIDROverlap(ctx, sharedCluster(5000), nil) },
+		"podcidr-capacity":    func(ctx context.Context) []*pb.Result { return evalPodCIDRCapacity(ctx, nodes, pods) },
+		"node-network":        func(ctx context.Context) []*pb.Result { return evalNodeNetwork(ctx, nodes) },
+		"version-skew":        func(ctx context.Context) []*pb.Result { return evalVersionSkew(ctx, v137, nodes) },
+		"cni-ipam flannel": func(ctx context.Context) []*pb.Result {
+			return evalCNIIPAM(ctx, nodes, []*corev1.ConfigMap{kubelab.FlannelConfig("kube-system", "10.0.0.0/8", kubelab.FlannelCNIConf("0.3.1"))}, v137)
+		},
 	}
 	for name, eval := range evals {
 		t.Run(name, func(t *testing.T) {

@@ -305,16 +305,9 @@ func (p *Provider) Gather(ctx context.Context) (any, error) {
 		return nil
 	})
 	run(PartCoreDNS, false, func() error {
-		cm, err := p.client.CoreV1().ConfigMaps("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		cm.ManagedFields = nil
+		cm, err := p.configMap(ctx, "kube-system", "coredns")
 		s.CoreDNS = cm
-		return nil
+		return err
 	})
 	run(PartMetricsAPIService, false, func() error {
 		a, err := p.metricsAPIService(ctx)
@@ -328,6 +321,34 @@ func (p *Provider) Gather(ctx context.Context) (any, error) {
 			return err
 		}
 		s.ClusterUID = string(ns.UID)
+		return nil
+	})
+	run(PartNamespaces, false, func() error { return p.listNamespaces(ctx, s) })
+	run(PartPersistentVolumes, false, func() error { return p.listPersistentVolumes(ctx, s) })
+	run(PartECIProfile, false, func() error {
+		cm, err := p.configMap(ctx, ECIProfileNamespace, ECIProfileName)
+		if cm != nil {
+			s.ECIProfile = ParseECIProfile(cm.Data)
+		}
+		return err
+	})
+	run(PartCNIConfig, false, func() error {
+		cms, err := p.configMaps(ctx, []string{"kube-system"}, CalicoConfigName)
+		if err != nil {
+			return err
+		}
+		flannel, err := p.configMaps(ctx, []string{"kube-system", "kube-flannel"}, FlannelConfigName)
+		s.CNIConfigs = append(cms, flannel...)
+		return err
+	})
+	run(PartKubeProxyConfig, false, func() error {
+		for _, name := range KubeProxyConfigNames {
+			cms, err := p.configMaps(ctx, []string{"kube-system"}, name)
+			if err != nil {
+				return err
+			}
+			s.KubeProxyConfigs = append(s.KubeProxyConfigs, cms...)
+		}
 		return nil
 	})
 	wg.Wait()
@@ -389,6 +410,35 @@ func (p *Provider) listPods(ctx context.Context, s *Snapshot) error {
 	})
 }
 
+// configMap gets one ConfigMap without its managed fields; nil when it
+// does not exist.
+func (p *Provider) configMap(ctx context.Context, namespace, name string) (*corev1.ConfigMap, error) {
+	cm, err := p.client.CoreV1().ConfigMaps(namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	cm.ManagedFields = nil
+	return cm, nil
+}
+
+// configMaps gets the ConfigMap name from the first of namespaces that has
+// it: at most one, since a component reads one.
+func (p *Provider) configMaps(ctx context.Context, namespaces []string, name string) ([]*corev1.ConfigMap, error) {
+	for _, ns := range namespaces {
+		cm, err := p.configMap(ctx, ns, name)
+		if err != nil {
+			return nil, err
+		}
+		if cm != nil {
+			return []*corev1.ConfigMap{cm}, nil
+		}
+	}
+	return nil, nil
+}
+
 func compactPod(p *corev1.Pod) Pod {
 	c := Pod{
 		Namespace:   p.Namespace,
@@ -425,7 +475,66 @@ func compactPod(p *corev1.Pod) Pod {
 			c.Waiting = append(c.Waiting, ContainerWaiting{Container: st.Name, Image: st.Image, Reason: w.Reason, Message: w.Message})
 		}
 	}
+	unbound := c.NodeName == "" && (c.Phase == corev1.PodPending || c.Phase == "")
+	if unbound {
+		c.Scheduling = &PodScheduling{NodeSelector: p.Spec.NodeSelector, Tolerations: p.Spec.Tolerations}
+		if p.Spec.Affinity != nil {
+			c.Scheduling.NodeAffinity = p.Spec.Affinity.NodeAffinity
+		}
+	}
+	if unbound || toleratesVNode(p.Spec.Tolerations) {
+		c.Labels = p.Labels
+	}
+	c.Storage = podStorage(p)
 	return c
+}
+
+// toleratesVNode reports whether tolerations let a pod onto a VNode: the
+// pods on VNodes and the pods meant for them. Only their labels are kept,
+// which is what keeps the snapshot small: most pods tolerate no VNode.
+func toleratesVNode(tols []corev1.Toleration) bool {
+	for _, t := range tols {
+		if t.Key == TaintVKProvider || t.Key == TaintVNode || t.Key == "" && t.Operator == corev1.TolerationOpExists {
+			return true
+		}
+	}
+	return false
+}
+
+// podStorage keeps a pod's network volumes when it sets fsGroup and lets
+// the kubelet change the ownership of every file on each mount (no
+// fsGroupChangePolicy OnRootMismatch), nil otherwise.
+func podStorage(p *corev1.Pod) *PodStorage {
+	sc := p.Spec.SecurityContext
+	if sc == nil || sc.FSGroup == nil || sc.FSGroupChangePolicy != nil && *sc.FSGroupChangePolicy == corev1.FSGroupChangeOnRootMismatch {
+		return nil
+	}
+	var vols []PodVolume
+	for _, v := range p.Spec.Volumes {
+		pv := PodVolume{Name: v.Name}
+		switch {
+		case v.PersistentVolumeClaim != nil:
+			pv.ClaimName = v.PersistentVolumeClaim.ClaimName
+		case v.CSI != nil:
+			pv.CSIDriver, pv.Server = v.CSI.Driver, v.CSI.VolumeAttributes["server"]
+		case v.FlexVolume != nil:
+			pv.FlexDriver = v.FlexVolume.Driver
+			pv.Server = v.FlexVolume.Options["server"]
+		case v.NFS != nil:
+			pv.Server = v.NFS.Server
+		default:
+			continue
+		}
+		vols = append(vols, pv)
+	}
+	if len(vols) == 0 {
+		return nil
+	}
+	st := &PodStorage{FSGroup: *sc.FSGroup, Volumes: vols}
+	if sc.FSGroupChangePolicy != nil {
+		st.FSGroupChangePolicy = *sc.FSGroupChangePolicy
+	}
+	return st
 }
 
 // pinnedNode is the one node named by the pod's required node affinity
@@ -501,6 +610,40 @@ func (p *Provider) metricsAPIService(ctx context.Context) (*APIService, error) {
 		}
 	}
 	return a, nil
+}
+
+func (p *Provider) listNamespaces(ctx context.Context, s *Snapshot) error {
+	s.NamespaceLabels = map[string]map[string]string{}
+	return p.each(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return p.client.CoreV1().Namespaces().List(ctx, o)
+	}, func(o runtime.Object) error {
+		ns := o.(*corev1.Namespace)
+		s.NamespaceLabels[ns.Name] = ns.Labels
+		return nil
+	})
+}
+
+func (p *Provider) listPersistentVolumes(ctx context.Context, s *Snapshot) error {
+	return p.each(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return p.client.CoreV1().PersistentVolumes().List(ctx, o)
+	}, func(o runtime.Object) error {
+		pv := o.(*corev1.PersistentVolume)
+		c := PersistentVolume{Name: pv.Name, Phase: pv.Status.Phase}
+		if r := pv.Spec.ClaimRef; r != nil {
+			c.ClaimNamespace, c.ClaimName = r.Namespace, r.Name
+		}
+		switch src := pv.Spec.PersistentVolumeSource; {
+		case src.CSI != nil:
+			c.CSIDriver, c.Server = src.CSI.Driver, src.CSI.VolumeAttributes["server"]
+		case src.FlexVolume != nil:
+			c.FlexDriver = src.FlexVolume.Driver
+			c.Server = src.FlexVolume.Options["server"]
+		case src.NFS != nil:
+			c.Server = src.NFS.Server
+		}
+		s.PersistentVolumes = append(s.PersistentVolumes, c)
+		return nil
+	})
 }
 
 // listPodEvents keeps the Warning events about pods; the field selector

@@ -35,6 +35,20 @@ type Snapshot struct {
 	MetricsAPIService *APIService
 	// PodEvents are the Warning events about pods (image pulls, scheduling).
 	PodEvents []Event
+	// NamespaceLabels are the labels of every namespace, for selectors
+	// that match namespaces (the eci-profile's namespaceLabels).
+	NamespaceLabels map[string]map[string]string
+	// PersistentVolumes are the PVs, compact.
+	PersistentVolumes []PersistentVolume
+	// ECIProfile is the parsed kube-system/eci-profile ConfigMap, nil when absent.
+	ECIProfile *ECIProfile
+	// CNIConfigs are the CNI's ConfigMaps that were found: calico-config
+	// (kube-system) and kube-flannel-cfg (kube-system, or kube-flannel as
+	// newer Flannel manifests ship it).
+	CNIConfigs []*corev1.ConfigMap
+	// KubeProxyConfigs are kube-proxy's ConfigMaps in kube-system that were
+	// found: kube-proxy (kubeadm), kube-proxy-worker and kube-proxy-master (ACK).
+	KubeProxyConfigs []*corev1.ConfigMap
 
 	// API reads what the snapshot does not hold (an agent pod's log), for
 	// sources that use this one. Nothing may write through it; the RBAC
@@ -56,7 +70,21 @@ const (
 	PartMetricsAPIService = "apiservice v1beta1.metrics.k8s.io"
 	PartEvents            = "events"
 	PartClusterUID        = "namespace kube-system"
+	PartNamespaces        = "namespaces"
+	PartPersistentVolumes = "persistentvolumes"
+	PartECIProfile        = "configmap kube-system/eci-profile"
+	PartCNIConfig         = "configmaps calico-config, kube-flannel-cfg"
+	PartKubeProxyConfig   = "configmaps kube-system/kube-proxy, kube-proxy-worker, kube-proxy-master"
 )
+
+// The CNI and kube-proxy ConfigMaps the snapshot reads, by name.
+const (
+	CalicoConfigName  = "calico-config"
+	FlannelConfigName = "kube-flannel-cfg"
+)
+
+// KubeProxyConfigNames are the names kube-proxy's configuration goes by.
+var KubeProxyConfigNames = []string{"kube-proxy", "kube-proxy-worker", "kube-proxy-master"}
 
 // Unread is the ERROR result of a check that needs a part of the snapshot
 // that failed to list, nil when the part was read.
@@ -93,6 +121,54 @@ type Pod struct {
 	Annotations map[string]string
 	// Waiting holds the waiting state of each container (reason, message).
 	Waiting []ContainerWaiting
+	// Labels are kept only for the pods selectors are matched against:
+	// unbound pods and pods that tolerate a VNode taint (toleratesVNode).
+	Labels map[string]string
+	// Scheduling is kept only for unbound pods.
+	Scheduling *PodScheduling
+	// Storage is kept only for pods that set fsGroup without
+	// fsGroupChangePolicy OnRootMismatch and mount a network volume.
+	Storage *PodStorage
+}
+
+// PodScheduling is what decides where an unbound pod may go.
+type PodScheduling struct {
+	NodeSelector map[string]string
+	// NodeAffinity is the pod's node affinity; pod (anti-)affinity is not kept.
+	NodeAffinity *corev1.NodeAffinity
+	Tolerations  []corev1.Toleration
+}
+
+// PodStorage is a pod's volume ownership setting and its network volumes.
+type PodStorage struct {
+	FSGroup int64
+	// FSGroupChangePolicy is empty when unset (the kubelet's default, Always).
+	FSGroupChangePolicy corev1.PodFSGroupChangePolicy
+	Volumes             []PodVolume
+}
+
+// PodVolume is a pod volume that may be a network file system: a claim, a
+// CSI or FlexVolume driver, or an NFS server.
+type PodVolume struct {
+	Name       string
+	ClaimName  string
+	CSIDriver  string
+	FlexDriver string
+	// Server is the file server: NFS's server, or the server option or
+	// volume attribute of a NAS FlexVolume or CSI volume.
+	Server string
+}
+
+// PersistentVolume is the compact form of a PV.
+type PersistentVolume struct {
+	Name  string
+	Phase corev1.PersistentVolumePhase
+	// ClaimNamespace and ClaimName name the claim the PV is bound to.
+	ClaimNamespace, ClaimName string
+	CSIDriver                 string
+	FlexDriver                string
+	// Server is as in PodVolume.
+	Server string
 }
 
 // ContainerWaiting is why a container is not running.

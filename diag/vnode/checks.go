@@ -18,14 +18,19 @@ const (
 	// through VNodes: its limits (no DaemonSet) and scheduling.
 	refSelfManaged = "https://help.aliyun.com/document_detail/363065.html"
 	refRegistry    = "https://www.alibabacloud.com/help/en/eci/user-guide/use-self-managed-image-repositories"
+	refECIProfile  = "https://www.alibabacloud.com/help/en/ack/ack-managed-and-ack-dedicated/user-guide/configure-an-eci-profile"
+	refNAS         = "https://www.alibabacloud.com/help/en/eci/user-guide/mount-a-nas-file-system"
 )
 
 // The check IDs of this package (a public contract: runbooks match on them).
 const (
 	CheckAgent             = "vnode.agent"
 	CheckDaemonSetAffinity = "vnode.daemonset-affinity"
+	CheckECIProfile        = "vnode.eci-profile"
 	CheckK8sVersion        = "vnode.k8s-version"
 	CheckMetricsServer     = "vnode.metrics-server"
+	CheckNASFSGroup        = "vnode.nas-fsgroup"
+	CheckPodPlacement      = "vnode.pod-placement"
 	CheckPresent           = "vnode.present"
 	CheckRegistryTLS       = "vnode.registry-tls"
 )
@@ -41,8 +46,11 @@ func Checks() []diag.Check {
 		// and the agent source then read the Kubernetes source itself.
 		{ID: CheckAgent, Title: "A cloud-side agent runs on each VNode, Ready, same version, fresh", Needs: diag.Needs(agent.Source), Optional: kubeOnly, Reference: refSelfManaged, Run: runAgent},
 		{ID: CheckDaemonSetAffinity, Title: "DaemonSets keep off VNodes", Needs: kubeOnly, Reference: refSelfManaged, Run: runDaemonSetAffinity},
+		{ID: CheckECIProfile, Title: "The eci-profile parses, is complete, and its selectors pick the intended pods", Needs: kubeOnly, Reference: refECIProfile, Run: runECIProfile},
 		{ID: CheckK8sVersion, Title: "API server supports label-based VNode scheduling (>= 1.16)", Needs: kubeOnly, Reference: refSelfManaged, Run: runK8sVersion},
 		{ID: CheckMetricsServer, Title: "metrics-server works with VNodes", Needs: kubeOnly, Reference: refVNodeFAQ, Run: runMetricsServer},
+		{ID: CheckNASFSGroup, Title: "VNode pods mounting NAS set fsGroupChangePolicy OnRootMismatch", Needs: kubeOnly, Reference: refNAS, Run: runNASFSGroup},
+		{ID: CheckPodPlacement, Title: "Pending pods meant for a VNode can be placed on one", Needs: kubeOnly, Reference: refSelfManaged, Run: runPodPlacement},
 		{ID: CheckPresent, Title: "VNodes present and Ready", Needs: kubeOnly, Reference: refSelfManaged, Run: runPresent},
 		{ID: CheckRegistryTLS, Title: "VNode pods failing image pulls on certificate errors", Needs: kubeOnly, Reference: refRegistry, Run: runRegistryTLS},
 	}

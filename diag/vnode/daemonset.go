@@ -7,11 +7,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	schedcorev1 "k8s.io/component-helpers/scheduling/corev1"
-	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"sigs.k8s.io/yaml"
 
 	"github.com/vnodediag/vnodediag/diag"
@@ -45,151 +42,6 @@ func daemonPodTolerations(spec *corev1.PodSpec) []corev1.Toleration {
 		add(corev1.TaintNodeNetworkUnavailable, corev1.TaintEffectNoSchedule)
 	}
 	return tols
-}
-
-// schedulingTaint is the taint filter of the DaemonSet controller: only
-// NoSchedule and NoExecute taints keep a daemon pod off a node.
-func schedulingTaint(t *corev1.Taint) bool {
-	return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
-}
-
-// dsPlacement is the DaemonSet controller's decision for one DaemonSet,
-// evaluated once per DaemonSet and then for each node.
-type dsPlacement struct {
-	spec        *corev1.PodSpec
-	tolerations []corev1.Toleration
-	required    nodeaffinity.RequiredNodeAffinity
-	selector    nodeaffinity.RequiredNodeAffinity // nodeSelector alone, to explain
-	affinity    nodeaffinity.RequiredNodeAffinity // required node affinity alone, to explain
-}
-
-func newPlacement(spec *corev1.PodSpec) *dsPlacement {
-	return &dsPlacement{
-		spec:        spec,
-		tolerations: daemonPodTolerations(spec),
-		required:    nodeaffinity.NewRequiredNodeAffinity(spec.NodeSelector, spec.Affinity),
-		selector:    nodeaffinity.NewRequiredNodeAffinity(spec.NodeSelector, nil),
-		affinity:    nodeaffinity.NewRequiredNodeAffinity(nil, spec.Affinity),
-	}
-}
-
-// placeable reports whether the DaemonSet controller would create a pod for
-// node (nodeShouldRunDaemonPod's shouldRun), with the reason either way.
-func (p *dsPlacement) placeable(node *corev1.Node) (bool, string) {
-	if p.spec.NodeName != "" && p.spec.NodeName != node.Name {
-		return false, fmt.Sprintf("the pod template names node %s", p.spec.NodeName)
-	}
-	// Parsing errors are ignored, as the controller does: a selector that
-	// does not parse matches nothing.
-	if ok, _ := p.required.Match(node); !ok {
-		if ok, _ := p.selector.Match(node); !ok {
-			return false, "excluded by nodeSelector " + selectorString(p.spec.NodeSelector)
-		}
-		return false, "excluded by required node affinity"
-	}
-	taint, untolerated := schedcorev1.FindMatchingUntoleratedTaint(logr.Discard(), node.Spec.Taints, p.tolerations, schedulingTaint, false)
-	if untolerated {
-		return false, "taint " + taintString(taint) + " is not tolerated"
-	}
-	return true, p.matchReason(node) + "; " + p.toleratesReason(node)
-}
-
-func (p *dsPlacement) matchReason(node *corev1.Node) string {
-	hasSel := len(p.spec.NodeSelector) > 0
-	a := p.spec.Affinity
-	hasAff := a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil
-	switch {
-	case !hasSel && !hasAff:
-		return "no nodeSelector and no required node affinity"
-	case hasSel && !hasAff:
-		return "nodeSelector " + selectorString(p.spec.NodeSelector) + " matches and there is no required node affinity"
-	case !hasSel:
-		return "required node affinity matches: " + matchingTerms(a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution, node)
-	}
-	return "nodeSelector " + selectorString(p.spec.NodeSelector) + " and required node affinity match: " +
-		matchingTerms(a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution, node)
-}
-
-// matchingTerms names the ORed node selector terms that match node.
-func matchingTerms(ns *corev1.NodeSelector, node *corev1.Node) string {
-	var hit []string
-	for i, t := range ns.NodeSelectorTerms {
-		if termMatches(t, node) {
-			hit = append(hit, fmt.Sprintf("term %d (%s)", i+1, termString(t)))
-		}
-	}
-	return strings.Join(hit, ", ")
-}
-
-func termMatches(t corev1.NodeSelectorTerm, node *corev1.Node) bool {
-	ok, _ := nodeaffinity.NewLazyErrorNodeSelector(&corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{t}}).Match(node)
-	return ok
-}
-
-func (p *dsPlacement) toleratesReason(node *corev1.Node) string {
-	var parts []string
-	for _, t := range node.Spec.Taints {
-		if !schedulingTaint(&t) {
-			continue
-		}
-		for _, tol := range p.tolerations {
-			if tol.ToleratesTaint(logr.Discard(), &t, false) {
-				parts = append(parts, "tolerates taint "+taintString(t)+" by toleration "+tolerationString(tol))
-				break
-			}
-		}
-	}
-	if len(parts) == 0 {
-		return "the node has no NoSchedule or NoExecute taint"
-	}
-	return strings.Join(parts, ", ")
-}
-
-func tolerationString(t corev1.Toleration) string {
-	var f []string
-	if t.Key != "" {
-		f = append(f, "key: "+t.Key)
-	}
-	op := t.Operator
-	if op == "" {
-		op = corev1.TolerationOpEqual
-	}
-	f = append(f, "operator: "+string(op))
-	if t.Value != "" {
-		f = append(f, "value: "+t.Value)
-	}
-	if t.Effect != "" {
-		f = append(f, "effect: "+string(t.Effect))
-	}
-	return "{" + strings.Join(f, ", ") + "}"
-}
-
-func selectorString(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	s := make([]string, len(keys))
-	for i, k := range keys {
-		s[i] = k + "=" + m[k]
-	}
-	return "{" + strings.Join(s, ", ") + "}"
-}
-
-func termString(t corev1.NodeSelectorTerm) string {
-	var s []string
-	for _, r := range append(append([]corev1.NodeSelectorRequirement{}, t.MatchExpressions...), t.MatchFields...) {
-		x := r.Key + " " + string(r.Operator)
-		if len(r.Values) > 0 {
-			x += " [" + strings.Join(r.Values, ",") + "]"
-		}
-		s = append(s, x)
-	}
-	if len(s) == 0 {
-		return "empty"
-	}
-	return strings.Join(s, " AND ")
 }
 
 func hasRequiredTerms(spec *corev1.PodSpec) bool {
@@ -369,7 +221,7 @@ func evaluateDaemonSets(ctx context.Context, nodes []*corev1.Node, dss []*appsv1
 		}
 		key := ds.Namespace + "/" + ds.Name
 		seen[key] = true
-		p := newPlacement(&ds.Spec.Template.Spec)
+		p := newPlacement(&ds.Spec.Template.Spec, daemonPodTolerations(&ds.Spec.Template.Spec))
 		var landsOn []*corev1.Node
 		var ev []*pb.Evidence
 		for _, n := range vns {
@@ -418,7 +270,7 @@ func evaluateDaemonSets(ctx context.Context, nodes []*corev1.Node, dss []*appsv1
 	return out
 }
 
-func daemonSetFailure(ds *appsv1.DaemonSet, p *dsPlacement, vns, landsOn []*corev1.Node, ev []*pb.Evidence, ps []vnodePod) *pb.Result {
+func daemonSetFailure(ds *appsv1.DaemonSet, p *placement, vns, landsOn []*corev1.Node, ev []*pb.Evidence, ps []vnodePod) *pb.Result {
 	key := ds.Namespace + "/" + ds.Name
 	sys := systemOwner(ds)
 	mark := ""

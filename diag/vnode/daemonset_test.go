@@ -117,7 +117,7 @@ func TestPlaceable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ds := testDS("ns", "ds", tt.spec)
-			got, why := newPlacement(&ds.Spec.Template.Spec).placeable(tt.node)
+			got, why := newPlacement(&ds.Spec.Template.Spec, daemonPodTolerations(&ds.Spec.Template.Spec)).placeable(tt.node)
 			if got != tt.want || !strings.Contains(why, tt.why) {
 				t.Errorf("placeable = %v, %q; want %v containing %q", got, why, tt.want, tt.why)
 			}

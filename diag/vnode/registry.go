@@ -78,16 +78,8 @@ func runRegistryTLS(ctx context.Context, in *diag.Inputs) []*pb.Result {
 	if r := canceled(ctx); r != nil {
 		return r
 	}
-	var deps []*appsv1.Deployment
-	if s.PartErrors[kube.PartDeployments] == nil {
-		deps = s.Deployments
-	}
-	out := evaluateRegistryTLS(ctx, s.Nodes, s.Pods, s.PodEvents, deps)
-	if r := s.Unread(kube.PartEvents); r != nil && len(vnodes(s.Nodes)) > 0 {
-		r.Summary += " (certificate errors reported only in events are not seen)"
-		out = append(out, r)
-	}
-	return out
+	out := evaluateRegistryTLS(ctx, s.Nodes, s.Pods, s.PodEvents, listedDeployments(s))
+	return noteUnread(out, s, kube.PartEvents, "certificate errors reported only in events are not seen")
 }
 
 // pullFailure is one VNode pod whose image pull fails on a certificate error.
@@ -118,10 +110,7 @@ func evaluateRegistryTLS(ctx context.Context, nodes []*corev1.Node, pods []kube.
 			certEvents[e.Namespace+"/"+e.Pod] = append(certEvents[e.Namespace+"/"+e.Pod], e)
 		}
 	}
-	depByName := make(map[string]bool, len(deps))
-	for _, d := range deps {
-		depByName[d.Namespace+"/"+d.Name] = true
-	}
+	depByName := deploymentNames(deps)
 
 	var fails []pullFailure
 	otherPullFailures := 0
@@ -280,12 +269,7 @@ func annotationFix(p *kube.Pod, value string, depByName map[string]bool) string 
 	why := fmt.Sprintf("ECI then skips certificate verification for these registries; it reads the annotation when it creates the instance, "+
 		"so the pods are recreated by the rollout. Trusting the registry's CA is the safer fix where you control the registry. The value is: %s: %q.",
 		annotationInsecureRegistry, value)
-	kind, name := p.OwnerKind, p.OwnerName
-	if kind == "ReplicaSet" {
-		if i := strings.LastIndexByte(name, '-'); i > 0 && depByName[p.Namespace+"/"+name[:i]] {
-			kind, name = "Deployment", name[:i]
-		}
-	}
+	kind, name := workloadOf(p, depByName)
 	switch kind {
 	case "Deployment", "StatefulSet", "ReplicaSet", "DaemonSet":
 		return fmt.Sprintf("kubectl -n %s patch %s %s --type=merge -p '%s'\n%s", p.Namespace, strings.ToLower(kind), name, patch, why)

@@ -49,6 +49,11 @@ func scaleCluster() ([]*corev1.Node, []*appsv1.DaemonSet, []kube.Pod, []kube.Eve
 		if i%10 == 0 {
 			p.OwnerKind, p.OwnerName = "DaemonSet", fmt.Sprintf("ds-%03d", i%300)
 		}
+		if i%100 == 7 {
+			p.NodeName, p.Phase = "", corev1.PodPending
+			p.Labels = map[string]string{"burst": "eci"}
+			p.Scheduling = &kube.PodScheduling{NodeSelector: map[string]string{"type": "virtual-kubelet"}}
+		}
 		if i%len(nodes) >= 4980 {
 			p.Waiting = []kube.ContainerWaiting{{Container: "app", Image: "harbor.corp.local:8443/app:1", Reason: "ErrImagePull", Message: x509Msg}}
 		}
@@ -60,6 +65,10 @@ func scaleCluster() ([]*corev1.Node, []*appsv1.DaemonSet, []kube.Pod, []kube.Eve
 	}
 	return nodes, dss, pods, events
 }
+
+// scaleProfile is an eci-profile with one selector that picks pods by label.
+var scaleProfile = kube.ParseECIProfile(map[string]string{"vSwitchIds": "vsw-a1", "securityGroupId": "sg-a1",
+	"selectors": `[{"name": "burst", "objectLabels": {"matchLabels": {"burst": "eci"}}}]`})
 
 // TestScale bounds the evaluation at the project's largest cluster; the
 // bound is loose (machines differ), the point is no O(DaemonSets x pods).
@@ -73,6 +82,11 @@ func TestScale(t *testing.T) {
 		"daemonset-affinity": func() int { return len(evaluateDaemonSets(ctx, nodes, dss, pods)) },
 		"registry-tls":       func() int { return len(evaluateRegistryTLS(ctx, nodes, pods, events, nil)) },
 		"present":            func() int { return len(evaluatePresent(ctx, nodes)) },
+		"pod-placement": func() int {
+			return len(evaluatePodPlacement(ctx, placementInput{nodes: nodes, pods: pods, events: events, profile: scaleProfile}))
+		},
+		"eci-profile": func() int { return len(evaluateECIProfile(ctx, scaleProfile, nodes, pods, nil)) },
+		"nas-fsgroup": func() int { return len(evaluateNASFSGroup(ctx, nodes, pods, nil, nil)) },
 	} {
 		start := time.Now()
 		n := f()
@@ -101,14 +115,23 @@ func TestEvaluationsStopSoonAfterTheirContext(t *testing.T) {
 	}
 	pods := make([]kube.Pod, 100000)
 	for i := range pods {
-		pods[i] = kube.Pod{Namespace: "ns", Name: fmt.Sprintf("pod-%06d", i), NodeName: nodes[i%len(nodes)].Name,
-			OwnerKind: "DaemonSet", OwnerName: fmt.Sprintf("ds-%03d", i%300),
+		pods[i] = kube.Pod{Namespace: "ns", Name: fmt.Sprintf("pod-%06d", i), NodeName: nodes[i%len(nodes)].Name, Phase: corev1.PodRunning,
+			OwnerKind: "DaemonSet", OwnerName: fmt.Sprintf("ds-%03d", i%300), Labels: map[string]string{"burst": "eci"},
 			Waiting: []kube.ContainerWaiting{{Container: "app", Image: "harbor.corp.local:8443/app:1", Reason: "ErrImagePull", Message: x509Msg}}}
+		if i%2 == 0 {
+			pods[i].NodeName, pods[i].Phase = "", corev1.PodPending
+			pods[i].Scheduling = &kube.PodScheduling{NodeSelector: map[string]string{"type": "virtual-kubelet"}}
+		}
 	}
 	evals := map[string]func(context.Context) []*pb.Result{
 		"daemonset-affinity": func(ctx context.Context) []*pb.Result { return evaluateDaemonSets(ctx, nodes, dss, pods) },
 		"registry-tls":       func(ctx context.Context) []*pb.Result { return evaluateRegistryTLS(ctx, nodes, pods, nil, nil) },
 		"present":            func(ctx context.Context) []*pb.Result { return evaluatePresent(ctx, nodes) },
+		"pod-placement": func(ctx context.Context) []*pb.Result {
+			return evaluatePodPlacement(ctx, placementInput{nodes: nodes, pods: pods, profile: scaleProfile})
+		},
+		"eci-profile": func(ctx context.Context) []*pb.Result { return evaluateECIProfile(ctx, scaleProfile, nodes, pods, nil) },
+		"nas-fsgroup": func(ctx context.Context) []*pb.Result { return evaluateNASFSGroup(ctx, nodes, pods, nil, nil) },
 	}
 	for name, eval := range evals {
 		t.Run(name, func(t *testing.T) {

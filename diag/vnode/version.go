@@ -3,7 +3,6 @@ package vnode
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/util/version"
 	kversion "k8s.io/apimachinery/pkg/version"
@@ -26,35 +25,18 @@ func runK8sVersion(ctx context.Context, in *diag.Inputs) []*pb.Result {
 	return []*pb.Result{evaluateVersion(s.Version)}
 }
 
-// serverVersion parses the API server's version: gitVersion first (it
-// carries vendor suffixes such as -aliyun.1 or +k3s1), then major.minor,
-// which some vendors suffix with "+".
-func serverVersion(v *kversion.Info) (*version.Version, string, error) {
-	if v == nil {
-		return nil, "", fmt.Errorf("the API server reported no version")
-	}
-	if v.GitVersion != "" {
-		if pv, err := version.ParseGeneric(v.GitVersion); err == nil {
-			return pv, v.GitVersion, nil
-		}
-	}
-	mm := strings.TrimSuffix(v.Major, "+") + "." + strings.TrimSuffix(v.Minor, "+")
-	pv, err := version.ParseGeneric(mm)
-	if err != nil {
-		return nil, v.GitVersion, fmt.Errorf("API server version gitVersion=%q major=%q minor=%q: not a Kubernetes version", v.GitVersion, v.Major, v.Minor)
-	}
-	shown := v.GitVersion
-	if shown == "" {
-		shown = v.Major + "." + v.Minor
-	}
-	return pv, shown, nil
-}
-
 func evaluateVersion(v *kversion.Info) *pb.Result {
-	pv, shown, err := serverVersion(v)
+	pv, shown, err := kube.ServerVersion(v)
 	if err != nil {
-		res := diag.Errorf("could not tell the API server version: %v", err)
-		res.Evidence = []*pb.Evidence{diag.Ev("API server version", ">= v1.16", "unknown")}
+		// A development build or a vendor's odd version string is not an
+		// old cluster: say what was reported, never FAIL on it.
+		res := diag.Warn("cannot tell whether the API server is v1.16 or later: %v", err)
+		if shown == "" {
+			shown = "not reported"
+		}
+		res.Evidence = []*pb.Evidence{diag.Ev("API server version", ">= v1.16", shown)}
+		res.Remediation = "Check the control plane's Kubernetes version by other means (the kube-apiserver image tag or binary's --version); " +
+			"label-based VNode scheduling needs v1.16 or later."
 		return res
 	}
 	ev := []*pb.Evidence{diag.Ev("API server version", ">= v1.16", shown)}

@@ -20,6 +20,10 @@ type DemoOptions struct {
 	PodCIDRs []string
 	// CloudPrefixes the VBR advertises (default 192.168.0.0/16, the demo VPC).
 	CloudPrefixes []string
+	// ECSPodCIDRs the VBR advertises too, as the VPC route table holds them
+	// (the cloud controller manager's routes). They are not cloudPrefixes:
+	// bgp.cloud-routes-learned reads them from the ECS nodes.
+	ECSPodCIDRs []string
 }
 
 // StartDemo starts the demo's BGP lab: an on-prem router (BIRD, AS 65001)
@@ -69,7 +73,7 @@ func StartDemo(opts DemoOptions) (*bgp.Config, func(), error) {
 		return nil, nil, fmt.Errorf("bgp demo lab: on-prem router: %w", err)
 	}
 	if _, err := StartFRR(vbr, Router{ASN: 45104, Neighbor: vbr.RootAddr, NeighborASN: observerASN, Passive: true,
-		Routes: cloud}); err != nil {
+		Routes: append(append([]string{}, cloud...), opts.ECSPodCIDRs...)}); err != nil {
 		stop()
 		return nil, nil, fmt.Errorf("bgp demo lab: VBR: %w", err)
 	}

@@ -2,7 +2,16 @@ package kubelab
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// The versions the lab's kubelets and VNodes report: the lab's API server
+// release (hack/envtest-assets.sh), as a cluster inside the version skew
+// policy would.
+const (
+	KubeletVersion      = "v1.37.2"
+	VNodeKubeletVersion = "v1.37.2-vk-v2.13.0"
 )
 
 // Builders of realistic objects for a hybrid cluster. They set what a real
@@ -18,7 +27,10 @@ func node(name, podCIDR, internalIP string, labels map[string]string) *corev1.No
 			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
 				LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
 			Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: internalIP}, {Type: corev1.NodeHostName, Address: name}},
-			NodeInfo:  corev1.NodeSystemInfo{KubeletVersion: "v1.30.4", ContainerRuntimeVersion: "containerd://1.7.20", OSImage: "Alibaba Cloud Linux 3", KernelVersion: "5.10.134"},
+			NodeInfo:  corev1.NodeSystemInfo{KubeletVersion: KubeletVersion, ContainerRuntimeVersion: "containerd://1.7.20", OSImage: "Alibaba Cloud Linux 3", KernelVersion: "5.10.134"},
+			// The kubelet's default maxPods.
+			Capacity:    corev1.ResourceList{corev1.ResourcePods: resource.MustParse("110")},
+			Allocatable: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("110")},
 		},
 	}
 	if podCIDR != "" {
@@ -53,7 +65,7 @@ func OnPremNode(name, podCIDR, internalIP string) *corev1.Node {
 // virtual-kubelet.io/provider taint) or "aliyun" (k8s.aliyun.com/vnode=true).
 func VNode(name, convention string) *corev1.Node {
 	n := node(name, "", "10.0.200.1", nil)
-	n.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: "v1.30.4-vk-v2.11.0", OSImage: "Alibaba Cloud ECI"}
+	n.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: VNodeKubeletVersion, OSImage: "Alibaba Cloud ECI"}
 	if convention == "aliyun" {
 		n.Labels["k8s.aliyun.com/vnode"] = "true"
 		n.Spec.Taints = []corev1.Taint{{Key: "k8s.aliyun.com/vnode", Value: "true", Effect: corev1.TaintEffectNoSchedule}}

@@ -279,8 +279,18 @@ func (l *Lab) apply(ctx context.Context, o any) error {
 			return fmt.Errorf("create node %s: %w", v.Name, err)
 		}
 		got.Status = st
-		if _, err := c.CoreV1().Nodes().UpdateStatus(ctx, got, metav1.UpdateOptions{}); err != nil {
+		got, err = c.CoreV1().Nodes().UpdateStatus(ctx, got, metav1.UpdateOptions{})
+		if err != nil {
 			return fmt.Errorf("node %s status: %w", v.Name, err)
+		}
+		// The API server's TaintNodesByCondition admission taints every
+		// new node not-ready:NoSchedule; the node lifecycle controller,
+		// which the lab does not run, lifts it once the node is Ready.
+		if taints, lifted := withoutNotReady(got); lifted {
+			got.Spec.Taints = taints
+			if _, err := c.CoreV1().Nodes().Update(ctx, got, metav1.UpdateOptions{}); err != nil {
+				return fmt.Errorf("node %s taints: %w", v.Name, err)
+			}
 		}
 	case *corev1.Pod:
 		if err := l.ensureNamespace(ctx, v.Namespace); err != nil {
@@ -336,10 +346,69 @@ func (l *Lab) apply(ctx context.Context, o any) error {
 		if _, err := c.CoreV1().Services(v.Namespace).Create(ctx, v, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create service %s/%s: %w", v.Namespace, v.Name, err)
 		}
+	case *corev1.Namespace:
+		if _, err := c.CoreV1().Namespaces().Create(ctx, v, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
+			// Made by an earlier object of the namespace: give it the labels.
+			got, err := c.CoreV1().Namespaces().Get(ctx, v.Name, metav1.GetOptions{})
+			if err != nil {
+				return fmt.Errorf("namespace %s: %w", v.Name, err)
+			}
+			got.Labels = v.Labels
+			if _, err := c.CoreV1().Namespaces().Update(ctx, got, metav1.UpdateOptions{}); err != nil {
+				return fmt.Errorf("label namespace %s: %w", v.Name, err)
+			}
+		} else if err != nil {
+			return fmt.Errorf("create namespace %s: %w", v.Name, err)
+		}
+		l.namespaces.Store(v.Name, true)
+	case *corev1.PersistentVolume:
+		st := v.Status
+		got, err := c.CoreV1().PersistentVolumes().Create(ctx, v, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("create persistentvolume %s: %w", v.Name, err)
+		}
+		got.Status = st
+		if _, err := c.CoreV1().PersistentVolumes().UpdateStatus(ctx, got, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("persistentvolume %s status: %w", v.Name, err)
+		}
+	case *corev1.PersistentVolumeClaim:
+		if err := l.ensureNamespace(ctx, v.Namespace); err != nil {
+			return err
+		}
+		st := v.Status
+		got, err := c.CoreV1().PersistentVolumeClaims(v.Namespace).Create(ctx, v, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("create persistentvolumeclaim %s/%s: %w", v.Namespace, v.Name, err)
+		}
+		got.Status = st
+		if _, err := c.CoreV1().PersistentVolumeClaims(v.Namespace).UpdateStatus(ctx, got, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("persistentvolumeclaim %s/%s status: %w", v.Namespace, v.Name, err)
+		}
 	case *APIService:
 		return l.applyAPIService(ctx, v)
 	default:
 		return fmt.Errorf("kubelab: cannot apply %T", o)
 	}
 	return nil
+}
+
+// withoutNotReady returns a Ready node's taints without the not-ready
+// NoSchedule taint, and whether it had one.
+func withoutNotReady(n *corev1.Node) ([]corev1.Taint, bool) {
+	ready := false
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+			ready = true
+		}
+	}
+	var out []corev1.Taint
+	lifted := false
+	for _, t := range n.Spec.Taints {
+		if ready && t.Key == corev1.TaintNodeNotReady && t.Effect == corev1.TaintEffectNoSchedule {
+			lifted = true
+			continue
+		}
+		out = append(out, t)
+	}
+	return out, lifted
 }

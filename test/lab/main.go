@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/vnodediag/vnodediag/diag/kube"
 	"github.com/vnodediag/vnodediag/test/bgplab"
 	"github.com/vnodediag/vnodediag/test/dnslab"
+	"github.com/vnodediag/vnodediag/test/hostlab"
 	"github.com/vnodediag/vnodediag/test/kubelab"
 	"github.com/vnodediag/vnodediag/test/netlab"
 	"github.com/vnodediag/vnodediag/test/vnodelab"
@@ -58,9 +60,21 @@ func run(bin, output string, keep bool) int {
 		return 1
 	}
 
+	dir, err := os.MkdirTemp("", "vnodediag-demo-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lab:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
 	cfg := map[string]any{
 		"kubernetes": map[string]any{"kubeconfig": lab.Kubeconfig},
 	}
+	hostCfg, err := hostNode(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lab:", err)
+		return 1
+	}
+	cfg["host"] = hostCfg
 	cleanups, extra, err := startNetworkLabs(cfg, lab, bin)
 	defer func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -76,12 +90,6 @@ func run(bin, output string, keep bool) int {
 		return 1
 	}
 
-	dir, err := os.MkdirTemp("", "vnodediag-demo-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lab:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
 	cfgPath := filepath.Join(dir, "vnodediag.yaml")
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
@@ -152,7 +160,25 @@ func diagnose(ctx context.Context, bin string, args ...string) (int, error) {
 // clusterObjects is the demo cluster: the k8s.* faults of
 // kubelab.HybridCluster plus the parts later sections add.
 func clusterObjects() []any {
-	return append(kubelab.HybridCluster(), kubelab.VNodeScenario()...)
+	return slices.Concat(kubelab.HybridCluster(), kubelab.VNodeScenario(), kubelab.FAQScenario())
+}
+
+// demoLeasedLine is the leased-line interface of the demo's node.
+const demoLeasedLine = "leased0"
+
+// hostNode writes the demo's node (one fault per host.* check) under dir
+// and returns the host section that points at it. It needs no root: the
+// node is files, as a pod sees the node's under its hostRoot.
+func hostNode(dir string) (map[string]any, error) {
+	root := filepath.Join(dir, "node")
+	if err := hostlab.Write(root, hostlab.DemoNode(demoLeasedLine)); err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"hostRoot":            root,
+		"leasedLineInterface": demoLeasedLine,
+		"leasedLineCIDRs":     []string{"192.168.0.0/16", "100.64.0.0/10"},
+	}, nil
 }
 
 // startNetworkLabs adds the BGP and DNS labs and the lab VNode with its
@@ -174,7 +200,7 @@ func startNetworkLabs(cfg map[string]any, kl *kubelab.Lab, bin string) (cleanups
 	objs = append(objs, dnslab.CoreDNSConfigMap(dnsCfg))
 
 	fmt.Fprintln(os.Stderr, "lab: starting BIRD (on-prem router) and FRR (VBR) in network namespaces ...")
-	bgpCfg, stopBGP, err := bgplab.StartDemo(bgplab.DemoOptions{PodCIDRs: onPremPodCIDRs("dc-3")})
+	bgpCfg, stopBGP, err := bgplab.StartDemo(bgplab.DemoOptions{PodCIDRs: onPremPodCIDRs("dc-3"), ECSPodCIDRs: routedECSPodCIDRs()})
 	if err != nil {
 		return cleanups, objs, fmt.Errorf("bgp lab: %w", err)
 	}
@@ -217,4 +243,28 @@ func onPremPodCIDRs(missing string) []string {
 		}
 	}
 	return append(cidrs, last)
+}
+
+// routedECSPodCIDRs are the podCIDRs of the ECS nodes whose route the cloud
+// controller manager created (no NetworkUnavailable=True): what the VPC
+// route table, and so the VBR, carries. ecs-bad-2's is missing, which
+// bgp.cloud-routes-learned must name.
+func routedECSPodCIDRs() []string {
+	var cidrs []string
+	for _, o := range clusterObjects() {
+		n, ok := o.(*corev1.Node)
+		if !ok || kube.Classify(n).Class != kube.ClassECS {
+			continue
+		}
+		routed := true
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue {
+				routed = false
+			}
+		}
+		if routed {
+			cidrs = append(cidrs, kube.PodCIDRStrings(n)...)
+		}
+	}
+	return cidrs
 }

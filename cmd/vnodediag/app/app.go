@@ -16,6 +16,7 @@ import (
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/agent"
 	"github.com/vnodediag/vnodediag/diag/config"
+	"github.com/vnodediag/vnodediag/diag/host"
 	"github.com/vnodediag/vnodediag/diag/k8s"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	"github.com/vnodediag/vnodediag/diag/path"
@@ -33,6 +34,7 @@ func Families() []diag.Family {
 		vnode.Family(),
 		bgp.Family(),
 		route.Family(),
+		host.Family(),
 		dnsprobe.Family(),
 		agent.Family(),
 		path.Family(),

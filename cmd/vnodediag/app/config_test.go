@@ -12,6 +12,7 @@ import (
 	"github.com/vnodediag/vnodediag/bgp"
 	"github.com/vnodediag/vnodediag/diag/agent"
 	"github.com/vnodediag/vnodediag/diag/config"
+	"github.com/vnodediag/vnodediag/diag/host"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	"github.com/vnodediag/vnodediag/diag/route"
 	"github.com/vnodediag/vnodediag/dnsprobe"
@@ -231,6 +232,7 @@ type typedFile struct {
 	Kubernetes *kube.Config        `json:"kubernetes,omitempty"`
 	BGP        *bgp.Config         `json:"bgp,omitempty"`
 	Routing    *route.Config       `json:"routing,omitempty"`
+	Host       *host.Config        `json:"host,omitempty"`
 	DNS        *dnsprobe.Config    `json:"dns,omitempty"`
 	Agent      *agent.Config       `json:"agent,omitempty"`
 	Runner     config.RunnerConfig `json:"runner,omitempty"`
