@@ -8,7 +8,7 @@ VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || ech
 LDFLAGS       := -X github.com/vnodediag/vnodediag/diag.Version=$(VERSION)
 export GONOSUMDB := k8s.io/*,sigs.k8s.io/*,go.etcd.io/*
 
-.PHONY: all build test lint fuzz demo bench bench-large bench-bgp bench-dns bench-overlap bench-agent proto tools envtest clean
+.PHONY: all build test lint fuzz demo bench bench-large bench-bgp bench-dns bench-overlap bench-agent bench-cloud proto tools envtest clean
 
 all: build
 
@@ -76,6 +76,11 @@ bench-overlap:
 # (root: the lab VNode's namespaces, unbound, dnsmasq; envtest).
 bench-agent: envtest
 	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) test -count=1 -run '^$$' -bench BenchmarkAgent -benchtime 5x ./diag/agent/
+
+# bench-cloud: the cloud source against the local OpenAPI endpoint (5 route tables x 500 entries, a VBR, 300 zones, 1,500 group rules,
+# 1,000 instances, 2,000 nodes, 50 ms a call) at two QPS limits, beside its physical limit.
+bench-cloud:
+	$(GO) test -count=1 -run '^$$' -bench BenchmarkCloudGather -benchtime 10x ./diag/cloud/
 
 tools:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

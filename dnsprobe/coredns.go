@@ -37,11 +37,15 @@ func parseCoreDNS(cm *corev1.ConfigMap) (*corefile.Corefile, error) {
 func coreDNSInputs(in *diag.Inputs) (*kube.Snapshot, *Observations, *pb.Result) {
 	snap, obs := kube.Source.Get(in), Source.Get(in)
 	if err := snap.PartErrors[kube.PartCoreDNS]; err != nil {
-		res := diag.Errorf("could not read the CoreDNS ConfigMap: %v", err)
-		res.Objects = []*pb.Object{diag.Obj("ConfigMap", "kube-system", "coredns")}
-		return nil, nil, res
+		return nil, nil, coreDNSUnread(err)
 	}
 	return snap, obs, nil
+}
+
+func coreDNSUnread(err error) *pb.Result {
+	res := diag.Errorf("could not read the CoreDNS ConfigMap: %v", err)
+	res.Objects = []*pb.Object{diag.Obj("ConfigMap", "kube-system", "coredns")}
+	return res
 }
 
 func runClusterDomainOverlap(_ context.Context, in *diag.Inputs) []*pb.Result {
@@ -74,21 +78,7 @@ func evalClusterDomainOverlap(c *Config, cf *corefile.Corefile) []*pb.Result {
 	if len(c.PrivateZones) == 0 && len(c.OnPremZones) == 0 {
 		return []*pb.Result{diag.Skip("no privateZones or onPremZones configured")}
 	}
-	var domains []string
-	source := "the kubernetes plugin of the CoreDNS Corefile"
-	if cf != nil {
-		domains = cf.ClusterDomains()
-	}
-	if len(domains) == 0 {
-		switch {
-		case c.ClusterDomain != "":
-			domains, source = []string{c.ClusterDomain}, "dns.clusterDomain in the configuration"
-		case cf == nil:
-			domains, source = []string{"cluster.local."}, "the default (no CoreDNS ConfigMap kube-system/coredns)"
-		default:
-			domains, source = []string{"cluster.local."}, "the default (the Corefile has no kubernetes plugin)"
-		}
-	}
+	domains, source := clusterDomains(c, cf)
 	var out []*pb.Result
 	for _, d := range domains {
 		for _, z := range []struct {
@@ -97,7 +87,7 @@ func evalClusterDomainOverlap(c *Config, cf *corefile.Corefile) []*pb.Result {
 		}{{"PrivateZone", c.PrivateZones}, {"on-prem zone", c.OnPremZones}} {
 			for _, zone := range z.zones {
 				zone = corefile.CanonicalName(zone)
-				rel := overlap(d, zone)
+				rel := Overlap(d, zone)
 				if rel == "" {
 					continue
 				}
@@ -118,8 +108,46 @@ func evalClusterDomainOverlap(c *Config, cf *corefile.Corefile) []*pb.Result {
 	return out
 }
 
-// overlap describes how cluster domain d relates to zone z, "" if disjoint.
-func overlap(d, z string) string {
+// clusterDomains is the cluster domain(s) the dns checks judge: the zones
+// of the kubernetes plugin of the Corefile cf, else dns.clusterDomain of
+// the canonical c (nil: no dns section), else cluster.local; source says
+// which.
+func clusterDomains(c *Config, cf *corefile.Corefile) (domains []string, source string) {
+	if cf != nil {
+		if domains = cf.ClusterDomains(); len(domains) > 0 {
+			return domains, "the kubernetes plugin of the CoreDNS Corefile"
+		}
+	}
+	switch {
+	case c != nil && c.ClusterDomain != "":
+		return []string{c.ClusterDomain}, "dns.clusterDomain in the configuration"
+	case cf == nil:
+		return []string{"cluster.local."}, "the default (no CoreDNS ConfigMap kube-system/coredns)"
+	}
+	return []string{"cluster.local."}, "the default (the Corefile has no kubernetes plugin)"
+}
+
+// ClusterDomains is the cluster domain(s) of the cluster of snap as the dns
+// checks read them (the CoreDNS Corefile in the Kubernetes snapshot, then
+// the canonical dns configuration c, which may be nil, then cluster.local),
+// canonical with their trailing dot, and where they come from. A CoreDNS
+// ConfigMap that could not be read or parsed is the ERROR result instead.
+func ClusterDomains(snap *kube.Snapshot, c *Config) (domains []string, source string, failed *pb.Result) {
+	if err := snap.PartErrors[kube.PartCoreDNS]; err != nil {
+		return nil, "", coreDNSUnread(err)
+	}
+	cf, err := parseCoreDNS(snap.CoreDNS)
+	if err != nil {
+		return nil, "", corefileError(err)
+	}
+	domains, source = clusterDomains(c, cf)
+	return domains, source, nil
+}
+
+// Overlap says how cluster domain d relates to zone z ("equals",
+// "contains", "lies inside"), "" if they are disjoint. Both are canonical
+// names.
+func Overlap(d, z string) string {
 	switch {
 	case d == z:
 		return "equals"

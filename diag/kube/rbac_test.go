@@ -207,7 +207,7 @@ func TestShippedRBACIsExactlyWhatTheSourceReads(t *testing.T) {
 	lab := kubelab.StartAuditedT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := lab.Apply(ctx, append(kubelab.HybridCluster(), agentObjects(t)...)...); err != nil {
+	if err := lab.Apply(ctx, append(append(kubelab.HybridCluster(), agentObjects(t)...), kubelab.ECIProfileFor("sg-rbactest0000001", "vsw-rbactest000001"))...); err != nil {
 		t.Fatal(err)
 	}
 	const user = "vnodediag-ro"
@@ -271,6 +271,9 @@ func TestShippedRBACIsExactlyWhatTheSourceReads(t *testing.T) {
 	}
 	for part, err := range s.PartErrors {
 		t.Errorf("part %s failed under the shipped role: %v", part, err)
+	}
+	if s.ECIProfile == nil || s.ECIProfile.SecurityGroupID != "sg-rbactest0000001" {
+		t.Errorf("eci-profile not read: %v", s.ECIProfile)
 	}
 	if len(s.Nodes) != 10 || len(s.Pods) != 15 || s.ClusterUID == "" || len(s.ServiceCIDRs) == 0 {
 		t.Errorf("snapshot: %d nodes, %d pods, uid %q, service CIDRs %v", len(s.Nodes), len(s.Pods), s.ClusterUID, s.ServiceCIDRs)

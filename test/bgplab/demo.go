@@ -1,9 +1,11 @@
 package bgplab
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"testing"
 	"time"
 
 	"github.com/vnodediag/vnodediag/bgp"
@@ -24,11 +26,14 @@ type DemoOptions struct {
 	// (the cloud controller manager's routes). They are not cloudPrefixes:
 	// bgp.cloud-routes-learned reads them from the ECS nodes.
 	ECSPodCIDRs []string
+	// OnPremNetworks are further on-prem networks the router advertises
+	// (the cloud section's onPremCIDRs).
+	OnPremNetworks []string
 }
 
 // StartDemo starts the demo's BGP lab: an on-prem router (BIRD, AS 65001)
-// that advertises the on-prem pod CIDRs (one missing) and a static
-// 100.64.0.0/10 toward the leased line, and a "VBR" (FRR, AS 45104) that
+// that advertises the on-prem pod CIDRs (one missing), the on-prem
+// networks and a static 100.64.0.0/10 toward the leased line, and a "VBR" (FRR, AS 45104) that
 // advertises the VPC prefixes. Each runs in its own netlab host. It returns
 // the bgp section the demo's vnodediag should use, and a stop function.
 // Needs root, bird2 and frr.
@@ -68,7 +73,7 @@ func StartDemo(opts DemoOptions) (*bgp.Config, func(), error) {
 	hosts = append(hosts, vbr)
 	const observerASN = 65010
 	if _, err := StartBIRD(onprem, Router{ASN: 65001, Neighbor: onprem.RootAddr, NeighborASN: observerASN, Passive: true,
-		Routes: append(append([]string{}, advertised...), cloudnet.CGNAT.String())}); err != nil {
+		Routes: append(append(append([]string{}, advertised...), opts.OnPremNetworks...), cloudnet.CGNAT.String())}); err != nil {
 		stop()
 		return nil, nil, fmt.Errorf("bgp demo lab: on-prem router: %w", err)
 	}
@@ -87,4 +92,29 @@ func StartDemo(opts DemoOptions) (*bgp.Config, func(), error) {
 		CloudPrefixes: cloud,
 	}
 	return cfg, stop, nil
+}
+
+// DemoTableT starts the demo lab with opts for a test, gathers the BGP
+// source once (the observer's table, as a one-shot diagnose does) and
+// stops the lab when the test ends. It skips the test where network
+// namespaces cannot be made.
+func DemoTableT(t testing.TB, ctx context.Context, opts DemoOptions) *bgp.Table {
+	t.Helper()
+	if why := netlab.Available(); why != "" {
+		t.Skip(why)
+	}
+	cfg, stop, err := StartDemo(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	p, err := bgp.NewProvider(cfg, diag.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := p.Gather(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.(*bgp.Table)
 }

@@ -14,31 +14,14 @@ import (
 	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 	"github.com/vnodediag/vnodediag/test/bgplab"
-	"github.com/vnodediag/vnodediag/test/netlab"
 )
 
 // TestDemo runs the demo lab as `make demo` would and expects its one fault.
 func TestDemo(t *testing.T) {
-	if why := netlab.Available(); why != "" {
-		t.Skip(why)
-	}
 	pods := []string{"172.23.0.0/26", "172.23.0.64/26", "172.23.0.128/26"}
-	cfg, stop, err := bgplab.StartDemo(bgplab.DemoOptions{PodCIDRs: pods})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	prov, err := bgp.NewProvider(cfg, diag.Env{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	v, err := prov.Gather(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb := v.(*bgp.Table)
+	tb := bgplab.DemoTableT(t, ctx, bgplab.DemoOptions{PodCIDRs: pods})
 	for _, r := range diagtest.Run(t, ctx, bgp.Checks(), bgp.CheckSession, diag.NewInputs(bgp.Source.With(tb))) {
 		if r.Status != pb.Status_PASS {
 			t.Fatalf("session: %v", r)

@@ -1,6 +1,8 @@
 package kubelab
 
 import (
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -100,4 +102,16 @@ func HostNetworkPod(namespace, name, nodeName, nodeIP string) *corev1.Pod {
 	p := Pod(namespace, name, nodeName, nodeIP)
 	p.Spec.HostNetwork = true
 	return p
+}
+
+// ECIProfileFor is the kube-system/eci-profile ConfigMap of the ECI virtual
+// node with the security group and the vSwitches (comma-separated, as the
+// virtual node reads them) its pods get.
+func ECIProfileFor(securityGroupID string, vSwitchIDs ...string) *corev1.ConfigMap {
+	return ECIProfile(map[string]string{
+		"securityGroupId": securityGroupID,
+		"vSwitchIds":      strings.Join(vSwitchIDs, ","),
+		"enableClusterIp": "true",
+		"selectors":       "",
+	})
 }

@@ -1,5 +1,6 @@
 // Command lab is `make demo`: it starts a local lab (a real kube-apiserver
-// loaded with a hybrid cluster, plus the BGP and DNS labs and a lab VNode
+// loaded with a hybrid cluster, a local Alibaba Cloud OpenAPI endpoint
+// serving its cloud account, plus the BGP and DNS labs and a lab VNode
 // running the cloud-side agent where the machine allows network
 // namespaces), writes a vnodediag config for it, runs
 // `vnodediag diagnose` against it, prints the report and cleans up.
@@ -10,6 +11,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -23,7 +25,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vnodediag/vnodediag/diag/kube"
+	"github.com/vnodediag/vnodediag/dnsprobe"
 	"github.com/vnodediag/vnodediag/test/bgplab"
+	"github.com/vnodediag/vnodediag/test/cloudlab"
 	"github.com/vnodediag/vnodediag/test/dnslab"
 	"github.com/vnodediag/vnodediag/test/hostlab"
 	"github.com/vnodediag/vnodediag/test/kubelab"
@@ -85,6 +89,12 @@ func run(bin, output string, keep bool) int {
 		fmt.Fprintln(os.Stderr, "lab:", err)
 		return 1
 	}
+	cloudEnv, stopCloud, err := startCloudLab(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lab:", err)
+		return 1
+	}
+	defer stopCloud()
 	if err := lab.Apply(actx, extra...); err != nil {
 		fmt.Fprintln(os.Stderr, "lab:", err)
 		return 1
@@ -101,7 +111,7 @@ func run(bin, output string, keep bool) int {
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "lab: ready; running %s diagnose --config <lab config>\n\n", bin)
-	code, err := diagnose(ctx, bin, "--config", cfgPath, "-o", output)
+	code, err := diagnose(ctx, bin, cloudEnv, "--config", cfgPath, "-o", output)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lab:", err)
 		return 1
@@ -138,18 +148,19 @@ func runLegacy(ctx context.Context, bin, output string) (int, error) {
 		return 0, err
 	}
 	fmt.Fprintf(os.Stderr, "lab: ready; running %s diagnose --kubeconfig <legacy kubeconfig> --only vnode\n\n", bin)
-	code, err := diagnose(ctx, bin, "--kubeconfig", lab.Kubeconfig, "--only", "vnode", "-o", output)
+	code, err := diagnose(ctx, bin, nil, "--kubeconfig", lab.Kubeconfig, "--only", "vnode", "-o", output)
 	if err == nil {
 		fmt.Fprintf(os.Stderr, "\nlab: vnodediag exited %d (1 is expected: vnode.k8s-version fails on %s)\n", code, kubelab.LegacyVersion)
 	}
 	return code, err
 }
 
-// diagnose runs `bin diagnose args...` with the lab's terminal and returns
-// its exit code.
-func diagnose(ctx context.Context, bin string, args ...string) (int, error) {
+// diagnose runs `bin diagnose args...` with the lab's terminal and env
+// added to the environment, and returns its exit code.
+func diagnose(ctx context.Context, bin string, env []string, args ...string) (int, error) {
 	cmd := exec.CommandContext(ctx, bin, append([]string{"diagnose"}, args...)...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), env...)
 	err := cmd.Run()
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode(), nil
@@ -158,9 +169,12 @@ func diagnose(ctx context.Context, bin string, args ...string) (int, error) {
 }
 
 // clusterObjects is the demo cluster: the k8s.* faults of
-// kubelab.HybridCluster plus the parts later sections add.
+// kubelab.HybridCluster plus the parts later sections add, and the
+// eci-profile of the cloud account's ECI group and vSwitches.
 func clusterObjects() []any {
-	return slices.Concat(kubelab.HybridCluster(), kubelab.VNodeScenario(), kubelab.FAQScenario())
+	_, cloud := cloudlab.Demo()
+	return slices.Concat(kubelab.HybridCluster(), kubelab.VNodeScenario(), kubelab.FAQScenario(),
+		[]any{kubelab.ECIProfileFor(cloud.ECISecurityGroup, cloud.ECIVSwitches...)})
 }
 
 // demoLeasedLine is the leased-line interface of the demo's node.
@@ -179,6 +193,53 @@ func hostNode(dir string) (map[string]any, error) {
 		"leasedLineInterface": demoLeasedLine,
 		"leasedLineCIDRs":     []string{"192.168.0.0/16", "100.64.0.0/10"},
 	}, nil
+}
+
+// startCloudLab starts the local Alibaba Cloud endpoint with the demo's
+// account (cloudlab.Demo, matching kubelab.HybridCluster) and adds the
+// cloud section for it to cfg. It returns the environment diagnose needs:
+// the lab's AccessKey as the first step of the credential chain, and the
+// metadata-service step off (its address is outside this machine).
+//
+// With the DNS lab running, the account's PrivateZone side points at it:
+// the inbound endpoint answers on the address on-prem forwards the
+// PrivateZone zones to (dnsmasq), and the corp.example rule forwards to the
+// on-prem resolver (unbound).
+func startCloudLab(cfg map[string]any) (env []string, stop func(), err error) {
+	fmt.Fprintln(os.Stderr, "lab: starting the local Alibaba Cloud OpenAPI endpoint (ECS, VPC, PrivateZone) ...")
+	data, spec := cloudlab.Demo()
+	if d, ok := cfg["dns"].(*dnsprobe.Config); ok {
+		data.SetDemoDNS(hosts(d.CloudResolvers), hosts(d.OnPremResolvers))
+	}
+	srv, err := cloudlab.Start(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cloud lab: %w", err)
+	}
+	cfg["cloud"] = map[string]any{
+		"regionId":    spec.Region,
+		"onPremCIDRs": spec.OnPremCIDRs,
+		"qps":         -1,
+		"endpoints":   srv.Endpoints(),
+	}
+	k := srv.Key()
+	env = []string{
+		"ALIBABA_CLOUD_ACCESS_KEY_ID=" + k.ID,
+		"ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + k.Secret,
+		"ALIBABA_CLOUD_SECURITY_TOKEN=",
+		"ALIBABA_CLOUD_ECS_METADATA_DISABLED=true",
+	}
+	return env, srv.Close, nil
+}
+
+// hosts are the resolvers' addresses without their port.
+func hosts(rs []dnsprobe.Resolver) []string {
+	var out []string
+	for _, r := range rs {
+		if h, _, err := net.SplitHostPort(r.Address); err == nil {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // startNetworkLabs adds the BGP and DNS labs and the lab VNode with its
@@ -200,7 +261,8 @@ func startNetworkLabs(cfg map[string]any, kl *kubelab.Lab, bin string) (cleanups
 	objs = append(objs, dnslab.CoreDNSConfigMap(dnsCfg))
 
 	fmt.Fprintln(os.Stderr, "lab: starting BIRD (on-prem router) and FRR (VBR) in network namespaces ...")
-	bgpCfg, stopBGP, err := bgplab.StartDemo(bgplab.DemoOptions{PodCIDRs: onPremPodCIDRs("dc-3"), ECSPodCIDRs: routedECSPodCIDRs()})
+	_, cloud := cloudlab.Demo()
+	bgpCfg, stopBGP, err := bgplab.StartDemo(bgplab.DemoOptions{PodCIDRs: onPremPodCIDRs("dc-3"), ECSPodCIDRs: routedECSPodCIDRs(), OnPremNetworks: cloud.OnPremCIDRs})
 	if err != nil {
 		return cleanups, objs, fmt.Errorf("bgp lab: %w", err)
 	}

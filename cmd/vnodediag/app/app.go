@@ -15,6 +15,7 @@ import (
 	"github.com/vnodediag/vnodediag/bgp"
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/agent"
+	"github.com/vnodediag/vnodediag/diag/cloud"
 	"github.com/vnodediag/vnodediag/diag/config"
 	"github.com/vnodediag/vnodediag/diag/host"
 	"github.com/vnodediag/vnodediag/diag/k8s"
@@ -38,6 +39,7 @@ func Families() []diag.Family {
 		dnsprobe.Family(),
 		agent.Family(),
 		path.Family(),
+		cloud.Family(),
 	}
 }
 

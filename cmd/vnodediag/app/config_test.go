@@ -11,6 +11,7 @@ import (
 
 	"github.com/vnodediag/vnodediag/bgp"
 	"github.com/vnodediag/vnodediag/diag/agent"
+	"github.com/vnodediag/vnodediag/diag/cloud"
 	"github.com/vnodediag/vnodediag/diag/config"
 	"github.com/vnodediag/vnodediag/diag/host"
 	"github.com/vnodediag/vnodediag/diag/kube"
@@ -235,6 +236,7 @@ type typedFile struct {
 	Host       *host.Config        `json:"host,omitempty"`
 	DNS        *dnsprobe.Config    `json:"dns,omitempty"`
 	Agent      *agent.Config       `json:"agent,omitempty"`
+	Cloud      *cloud.Config       `json:"cloud,omitempty"`
 	Runner     config.RunnerConfig `json:"runner,omitempty"`
 }
 
