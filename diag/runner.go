@@ -14,6 +14,7 @@ import (
 	"time"
 
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -104,12 +105,14 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 		}
 		if res := precondition(c, g); res != nil {
 			results[i] = []*pb.Result{res}
+			reportCheckDone(ctx, c, results[i])
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			results[i] = r.runOne(ctx, c, in)
+			reportCheckDone(ctx, c, results[i])
 		}()
 	}
 	wg.Wait()
@@ -270,7 +273,15 @@ func (r *Runner) gatherOne(ctx context.Context, p Provider, in *Inputs) *gathere
 	name := p.Name()
 	start := time.Now()
 	g := &gathered{status: &pb.SourceStatus{Name: string(name)}}
-	defer func() { g.finish(time.Since(start)) }()
+	ReportProgress(ctx, Progress{Kind: SourceStarted, Source: name})
+	defer func() {
+		g.finish(time.Since(start))
+		if Reporting(ctx) {
+			st := proto.Clone(g.status).(*pb.SourceStatus)
+			st.Message = RedactURLs(st.Message)
+			ReportProgress(ctx, Progress{Kind: SourceDone, Source: name, Status: st})
+		}
+	}()
 
 	r.mu.Lock()
 	stuck := r.stuck[name]
