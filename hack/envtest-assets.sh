@@ -41,7 +41,7 @@ func main() { etcdmain.Main(os.Args) }
 GO
   go get "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" >/dev/null 2>&1
   go mod tidy >/dev/null 2>&1
-  go build -trimpath -ldflags=-s -o "$dir/etcd.tmp" . && mv "$dir/etcd.tmp" "$dir/etcd"
+  go build -trimpath -ldflags=-s -o "$dir/etcd.tmp.$$" . && mv "$dir/etcd.tmp.$$" "$dir/etcd"
 }
 
 build_apiserver() {
@@ -76,7 +76,7 @@ GO
       -X k8s.io/component-base/version.gitMajor=1 \
       -X k8s.io/component-base/version.gitMinor=$minor \
       -X k8s.io/component-base/version.gitTreeState=clean" \
-    -o "$dir/kube-apiserver.tmp" . && mv "$dir/kube-apiserver.tmp" "$dir/kube-apiserver"
+    -o "$dir/kube-apiserver.tmp.$$" . && mv "$dir/kube-apiserver.tmp.$$" "$dir/kube-apiserver"
 }
 
 # kubectl of the same release, for the benchmarks' baseline (the machine's
@@ -106,7 +106,7 @@ GO
   go build -trimpath -ldflags "-s \
       -X k8s.io/client-go/pkg/version.gitVersion=v$KUBE_VERSION \
       -X k8s.io/component-base/version.gitVersion=v$KUBE_VERSION" \
-    -o "$dir/kubectl.tmp" . && mv "$dir/kubectl.tmp" "$dir/kubectl"
+    -o "$dir/kubectl.tmp.$$" . && mv "$dir/kubectl.tmp.$$" "$dir/kubectl"
 }
 
 [[ -x $dir/etcd ]] || (build_etcd) >&2

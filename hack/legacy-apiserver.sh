@@ -101,7 +101,7 @@ GO
   for p in k8s.io/kubernetes/pkg/version k8s.io/client-go/pkg/version; do
     ld+=" -X $p.gitVersion=v$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
   done
-  go build -trimpath -ldflags "$ld" -o "$dir/kube-apiserver.tmp" . && mv "$dir/kube-apiserver.tmp" "$dir/kube-apiserver"
+  go build -trimpath -ldflags "$ld" -o "$dir/kube-apiserver.tmp.$$" . && mv "$dir/kube-apiserver.tmp.$$" "$dir/kube-apiserver"
 }
 
 (build) >&2
