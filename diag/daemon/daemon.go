@@ -81,9 +81,14 @@ type Daemon struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan struct{} // closed by Stop
-	loopWG sync.WaitGroup
-	kick   chan struct{}
+	// calls ends the fresh runs, which outlive the callers that joined
+	// them: Abort cancels it.
+	calls      context.Context
+	abortCalls context.CancelFunc
+	flightWG   sync.WaitGroup
+	done       chan struct{} // closed by Stop
+	loopWG     sync.WaitGroup
+	kick       chan struct{}
 
 	mu       sync.Mutex
 	gen      *generation
@@ -118,9 +123,11 @@ func New(o Options) (*Daemon, error) {
 		d.log = slog.New(slog.DiscardHandler)
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.calls, d.abortCalls = context.WithCancel(context.Background())
 	g, err := d.newGeneration(o, nil)
 	if err != nil {
 		d.cancel()
+		d.abortCalls()
 		return nil, err
 	}
 	d.gen = g
@@ -341,6 +348,13 @@ func (d *Daemon) Stop() {
 	d.cancel()
 	g.wg.Wait()
 	d.loopWG.Wait()
+}
+
+// Abort cancels the fresh runs still running (after Stop, when the grace
+// period is over) and waits for them to return.
+func (d *Daemon) Abort() {
+	d.abortCalls()
+	d.flightWG.Wait()
 }
 
 // refreshed counts a source's refresh for its health.
@@ -713,9 +727,13 @@ func (d *Daemon) fresh(ctx context.Context, g *generation, sel []diag.Check) (*p
 		if dl, ok := ctx.Deadline(); ok {
 			fctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), dl)
 		}
+		stopAbort := context.AfterFunc(d.calls, cancel)
 		fctx = diag.WithProgress(fctx, f.progress)
+		d.flightWG.Add(1)
 		d.mu.Unlock()
 		go func() {
+			defer d.flightWG.Done()
+			defer stopAbort()
 			defer cancel()
 			start := time.Now()
 			d.refreshFor(fctx, g, sel)

@@ -147,8 +147,15 @@ func (s *Service) DiagnoseStream(req *pb.DiagnoseRequest, stream grpc.ServerStre
 	done := make(chan outcome, 1)
 	start := time.Now()
 	go func() {
-		rep, err := s.run(ctx, sel, req.GetFresh())
-		done <- outcome{rep, err}
+		var o outcome
+		defer func() {
+			// The run's own goroutine: RecoverStream cannot see its panic.
+			if v := recover(); v != nil {
+				o = outcome{nil, recovered(s.log(), "/"+pb.DiagnosticsService_ServiceDesc.ServiceName+"/DiagnoseStream", v)}
+			}
+			done <- o
+		}()
+		o.rep, o.err = s.run(ctx, sel, req.GetFresh())
 	}()
 	flush := func() error {
 		mu.Lock()
