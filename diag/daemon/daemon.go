@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -505,7 +506,7 @@ func (d *Daemon) record(rep *pb.Report, dur time.Duration) {
 	}
 	sm := rep.GetSummary()
 	d.log.Info("periodic run", "run", rep.GetRunId(), "checks", len(d.gen.sel), "pass", sm.GetPass(), "warn", sm.GetWarn(),
-		"fail", sm.GetFail(), "error", sm.GetError(), "skip", sm.GetSkip(), "transitions", len(trans), "duration", dur)
+		"fail", sm.GetFail(), "error", sm.GetError(), "skip", sm.GetSkip(), "transitions", len(trans), "duration", dur, "goroutines", runtime.NumGoroutine())
 	if d.obs != nil {
 		d.obs.RunDone(rep, dur)
 	}
