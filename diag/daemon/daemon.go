@@ -284,7 +284,9 @@ func (d *Daemon) Reload(o Options) error {
 		d.NoteReload(err)
 		return err
 	}
-	old.cancel()
+	if old.cancel != nil {
+		old.cancel()
+	}
 	old.wg.Wait()
 	d.mu.Lock()
 	d.gen = g
@@ -476,6 +478,7 @@ func (d *Daemon) record(rep *pb.Report, dur time.Duration) {
 	now := time.Now()
 	d.mu.Lock()
 	cfg := d.gen.cfg
+	nsel := len(d.gen.sel)
 	d.latest = rep
 	d.history = append(d.history, rep)
 	cut := 0
@@ -505,7 +508,7 @@ func (d *Daemon) record(rep *pb.Report, dur time.Duration) {
 		w.offer(run)
 	}
 	sm := rep.GetSummary()
-	d.log.Info("periodic run", "run", rep.GetRunId(), "checks", len(d.gen.sel), "pass", sm.GetPass(), "warn", sm.GetWarn(),
+	d.log.Info("periodic run", "run", rep.GetRunId(), "checks", nsel, "pass", sm.GetPass(), "warn", sm.GetWarn(),
 		"fail", sm.GetFail(), "error", sm.GetError(), "skip", sm.GetSkip(), "transitions", len(trans), "duration", dur, "goroutines", runtime.NumGoroutine())
 	if d.obs != nil {
 		d.obs.RunDone(rep, dur)
