@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -39,6 +42,7 @@ type diagnoseFlags struct {
 	timeout    time.Duration
 	color      string
 	verbose    bool
+	fresh      bool
 }
 
 func newDiagnose() *cobra.Command {
@@ -77,6 +81,7 @@ incomplete); 64 usage or configuration error; 69 daemon unreachable;
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "deadline of the whole run")
 	fl.StringVar(&f.color, "color", "auto", "colour the table: auto (on a terminal), always, never")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show evidence of passing results too")
+	fl.BoolVar(&f.fresh, "fresh", false, "with --server: regather the sources instead of reading the daemon's warm state")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(render.Formats, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"fail", "warn"}, cobra.ShellCompDirectiveNoFileComp))
 	ids := func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -118,6 +123,8 @@ func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 		if err := checkServerAddress(f.server); err != nil {
 			return usageErr("--server %q: %v", f.server, err)
 		}
+	} else if f.fresh {
+		return usageErr("--fresh applies to --server only: an in-process run always gathers")
 	}
 	out := cmd.OutOrStdout()
 	opt := render.Options{Verbose: f.verbose, Width: 80}
@@ -150,7 +157,7 @@ func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 	go func() {
 		var o outcome
 		if f.server != "" {
-			o.rep, o.err = diagnoseRemote(ctx, f)
+			o.rep, o.err = diagnoseRemote(ctx, f, progressTo(cmd.ErrOrStderr()))
 		} else {
 			o.rep, o.err = diagnoseLocal(ctx, f)
 		}
@@ -261,7 +268,10 @@ func diagnoseLocal(ctx context.Context, f *diagnoseFlags) (*pb.Report, error) {
 	return r.Run(ctx, sel), nil
 }
 
-func diagnoseRemote(ctx context.Context, f *diagnoseFlags) (*pb.Report, error) {
+// diagnoseRemote runs the checks on the daemon through DiagnoseStream,
+// handing each progress event to progress (nil: none), and falls back to
+// Diagnose on a daemon that has no stream.
+func diagnoseRemote(ctx context.Context, f *diagnoseFlags, progress func(diag.Progress)) (*pb.Report, error) {
 	if f.configPath != "" || f.kubeconfig != "" || f.kubeContext != "" {
 		return nil, usageErr("--server runs on the daemon's configuration; --config, --kubeconfig and --context do not apply")
 	}
@@ -271,11 +281,68 @@ func diagnoseRemote(ctx context.Context, f *diagnoseFlags) (*pb.Report, error) {
 		return nil, usageErr("--server %q: %v", f.server, err)
 	}
 	defer conn.Close()
-	rep, err := pb.NewDiagnosticsServiceClient(conn).Diagnose(ctx, &pb.DiagnoseRequest{Only: f.only, Skip: f.skip})
+	client := pb.NewDiagnosticsServiceClient(conn)
+	req := &pb.DiagnoseRequest{Only: f.only, Skip: f.skip, Fresh: f.fresh}
+	rep, err := diagnoseStream(ctx, client, req, progress)
+	if status.Code(err) == codes.Unimplemented {
+		rep, err = client.Diagnose(ctx, req)
+	}
 	if err != nil {
 		return nil, remoteError(f, err)
 	}
 	return rep, nil
+}
+
+// diagnoseStream reads a DiagnoseStream to its report.
+func diagnoseStream(ctx context.Context, client pb.DiagnosticsServiceClient, req *pb.DiagnoseRequest, progress func(diag.Progress)) (*pb.Report, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := client.DiagnoseStream(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		ev, err := stream.Recv()
+		if err == io.EOF {
+			return nil, status.Error(codes.Internal, "the stream ended without a report")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if rep := ev.GetReport(); rep != nil {
+			return rep, nil
+		}
+		if p, ok := server.ProgressOf(ev); ok && progress != nil {
+			progress(p)
+		}
+	}
+}
+
+// progressTo returns what shows a remote run's progress on w: nothing
+// unless w is a terminal, else a plain line per source event. The
+// terminal's progress renderer plugs in here.
+func progressTo(w io.Writer) func(diag.Progress) {
+	fd, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(fd.Fd())) {
+		return nil
+	}
+	var mu sync.Mutex
+	return func(p diag.Progress) {
+		var line string
+		switch p.Kind {
+		case diag.SourceStarted:
+			line = string(p.Source) + ": gathering"
+		case diag.SourceUpdate:
+			line = string(p.Source) + ": " + p.Message
+		case diag.SourceDone:
+			line = string(p.Source) + ": " + strings.ToLower(p.Status.GetState().String())
+		default:
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, "vnodediag: %s\n", render.Escape(line))
+	}
 }
 
 // remoteError maps a failed call to the daemon to an exit code: the daemon
@@ -295,7 +362,20 @@ func remoteError(f *diagnoseFlags, err error) error {
 	case codes.Unavailable, codes.Unimplemented, codes.Unauthenticated, codes.PermissionDenied:
 		return &exitError{code: exitUnavailable, err: fmt.Errorf("daemon %s unreachable: %s: %s", f.server, st.Code(), msg)}
 	case codes.ResourceExhausted:
+		if retry, ok := retryHint(st); ok {
+			return &exitError{code: exitUnavailable, err: fmt.Errorf("daemon %s busy: %s (retry after %s)", f.server, msg, retry)}
+		}
 		return &exitError{code: exitSoftware, err: fmt.Errorf("daemon %s: the report is larger than the %d MiB a message may carry: %s", f.server, server.MaxMessageSize>>20, msg)}
 	}
 	return &exitError{code: exitSoftware, err: fmt.Errorf("daemon %s failed: %s: %s", f.server, st.Code(), msg)}
+}
+
+// retryHint is the RetryInfo the daemon puts on a refusal for load.
+func retryHint(st *status.Status) (time.Duration, bool) {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok {
+			return ri.GetRetryDelay().AsDuration(), true
+		}
+	}
+	return 0, false
 }

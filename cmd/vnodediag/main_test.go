@@ -373,7 +373,7 @@ func TestDaemonReplies(t *testing.T) {
 
 	panicky := serveTest(t, &server.Service{Checks: allChecks(), Runner: runnerFunc(func(context.Context, []diag.Check) *pb.Report { panic("boom") })})
 	_, stderr, code = runBin(t, nil, "diagnose", "--server", panicky)
-	if want := "vnodediag: daemon " + panicky + " failed: Internal: internal error in /vnodediag.v1.DiagnosticsService/Diagnose; the daemon logged it\n"; code != 70 || stderr != want {
+	if want := "vnodediag: daemon " + panicky + " failed: Internal: internal error in /vnodediag.v1.DiagnosticsService/DiagnoseStream; the daemon logged it\n"; code != 70 || stderr != want {
 		t.Errorf("panicking daemon: exit %d, stderr %q; want 70, %q", code, stderr, want)
 	}
 

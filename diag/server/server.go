@@ -1,6 +1,9 @@
 // Package server is the gRPC face of the daemon: DiagnosticsService
-// (Diagnose, ListChecks) over the engine, plus the standard health service
-// and server reflection so that grpcurl and load balancers work.
+// (Diagnose, ListChecks; with a daemon.Daemon also DiagnoseStream,
+// GetLatestReport, WatchReports, ListHistory) over the engine, plus the
+// standard health service and server reflection so that grpcurl and load
+// balancers work. Every server has the transport limits of limitOptions:
+// request size, streams per connection, keepalive enforcement.
 //
 // A panic in a handler is recovered into codes.Internal and logged; it
 // never takes the daemon down. Replies may be up to MaxMessageSize, which
@@ -22,6 +25,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/daemon"
 	"github.com/vnodediag/vnodediag/diag/render"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
@@ -43,6 +47,13 @@ type Service struct {
 	Checks []diag.Check
 	Runner Runner
 	Log    *slog.Logger
+	// Daemon, when set, keeps the sources warm and runs the periodic
+	// runs: Diagnose reads its warm state (fresh: regathers, shared per
+	// selection, bounded), GetLatestReport, WatchReports and ListHistory
+	// answer from it, its health server is the one served, and its
+	// MaxCallTimeout caps every call's deadline. Without it Diagnose
+	// gathers every time and the periodic methods are UNIMPLEMENTED.
+	Daemon *daemon.Daemon
 }
 
 func (s *Service) log() *slog.Logger {
@@ -65,12 +76,8 @@ func (s *Service) Diagnose(ctx context.Context, req *pb.DiagnoseRequest) (*pb.Re
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		margin := min(replyMargin, time.Until(dl)/10)
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl.Add(-margin))
-		defer cancel()
-	}
+	ctx, cancel := s.capDeadline(ctx)
+	defer cancel()
 	start := time.Now()
 	done := false
 	defer func() {
@@ -81,7 +88,12 @@ func (s *Service) Diagnose(ctx context.Context, req *pb.DiagnoseRequest) (*pb.Re
 				"duration", time.Since(start))
 		}
 	}()
-	rep := s.Runner.Run(ctx, sel)
+	rep, err := s.run(ctx, sel, req.GetFresh())
+	if err != nil {
+		done = true
+		s.log().Warn("diagnose refused", "checks", len(sel), "fresh", req.GetFresh(), "error", err)
+		return nil, err
+	}
 	// Protobuf strings must be UTF-8, or the reply cannot be marshalled.
 	render.ValidUTF8(rep)
 	sm := rep.GetSummary()
@@ -101,17 +113,21 @@ func (s *Service) ListChecks(context.Context, *pb.ListChecksRequest) (*pb.ListCh
 // limit; opts come after these and may override them.
 func New(svc *Service, opts ...grpc.ServerOption) *grpc.Server {
 	log := svc.log()
-	base := []grpc.ServerOption{
+	base := append(limitOptions(),
 		grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.ChainUnaryInterceptor(RecoverUnary(log)),
 		grpc.ChainStreamInterceptor(RecoverStream(log)),
-	}
+	)
 	gs := grpc.NewServer(append(base, opts...)...)
 	pb.RegisterDiagnosticsServiceServer(gs, svc)
-	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus(pb.DiagnosticsService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	healthpb.RegisterHealthServer(gs, hs)
+	if svc.Daemon != nil {
+		healthpb.RegisterHealthServer(gs, svc.Daemon.Health())
+	} else {
+		hs := health.NewServer()
+		hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		hs.SetServingStatus(pb.DiagnosticsService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+		healthpb.RegisterHealthServer(gs, hs)
+	}
 	reflection.Register(gs)
 	return gs
 }

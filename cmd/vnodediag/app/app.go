@@ -6,6 +6,8 @@
 package app
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +19,7 @@ import (
 	"github.com/vnodediag/vnodediag/diag/agent"
 	"github.com/vnodediag/vnodediag/diag/cloud"
 	"github.com/vnodediag/vnodediag/diag/config"
+	"github.com/vnodediag/vnodediag/diag/daemon"
 	"github.com/vnodediag/vnodediag/diag/host"
 	"github.com/vnodediag/vnodediag/diag/k8s"
 	"github.com/vnodediag/vnodediag/diag/kube"
@@ -40,6 +43,7 @@ func Families() []diag.Family {
 		agent.Family(),
 		path.Family(),
 		cloud.Family(),
+		daemon.Family(),
 	}
 }
 
@@ -142,4 +146,51 @@ func NewRunner(cfg *config.Config, env diag.Env) (*diag.Runner, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// Rebuild is NewRunner for a configuration that replaces old, whose runner
+// is cur: the provider of a section that did not change is kept (a BGP
+// session stays up, a cache stays warm), the others are built anew. built
+// are the new providers (the caller closes them if it drops the result),
+// replaced are cur's providers the new runner no longer holds (the caller
+// closes them once the new runner is in use). On error nothing is kept
+// and what was built is closed.
+func Rebuild(old *config.Config, cur *diag.Runner, next *config.Config, env diag.Env) (r *diag.Runner, built, replaced []diag.Provider, err error) {
+	r = &diag.Runner{
+		CheckTimeout:       next.Runner.CheckTimeout.D(),
+		SourceTimeout:      next.Runner.SourceTimeout.D(),
+		MaxResultsPerCheck: next.Runner.MaxResultsPerCheck,
+		MaxReportBytes:     next.Runner.MaxReportBytes,
+		Identify:           kube.Identify,
+	}
+	if len(cur.Providers) != len(old.Sections()) {
+		return nil, nil, nil, fmt.Errorf("rebuild: the running providers do not match the configuration's sections")
+	}
+	var errs []error
+	for i, s := range next.Sections() {
+		if sameSection(old.Section(s.Key), next.Section(s.Key)) {
+			r.Providers = append(r.Providers, cur.Providers[i])
+			continue
+		}
+		p, err := s.Provider(next.Section(s.Key), env)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r.Providers = append(r.Providers, p)
+		built = append(built, p)
+		replaced = append(replaced, cur.Providers[i])
+	}
+	if err := errors.Join(errs...); err != nil {
+		(&diag.Runner{Providers: built}).Close()
+		return nil, nil, nil, err
+	}
+	return r, built, replaced, nil
+}
+
+// sameSection reports whether two values of a section say the same.
+func sameSection(a, b diag.SectionConfig) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }

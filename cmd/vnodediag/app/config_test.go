@@ -13,6 +13,7 @@ import (
 	"github.com/vnodediag/vnodediag/diag/agent"
 	"github.com/vnodediag/vnodediag/diag/cloud"
 	"github.com/vnodediag/vnodediag/diag/config"
+	"github.com/vnodediag/vnodediag/diag/daemon"
 	"github.com/vnodediag/vnodediag/diag/host"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	"github.com/vnodediag/vnodediag/diag/route"
@@ -237,6 +238,7 @@ type typedFile struct {
 	DNS        *dnsprobe.Config    `json:"dns,omitempty"`
 	Agent      *agent.Config       `json:"agent,omitempty"`
 	Cloud      *cloud.Config       `json:"cloud,omitempty"`
+	Daemon     *daemon.Config      `json:"daemon,omitempty"`
 	Runner     config.RunnerConfig `json:"runner,omitempty"`
 }
 

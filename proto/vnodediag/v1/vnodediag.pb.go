@@ -143,6 +143,59 @@ func (SourceStatus_State) EnumDescriptor() ([]byte, []int) {
 	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{4, 0}
 }
 
+type SourceProgress_Kind int32
+
+const (
+	SourceProgress_KIND_UNSPECIFIED SourceProgress_Kind = 0
+	SourceProgress_STARTED          SourceProgress_Kind = 1
+	// The source's own words: "waiting for BGP peer r1 in state Active".
+	SourceProgress_UPDATE SourceProgress_Kind = 2
+	SourceProgress_DONE   SourceProgress_Kind = 3
+)
+
+// Enum value maps for SourceProgress_Kind.
+var (
+	SourceProgress_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "STARTED",
+		2: "UPDATE",
+		3: "DONE",
+	}
+	SourceProgress_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED": 0,
+		"STARTED":          1,
+		"UPDATE":           2,
+		"DONE":             3,
+	}
+)
+
+func (x SourceProgress_Kind) Enum() *SourceProgress_Kind {
+	p := new(SourceProgress_Kind)
+	*p = x
+	return p
+}
+
+func (x SourceProgress_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SourceProgress_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_vnodediag_v1_vnodediag_proto_enumTypes[2].Descriptor()
+}
+
+func (SourceProgress_Kind) Type() protoreflect.EnumType {
+	return &file_vnodediag_v1_vnodediag_proto_enumTypes[2]
+}
+
+func (x SourceProgress_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SourceProgress_Kind.Descriptor instead.
+func (SourceProgress_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{14, 0}
+}
+
 // An object a result is about.
 type Object struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -768,7 +821,11 @@ type DiagnoseRequest struct {
 	// Check IDs or ID prefixes ("bgp." or "bgp") to run; empty runs all.
 	Only []string `protobuf:"bytes,1,rep,name=only,proto3" json:"only,omitempty"`
 	// Check IDs or ID prefixes to leave out.
-	Skip          []string `protobuf:"bytes,2,rep,name=skip,proto3" json:"skip,omitempty"`
+	Skip []string `protobuf:"bytes,2,rep,name=skip,proto3" json:"skip,omitempty"`
+	// Regather the sources the selection needs before running it, instead of
+	// reading the daemon's warm state. Calls for the same selection share one
+	// regather.
+	Fresh         bool `protobuf:"varint,3,opt,name=fresh,proto3" json:"fresh,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -815,6 +872,13 @@ func (x *DiagnoseRequest) GetSkip() []string {
 		return x.Skip
 	}
 	return nil
+}
+
+func (x *DiagnoseRequest) GetFresh() bool {
+	if x != nil {
+		return x.Fresh
+	}
+	return false
 }
 
 type ListChecksRequest struct {
@@ -897,6 +961,843 @@ func (x *ListChecksResponse) GetChecks() []*CheckInfo {
 	return nil
 }
 
+type GetLatestReportRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLatestReportRequest) Reset() {
+	*x = GetLatestReportRequest{}
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLatestReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLatestReportRequest) ProtoMessage() {}
+
+func (x *GetLatestReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLatestReportRequest.ProtoReflect.Descriptor instead.
+func (*GetLatestReportRequest) Descriptor() ([]byte, []int) {
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{11}
+}
+
+// The state of one (check, object) pair across the periodic runs.
+type CheckState struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	CheckId string                 `protobuf:"bytes,1,opt,name=check_id,json=checkId,proto3" json:"check_id,omitempty"`
+	// The result's first object; unset for a result about no object.
+	Object *Object `protobuf:"bytes,2,opt,name=object,proto3" json:"object,omitempty"`
+	// The worst status of the check's results about this object.
+	Status Status `protobuf:"varint,3,opt,name=status,proto3,enum=vnodediag.v1.Status" json:"status,omitempty"`
+	// When the status last changed (or was first seen).
+	Since *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since,proto3" json:"since,omitempty"`
+	// The summary of the newest result.
+	Summary       string `protobuf:"bytes,5,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckState) Reset() {
+	*x = CheckState{}
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckState) ProtoMessage() {}
+
+func (x *CheckState) ProtoReflect() protoreflect.Message {
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckState.ProtoReflect.Descriptor instead.
+func (*CheckState) Descriptor() ([]byte, []int) {
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CheckState) GetCheckId() string {
+	if x != nil {
+		return x.CheckId
+	}
+	return ""
+}
+
+func (x *CheckState) GetObject() *Object {
+	if x != nil {
+		return x.Object
+	}
+	return nil
+}
+
+func (x *CheckState) GetStatus() Status {
+	if x != nil {
+		return x.Status
+	}
+	return Status_STATUS_UNSPECIFIED
+}
+
+func (x *CheckState) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *CheckState) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+type LatestReport struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Report *Report                `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	// Sorted by check ID, then object.
+	States        []*CheckState `protobuf:"bytes,2,rep,name=states,proto3" json:"states,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LatestReport) Reset() {
+	*x = LatestReport{}
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LatestReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LatestReport) ProtoMessage() {}
+
+func (x *LatestReport) ProtoReflect() protoreflect.Message {
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LatestReport.ProtoReflect.Descriptor instead.
+func (*LatestReport) Descriptor() ([]byte, []int) {
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *LatestReport) GetReport() *Report {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+func (x *LatestReport) GetStates() []*CheckState {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+// Progress of one source in a DiagnoseStream.
+type SourceProgress struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Kind    SourceProgress_Kind    `protobuf:"varint,1,opt,name=kind,proto3,enum=vnodediag.v1.SourceProgress_Kind" json:"kind,omitempty"`
+	Source  string                 `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	Message string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// Work done of total, when the source counts it; total 0 means unknown.
+	Done  int64 `protobuf:"varint,4,opt,name=done,proto3" json:"done,omitempty"`
+	Total int64 `protobuf:"varint,5,opt,name=total,proto3" json:"total,omitempty"`
+	// How the source fared, on DONE.
+	Status        *SourceStatus `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SourceProgress) Reset() {
+	*x = SourceProgress{}
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SourceProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SourceProgress) ProtoMessage() {}
+
+func (x *SourceProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SourceProgress.ProtoReflect.Descriptor instead.
+func (*SourceProgress) Descriptor() ([]byte, []int) {
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SourceProgress) GetKind() SourceProgress_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return SourceProgress_KIND_UNSPECIFIED
+}
+
+func (x *SourceProgress) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *SourceProgress) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *SourceProgress) GetDone() int64 {
+	if x != nil {
+		return x.Done
+	}
+	return 0
+}
+
+func (x *SourceProgress) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *SourceProgress) GetStatus() *SourceStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+// The results of one check, as it finished.
+type CheckResults struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CheckId       string                 `protobuf:"bytes,1,opt,name=check_id,json=checkId,proto3" json:"check_id,omitempty"`
+	Results       []*Result              `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckResults) Reset() {
+	*x = CheckResults{}
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckResults) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckResults) ProtoMessage() {}
+
+func (x *CheckResults) ProtoReflect() protoreflect.Message {
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckResults.ProtoReflect.Descriptor instead.
+func (*CheckResults) Descriptor() ([]byte, []int) {
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CheckResults) GetCheckId() string {
+	if x != nil {
+		return x.CheckId
+	}
+	return ""
+}
+
+func (x *CheckResults) GetResults() []*Result {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type DiagnoseEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Event:
+	//
+	//	*DiagnoseEvent_Source
+	//	*DiagnoseEvent_Check
+	//	*DiagnoseEvent_Report
+	Event         isDiagnoseEvent_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiagnoseEvent) Reset() {
+	*x = DiagnoseEvent{}
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiagnoseEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiagnoseEvent) ProtoMessage() {}
+
+func (x *DiagnoseEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiagnoseEvent.ProtoReflect.Descriptor instead.
+func (*DiagnoseEvent) Descriptor() ([]byte, []int) {
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DiagnoseEvent) GetEvent() isDiagnoseEvent_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *DiagnoseEvent) GetSource() *SourceProgress {
+	if x != nil {
+		if x, ok := x.Event.(*DiagnoseEvent_Source); ok {
+			return x.Source
+		}
+	}
+	return nil
+}
+
+func (x *DiagnoseEvent) GetCheck() *CheckResults {
+	if x != nil {
+		if x, ok := x.Event.(*DiagnoseEvent_Check); ok {
+			return x.Check
+		}
+	}
+	return nil
+}
+
+func (x *DiagnoseEvent) GetReport() *Report {
+	if x != nil {
+		if x, ok := x.Event.(*DiagnoseEvent_Report); ok {
+			return x.Report
+		}
+	}
+	return nil
+}
+
+type isDiagnoseEvent_Event interface {
+	isDiagnoseEvent_Event()
+}
+
+type DiagnoseEvent_Source struct {
+	Source *SourceProgress `protobuf:"bytes,1,opt,name=source,proto3,oneof"`
+}
+
+type DiagnoseEvent_Check struct {
+	Check *CheckResults `protobuf:"bytes,2,opt,name=check,proto3,oneof"`
+}
+
+type DiagnoseEvent_Report struct {
+	// The last event: the whole report, with its summary.
+	Report *Report `protobuf:"bytes,3,opt,name=report,proto3,oneof"`
+}
+
+func (*DiagnoseEvent_Source) isDiagnoseEvent_Event() {}
+
+func (*DiagnoseEvent_Check) isDiagnoseEvent_Event() {}
+
+func (*DiagnoseEvent_Report) isDiagnoseEvent_Event() {}
+
+type WatchReportsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Check IDs or ID prefixes to watch; empty watches all.
+	Only []string `protobuf:"bytes,1,rep,name=only,proto3" json:"only,omitempty"`
+	// Send the current state of every watched (check, object) first.
+	Current       bool `protobuf:"varint,2,opt,name=current,proto3" json:"current,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchReportsRequest) Reset() {
+	*x = WatchReportsRequest{}
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchReportsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchReportsRequest) ProtoMessage() {}
+
+func (x *WatchReportsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchReportsRequest.ProtoReflect.Descriptor instead.
+func (*WatchReportsRequest) Descriptor() ([]byte, []int) {
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *WatchReportsRequest) GetOnly() []string {
+	if x != nil {
+		return x.Only
+	}
+	return nil
+}
+
+func (x *WatchReportsRequest) GetCurrent() bool {
+	if x != nil {
+		return x.Current
+	}
+	return false
+}
+
+// A (check, object) whose status changed between two periodic runs.
+// old_status STATUS_UNSPECIFIED: first seen; new_status STATUS_UNSPECIFIED:
+// no longer reported.
+type Transition struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CheckId   string                 `protobuf:"bytes,1,opt,name=check_id,json=checkId,proto3" json:"check_id,omitempty"`
+	Object    *Object                `protobuf:"bytes,2,opt,name=object,proto3" json:"object,omitempty"`
+	OldStatus Status                 `protobuf:"varint,3,opt,name=old_status,json=oldStatus,proto3,enum=vnodediag.v1.Status" json:"old_status,omitempty"`
+	NewStatus Status                 `protobuf:"varint,4,opt,name=new_status,json=newStatus,proto3,enum=vnodediag.v1.Status" json:"new_status,omitempty"`
+	Time      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
+	// The run that saw the change.
+	RunId string `protobuf:"bytes,6,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// The summary of the newest result.
+	Summary       string `protobuf:"bytes,7,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Transition) Reset() {
+	*x = Transition{}
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Transition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Transition) ProtoMessage() {}
+
+func (x *Transition) ProtoReflect() protoreflect.Message {
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Transition.ProtoReflect.Descriptor instead.
+func (*Transition) Descriptor() ([]byte, []int) {
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Transition) GetCheckId() string {
+	if x != nil {
+		return x.CheckId
+	}
+	return ""
+}
+
+func (x *Transition) GetObject() *Object {
+	if x != nil {
+		return x.Object
+	}
+	return nil
+}
+
+func (x *Transition) GetOldStatus() Status {
+	if x != nil {
+		return x.OldStatus
+	}
+	return Status_STATUS_UNSPECIFIED
+}
+
+func (x *Transition) GetNewStatus() Status {
+	if x != nil {
+		return x.NewStatus
+	}
+	return Status_STATUS_UNSPECIFIED
+}
+
+func (x *Transition) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *Transition) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *Transition) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+// A periodic run finished.
+type RunDone struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RunId         string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Summary       *Summary               `protobuf:"bytes,2,opt,name=summary,proto3" json:"summary,omitempty"`
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunDone) Reset() {
+	*x = RunDone{}
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunDone) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunDone) ProtoMessage() {}
+
+func (x *RunDone) ProtoReflect() protoreflect.Message {
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunDone.ProtoReflect.Descriptor instead.
+func (*RunDone) Descriptor() ([]byte, []int) {
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RunDone) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *RunDone) GetSummary() *Summary {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
+func (x *RunDone) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+type WatchEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Event:
+	//
+	//	*WatchEvent_Transition
+	//	*WatchEvent_Current
+	//	*WatchEvent_Dropped
+	//	*WatchEvent_Run
+	Event         isWatchEvent_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEvent) Reset() {
+	*x = WatchEvent{}
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEvent) ProtoMessage() {}
+
+func (x *WatchEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
+func (*WatchEvent) Descriptor() ([]byte, []int) {
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *WatchEvent) GetEvent() isWatchEvent_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *WatchEvent) GetTransition() *Transition {
+	if x != nil {
+		if x, ok := x.Event.(*WatchEvent_Transition); ok {
+			return x.Transition
+		}
+	}
+	return nil
+}
+
+func (x *WatchEvent) GetCurrent() *CheckState {
+	if x != nil {
+		if x, ok := x.Event.(*WatchEvent_Current); ok {
+			return x.Current
+		}
+	}
+	return nil
+}
+
+func (x *WatchEvent) GetDropped() uint64 {
+	if x != nil {
+		if x, ok := x.Event.(*WatchEvent_Dropped); ok {
+			return x.Dropped
+		}
+	}
+	return 0
+}
+
+func (x *WatchEvent) GetRun() *RunDone {
+	if x != nil {
+		if x, ok := x.Event.(*WatchEvent_Run); ok {
+			return x.Run
+		}
+	}
+	return nil
+}
+
+type isWatchEvent_Event interface {
+	isWatchEvent_Event()
+}
+
+type WatchEvent_Transition struct {
+	Transition *Transition `protobuf:"bytes,1,opt,name=transition,proto3,oneof"`
+}
+
+type WatchEvent_Current struct {
+	// A current state, sent first when the request asks for it.
+	Current *CheckState `protobuf:"bytes,2,opt,name=current,proto3,oneof"`
+}
+
+type WatchEvent_Dropped struct {
+	// The watcher fell behind: this many events were dropped before the
+	// next one.
+	Dropped uint64 `protobuf:"varint,3,opt,name=dropped,proto3,oneof"`
+}
+
+type WatchEvent_Run struct {
+	Run *RunDone `protobuf:"bytes,4,opt,name=run,proto3,oneof"`
+}
+
+func (*WatchEvent_Transition) isWatchEvent_Event() {}
+
+func (*WatchEvent_Current) isWatchEvent_Event() {}
+
+func (*WatchEvent_Dropped) isWatchEvent_Event() {}
+
+func (*WatchEvent_Run) isWatchEvent_Event() {}
+
+type ListHistoryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many runs (0: all kept).
+	Limit int32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Include each report's results (default: summary, sources and times).
+	Results       bool `protobuf:"varint,2,opt,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListHistoryRequest) Reset() {
+	*x = ListHistoryRequest{}
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListHistoryRequest) ProtoMessage() {}
+
+func (x *ListHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListHistoryRequest.ProtoReflect.Descriptor instead.
+func (*ListHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListHistoryRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListHistoryRequest) GetResults() bool {
+	if x != nil {
+		return x.Results
+	}
+	return false
+}
+
+type ListHistoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first.
+	Reports       []*Report `protobuf:"bytes,1,rep,name=reports,proto3" json:"reports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListHistoryResponse) Reset() {
+	*x = ListHistoryResponse{}
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListHistoryResponse) ProtoMessage() {}
+
+func (x *ListHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListHistoryResponse.ProtoReflect.Descriptor instead.
+func (*ListHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListHistoryResponse) GetReports() []*Report {
+	if x != nil {
+		return x.Reports
+	}
+	return nil
+}
+
 var File_vnodediag_v1_vnodediag_proto protoreflect.FileDescriptor
 
 const file_vnodediag_v1_vnodediag_proto_rawDesc = "" +
@@ -955,24 +1856,93 @@ const file_vnodediag_v1_vnodediag_proto_rawDesc = "" +
 	"\aresults\x18\x05 \x03(\v2\x14.vnodediag.v1.ResultR\aresults\x12/\n" +
 	"\asummary\x18\x06 \x01(\v2\x15.vnodediag.v1.SummaryR\asummary\x124\n" +
 	"\asources\x18\a \x03(\v2\x1a.vnodediag.v1.SourceStatusR\asources\x12\x18\n" +
-	"\aversion\x18\b \x01(\tR\aversion\"9\n" +
+	"\aversion\x18\b \x01(\tR\aversion\"O\n" +
 	"\x0fDiagnoseRequest\x12\x12\n" +
 	"\x04only\x18\x01 \x03(\tR\x04only\x12\x12\n" +
-	"\x04skip\x18\x02 \x03(\tR\x04skip\"\x13\n" +
+	"\x04skip\x18\x02 \x03(\tR\x04skip\x12\x14\n" +
+	"\x05fresh\x18\x03 \x01(\bR\x05fresh\"\x13\n" +
 	"\x11ListChecksRequest\"E\n" +
 	"\x12ListChecksResponse\x12/\n" +
-	"\x06checks\x18\x01 \x03(\v2\x17.vnodediag.v1.CheckInfoR\x06checks*S\n" +
+	"\x06checks\x18\x01 \x03(\v2\x17.vnodediag.v1.CheckInfoR\x06checks\"\x18\n" +
+	"\x16GetLatestReportRequest\"\xcf\x01\n" +
+	"\n" +
+	"CheckState\x12\x19\n" +
+	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x12,\n" +
+	"\x06object\x18\x02 \x01(\v2\x14.vnodediag.v1.ObjectR\x06object\x12,\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x14.vnodediag.v1.StatusR\x06status\x120\n" +
+	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x18\n" +
+	"\asummary\x18\x05 \x01(\tR\asummary\"n\n" +
+	"\fLatestReport\x12,\n" +
+	"\x06report\x18\x01 \x01(\v2\x14.vnodediag.v1.ReportR\x06report\x120\n" +
+	"\x06states\x18\x02 \x03(\v2\x18.vnodediag.v1.CheckStateR\x06states\"\x98\x02\n" +
+	"\x0eSourceProgress\x125\n" +
+	"\x04kind\x18\x01 \x01(\x0e2!.vnodediag.v1.SourceProgress.KindR\x04kind\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x12\n" +
+	"\x04done\x18\x04 \x01(\x03R\x04done\x12\x14\n" +
+	"\x05total\x18\x05 \x01(\x03R\x05total\x122\n" +
+	"\x06status\x18\x06 \x01(\v2\x1a.vnodediag.v1.SourceStatusR\x06status\"?\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\v\n" +
+	"\aSTARTED\x10\x01\x12\n" +
+	"\n" +
+	"\x06UPDATE\x10\x02\x12\b\n" +
+	"\x04DONE\x10\x03\"Y\n" +
+	"\fCheckResults\x12\x19\n" +
+	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x12.\n" +
+	"\aresults\x18\x02 \x03(\v2\x14.vnodediag.v1.ResultR\aresults\"\xb4\x01\n" +
+	"\rDiagnoseEvent\x126\n" +
+	"\x06source\x18\x01 \x01(\v2\x1c.vnodediag.v1.SourceProgressH\x00R\x06source\x122\n" +
+	"\x05check\x18\x02 \x01(\v2\x1a.vnodediag.v1.CheckResultsH\x00R\x05check\x12.\n" +
+	"\x06report\x18\x03 \x01(\v2\x14.vnodediag.v1.ReportH\x00R\x06reportB\a\n" +
+	"\x05event\"C\n" +
+	"\x13WatchReportsRequest\x12\x12\n" +
+	"\x04only\x18\x01 \x03(\tR\x04only\x12\x18\n" +
+	"\acurrent\x18\x02 \x01(\bR\acurrent\"\xa0\x02\n" +
+	"\n" +
+	"Transition\x12\x19\n" +
+	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x12,\n" +
+	"\x06object\x18\x02 \x01(\v2\x14.vnodediag.v1.ObjectR\x06object\x123\n" +
+	"\n" +
+	"old_status\x18\x03 \x01(\x0e2\x14.vnodediag.v1.StatusR\toldStatus\x123\n" +
+	"\n" +
+	"new_status\x18\x04 \x01(\x0e2\x14.vnodediag.v1.StatusR\tnewStatus\x12.\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x15\n" +
+	"\x06run_id\x18\x06 \x01(\tR\x05runId\x12\x18\n" +
+	"\asummary\x18\a \x01(\tR\asummary\"\x88\x01\n" +
+	"\aRunDone\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12/\n" +
+	"\asummary\x18\x02 \x01(\v2\x15.vnodediag.v1.SummaryR\asummary\x125\n" +
+	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xce\x01\n" +
+	"\n" +
+	"WatchEvent\x12:\n" +
+	"\n" +
+	"transition\x18\x01 \x01(\v2\x18.vnodediag.v1.TransitionH\x00R\n" +
+	"transition\x124\n" +
+	"\acurrent\x18\x02 \x01(\v2\x18.vnodediag.v1.CheckStateH\x00R\acurrent\x12\x1a\n" +
+	"\adropped\x18\x03 \x01(\x04H\x00R\adropped\x12)\n" +
+	"\x03run\x18\x04 \x01(\v2\x15.vnodediag.v1.RunDoneH\x00R\x03runB\a\n" +
+	"\x05event\"D\n" +
+	"\x12ListHistoryRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12\x18\n" +
+	"\aresults\x18\x02 \x01(\bR\aresults\"E\n" +
+	"\x13ListHistoryResponse\x12.\n" +
+	"\areports\x18\x01 \x03(\v2\x14.vnodediag.v1.ReportR\areports*S\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\b\n" +
 	"\x04PASS\x10\x01\x12\b\n" +
 	"\x04WARN\x10\x02\x12\b\n" +
 	"\x04FAIL\x10\x03\x12\t\n" +
 	"\x05ERROR\x10\x04\x12\b\n" +
-	"\x04SKIP\x10\x052\xa6\x01\n" +
+	"\x04SKIP\x10\x052\xee\x03\n" +
 	"\x12DiagnosticsService\x12?\n" +
 	"\bDiagnose\x12\x1d.vnodediag.v1.DiagnoseRequest\x1a\x14.vnodediag.v1.Report\x12O\n" +
 	"\n" +
-	"ListChecks\x12\x1f.vnodediag.v1.ListChecksRequest\x1a .vnodediag.v1.ListChecksResponseB?Z=github.com/vnodediag/vnodediag/proto/vnodediag/v1;vnodediagv1b\x06proto3"
+	"ListChecks\x12\x1f.vnodediag.v1.ListChecksRequest\x1a .vnodediag.v1.ListChecksResponse\x12S\n" +
+	"\x0fGetLatestReport\x12$.vnodediag.v1.GetLatestReportRequest\x1a\x1a.vnodediag.v1.LatestReport\x12N\n" +
+	"\x0eDiagnoseStream\x12\x1d.vnodediag.v1.DiagnoseRequest\x1a\x1b.vnodediag.v1.DiagnoseEvent0\x01\x12M\n" +
+	"\fWatchReports\x12!.vnodediag.v1.WatchReportsRequest\x1a\x18.vnodediag.v1.WatchEvent0\x01\x12R\n" +
+	"\vListHistory\x12 .vnodediag.v1.ListHistoryRequest\x1a!.vnodediag.v1.ListHistoryResponseB?Z=github.com/vnodediag/vnodediag/proto/vnodediag/v1;vnodediagv1b\x06proto3"
 
 var (
 	file_vnodediag_v1_vnodediag_proto_rawDescOnce sync.Once
@@ -986,48 +1956,90 @@ func file_vnodediag_v1_vnodediag_proto_rawDescGZIP() []byte {
 	return file_vnodediag_v1_vnodediag_proto_rawDescData
 }
 
-var file_vnodediag_v1_vnodediag_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_vnodediag_v1_vnodediag_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_vnodediag_v1_vnodediag_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_vnodediag_v1_vnodediag_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_vnodediag_v1_vnodediag_proto_goTypes = []any{
-	(Status)(0),                   // 0: vnodediag.v1.Status
-	(SourceStatus_State)(0),       // 1: vnodediag.v1.SourceStatus.State
-	(*Object)(nil),                // 2: vnodediag.v1.Object
-	(*Evidence)(nil),              // 3: vnodediag.v1.Evidence
-	(*Result)(nil),                // 4: vnodediag.v1.Result
-	(*CheckInfo)(nil),             // 5: vnodediag.v1.CheckInfo
-	(*SourceStatus)(nil),          // 6: vnodediag.v1.SourceStatus
-	(*ClusterIdentity)(nil),       // 7: vnodediag.v1.ClusterIdentity
-	(*Summary)(nil),               // 8: vnodediag.v1.Summary
-	(*Report)(nil),                // 9: vnodediag.v1.Report
-	(*DiagnoseRequest)(nil),       // 10: vnodediag.v1.DiagnoseRequest
-	(*ListChecksRequest)(nil),     // 11: vnodediag.v1.ListChecksRequest
-	(*ListChecksResponse)(nil),    // 12: vnodediag.v1.ListChecksResponse
-	(*durationpb.Duration)(nil),   // 13: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(Status)(0),                    // 0: vnodediag.v1.Status
+	(SourceStatus_State)(0),        // 1: vnodediag.v1.SourceStatus.State
+	(SourceProgress_Kind)(0),       // 2: vnodediag.v1.SourceProgress.Kind
+	(*Object)(nil),                 // 3: vnodediag.v1.Object
+	(*Evidence)(nil),               // 4: vnodediag.v1.Evidence
+	(*Result)(nil),                 // 5: vnodediag.v1.Result
+	(*CheckInfo)(nil),              // 6: vnodediag.v1.CheckInfo
+	(*SourceStatus)(nil),           // 7: vnodediag.v1.SourceStatus
+	(*ClusterIdentity)(nil),        // 8: vnodediag.v1.ClusterIdentity
+	(*Summary)(nil),                // 9: vnodediag.v1.Summary
+	(*Report)(nil),                 // 10: vnodediag.v1.Report
+	(*DiagnoseRequest)(nil),        // 11: vnodediag.v1.DiagnoseRequest
+	(*ListChecksRequest)(nil),      // 12: vnodediag.v1.ListChecksRequest
+	(*ListChecksResponse)(nil),     // 13: vnodediag.v1.ListChecksResponse
+	(*GetLatestReportRequest)(nil), // 14: vnodediag.v1.GetLatestReportRequest
+	(*CheckState)(nil),             // 15: vnodediag.v1.CheckState
+	(*LatestReport)(nil),           // 16: vnodediag.v1.LatestReport
+	(*SourceProgress)(nil),         // 17: vnodediag.v1.SourceProgress
+	(*CheckResults)(nil),           // 18: vnodediag.v1.CheckResults
+	(*DiagnoseEvent)(nil),          // 19: vnodediag.v1.DiagnoseEvent
+	(*WatchReportsRequest)(nil),    // 20: vnodediag.v1.WatchReportsRequest
+	(*Transition)(nil),             // 21: vnodediag.v1.Transition
+	(*RunDone)(nil),                // 22: vnodediag.v1.RunDone
+	(*WatchEvent)(nil),             // 23: vnodediag.v1.WatchEvent
+	(*ListHistoryRequest)(nil),     // 24: vnodediag.v1.ListHistoryRequest
+	(*ListHistoryResponse)(nil),    // 25: vnodediag.v1.ListHistoryResponse
+	(*durationpb.Duration)(nil),    // 26: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 27: google.protobuf.Timestamp
 }
 var file_vnodediag_v1_vnodediag_proto_depIdxs = []int32{
 	0,  // 0: vnodediag.v1.Result.status:type_name -> vnodediag.v1.Status
-	2,  // 1: vnodediag.v1.Result.objects:type_name -> vnodediag.v1.Object
-	3,  // 2: vnodediag.v1.Result.evidence:type_name -> vnodediag.v1.Evidence
-	13, // 3: vnodediag.v1.Result.duration:type_name -> google.protobuf.Duration
+	3,  // 1: vnodediag.v1.Result.objects:type_name -> vnodediag.v1.Object
+	4,  // 2: vnodediag.v1.Result.evidence:type_name -> vnodediag.v1.Evidence
+	26, // 3: vnodediag.v1.Result.duration:type_name -> google.protobuf.Duration
 	1,  // 4: vnodediag.v1.SourceStatus.state:type_name -> vnodediag.v1.SourceStatus.State
-	13, // 5: vnodediag.v1.SourceStatus.duration:type_name -> google.protobuf.Duration
-	14, // 6: vnodediag.v1.Report.start_time:type_name -> google.protobuf.Timestamp
-	14, // 7: vnodediag.v1.Report.end_time:type_name -> google.protobuf.Timestamp
-	7,  // 8: vnodediag.v1.Report.cluster:type_name -> vnodediag.v1.ClusterIdentity
-	4,  // 9: vnodediag.v1.Report.results:type_name -> vnodediag.v1.Result
-	8,  // 10: vnodediag.v1.Report.summary:type_name -> vnodediag.v1.Summary
-	6,  // 11: vnodediag.v1.Report.sources:type_name -> vnodediag.v1.SourceStatus
-	5,  // 12: vnodediag.v1.ListChecksResponse.checks:type_name -> vnodediag.v1.CheckInfo
-	10, // 13: vnodediag.v1.DiagnosticsService.Diagnose:input_type -> vnodediag.v1.DiagnoseRequest
-	11, // 14: vnodediag.v1.DiagnosticsService.ListChecks:input_type -> vnodediag.v1.ListChecksRequest
-	9,  // 15: vnodediag.v1.DiagnosticsService.Diagnose:output_type -> vnodediag.v1.Report
-	12, // 16: vnodediag.v1.DiagnosticsService.ListChecks:output_type -> vnodediag.v1.ListChecksResponse
-	15, // [15:17] is the sub-list for method output_type
-	13, // [13:15] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	26, // 5: vnodediag.v1.SourceStatus.duration:type_name -> google.protobuf.Duration
+	27, // 6: vnodediag.v1.Report.start_time:type_name -> google.protobuf.Timestamp
+	27, // 7: vnodediag.v1.Report.end_time:type_name -> google.protobuf.Timestamp
+	8,  // 8: vnodediag.v1.Report.cluster:type_name -> vnodediag.v1.ClusterIdentity
+	5,  // 9: vnodediag.v1.Report.results:type_name -> vnodediag.v1.Result
+	9,  // 10: vnodediag.v1.Report.summary:type_name -> vnodediag.v1.Summary
+	7,  // 11: vnodediag.v1.Report.sources:type_name -> vnodediag.v1.SourceStatus
+	6,  // 12: vnodediag.v1.ListChecksResponse.checks:type_name -> vnodediag.v1.CheckInfo
+	3,  // 13: vnodediag.v1.CheckState.object:type_name -> vnodediag.v1.Object
+	0,  // 14: vnodediag.v1.CheckState.status:type_name -> vnodediag.v1.Status
+	27, // 15: vnodediag.v1.CheckState.since:type_name -> google.protobuf.Timestamp
+	10, // 16: vnodediag.v1.LatestReport.report:type_name -> vnodediag.v1.Report
+	15, // 17: vnodediag.v1.LatestReport.states:type_name -> vnodediag.v1.CheckState
+	2,  // 18: vnodediag.v1.SourceProgress.kind:type_name -> vnodediag.v1.SourceProgress.Kind
+	7,  // 19: vnodediag.v1.SourceProgress.status:type_name -> vnodediag.v1.SourceStatus
+	5,  // 20: vnodediag.v1.CheckResults.results:type_name -> vnodediag.v1.Result
+	17, // 21: vnodediag.v1.DiagnoseEvent.source:type_name -> vnodediag.v1.SourceProgress
+	18, // 22: vnodediag.v1.DiagnoseEvent.check:type_name -> vnodediag.v1.CheckResults
+	10, // 23: vnodediag.v1.DiagnoseEvent.report:type_name -> vnodediag.v1.Report
+	3,  // 24: vnodediag.v1.Transition.object:type_name -> vnodediag.v1.Object
+	0,  // 25: vnodediag.v1.Transition.old_status:type_name -> vnodediag.v1.Status
+	0,  // 26: vnodediag.v1.Transition.new_status:type_name -> vnodediag.v1.Status
+	27, // 27: vnodediag.v1.Transition.time:type_name -> google.protobuf.Timestamp
+	9,  // 28: vnodediag.v1.RunDone.summary:type_name -> vnodediag.v1.Summary
+	27, // 29: vnodediag.v1.RunDone.end_time:type_name -> google.protobuf.Timestamp
+	21, // 30: vnodediag.v1.WatchEvent.transition:type_name -> vnodediag.v1.Transition
+	15, // 31: vnodediag.v1.WatchEvent.current:type_name -> vnodediag.v1.CheckState
+	22, // 32: vnodediag.v1.WatchEvent.run:type_name -> vnodediag.v1.RunDone
+	10, // 33: vnodediag.v1.ListHistoryResponse.reports:type_name -> vnodediag.v1.Report
+	11, // 34: vnodediag.v1.DiagnosticsService.Diagnose:input_type -> vnodediag.v1.DiagnoseRequest
+	12, // 35: vnodediag.v1.DiagnosticsService.ListChecks:input_type -> vnodediag.v1.ListChecksRequest
+	14, // 36: vnodediag.v1.DiagnosticsService.GetLatestReport:input_type -> vnodediag.v1.GetLatestReportRequest
+	11, // 37: vnodediag.v1.DiagnosticsService.DiagnoseStream:input_type -> vnodediag.v1.DiagnoseRequest
+	20, // 38: vnodediag.v1.DiagnosticsService.WatchReports:input_type -> vnodediag.v1.WatchReportsRequest
+	24, // 39: vnodediag.v1.DiagnosticsService.ListHistory:input_type -> vnodediag.v1.ListHistoryRequest
+	10, // 40: vnodediag.v1.DiagnosticsService.Diagnose:output_type -> vnodediag.v1.Report
+	13, // 41: vnodediag.v1.DiagnosticsService.ListChecks:output_type -> vnodediag.v1.ListChecksResponse
+	16, // 42: vnodediag.v1.DiagnosticsService.GetLatestReport:output_type -> vnodediag.v1.LatestReport
+	19, // 43: vnodediag.v1.DiagnosticsService.DiagnoseStream:output_type -> vnodediag.v1.DiagnoseEvent
+	23, // 44: vnodediag.v1.DiagnosticsService.WatchReports:output_type -> vnodediag.v1.WatchEvent
+	25, // 45: vnodediag.v1.DiagnosticsService.ListHistory:output_type -> vnodediag.v1.ListHistoryResponse
+	40, // [40:46] is the sub-list for method output_type
+	34, // [34:40] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_vnodediag_v1_vnodediag_proto_init() }
@@ -1035,13 +2047,24 @@ func file_vnodediag_v1_vnodediag_proto_init() {
 	if File_vnodediag_v1_vnodediag_proto != nil {
 		return
 	}
+	file_vnodediag_v1_vnodediag_proto_msgTypes[16].OneofWrappers = []any{
+		(*DiagnoseEvent_Source)(nil),
+		(*DiagnoseEvent_Check)(nil),
+		(*DiagnoseEvent_Report)(nil),
+	}
+	file_vnodediag_v1_vnodediag_proto_msgTypes[20].OneofWrappers = []any{
+		(*WatchEvent_Transition)(nil),
+		(*WatchEvent_Current)(nil),
+		(*WatchEvent_Dropped)(nil),
+		(*WatchEvent_Run)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vnodediag_v1_vnodediag_proto_rawDesc), len(file_vnodediag_v1_vnodediag_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   11,
+			NumEnums:      3,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

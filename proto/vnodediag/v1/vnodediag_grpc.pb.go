@@ -22,8 +22,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DiagnosticsService_Diagnose_FullMethodName   = "/vnodediag.v1.DiagnosticsService/Diagnose"
-	DiagnosticsService_ListChecks_FullMethodName = "/vnodediag.v1.DiagnosticsService/ListChecks"
+	DiagnosticsService_Diagnose_FullMethodName        = "/vnodediag.v1.DiagnosticsService/Diagnose"
+	DiagnosticsService_ListChecks_FullMethodName      = "/vnodediag.v1.DiagnosticsService/ListChecks"
+	DiagnosticsService_GetLatestReport_FullMethodName = "/vnodediag.v1.DiagnosticsService/GetLatestReport"
+	DiagnosticsService_DiagnoseStream_FullMethodName  = "/vnodediag.v1.DiagnosticsService/DiagnoseStream"
+	DiagnosticsService_WatchReports_FullMethodName    = "/vnodediag.v1.DiagnosticsService/WatchReports"
+	DiagnosticsService_ListHistory_FullMethodName     = "/vnodediag.v1.DiagnosticsService/ListHistory"
 )
 
 // DiagnosticsServiceClient is the client API for DiagnosticsService service.
@@ -36,6 +40,17 @@ type DiagnosticsServiceClient interface {
 	Diagnose(ctx context.Context, in *DiagnoseRequest, opts ...grpc.CallOption) (*Report, error)
 	// ListChecks returns the check catalog.
 	ListChecks(ctx context.Context, in *ListChecksRequest, opts ...grpc.CallOption) (*ListChecksResponse, error)
+	// GetLatestReport returns the report of the daemon's newest periodic run
+	// and the state of every (check, object) it knows. UNAVAILABLE until the
+	// first run has finished.
+	GetLatestReport(ctx context.Context, in *GetLatestReportRequest, opts ...grpc.CallOption) (*LatestReport, error)
+	// DiagnoseStream is Diagnose as a stream: progress of the sources, each
+	// check's results as the check finishes, then the whole report.
+	DiagnoseStream(ctx context.Context, in *DiagnoseRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DiagnoseEvent], error)
+	// WatchReports streams the status transitions of the periodic runs.
+	WatchReports(ctx context.Context, in *WatchReportsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEvent], error)
+	// ListHistory returns the periodic runs the daemon keeps, newest first.
+	ListHistory(ctx context.Context, in *ListHistoryRequest, opts ...grpc.CallOption) (*ListHistoryResponse, error)
 }
 
 type diagnosticsServiceClient struct {
@@ -66,6 +81,64 @@ func (c *diagnosticsServiceClient) ListChecks(ctx context.Context, in *ListCheck
 	return out, nil
 }
 
+func (c *diagnosticsServiceClient) GetLatestReport(ctx context.Context, in *GetLatestReportRequest, opts ...grpc.CallOption) (*LatestReport, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LatestReport)
+	err := c.cc.Invoke(ctx, DiagnosticsService_GetLatestReport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *diagnosticsServiceClient) DiagnoseStream(ctx context.Context, in *DiagnoseRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DiagnoseEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &DiagnosticsService_ServiceDesc.Streams[0], DiagnosticsService_DiagnoseStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DiagnoseRequest, DiagnoseEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DiagnosticsService_DiagnoseStreamClient = grpc.ServerStreamingClient[DiagnoseEvent]
+
+func (c *diagnosticsServiceClient) WatchReports(ctx context.Context, in *WatchReportsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &DiagnosticsService_ServiceDesc.Streams[1], DiagnosticsService_WatchReports_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchReportsRequest, WatchEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DiagnosticsService_WatchReportsClient = grpc.ServerStreamingClient[WatchEvent]
+
+func (c *diagnosticsServiceClient) ListHistory(ctx context.Context, in *ListHistoryRequest, opts ...grpc.CallOption) (*ListHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListHistoryResponse)
+	err := c.cc.Invoke(ctx, DiagnosticsService_ListHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DiagnosticsServiceServer is the server API for DiagnosticsService service.
 // All implementations must embed UnimplementedDiagnosticsServiceServer
 // for forward compatibility.
@@ -76,6 +149,17 @@ type DiagnosticsServiceServer interface {
 	Diagnose(context.Context, *DiagnoseRequest) (*Report, error)
 	// ListChecks returns the check catalog.
 	ListChecks(context.Context, *ListChecksRequest) (*ListChecksResponse, error)
+	// GetLatestReport returns the report of the daemon's newest periodic run
+	// and the state of every (check, object) it knows. UNAVAILABLE until the
+	// first run has finished.
+	GetLatestReport(context.Context, *GetLatestReportRequest) (*LatestReport, error)
+	// DiagnoseStream is Diagnose as a stream: progress of the sources, each
+	// check's results as the check finishes, then the whole report.
+	DiagnoseStream(*DiagnoseRequest, grpc.ServerStreamingServer[DiagnoseEvent]) error
+	// WatchReports streams the status transitions of the periodic runs.
+	WatchReports(*WatchReportsRequest, grpc.ServerStreamingServer[WatchEvent]) error
+	// ListHistory returns the periodic runs the daemon keeps, newest first.
+	ListHistory(context.Context, *ListHistoryRequest) (*ListHistoryResponse, error)
 	mustEmbedUnimplementedDiagnosticsServiceServer()
 }
 
@@ -91,6 +175,18 @@ func (UnimplementedDiagnosticsServiceServer) Diagnose(context.Context, *Diagnose
 }
 func (UnimplementedDiagnosticsServiceServer) ListChecks(context.Context, *ListChecksRequest) (*ListChecksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListChecks not implemented")
+}
+func (UnimplementedDiagnosticsServiceServer) GetLatestReport(context.Context, *GetLatestReportRequest) (*LatestReport, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLatestReport not implemented")
+}
+func (UnimplementedDiagnosticsServiceServer) DiagnoseStream(*DiagnoseRequest, grpc.ServerStreamingServer[DiagnoseEvent]) error {
+	return status.Error(codes.Unimplemented, "method DiagnoseStream not implemented")
+}
+func (UnimplementedDiagnosticsServiceServer) WatchReports(*WatchReportsRequest, grpc.ServerStreamingServer[WatchEvent]) error {
+	return status.Error(codes.Unimplemented, "method WatchReports not implemented")
+}
+func (UnimplementedDiagnosticsServiceServer) ListHistory(context.Context, *ListHistoryRequest) (*ListHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListHistory not implemented")
 }
 func (UnimplementedDiagnosticsServiceServer) mustEmbedUnimplementedDiagnosticsServiceServer() {}
 func (UnimplementedDiagnosticsServiceServer) testEmbeddedByValue()                            {}
@@ -149,6 +245,64 @@ func _DiagnosticsService_ListChecks_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DiagnosticsService_GetLatestReport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLatestReportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DiagnosticsServiceServer).GetLatestReport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DiagnosticsService_GetLatestReport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DiagnosticsServiceServer).GetLatestReport(ctx, req.(*GetLatestReportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DiagnosticsService_DiagnoseStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DiagnoseRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(DiagnosticsServiceServer).DiagnoseStream(m, &grpc.GenericServerStream[DiagnoseRequest, DiagnoseEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DiagnosticsService_DiagnoseStreamServer = grpc.ServerStreamingServer[DiagnoseEvent]
+
+func _DiagnosticsService_WatchReports_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchReportsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(DiagnosticsServiceServer).WatchReports(m, &grpc.GenericServerStream[WatchReportsRequest, WatchEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DiagnosticsService_WatchReportsServer = grpc.ServerStreamingServer[WatchEvent]
+
+func _DiagnosticsService_ListHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DiagnosticsServiceServer).ListHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DiagnosticsService_ListHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DiagnosticsServiceServer).ListHistory(ctx, req.(*ListHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DiagnosticsService_ServiceDesc is the grpc.ServiceDesc for DiagnosticsService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -164,7 +318,26 @@ var DiagnosticsService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ListChecks",
 			Handler:    _DiagnosticsService_ListChecks_Handler,
 		},
+		{
+			MethodName: "GetLatestReport",
+			Handler:    _DiagnosticsService_GetLatestReport_Handler,
+		},
+		{
+			MethodName: "ListHistory",
+			Handler:    _DiagnosticsService_ListHistory_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DiagnoseStream",
+			Handler:       _DiagnosticsService_DiagnoseStream_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchReports",
+			Handler:       _DiagnosticsService_WatchReports_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "vnodediag/v1/vnodediag.proto",
 }

@@ -1,0 +1,306 @@
+// Command soak is `make soak`: a bounded soak of `vnodediag serve` against
+// a real envtest kube-apiserver. Pods are created, relabelled and deleted
+// without pause while clients call the daemon without pause (the latest
+// report, warm and fresh Diagnose, DiagnoseStream, watch streams opened and
+// cancelled, history); every -sample it prints the daemon's RSS (from
+// /proc) and goroutines (from its periodic-run log line), then the first
+// and last samples after warm-up side by side. It fails when a call fails
+// in a way the daemon does not promise (RESOURCE_EXHAUSTED is a promise).
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"github.com/vnodediag/vnodediag/test/kubelab"
+)
+
+func main() {
+	bin := flag.String("bin", "bin/vnodediag", "vnodediag binary")
+	duration := flag.Duration("duration", 3*time.Minute, "how long to soak")
+	sample := flag.Duration("sample", 15*time.Second, "sampling period")
+	clients := flag.Int("clients", 4, "client goroutines calling without pause")
+	pods := flag.Int("pods", 300, "pods the churn keeps alive at most")
+	flag.Parse()
+	if err := run(*bin, *duration, *sample, *clients, *pods); err != nil {
+		fmt.Fprintln(os.Stderr, "soak:", err)
+		os.Exit(1)
+	}
+}
+
+type stats struct {
+	ok, busy, failed, churn atomic.Int64
+	mu                      sync.Mutex
+	firstErr                error
+}
+
+func (s *stats) note(err error) {
+	switch {
+	case err == nil:
+		s.ok.Add(1)
+	case status.Code(err) == codes.ResourceExhausted:
+		s.busy.Add(1)
+	case status.Code(err) == codes.Canceled:
+		s.ok.Add(1)
+	default:
+		s.failed.Add(1)
+		s.mu.Lock()
+		if s.firstErr == nil {
+			s.firstErr = err
+		}
+		s.mu.Unlock()
+	}
+}
+
+func run(bin string, duration, sample time.Duration, clients, maxPods int) error {
+	fmt.Fprintln(os.Stderr, "soak: starting kube-apiserver and etcd ...")
+	lab, err := kubelab.Start()
+	if err != nil {
+		return err
+	}
+	defer lab.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), duration+2*time.Minute)
+	defer cancel()
+	if err := lab.Apply(ctx, kubelab.HybridCluster()...); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "vnodediag-soak-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfg := filepath.Join(dir, "config.yaml")
+	doc := fmt.Sprintf("kubernetes:\n  kubeconfig: %s\ndaemon:\n  interval: 5s\n  refresh:\n    kube: 2s\n", lab.Kubeconfig)
+	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+	daemon := exec.Command(bin, "serve", "--config", cfg, "--listen", addr, "--log-level", "info", "--log-format", "json", "--shutdown-grace", "10s")
+	logs, err := daemon.StderrPipe()
+	if err != nil {
+		return err
+	}
+	if err := daemon.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = daemon.Process.Kill(); _ = daemon.Wait() }()
+	var goroutines atomic.Int64
+	ready := make(chan struct{})
+	go readLog(logs, &goroutines, ready)
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("the daemon did not start")
+	}
+
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	client := pb.NewDiagnosticsServiceClient(conn)
+	st := &stats{}
+	soakCtx, stop := context.WithTimeout(ctx, duration)
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); churn(soakCtx, lab, maxPods, st) }()
+	for i := range clients {
+		wg.Add(1)
+		go func() { defer wg.Done(); callLoop(soakCtx, client, i, st) }()
+	}
+
+	type point struct {
+		at         time.Duration
+		rssKB      int64
+		goroutines int64
+	}
+	var points []point
+	start := time.Now()
+	tick := time.NewTicker(sample)
+	fmt.Printf("%8s  %9s  %10s  %8s  %6s  %6s  %7s\n", "t", "RSS MiB", "goroutines", "calls ok", "busy", "failed", "churn")
+	for done := false; !done; {
+		select {
+		case <-soakCtx.Done():
+			done = true
+		case <-tick.C:
+		}
+		p := point{at: time.Since(start).Round(time.Second), rssKB: rss(daemon.Process.Pid), goroutines: goroutines.Load()}
+		points = append(points, p)
+		fmt.Printf("%8s  %9.1f  %10d  %8d  %6d  %6d  %7d\n", p.at, float64(p.rssKB)/1024, p.goroutines, st.ok.Load(), st.busy.Load(), st.failed.Load(), st.churn.Load())
+	}
+	tick.Stop()
+	wg.Wait()
+	// The first third is warm-up.
+	base := points[len(points)/3]
+	last := points[len(points)-1]
+	fmt.Printf("\nafter warm-up (t=%s) vs end (t=%s):\n", base.at, last.at)
+	fmt.Printf("%-12s %10s %10s %7s\n", "", "warm", "end", "ratio")
+	fmt.Printf("%-12s %10.1f %10.1f %6.2fx\n", "RSS MiB", float64(base.rssKB)/1024, float64(last.rssKB)/1024, float64(last.rssKB)/float64(base.rssKB))
+	fmt.Printf("%-12s %10d %10d %6.2fx\n", "goroutines", base.goroutines, last.goroutines, float64(last.goroutines)/float64(max(base.goroutines, 1)))
+
+	_ = daemon.Process.Signal(syscall.SIGTERM)
+	exited := make(chan error, 1)
+	go func() { exited <- daemon.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			return fmt.Errorf("daemon exit after SIGTERM: %w", err)
+		}
+	case <-time.After(20 * time.Second):
+		return fmt.Errorf("the daemon did not stop within 20s of SIGTERM")
+	}
+	if n := st.failed.Load(); n > 0 {
+		return fmt.Errorf("%d calls failed; the first: %v", n, st.firstErr)
+	}
+	return nil
+}
+
+// readLog passes the daemon's log by, noting goroutines from each periodic
+// run's line; ready is closed when it serves.
+func readLog(r io.Reader, goroutines *atomic.Int64, ready chan struct{}) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	once := sync.Once{}
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.Contains(line, "serving gRPC") || strings.Contains(line, `"msg":"serving"`) {
+			once.Do(func() { close(ready) })
+		}
+		var rec struct {
+			Msg        string `json:"msg"`
+			Goroutines int64  `json:"goroutines"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "periodic run" {
+			goroutines.Store(rec.Goroutines)
+		}
+	}
+}
+
+// rss is the process's resident set in KiB.
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// churn creates, relabels and deletes pods of one namespace until ctx ends,
+// keeping at most maxPods.
+func churn(ctx context.Context, lab *kubelab.Lab, maxPods int, st *stats) {
+	const ns = "soak"
+	pods := lab.Client.CoreV1().Pods(ns)
+	var alive []string
+	for i := 0; ctx.Err() == nil; i++ {
+		name := fmt.Sprintf("churn-%d", i)
+		p := kubelab.Pod(ns, name, "dc-1", fmt.Sprintf("172.20.1.%d", i%250+2))
+		if err := lab.Apply(ctx, p); err == nil {
+			alive = append(alive, name)
+			st.churn.Add(1)
+		}
+		if len(alive) > 0 && i%3 == 0 {
+			if got, err := pods.Get(ctx, alive[len(alive)/2], metav1.GetOptions{}); err == nil {
+				if got.Labels == nil {
+					got.Labels = map[string]string{}
+				}
+				got.Labels["soak"] = strconv.Itoa(i)
+				if _, err := pods.Update(ctx, got, metav1.UpdateOptions{}); err == nil {
+					st.churn.Add(1)
+				}
+			}
+		}
+		if len(alive) >= maxPods {
+			if err := pods.Delete(ctx, alive[0], metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err == nil {
+				st.churn.Add(1)
+			}
+			alive = alive[1:]
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// callLoop calls the daemon without pause until ctx ends, each client its
+// own mix.
+func callLoop(ctx context.Context, c pb.DiagnosticsServiceClient, i int, st *stats) {
+	for n := 0; ctx.Err() == nil; n++ {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		var err error
+		switch (n + i) % 6 {
+		case 0:
+			_, err = c.GetLatestReport(cctx, &pb.GetLatestReportRequest{})
+			if status.Code(err) == codes.Unavailable {
+				err = nil // before the first run
+			}
+		case 1:
+			_, err = c.Diagnose(cctx, &pb.DiagnoseRequest{Only: []string{"k8s"}})
+		case 2:
+			_, err = c.Diagnose(cctx, &pb.DiagnoseRequest{Only: []string{"k8s.providerid-format"}, Fresh: true})
+		case 3:
+			var s grpc.ServerStreamingClient[pb.DiagnoseEvent]
+			if s, err = c.DiagnoseStream(cctx, &pb.DiagnoseRequest{Only: []string{"k8s"}}); err == nil {
+				for err == nil {
+					_, err = s.Recv()
+				}
+				if err == io.EOF {
+					err = nil
+				}
+			}
+		case 4:
+			wctx, wcancel := context.WithTimeout(cctx, 500*time.Millisecond)
+			var s grpc.ServerStreamingClient[pb.WatchEvent]
+			if s, err = c.WatchReports(wctx, &pb.WatchReportsRequest{Current: true}); err == nil {
+				for err == nil {
+					_, err = s.Recv()
+				}
+				if status.Code(err) == codes.DeadlineExceeded {
+					err = nil
+				}
+			}
+			wcancel()
+		case 5:
+			_, err = c.ListHistory(cctx, &pb.ListHistoryRequest{Limit: 5})
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		st.note(err)
+	}
+}
