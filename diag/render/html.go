@@ -31,10 +31,10 @@ type Hop struct {
 
 // Hops of the path, left (on-prem) to right (ECI), then the end-to-end bar.
 var Hops = []Hop{
-	{ID: "onprem", Title: "On-prem nodes & router", Parts: "nodes, podCIDRs, CNI, host, router, DNS"},
-	{ID: "line", Title: "Leased line / VBR", Parts: "BGP sessions, prefixes hop by hop"},
-	{ID: "vpc", Title: "VPC routes & PrivateZone", Parts: "route tables, ECS, security groups, zones"},
-	{ID: "vnode", Title: "VNode / ECI pods", Parts: "VNodes, eci-profile, agents, vSwitches"},
+	{ID: "onprem", Title: "On-prem nodes & router", Parts: "nodes · host · router · DNS"},
+	{ID: "line", Title: "Leased line / VBR", Parts: "BGP · prefixes hop by hop"},
+	{ID: "vpc", Title: "VPC routes & PrivateZone", Parts: "route tables · ECS · zones"},
+	{ID: "vnode", Title: "VNode / ECI pods", Parts: "VNodes · ECI · agents"},
 	{ID: "path", Title: "End to end (TCP between on-prem and ECI pods)", Parts: "the agents' probes"},
 }
 
@@ -180,7 +180,7 @@ type htmlReport struct {
 
 type htmlLink struct {
 	X1, X2, Y int
-	Label     string
+	Label     []string // lines above the link
 	LabelX    int
 }
 
@@ -318,7 +318,7 @@ func htmlView(rep *pb.Report) *htmlReport {
 // the end-to-end bar under them.
 func layout(v *htmlReport) {
 	const (
-		margin, boxW, boxH, gap, top = 20, 230, 120, 60, 40
+		margin, boxW, boxH, gap, top = 20, 228, 120, 76, 40
 	)
 	x := margin
 	for _, hv := range v.Hops[:4] {
@@ -326,7 +326,7 @@ func layout(v *htmlReport) {
 		v.Boxes = append(v.Boxes, hv)
 		x += boxW + gap
 	}
-	labels := []string{"leased line", "router interface", "vSwitch / ENI"}
+	labels := [][]string{{"leased", "line"}, {"router", "interface"}, {"vSwitch", "ENI"}}
 	for i := 0; i+1 < len(v.Boxes); i++ {
 		a, b := v.Boxes[i], v.Boxes[i+1]
 		v.Links = append(v.Links, htmlLink{X1: a.X + a.W, X2: b.X, Y: top + boxH/2, Label: labels[i], LabelX: a.X + a.W + gap/2})
