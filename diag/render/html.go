@@ -188,7 +188,7 @@ type htmlLink struct {
 var htmlTemplateText string
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"add": func(a, b int) int { return a + b },
+	"add":  func(a, b int) int { return a + b },
 	"half": func(a int) int { return a / 2 },
 	"hopColors": func() template.CSS {
 		var b strings.Builder

@@ -90,8 +90,8 @@ func demoReport() *pb.Report {
 	return &pb.Report{
 		RunId: "3f2a9c0d1e7b4a55", Version: "v0.9.0",
 		StartTime: timestamppb.New(start), EndTime: timestamppb.New(start.Add(4210 * time.Millisecond)),
-		Cluster:   &pb.ClusterIdentity{Server: "https://127.0.0.1:36111", Context: "lab-hybrid", Version: "v1.37.2", Uid: "5c1e8e0a-7d8b-4b8e-9f65-2f0d5f6f3a10"},
-		Results:   results, Summary: &s,
+		Cluster: &pb.ClusterIdentity{Server: "https://127.0.0.1:36111", Context: "lab-hybrid", Version: "v1.37.2", Uid: "5c1e8e0a-7d8b-4b8e-9f65-2f0d5f6f3a10"},
+		Results: results, Summary: &s,
 		Sources: []*pb.SourceStatus{
 			{Name: "kube", State: pb.SourceStatus_OK, Message: "9 nodes, 41 pods", Duration: ms(180)},
 			{Name: "bgp", State: pb.SourceStatus_OK, Message: "core-1 Established", Duration: ms(2100)},
