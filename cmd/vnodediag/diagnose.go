@@ -67,7 +67,10 @@ incomplete); 64 usage or configuration error; 69 daemon unreachable;
   vnodediag diagnose --server 127.0.0.1:7443 --skip dns.onprem-from-cloud
 
   # fail the CI job on warnings too, JUnit for the CI system
-  vnodediag diagnose --fail-on=warn -o junit > vnodediag.xml`,
+  vnodediag diagnose --fail-on=warn -o junit > vnodediag.xml
+
+  # one self-contained page with the path drawn, to attach to a ticket
+  vnodediag diagnose --config vnodediag.yaml -o html > vnodediag.html`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDiagnose(cmd, f) },
 	}

@@ -55,7 +55,7 @@ func TestHostileStringsEscapedEndToEnd(t *testing.T) {
 	if err := lab.Apply(ctx, kubelab.VNode(kubelab.ScenarioVNodeReady, "type"), pod); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{{}, {"-v"}, {"--color", "always", "-v"}, {"-o", "junit"}} {
+	for _, args := range [][]string{{}, {"-v"}, {"--color", "always", "-v"}, {"-o", "junit"}, {"-o", "html"}} {
 		out, stderr, code := runBin(t, nil, append([]string{"diagnose", "--kubeconfig", lab.Kubeconfig, "--only", "vnode.registry-tls"}, args...)...)
 		if code != 0 && code != 1 {
 			t.Fatalf("%v: exit %d, stderr %s", args, code, stderr)

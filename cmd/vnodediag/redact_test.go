@@ -47,6 +47,7 @@ dns:
 		{"-o", "json", "--log-format", "json", "--log-level", "debug"},
 		{"-o", "yaml"},
 		{"-o", "junit"},
+		{"-o", "html"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			t.Parallel()

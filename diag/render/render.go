@@ -1,7 +1,8 @@
 // Package render turns a report into the CLI's output formats: a table for
 // people (80 columns, colour only on a terminal), JSON (protojson of the
 // Report, the same message the gRPC API returns), YAML (the same document)
-// and JUnit XML for CI systems.
+// JUnit XML for CI systems, and one self-contained HTML page with the path
+// from on-prem to the ECI pods drawn (html.go).
 package render
 
 import (
@@ -20,7 +21,7 @@ import (
 )
 
 // Formats are the accepted values of -o.
-var Formats = []string{"table", "json", "yaml", "junit"}
+var Formats = []string{"table", "json", "yaml", "junit", "html"}
 
 // Options of the table renderer.
 type Options struct {
@@ -60,6 +61,8 @@ func Write(w io.Writer, format string, rep *pb.Report, opt Options) error {
 		return err
 	case "junit":
 		return JUnit(w, rep)
+	case "html":
+		return HTML(w, rep)
 	}
 	return fmt.Errorf("unknown output format %q (want one of %s)", format, strings.Join(Formats, ", "))
 }
