@@ -558,7 +558,15 @@ func (c *CachedProvider) Close() {
 		}
 		<-poller
 	}
-	c.p.Close()
+	// A watch's HTTP/2 stream is released a moment after its watch stops,
+	// and only then is its connection idle: close idle connections a few
+	// times, briefly, so that none is left to its idle timeout.
+	for i := range 5 {
+		c.p.Close()
+		if i < 4 {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }
 
 var _ diag.Provider = (*CachedProvider)(nil)
