@@ -109,7 +109,7 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 		debug.FreeOSMemory()
 		loadTime = time.Since(start)
 	} else {
-		objects(nodes, pods, daemonsets) // for the counts printed
+		deploymentsWanted = max(1, pods/50) // for the counts printed
 	}
 
 	dir, err := os.MkdirTemp("", "vnodediag-bench-")
