@@ -64,7 +64,7 @@ func main() {
 	only := flag.String("only", "", "checks to run (default: k8s, or k8s,vnode with -daemonsets)")
 	workers := flag.Int("workers", 24, "concurrent API requests while loading")
 	calls := flag.Int("daemon-calls", 200, "Diagnose calls to the daemon (0: do not measure the daemon)")
-	flag.StringVar(&reuse, "kubeconfig", "", "measure against this already loaded API server (a -hold run's kubeconfig; -nodes, -pods, -daemonsets must match it) instead of starting and loading one")
+	flag.StringVar(&reuse, "reuse-kubeconfig", "", "measure against this already loaded API server (a -hold run's kubeconfig; -nodes, -pods, -daemonsets must match it) instead of starting and loading one")
 	flag.BoolVar(&hold, "hold", false, "after measuring, keep the API server up (prints the config path) until SIGINT/SIGTERM")
 	flag.Parse()
 	if err := run(*bin, *kubectl, *nodes, *pods, *daemonsets, *runs, *only, *workers, *calls); err != nil {
