@@ -12,7 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unique"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -434,9 +436,20 @@ func trimNode(n *corev1.Node) {
 }
 
 func (p *Provider) listPods(ctx context.Context, s *Snapshot) error {
+	// The first page says how many pods follow: the slice is made once at
+	// its size rather than grown (growing a slice of 150,000 compact pods
+	// holds the old and the new array at once, tens of MB).
+	var total atomic.Int64
 	return p.each(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		return p.client.CoreV1().Pods("").List(ctx, o)
+		l, err := p.client.CoreV1().Pods("").List(ctx, o)
+		if err == nil && o.Continue == "" && l.RemainingItemCount != nil {
+			total.Store(int64(len(l.Items)) + *l.RemainingItemCount)
+		}
+		return l, err
 	}, func(o runtime.Object) error {
+		if s.Pods == nil {
+			s.Pods = make([]Pod, 0, max(total.Load(), 1))
+		}
 		s.Pods = append(s.Pods, compactPod(o.(*corev1.Pod)))
 		return nil
 	})
@@ -471,13 +484,23 @@ func (p *Provider) configMaps(ctx context.Context, namespaces []string, name str
 	return nil, nil
 }
 
+// intern returns the one copy of a string many pods share (a namespace, a
+// node, an image), so that the decoded copies go with their page; the
+// copy itself goes once no pod holds it.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
+}
+
 func compactPod(p *corev1.Pod) Pod {
 	c := Pod{
-		Namespace:   p.Namespace,
+		Namespace:   intern(p.Namespace),
 		Name:        p.Name,
-		NodeName:    p.Spec.NodeName,
+		NodeName:    intern(p.Spec.NodeName),
 		HostNetwork: p.Spec.HostNetwork,
-		Phase:       p.Status.Phase,
+		Phase:       corev1.PodPhase(intern(string(p.Status.Phase))),
 	}
 	for _, ip := range p.Status.PodIPs {
 		c.PodIPs = append(c.PodIPs, ip.IP)
@@ -486,13 +509,16 @@ func compactPod(p *corev1.Pod) Pod {
 		c.PodIPs = []string{p.Status.PodIP}
 	}
 	if ref := metav1.GetControllerOf(p); ref != nil {
-		c.OwnerKind, c.OwnerName = ref.Kind, ref.Name
+		c.OwnerKind, c.OwnerName = intern(ref.Kind), ref.Name
 	}
 	if c.NodeName == "" {
 		c.PinnedNode = pinnedNode(p)
 	}
-	for _, ctr := range p.Spec.Containers {
-		c.Images = append(c.Images, ctr.Image)
+	if len(p.Spec.Containers) > 0 {
+		c.Images = make([]string, len(p.Spec.Containers))
+		for i, ctr := range p.Spec.Containers {
+			c.Images[i] = intern(ctr.Image)
+		}
 	}
 	for _, k := range keptAnnotations {
 		if v, ok := p.Annotations[k]; ok {
