@@ -420,6 +420,40 @@ func (c *CachedProvider) WaitSynced(ctx context.Context) error {
 	}
 }
 
+// waitUsable waits for the first sync like WaitSynced, but ends at once,
+// as a one-shot gather would, when the server refuses the cache: a failing
+// watch of nodes or pods, or no server version read yet for an error.
+func (c *CachedProvider) waitUsable(ctx context.Context) error {
+	if c.stopping() {
+		return errors.New("kubernetes watch cache: not running")
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if err := c.Healthy(); err == nil {
+			return nil
+		}
+		for _, u := range c.units {
+			if err, since := u.status(); err != nil && u.core {
+				return fmt.Errorf("kubernetes watch of %s failing since %s: %w", u.part, since.UTC().Format(time.RFC3339), err)
+			}
+		}
+		c.mu.Lock()
+		perr := c.pollErr
+		unread := c.polled == nil
+		c.mu.Unlock()
+		if unread && perr != nil {
+			return fmt.Errorf("server version: %w", perr)
+		}
+		select {
+		case <-ctx.Done():
+			_, why := c.synced()
+			return fmt.Errorf("kubernetes watch cache %s: %w", why, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
 // Healthy is nil while the cache is current: it has synced, and the last
 // list or watch request of nodes and pods succeeded. Otherwise it says why
 // (the daemon's health of the kube source is NOT_SERVING meanwhile). The
@@ -494,10 +528,7 @@ func (c *CachedProvider) Refresh(ctx context.Context) error {
 // would while the watch of nodes or pods is failing.
 func (c *CachedProvider) Gather(ctx context.Context) (any, error) {
 	server := diag.RedactURL(c.p.rest.Host)
-	if err := c.WaitSynced(ctx); err != nil {
-		return nil, fmt.Errorf("kubernetes API %s: %w", server, err)
-	}
-	if err := c.Healthy(); err != nil {
+	if err := c.waitUsable(ctx); err != nil {
 		return nil, fmt.Errorf("kubernetes API %s: %w", server, err)
 	}
 	c.mu.Lock()
