@@ -265,10 +265,10 @@ func (u *watchUnit) observe(ctx context.Context, err error) {
 	}
 }
 
-func (u *watchUnit) status() (error, time.Time) {
+func (u *watchUnit) status() (time.Time, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.err, u.since
+	return u.since, u.err
 }
 
 // start runs the unit's reflector until ctx ends or stop.
@@ -375,7 +375,7 @@ func (c *CachedProvider) stopping() bool {
 func (c *CachedProvider) synced() (bool, string) {
 	var waiting []string
 	for _, u := range c.units {
-		err, _ := u.status()
+		_, err := u.status()
 		if u.lists() == 0 && (u.core || err == nil) {
 			w := u.part
 			if err != nil {
@@ -434,7 +434,7 @@ func (c *CachedProvider) waitUsable(ctx context.Context) error {
 			return nil
 		}
 		for _, u := range c.units {
-			if err, since := u.status(); err != nil && u.core {
+			if since, err := u.status(); err != nil && u.core {
 				return fmt.Errorf("kubernetes watch of %s failing since %s: %w", u.part, since.UTC().Format(time.RFC3339), err)
 			}
 		}
@@ -466,7 +466,7 @@ func (c *CachedProvider) Healthy() error {
 		if !u.core {
 			continue
 		}
-		if err, since := u.status(); err != nil {
+		if since, err := u.status(); err != nil {
 			return fmt.Errorf("kubernetes watch of %s failing since %s: %w", u.part, since.UTC().Format(time.RFC3339), err)
 		}
 	}
@@ -501,7 +501,7 @@ func (c *CachedProvider) Refresh(ctx context.Context) error {
 	for {
 		var waiting []string
 		for i, u := range c.units {
-			err, _ := u.status()
+			_, err := u.status()
 			if u.lists() > before[i] {
 				continue
 			}
@@ -555,7 +555,7 @@ func (c *CachedProvider) Gather(ctx context.Context) (any, error) {
 		if u.core {
 			continue
 		}
-		err, since := u.status()
+		since, err := u.status()
 		switch {
 		case err != nil:
 			s.PartErrors[u.part] = fmt.Errorf("watch %s failing since %s: %w", u.part, since.UTC().Format(time.RFC3339), err)
