@@ -51,11 +51,14 @@ fuzz:
 demo: build envtest
 	$(ASSETS) $(GO) run ./test/lab -- $(BIN)
 
+# bench, bench-large: one table of the bare paged protobuf lister (the baseline), `diagnose`,
+# kubectl, and `serve` (RSS with the watch cache warm, Diagnose p50/p99 from the cache).
+# BENCH_FLAGS=-hold keeps the loaded server up; -reuse-kubeconfig measures a held one again.
 bench: build envtest
-	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) run ./test/bench -bin $(BIN) -nodes 1000 -pods 30000
+	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) run ./test/bench -bin $(BIN) -nodes 1000 -pods 30000 $(BENCH_FLAGS)
 
 bench-large: build envtest
-	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) run ./test/bench -bin $(BIN) -nodes 5000 -pods 150000 -daemonsets 300 -runs 1
+	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) run ./test/bench -bin $(BIN) -nodes 5000 -pods 150000 -daemonsets 300 -runs 1 $(BENCH_FLAGS)
 
 # bench-bgp: 100,000 prefixes from BIRD, the observer beside Debian's gobgpd (root), and the
 # coverage benchmark (5,000 podCIDRs against the table).

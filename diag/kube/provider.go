@@ -12,7 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unique"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -122,9 +124,20 @@ var keptAnnotations = []string{"k8s.aliyun.com/insecure-registry"}
 // NewProvider resolves the kubeconfig now, so that a missing or malformed
 // kubeconfig is a configuration error before anything runs. A nil cfg (no
 // `kubernetes` section and no kubeconfig flag) leaves the source out.
-func NewProvider(cfg *Config, _ diag.Env) (diag.Provider, error) {
+// Under `serve` (env.Daemon) the provider is a started CachedProvider.
+func NewProvider(cfg *Config, env diag.Env) (diag.Provider, error) {
 	if cfg == nil {
 		return Source.Unconfigured("no kubernetes section in the configuration: add one (even empty, `kubernetes: {}`, for the standard kubeconfig rules) or pass --kubeconfig"), nil
+	}
+	if env.Daemon {
+		c, err := NewCachedProvider(cfg, env)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.Start(env.Context()); err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
 	s, err := cfg.settings()
 	if err != nil {
@@ -266,29 +279,66 @@ func (p *Provider) Gather(ctx context.Context) (any, error) {
 	}
 	s.Version = v
 
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	var coreErr error
-	run := func(part string, core bool, f func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(); err != nil {
-				mu.Lock()
-				defer mu.Unlock()
-				err = fmt.Errorf("list %s: %w", part, redact(err))
-				if core {
-					coreErr = errors.Join(coreErr, err)
-				} else {
-					s.PartErrors[part] = err
-				}
-			}
-		}()
-	}
+	g := &parts{s: s}
+	run := g.run
 	run("nodes", true, func() error { return p.listNodes(ctx, s) })
 	run("pods", true, func() error { return p.listPods(ctx, s) })
 	run(PartDaemonSets, false, func() error { return p.listDaemonSets(ctx, s) })
 	run(PartDeployments, false, func() error { return p.listDeployments(ctx, s) })
+	run(PartEvents, false, func() error { return p.listPodEvents(ctx, s) })
+	run(PartClusterUID, false, func() error {
+		ns, err := p.client.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		s.ClusterUID = string(ns.UID)
+		return nil
+	})
+	run(PartNamespaces, false, func() error { return p.listNamespaces(ctx, s) })
+	run(PartPersistentVolumes, false, func() error { return p.listPersistentVolumes(ctx, s) })
+	p.readSingletons(ctx, g)
+	if err := g.wait(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// parts runs the reads of a snapshot concurrently and collects their
+// errors: a core part's fails the gather, another's goes to PartErrors.
+type parts struct {
+	s    *Snapshot
+	mu   sync.Mutex
+	wg   sync.WaitGroup
+	core error
+}
+
+func (g *parts) run(part string, core bool, f func() error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := f(); err != nil {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			err = fmt.Errorf("list %s: %w", part, redact(err))
+			if core {
+				g.core = errors.Join(g.core, err)
+			} else {
+				g.s.PartErrors[part] = err
+			}
+		}
+	}()
+}
+
+func (g *parts) wait() error {
+	g.wg.Wait()
+	return g.core
+}
+
+// readSingletons reads the parts that are one object or a few (ConfigMaps
+// by name, the APIService, ServiceCIDRs): a one-shot run and the watch
+// cache's poll read them alike.
+func (p *Provider) readSingletons(ctx context.Context, g *parts) {
+	s, run, mu := g.s, g.run, &g.mu
 	run(PartServiceCIDRs, false, func() error {
 		l, err := p.client.NetworkingV1().ServiceCIDRs().List(ctx, metav1.ListOptions{})
 		if apierrors.IsNotFound(err) {
@@ -314,17 +364,6 @@ func (p *Provider) Gather(ctx context.Context) (any, error) {
 		s.MetricsAPIService = a
 		return err
 	})
-	run(PartEvents, false, func() error { return p.listPodEvents(ctx, s) })
-	run(PartClusterUID, false, func() error {
-		ns, err := p.client.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		s.ClusterUID = string(ns.UID)
-		return nil
-	})
-	run(PartNamespaces, false, func() error { return p.listNamespaces(ctx, s) })
-	run(PartPersistentVolumes, false, func() error { return p.listPersistentVolumes(ctx, s) })
 	run(PartECIProfile, false, func() error {
 		cm, err := p.configMap(ctx, ECIProfileNamespace, ECIProfileName)
 		if cm != nil {
@@ -351,11 +390,6 @@ func (p *Provider) Gather(ctx context.Context) (any, error) {
 		}
 		return nil
 	})
-	wg.Wait()
-	if coreErr != nil {
-		return nil, coreErr
-	}
-	return s, nil
 }
 
 // serverVersion reads /version. Discovery's ServerVersion takes no context,
@@ -402,9 +436,20 @@ func trimNode(n *corev1.Node) {
 }
 
 func (p *Provider) listPods(ctx context.Context, s *Snapshot) error {
+	// The first page says how many pods follow: the slice is made once at
+	// its size rather than grown (growing a slice of 150,000 compact pods
+	// holds the old and the new array at once, tens of MB).
+	var total atomic.Int64
 	return p.each(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		return p.client.CoreV1().Pods("").List(ctx, o)
+		l, err := p.client.CoreV1().Pods("").List(ctx, o)
+		if err == nil && o.Continue == "" && l.RemainingItemCount != nil {
+			total.Store(int64(len(l.Items)) + *l.RemainingItemCount)
+		}
+		return l, err
 	}, func(o runtime.Object) error {
+		if s.Pods == nil {
+			s.Pods = make([]Pod, 0, max(total.Load(), 1))
+		}
 		s.Pods = append(s.Pods, compactPod(o.(*corev1.Pod)))
 		return nil
 	})
@@ -439,13 +484,23 @@ func (p *Provider) configMaps(ctx context.Context, namespaces []string, name str
 	return nil, nil
 }
 
+// intern returns the one copy of a string many pods share (a namespace, a
+// node, an image), so that the decoded copies go with their page; the
+// copy itself goes once no pod holds it.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
+}
+
 func compactPod(p *corev1.Pod) Pod {
 	c := Pod{
-		Namespace:   p.Namespace,
+		Namespace:   intern(p.Namespace),
 		Name:        p.Name,
-		NodeName:    p.Spec.NodeName,
+		NodeName:    intern(p.Spec.NodeName),
 		HostNetwork: p.Spec.HostNetwork,
-		Phase:       p.Status.Phase,
+		Phase:       corev1.PodPhase(intern(string(p.Status.Phase))),
 	}
 	for _, ip := range p.Status.PodIPs {
 		c.PodIPs = append(c.PodIPs, ip.IP)
@@ -454,13 +509,16 @@ func compactPod(p *corev1.Pod) Pod {
 		c.PodIPs = []string{p.Status.PodIP}
 	}
 	if ref := metav1.GetControllerOf(p); ref != nil {
-		c.OwnerKind, c.OwnerName = ref.Kind, ref.Name
+		c.OwnerKind, c.OwnerName = intern(ref.Kind), ref.Name
 	}
 	if c.NodeName == "" {
 		c.PinnedNode = pinnedNode(p)
 	}
-	for _, ctr := range p.Spec.Containers {
-		c.Images = append(c.Images, ctr.Image)
+	if len(p.Spec.Containers) > 0 {
+		c.Images = make([]string, len(p.Spec.Containers))
+		for i, ctr := range p.Spec.Containers {
+			c.Images[i] = intern(ctr.Image)
+		}
 	}
 	for _, k := range keptAnnotations {
 		if v, ok := p.Annotations[k]; ok {
@@ -627,21 +685,7 @@ func (p *Provider) listPersistentVolumes(ctx context.Context, s *Snapshot) error
 	return p.each(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		return p.client.CoreV1().PersistentVolumes().List(ctx, o)
 	}, func(o runtime.Object) error {
-		pv := o.(*corev1.PersistentVolume)
-		c := PersistentVolume{Name: pv.Name, Phase: pv.Status.Phase}
-		if r := pv.Spec.ClaimRef; r != nil {
-			c.ClaimNamespace, c.ClaimName = r.Namespace, r.Name
-		}
-		switch src := pv.Spec.PersistentVolumeSource; {
-		case src.CSI != nil:
-			c.CSIDriver, c.Server = src.CSI.Driver, src.CSI.VolumeAttributes["server"]
-		case src.FlexVolume != nil:
-			c.FlexDriver = src.FlexVolume.Driver
-			c.Server = src.FlexVolume.Options["server"]
-		case src.NFS != nil:
-			c.Server = src.NFS.Server
-		}
-		s.PersistentVolumes = append(s.PersistentVolumes, c)
+		s.PersistentVolumes = append(s.PersistentVolumes, compactPV(o.(*corev1.PersistentVolume)))
 		return nil
 	})
 }
@@ -650,12 +694,35 @@ func (p *Provider) listPersistentVolumes(ctx context.Context, s *Snapshot) error
 // makes the server do the filtering, so no per-pod call is ever made.
 func (p *Provider) listPodEvents(ctx context.Context, s *Snapshot) error {
 	return p.each(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		o.FieldSelector = "involvedObject.kind=Pod,type=Warning"
+		o.FieldSelector = podEventSelector
 		return p.client.CoreV1().Events("").List(ctx, o)
 	}, func(o runtime.Object) error {
-		e := o.(*corev1.Event)
-		s.PodEvents = append(s.PodEvents, Event{Namespace: e.InvolvedObject.Namespace, Pod: e.InvolvedObject.Name,
-			Reason: e.Reason, Message: e.Message, Count: e.Count})
+		s.PodEvents = append(s.PodEvents, compactEvent(o.(*corev1.Event)))
 		return nil
 	})
+}
+
+// compactPV is the part of a PV checks read.
+func compactPV(pv *corev1.PersistentVolume) PersistentVolume {
+	c := PersistentVolume{Name: pv.Name, Phase: pv.Status.Phase}
+	if r := pv.Spec.ClaimRef; r != nil {
+		c.ClaimNamespace, c.ClaimName = r.Namespace, r.Name
+	}
+	switch src := pv.Spec.PersistentVolumeSource; {
+	case src.CSI != nil:
+		c.CSIDriver, c.Server = src.CSI.Driver, src.CSI.VolumeAttributes["server"]
+	case src.FlexVolume != nil:
+		c.FlexDriver = src.FlexVolume.Driver
+		c.Server = src.FlexVolume.Options["server"]
+	case src.NFS != nil:
+		c.Server = src.NFS.Server
+	}
+	return c
+}
+
+// podEventSelector selects the Warning events about pods.
+const podEventSelector = "involvedObject.kind=Pod,type=Warning"
+
+func compactEvent(e *corev1.Event) Event {
+	return Event{Namespace: e.InvolvedObject.Namespace, Pod: e.InvolvedObject.Name, Reason: e.Reason, Message: e.Message, Count: e.Count}
 }

@@ -284,6 +284,29 @@ func TestShippedRBACIsExactlyWhatTheSourceReads(t *testing.T) {
 		t.Errorf("agents under the shipped roles: %+v", agents.Agents)
 	}
 
+	// The daemon's watch cache, as the same user: it lists and watches.
+	leaks = goleak.IgnoreCurrent()
+	cp, err := kube.CachedForRESTConfig(&kube.Config{}, rc, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cp.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, err := cp.Gather(ctx)
+	if err != nil {
+		t.Fatalf("cached gather as read-only user: %v", err)
+	}
+	csnap := v.(*kube.Snapshot)
+	for part, err := range csnap.PartErrors {
+		t.Errorf("part %s failed in the watch cache under the shipped role: %v", part, err)
+	}
+	if csnap.ECIProfile == nil || len(csnap.Nodes) != 10 || len(csnap.Pods) != 15 || csnap.ClusterUID == "" {
+		t.Errorf("cached snapshot: %d nodes, %d pods, uid %q, eci-profile %v", len(csnap.Nodes), len(csnap.Pods), csnap.ClusterUID, csnap.ECIProfile)
+	}
+	cp.Close()
+	goleak.VerifyNone(t, leaks)
+
 	const sentinel = "vnodediag-audit-sentinel"
 	if _, err := lab.Client.CoreV1().Namespaces().Get(ctx, sentinel, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("sentinel request: %v", err)

@@ -1,8 +1,16 @@
 // Command bench is `make bench` / `make bench-large`: it loads a large
 // hybrid cluster into a real envtest kube-apiserver and measures, in one
-// run, `vnodediag diagnose` for the Kubernetes checks beside
-// `kubectl get <resources> -A -o json > /dev/null` on the same server:
-// wall time (median of -runs) and peak RSS (max of -runs), and their ratios.
+// run, on the same server:
+//   - the bare lister, the baseline: the same objects paged with limit=500
+//     in protobuf, each page discarded once decoded (the least any client
+//     must pay);
+//   - `vnodediag diagnose` for the Kubernetes checks;
+//   - `kubectl get <resources> -A -o json > /dev/null`, for comparison;
+//   - `vnodediag serve`: its RSS with the watch cache warm, and the latency
+//     of Diagnose of the same checks answered from the cache.
+//
+// One-shot figures are wall time (median of -runs) and peak RSS (max of
+// -runs); ratios are against the bare lister, beside the targets.
 package main
 
 import (
@@ -28,12 +36,22 @@ import (
 	"github.com/vnodediag/vnodediag/test/kubelab"
 )
 
-var hold bool
+var (
+	hold  bool
+	reuse string
+)
 
 // killedBy records commands that were killed by a signal in some run.
 var killedBy = map[string]string{}
 
 func main() {
+	if len(os.Args) == 4 && os.Args[1] == bareFlag {
+		if err := bareList(os.Args[2], os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if code, ok := os.LookupEnv(measureEnv); ok {
 		measureChild(code, os.Args[1:])
 	}
@@ -45,15 +63,17 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each command")
 	only := flag.String("only", "", "checks to run (default: k8s, or k8s,vnode with -daemonsets)")
 	workers := flag.Int("workers", 24, "concurrent API requests while loading")
+	calls := flag.Int("daemon-calls", 200, "Diagnose calls to the daemon (0: do not measure the daemon)")
+	flag.StringVar(&reuse, "reuse-kubeconfig", "", "measure against this already loaded API server (a -hold run's kubeconfig; -nodes, -pods, -daemonsets must match it) instead of starting and loading one")
 	flag.BoolVar(&hold, "hold", false, "after measuring, keep the API server up (prints the config path) until SIGINT/SIGTERM")
 	flag.Parse()
-	if err := run(*bin, *kubectl, *nodes, *pods, *daemonsets, *runs, *only, *workers); err != nil {
+	if err := run(*bin, *kubectl, *nodes, *pods, *daemonsets, *runs, *only, *workers, *calls); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, workers int) error {
+func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, workers, calls int) error {
 	resources := "nodes,pods"
 	if only == "" {
 		only = "k8s"
@@ -71,21 +91,26 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 		}
 		kubectl = filepath.Join(assets, "kubectl")
 	}
-	fmt.Fprintln(os.Stderr, "bench: starting kube-apiserver and etcd ...")
-	lab, err := kubelab.Start()
-	if err != nil {
-		return err
-	}
-	defer lab.Stop()
+	lab := &kubelab.Lab{Kubeconfig: reuse}
 	ctx := context.Background()
-
-	start := time.Now()
-	if err := load(ctx, lab, objects(nodes, pods, daemonsets), workers); err != nil {
-		return err
+	var loadTime time.Duration
+	if reuse == "" {
+		fmt.Fprintln(os.Stderr, "bench: starting kube-apiserver and etcd ...")
+		var err error
+		if lab, err = kubelab.Start(); err != nil {
+			return err
+		}
+		defer lab.Stop()
+		start := time.Now()
+		if err := load(ctx, lab, objects(nodes, pods, daemonsets), workers); err != nil {
+			return err
+		}
+		runtime.GC() // the loaded objects are garbage now; give their memory to the commands measured
+		debug.FreeOSMemory()
+		loadTime = time.Since(start)
+	} else {
+		deploymentsWanted = max(1, pods/50) // for the counts printed
 	}
-	runtime.GC() // the loaded objects are garbage now; give their memory to the commands measured
-	debug.FreeOSMemory()
-	loadTime := time.Since(start)
 
 	dir, err := os.MkdirTemp("", "vnodediag-bench-")
 	if err != nil {
@@ -99,12 +124,22 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 		return err
 	}
 
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	bareArgs := []string{bareFlag, lab.Kubeconfig, resources}
 	kubectlArgs := []string{"--kubeconfig", lab.Kubeconfig, "get", resources, "-A", "-o", "json"}
 	diagArgs := []string{"diagnose", "--config", cfgPath, "--only", only, "-o", "json", "--timeout", "20m"}
-	var kWall, dWall []time.Duration
-	var kRSS, dRSS int64
+	var bWall, kWall, dWall []time.Duration
+	var bRSS, kRSS, dRSS int64
 	for i := 0; i < runs; i++ {
-		w, rss, err := measure(kubectl, kubectlArgs, 0)
+		w, rss, err := measure(self, bareArgs, 0)
+		if err != nil {
+			return fmt.Errorf("bare lister: %w", err)
+		}
+		bWall, bRSS = append(bWall, w), max(bRSS, rss)
+		w, rss, err = measure(kubectl, kubectlArgs, 0)
 		if err != nil {
 			return fmt.Errorf("kubectl: %w", err)
 		}
@@ -116,23 +151,47 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 		}
 		dWall, dRSS = append(dWall, w), max(dRSS, rss)
 	}
-	km, dm := median(kWall), median(dWall)
-	fmt.Printf("\ncluster: %d nodes, %d pods, %d daemonsets, %d deployments (loaded in %s); %d runs each\n\n",
-		nodes, pods, daemonsets, deployments(daemonsets), loadTime.Round(time.Second), runs)
-	fmt.Printf("%-58s %12s %12s\n", "command", "wall (med)", "peak RSS")
-	fmt.Printf("%-58s %12s %9d MB\n", "kubectl get "+resources+" -A -o json > /dev/null", km.Round(time.Millisecond), kRSS/1024)
-	fmt.Printf("%-58s %12s %9d MB\n", "vnodediag diagnose --only "+only, dm.Round(time.Millisecond), dRSS/1024)
-	cmp := ""
-	if sig, ok := killedBy[kubectl]; ok {
-		// kubectl's figures are lower bounds, so the ratios are upper bounds.
-		cmp = "<="
-		fmt.Printf("(kubectl did not finish: signal %q, the OOM killer on a machine this size; its wall time and RSS are lower bounds)\n", sig)
-	}
 	if sig, ok := killedBy[bin]; ok {
 		return fmt.Errorf("vnodediag was killed by %s", sig)
 	}
-	fmt.Printf("%-58s %2s%9.2fx %2s%9.2fx   (targets <= 1.00x wall, <= 0.50x RSS)\n", "ratio vnodediag / kubectl",
-		cmp, float64(dm)/float64(km), cmp, float64(dRSS)/float64(kRSS))
+	if sig, ok := killedBy[self]; ok {
+		return fmt.Errorf("the bare lister was killed by %s", sig)
+	}
+	var daemon *daemonFigures
+	if calls > 0 {
+		fmt.Fprintln(os.Stderr, "bench: measuring vnodediag serve ...")
+		if daemon, err = measureDaemon(bin, cfgPath, strings.Split(only, ","), calls); err != nil {
+			return fmt.Errorf("vnodediag serve: %w", err)
+		}
+	}
+
+	bm, km, dm := median(bWall), median(kWall), median(dWall)
+	fmt.Printf("\ncluster: %d nodes, %d pods, %d daemonsets, %d deployments (loaded in %s); %d runs each\n\n",
+		nodes, pods, daemonsets, deployments(daemonsets), loadTime.Round(time.Second), runs)
+	const row = "%-62s %12s %12s   %s\n"
+	mb := func(kb int64) string { return fmt.Sprintf("%d MB", kb/1024) }
+	fmt.Printf(row, "command", "wall (med)", "peak RSS", "")
+	fmt.Printf(row, "bare paged protobuf list (limit 500, items discarded)", bm.Round(time.Millisecond).String(), mb(bRSS), "baseline")
+	// The RSS target: the bare lister's plus 0.5 KB per pod.
+	rssBar := bRSS + int64(pods)/2
+	fmt.Printf(row, "vnodediag diagnose --only "+only, dm.Round(time.Millisecond).String(), mb(dRSS),
+		fmt.Sprintf("%.2fx wall (target <= 1.05x), %+.2f KB/pod over the baseline (target <= 0.50, RSS <= %s)",
+			float64(dm)/float64(bm), float64(dRSS-bRSS)*1.024/float64(pods), mb(rssBar)))
+	kcmp := ""
+	if sig, ok := killedBy[kubectl]; ok {
+		// kubectl's figures are lower bounds, so the ratios are upper bounds.
+		kcmp = "<="
+		fmt.Printf("(kubectl did not finish: signal %q, the OOM killer on a machine this size; its wall time and RSS are lower bounds)\n", sig)
+	}
+	fmt.Printf(row, "kubectl get "+resources+" -A -o json > /dev/null", km.Round(time.Millisecond).String(), mb(kRSS),
+		fmt.Sprintf("diagnose/kubectl %s%.2fx wall, %s%.2fx RSS", kcmp, float64(dm)/float64(km), kcmp, float64(dRSS)/float64(kRSS)))
+	if daemon != nil {
+		fmt.Printf("\n%-62s %12s %12s   %s\n", "daemon: vnodediag serve, watch cache warm", "", "RSS", "")
+		fmt.Printf(row, fmt.Sprintf("  synced and answering after %s", daemon.warm.Round(time.Second)), "", mb(daemon.rss),
+			fmt.Sprintf("steady state (target <= 150 MB); peak %s while syncing", mb(daemon.peakRSS)))
+		fmt.Printf(row, fmt.Sprintf("  Diagnose --only %s from the cache, %d calls", only, daemon.calls),
+			"p50 "+daemon.p50.Round(100*time.Microsecond).String(), "", "p99 "+daemon.p99.Round(100*time.Microsecond).String()+" (target <= 50ms)")
+	}
 	if hold {
 		fmt.Fprintf(os.Stderr, "bench: holding; config %s, kubeconfig %s\n", cfgPath, lab.Kubeconfig)
 		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)

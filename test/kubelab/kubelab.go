@@ -35,6 +35,7 @@ type Lab struct {
 	AuditLog   string
 	dir        string
 	auditDir   string
+	certDir    string
 	namespaces sync.Map // namespaces already created by Apply
 }
 
@@ -152,6 +153,54 @@ func StartAudited() (*Lab, error) {
 	return l, nil
 }
 
+// StartRestartable starts an API server that can be stopped and started
+// again (StopAPIServer, StartAPIServer) on the same port, certificates and
+// etcd, as a control plane restart looks to its clients. Stop it with Stop.
+func StartRestartable() (*Lab, error) {
+	assets, err := AssetsDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "vnodediag-kubelab-certs-")
+	if err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	// A certificate directory of our own survives the server's stop.
+	env.ControlPlane.APIServer = &envtest.APIServer{CertDir: dir}
+	l, err := start(env)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	l.certDir = dir
+	return l, nil
+}
+
+// StartRestartableT is StartRestartable for one test, stopped at its end.
+func StartRestartableT(t testing.TB) *Lab {
+	t.Helper()
+	return startT(t, StartRestartable)
+}
+
+// StopAPIServer stops the kube-apiserver (etcd keeps running) of a lab
+// from StartRestartable.
+func (l *Lab) StopAPIServer() error {
+	if l.certDir == "" {
+		return fmt.Errorf("kubelab: StopAPIServer needs a lab from StartRestartable")
+	}
+	return l.env.ControlPlane.APIServer.Stop()
+}
+
+// StartAPIServer starts the kube-apiserver stopped by StopAPIServer again,
+// on the same port, certificates and etcd, and waits until it is healthy.
+func (l *Lab) StartAPIServer() error {
+	if l.certDir == "" {
+		return fmt.Errorf("kubelab: StartAPIServer needs a lab from StartRestartable")
+	}
+	return l.env.ControlPlane.APIServer.Start()
+}
+
 // StartAuditedT is StartAudited for one test, stopped at its end.
 func StartAuditedT(t testing.TB) *Lab {
 	t.Helper()
@@ -243,6 +292,9 @@ func (l *Lab) Stop() {
 	}
 	if l.auditDir != "" {
 		_ = os.RemoveAll(l.auditDir)
+	}
+	if l.certDir != "" {
+		_ = os.RemoveAll(l.certDir)
 	}
 }
 

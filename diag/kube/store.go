@@ -1,0 +1,199 @@
+package kube
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/cache"
+)
+
+// compactStore is what a reflector of the watch cache writes to: it keeps
+// every object only in the compact form T the checks read, in one slice
+// that a snapshot can share.
+//
+// The slice handed to a snapshot is never written again: the next change
+// copies it first (copy on write), so a run reads a consistent view while
+// the watch goes on, and a cluster that does not change costs no copy.
+// The order of the items is not the server's: a deletion moves the last
+// item into the hole.
+type compactStore[T any] struct {
+	compact func(runtime.Object) (T, error)
+
+	mu    sync.Mutex
+	index map[string]int
+	keys  []string
+	items []T
+	// shared is set when items was handed out by view.
+	shared bool
+	// replaced counts Replace calls: the initial list and every relist.
+	replaced uint64
+}
+
+func newCompactStore[T any](compact func(runtime.Object) (T, error)) *compactStore[T] {
+	return &compactStore[T]{compact: compact, index: map[string]int{}}
+}
+
+// compacted is an object in its compact form with the name that keys it:
+// the form the reflector's own temporary store holds during a streaming
+// list (see Transformer), so that not even the initial list keeps whole
+// objects.
+type compacted[T any] struct {
+	namespace, name string
+	v               T
+}
+
+// GetObjectMeta lets the reflector's stores key a compacted object.
+func (c *compacted[T]) GetObjectMeta() metav1.Object {
+	return &metav1.ObjectMeta{Namespace: c.namespace, Name: c.name}
+}
+
+func (c *compacted[T]) key() string {
+	if c.namespace == "" {
+		return c.name
+	}
+	return c.namespace + "/" + c.name
+}
+
+func (s *compactStore[T]) entry(obj any) (*compacted[T], error) {
+	switch o := obj.(type) {
+	case *compacted[T]:
+		return o, nil
+	case runtime.Object:
+		m, err := meta.Accessor(o)
+		if err != nil {
+			return nil, err
+		}
+		v, err := s.compact(o)
+		if err != nil {
+			return nil, err
+		}
+		return &compacted[T]{namespace: m.GetNamespace(), name: m.GetName(), v: v}, nil
+	default:
+		return nil, fmt.Errorf("watch cache: unexpected object %T", obj)
+	}
+}
+
+// Transformer implements cache.TransformingStore: the reflector compacts
+// each object of a streaming list as it arrives.
+func (s *compactStore[T]) Transformer() cache.TransformFunc {
+	return func(obj any) (any, error) { return s.entry(obj) }
+}
+
+// own makes items writable: after view handed it out, a copy.
+func (s *compactStore[T]) own() {
+	if s.shared {
+		s.items = slices.Clone(s.items)
+		s.shared = false
+	}
+}
+
+func (s *compactStore[T]) put(obj any) error {
+	e, err := s.entry(obj)
+	if err != nil {
+		return err
+	}
+	k := e.key()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.own()
+	if i, ok := s.index[k]; ok {
+		s.items[i] = e.v
+		return nil
+	}
+	s.index[k] = len(s.items)
+	s.keys = append(s.keys, k)
+	s.items = append(s.items, e.v)
+	return nil
+}
+
+// Add implements cache.ReflectorStore.
+func (s *compactStore[T]) Add(obj any) error { return s.put(obj) }
+
+// Update implements cache.ReflectorStore.
+func (s *compactStore[T]) Update(obj any) error { return s.put(obj) }
+
+// Delete implements cache.ReflectorStore.
+func (s *compactStore[T]) Delete(obj any) error {
+	var k string
+	if c, ok := obj.(interface{ key() string }); ok {
+		k = c.key()
+	} else {
+		m, err := meta.Accessor(obj)
+		if err != nil {
+			return err
+		}
+		k = m.GetName()
+		if m.GetNamespace() != "" {
+			k = m.GetNamespace() + "/" + k
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, ok := s.index[k]
+	if !ok {
+		return nil
+	}
+	s.own()
+	last := len(s.items) - 1
+	if i != last {
+		s.items[i], s.keys[i] = s.items[last], s.keys[last]
+		s.index[s.keys[i]] = i
+	}
+	var zero T
+	s.items[last] = zero
+	s.items, s.keys = s.items[:last], s.keys[:last]
+	delete(s.index, k)
+	return nil
+}
+
+// Replace implements cache.ReflectorStore: the result of a (re)list.
+func (s *compactStore[T]) Replace(list []any, _ string) error {
+	index := make(map[string]int, len(list))
+	keys := make([]string, 0, len(list))
+	items := make([]T, 0, len(list))
+	for i, obj := range list {
+		e, err := s.entry(obj)
+		if err != nil {
+			return err
+		}
+		list[i] = nil // the list is ours: let its objects go as we go
+		k := e.key()
+		if j, ok := index[k]; ok {
+			items[j] = e.v
+			continue
+		}
+		index[k] = len(items)
+		keys = append(keys, k)
+		items = append(items, e.v)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.index, s.keys, s.items, s.shared = index, keys, items, false
+	s.replaced++
+	return nil
+}
+
+// Resync implements cache.ReflectorStore; there is nothing to resync.
+func (s *compactStore[T]) Resync() error { return nil }
+
+// view returns the items as they are now, never written again; ok is false
+// before the first list.
+func (s *compactStore[T]) view() (items []T, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.shared = true
+	return s.items[:len(s.items):len(s.items)], s.replaced > 0
+}
+
+// lists is the number of lists (Replace calls) so far.
+func (s *compactStore[T]) lists() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.replaced
+}
+
+var _ cache.TransformingStore = (*compactStore[Pod])(nil)

@@ -1,0 +1,72 @@
+package kube
+
+import (
+	"slices"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+func podObj(ns, name, node string) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: corev1.PodSpec{NodeName: node}}
+}
+
+func names(ps []Pod) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Namespace+"/"+p.Name+"@"+p.NodeName)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestCompactStoreCopyOnWrite: a view handed to a run never changes, while
+// the store follows adds, updates and deletes, and a relist replaces it.
+func TestCompactStoreCopyOnWrite(t *testing.T) {
+	s := newCompactStore(func(o runtime.Object) (Pod, error) { return compactPod(o.(*corev1.Pod)), nil })
+	if _, ok := s.view(); ok {
+		t.Fatal("synced before the first list")
+	}
+	// The reflector's streaming list hands over objects it compacted with
+	// the store's transformer.
+	tr := s.Transformer()
+	a, _ := tr(podObj("ns", "a", "n1"))
+	if err := s.Replace([]any{a, podObj("ns", "b", "n1"), podObj("ns", "c", "n2")}, "1"); err != nil {
+		t.Fatal(err)
+	}
+	v1, ok := s.view()
+	if !ok || !slices.Equal(names(v1), []string{"ns/a@n1", "ns/b@n1", "ns/c@n2"}) {
+		t.Fatalf("after list: %v %v", names(v1), ok)
+	}
+	_ = s.Update(podObj("ns", "b", "n9"))
+	_ = s.Delete(podObj("ns", "a", ""))
+	_ = s.Add(podObj("other", "d", "n3"))
+	_ = s.Delete(podObj("ns", "missing", ""))
+	if got := names(v1); !slices.Equal(got, []string{"ns/a@n1", "ns/b@n1", "ns/c@n2"}) {
+		t.Errorf("a view changed under its run: %v", got)
+	}
+	v2, _ := s.view()
+	if got := names(v2); !slices.Equal(got, []string{"ns/b@n9", "ns/c@n2", "other/d@n3"}) {
+		t.Errorf("after changes: %v", got)
+	}
+	// Without a view out, changes are made in place; the index stays right
+	// through swaps.
+	_ = s.Delete(podObj("ns", "b", ""))
+	_ = s.Update(podObj("other", "d", "n4"))
+	_ = s.Delete(podObj("ns", "c", ""))
+	v3, _ := s.view()
+	if got := names(v3); !slices.Equal(got, []string{"other/d@n4"}) {
+		t.Errorf("after deletes: %v", got)
+	}
+	if err := s.Replace(nil, "2"); err != nil {
+		t.Fatal(err)
+	}
+	if v4, ok := s.view(); len(v4) != 0 || !ok || s.lists() != 2 {
+		t.Errorf("after an empty relist: %v %v lists %d", names(v4), ok, s.lists())
+	}
+	if got := names(v3); !slices.Equal(got, []string{"other/d@n4"}) {
+		t.Errorf("a view changed under its run: %v", got)
+	}
+}
