@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -169,12 +170,20 @@ func diagnose(ctx context.Context, bin string, env []string, args ...string) (in
 }
 
 // clusterObjects is the demo cluster: the k8s.* faults of
-// kubelab.HybridCluster plus the parts later sections add, and the
-// eci-profile of the cloud account's ECI group and vSwitches.
+// kubelab.HybridCluster plus the parts later sections add. There is one
+// eci-profile: the FAQ scenario's (its selector fault kept), naming the
+// cloud account's VPC, ECI group and vSwitches.
 func clusterObjects() []any {
 	_, cloud := cloudlab.Demo()
-	return slices.Concat(kubelab.HybridCluster(), kubelab.VNodeScenario(), kubelab.FAQScenario(),
-		[]any{kubelab.ECIProfileFor(cloud.ECISecurityGroup, cloud.ECIVSwitches...)})
+	faq := kubelab.FAQScenario()
+	for _, o := range faq {
+		if cm, ok := o.(*corev1.ConfigMap); ok && cm.Namespace == "kube-system" && cm.Name == "eci-profile" {
+			cm.Data["vpcId"] = cloud.VPCID
+			cm.Data["securityGroupId"] = cloud.ECISecurityGroup
+			cm.Data["vSwitchIds"] = strings.Join(cloud.ECIVSwitches, ",")
+		}
+	}
+	return slices.Concat(kubelab.HybridCluster(), kubelab.VNodeScenario(), faq)
 }
 
 // demoLeasedLine is the leased-line interface of the demo's node.
