@@ -472,6 +472,29 @@ func TestServerSideDryRun(t *testing.T) {
 			metav1.PatchOptions{FieldManager: "vnodediag-chart-test", DryRun: []string{metav1.DryRunAll}, Force: &force, FieldValidation: "Strict"})
 		return err
 	}
+	// The kustomize bases, as committed (namespace vnodediag).
+	t.Run("kustomize bases", func(t *testing.T) {
+		var objs []*unstructured.Unstructured
+		for _, f := range []string{"deploy/kubernetes/deployment.yaml", "deploy/kubernetes/rbac.yaml", "deploy/agent/agent.yaml"} {
+			b, err := os.ReadFile(repoFile(f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := parse(string(b))
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			objs = append(objs, o...)
+		}
+		if _, err := lab.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "vnodediag"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range objs {
+			if err := apply(u); err != nil {
+				t.Errorf("server-side dry-run apply of %s %s: %v", u.GetKind(), u.GetName(), err)
+			}
+		}
+	})
 	for _, tc := range []struct {
 		name       string
 		args       []string
