@@ -9,6 +9,7 @@ LDFLAGS       := -X github.com/vnodediag/vnodediag/diag.Version=$(VERSION)
 export GONOSUMDB := k8s.io/*,sigs.k8s.io/*,go.etcd.io/*
 
 .PHONY: all build test lint fuzz demo bench bench-large bench-bgp bench-dns bench-overlap bench-agent bench-cloud soak proto tools envtest clean
+.PHONY: image image-test helm goreleaser manifests release-check release-snapshot
 
 all: build
 
@@ -25,8 +26,8 @@ ASSETS := KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) VNODEDIAG_LEGACY_ASSETS=
 
 # test: lint first, then every test against the real components. The fuzz
 # targets run here on their committed corpus (testdata/fuzz) and seeds.
-test: lint envtest
-	$(ASSETS) $(GO) test -count=1 -timeout 20m ./...
+test: lint envtest helm
+	$(ASSETS) HELM=$(HELM) $(GO) test -count=1 -timeout 20m ./...
 
 # lint: go vet, staticcheck (pinned) and a tidy go.mod.
 STATICCHECK_VERSION := v0.8.2
@@ -105,3 +106,47 @@ proto: tools
 
 clean:
 	rm -rf bin
+
+# --- packaging: image, Helm chart, kustomize bases, releases ---------------
+
+HELM_VERSION       := v4.3.2
+GORELEASER_VERSION := v2.17.0
+HELM               := $(TOOLS)/helm
+GORELEASER         := $(TOOLS)/goreleaser
+IMAGE              ?= localhost/vnodediag
+
+# helm, goreleaser: the pinned CLIs, built once into bin/tools.
+helm: $(HELM)
+$(HELM):
+	GOBIN=$(TOOLS) $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+goreleaser: $(GORELEASER)
+$(GORELEASER):
+	GOBIN=$(TOOLS) $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+
+# image: one static image (daemon, CLI, agent) FROM scratch, assembled by
+# buildah from Containerfile without a registry; tagged $(IMAGE):$(VERSION)
+# and $(IMAGE):latest in the local container storage (podman sees it).
+image:
+	rm -rf bin/image && mkdir -p bin/image
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS) -s -w' -o bin/image/vnodediag ./cmd/vnodediag
+	cp /etc/ssl/certs/ca-certificates.crt bin/image/
+	buildah build --quiet --build-arg VERSION=$(VERSION) -f Containerfile -t $(IMAGE):$(VERSION) -t $(IMAGE):latest bin/image
+
+# image-test: builds the image and runs it with podman (test/image).
+image-test: image
+	VNODEDIAG_IMAGE=$(IMAGE):$(VERSION) $(GO) test -count=1 -v -run . ./test/image/
+
+# manifests: renders deploy/kubernetes and deploy/agent from the chart, and
+# copies the alert rules (deploy/prometheus/rules.yaml) into the chart.
+manifests: helm
+	if [ -f deploy/prometheus/rules.yaml ]; then cp deploy/prometheus/rules.yaml deploy/helm/vnodediag/files/rules.yaml; fi
+	hack/render-manifests.sh $(HELM)
+
+# release-check: goreleaser's own check of .goreleaser.yaml.
+release-check: goreleaser
+	$(GORELEASER) check
+
+# release-snapshot: every archive of a release (linux/darwin, amd64/arm64),
+# checksums, into dist/, without publishing anything.
+release-snapshot: goreleaser
+	$(GORELEASER) release --snapshot --clean --skip=publish,sign

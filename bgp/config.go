@@ -3,7 +3,10 @@ package bgp
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/vnodediag/vnodediag/diag"
@@ -68,6 +71,10 @@ type PeerConfig struct {
 	// Password is the TCP MD5 (RFC 2385) password. It never appears in
 	// logs, reports or errors.
 	Password string `json:"password,omitempty"`
+	// PasswordFile is a file holding the password instead (a mounted
+	// Secret), read once when the configuration is validated, surrounding
+	// white space trimmed. Errors name the file, never its content.
+	PasswordFile string `json:"passwordFile,omitempty"`
 	// Passive makes the observer wait for the router to connect.
 	Passive bool `json:"passive,omitempty"`
 	// Multihop is the eBGP multihop TTL (0: directly connected).
@@ -86,16 +93,45 @@ type PeerConfig struct {
 // form (an IPv4-mapped IPv6 address is the IPv4 address), so one router
 // cannot be listed twice under two spellings.
 func (c *Config) Validate() error {
-	if err := c.validate(); err != nil {
+	passwords, err := c.validate()
+	if err != nil {
 		return err
 	}
-	c.norm = c.build()
+	c.norm = c.build(passwords)
 	return nil
 }
 
-// validate names every field that is wrong.
-func (c *Config) validate() error {
+// maxPasswordFile bounds what is read of a password file: a TCP MD5 key
+// is at most 80 bytes, so anything much longer is the wrong file.
+const maxPasswordFile = 4096
+
+// readPasswordFile returns the trimmed content of a password file. Its
+// errors name the file and never quote what is in it.
+func readPasswordFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxPasswordFile+1))
+	if err != nil {
+		return "", err // *fs.PathError: names the file
+	}
+	if len(b) > maxPasswordFile {
+		return "", fmt.Errorf("%s: larger than %d bytes, not a password", path, maxPasswordFile)
+	}
+	pw := strings.TrimSpace(string(b))
+	if pw == "" {
+		return "", fmt.Errorf("%s: empty", path)
+	}
+	return pw, nil
+}
+
+// validate names every field that is wrong, and returns each peer's
+// password (read from its passwordFile where one is given).
+func (c *Config) validate() ([]string, error) {
 	var errs []error
+	passwords := make([]string, len(c.Peers))
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.LocalASN == 0 {
 		add("localASN: must be set (1-4294967295)")
@@ -139,9 +175,21 @@ func (c *Config) validate() error {
 		if p.Passive && c.ListenPort == -1 {
 			add("%s.passive: a passive peer needs a listener, but listenPort is -1", f)
 		}
-		if len(p.Password) > 80 {
+		passwords[i] = p.Password
+		pwField := "password"
+		if p.PasswordFile != "" {
+			pwField = "passwordFile"
+			if p.Password != "" {
+				add("%s: password and passwordFile are mutually exclusive: give one", f)
+			} else if pw, err := readPasswordFile(p.PasswordFile); err != nil {
+				add("%s.passwordFile: %v", f, err)
+			} else {
+				passwords[i] = pw
+			}
+		}
+		if len(passwords[i]) > 80 {
 			// Linux limits TCP MD5 keys to 80 bytes; the length is not secret.
-			add("%s.password: longer than 80 bytes (%d)", f, len(p.Password))
+			add("%s.%s: longer than 80 bytes (%d)", f, pwField, len(passwords[i]))
 		}
 		if p.HoldTime != nil && *p.HoldTime != 0 && (*p.HoldTime < 3 || *p.HoldTime > 65535) {
 			add("%s.holdTime: %d is not 0 or 3-65535 seconds", f, *p.HoldTime)
@@ -171,7 +219,7 @@ func (c *Config) validate() error {
 			add("serviceAddresses[%d]: %v", i, err)
 		}
 	}
-	return errors.Join(errs...)
+	return passwords, errors.Join(errs...)
 }
 
 func family(a netip.Addr) string {
@@ -218,7 +266,7 @@ func (c *Config) settings() (*settings, error) {
 }
 
 // build applies the defaults to a validated Config.
-func (c *Config) build() *settings {
+func (c *Config) build(passwords []string) *settings {
 	s := &settings{
 		localASN:         c.LocalASN,
 		routerID:         mustParseAddr(c.RouterID).String(),
@@ -234,13 +282,13 @@ func (c *Config) build() *settings {
 	if c.EstablishTimeout > 0 {
 		s.establishTimeout = c.EstablishTimeout.D()
 	}
-	for _, p := range c.Peers {
+	for i, p := range c.Peers {
 		ps := peerSettings{
 			name:        p.Name,
 			address:     mustParseAddr(p.Address),
 			port:        p.Port,
 			asn:         p.ASN,
-			password:    p.Password,
+			password:    passwords[i],
 			passive:     p.Passive,
 			multihop:    p.Multihop,
 			holdTime:    DefaultHoldTime,

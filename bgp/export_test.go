@@ -39,3 +39,7 @@ var (
 	EvaluateCloudRoutes = evalCloudRoutes
 	EvaluatePodCIDRs    = evalPodCIDRs
 )
+
+// PeerPassword is the password the observer will use for peer i of a
+// validated Config (from password or passwordFile).
+func PeerPassword(c *Config, i int) string { return c.norm.peers[i].password }

@@ -26,6 +26,10 @@ import (
 	"github.com/vnodediag/vnodediag/test/kubelab"
 )
 
+// rbacFile is the chart's RBAC (deploy/helm/vnodediag/templates/rbac.yaml)
+// as rendered with the kustomize base's values by `make manifests`; the
+// chart test (test/chart) fails when this render is stale, so these tests
+// prove the roles the chart installs.
 const rbacFile = "../../deploy/kubernetes/rbac.yaml"
 
 // readRoles returns the ClusterRole and the Roles of the shipped RBAC.
