@@ -15,6 +15,7 @@ import (
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/config"
 	"github.com/vnodediag/vnodediag/diag/daemon"
+	"github.com/vnodediag/vnodediag/diag/kube"
 	"github.com/vnodediag/vnodediag/diag/server"
 )
 
@@ -54,6 +55,13 @@ one stays in force.`,
 	cmd.Flags().DurationVar(&f.shutdownGrace, "shutdown-grace", 30*time.Second, "time the daemon gets to stop on SIGTERM: running calls finish, then BGP sessions are closed")
 	return cmd
 }
+
+// The watch cache of the Kubernetes source is a warm source the daemon
+// only reads, refreshes when asked and asks for its health.
+var (
+	_ daemon.Refresher      = (*kube.CachedProvider)(nil)
+	_ daemon.HealthReporter = (*kube.CachedProvider)(nil)
+)
 
 // daemonOptions are the daemon's options for a configuration and its runner.
 func daemonOptions(cfg *config.Config, r *diag.Runner, log *slog.Logger) daemon.Options {

@@ -430,7 +430,7 @@ func (c *CachedProvider) waitUsable(ctx context.Context) error {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if err := c.Healthy(); err == nil {
+		if err := c.Health(); err == nil {
 			return nil
 		}
 		for _, u := range c.units {
@@ -454,11 +454,11 @@ func (c *CachedProvider) waitUsable(ctx context.Context) error {
 	}
 }
 
-// Healthy is nil while the cache is current: it has synced, and the last
+// Health is nil while the cache is current: it has synced, and the last
 // list or watch request of nodes and pods succeeded. Otherwise it says why
 // (the daemon's health of the kube source is NOT_SERVING meanwhile). The
 // other watches failing make only the checks that read them ERROR.
-func (c *CachedProvider) Healthy() error {
+func (c *CachedProvider) Health() error {
 	if c.stopping() {
 		return errors.New("kubernetes watch cache: not running")
 	}

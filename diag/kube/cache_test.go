@@ -120,7 +120,7 @@ func TestCachedProviderFollowsChurn(t *testing.T) {
 	if err := c.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Healthy(); err != nil {
+	if err := c.Health(); err != nil {
 		t.Fatalf("healthy after sync: %v", err)
 	}
 	oneShot, err := kube.ForRESTConfig(&kube.Config{}, lab.Config, "lab")
@@ -201,7 +201,7 @@ func TestCachedProviderFollowsChurn(t *testing.T) {
 		t.Errorf("after refresh: %s", d)
 	}
 	c.Close()
-	if err := c.Healthy(); err == nil {
+	if err := c.Health(); err == nil {
 		t.Error("healthy after Close")
 	}
 	goleak.VerifyNone(t, leaks)
@@ -236,12 +236,12 @@ func TestCachedProviderRecoversFromRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "unhealthy while the API server is down", func() string {
-		if c.Healthy() == nil {
+		if c.Health() == nil {
 			return "still healthy"
 		}
 		return ""
 	})
-	t.Logf("while down: %v", c.Healthy())
+	t.Logf("while down: %v", c.Health())
 	gctx, gcancel := context.WithTimeout(ctx, time.Second)
 	_, err = c.Gather(gctx)
 	gcancel()
@@ -273,7 +273,7 @@ func TestCachedProviderRecoversFromRestart(t *testing.T) {
 	}
 	hc.CloseIdleConnections()
 	eventually(t, 90*time.Second, "healthy again and current", func() string {
-		if err := c.Healthy(); err != nil {
+		if err := c.Health(); err != nil {
 			return err.Error()
 		}
 		v, err := c.Gather(ctx)

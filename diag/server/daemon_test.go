@@ -28,10 +28,11 @@ import (
 // runs (a non-fresh call reads the warm state, a fresh one regathers, the
 // next periodic run reports the transition to watchers), DiagnoseStream's
 // order (source progress, each check, the report), the per-source health
-// going NOT_SERVING when the API server is gone, and no goroutine left
+// going NOT_SERVING when the API server stops mid-watch and SERVING again
+// when it is back (the watch cache recovers alone), and no goroutine left
 // after the streams are cancelled and the daemon stopped.
 func TestDaemonOverGRPCWithKube(t *testing.T) {
-	lab := kubelab.StartT(t)
+	lab := kubelab.StartRestartableT(t)
 	ignore := goleak.IgnoreCurrent()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -149,21 +150,32 @@ func TestDaemonOverGRPCWithKube(t *testing.T) {
 		t.Errorf("DiagnoseStream of an unknown check: %v", err)
 	}
 
-	// The API server goes away: kube is NOT_SERVING after one failed refresh.
-	lab.Stop()
+	// The API server goes away mid-watch: kube is NOT_SERVING after one
+	// failed refresh, and SERVING again once the watch is back.
+	if err := lab.StopAPIServer(); err != nil {
+		t.Fatal(err)
+	}
 	health := healthpb.NewHealthClient(conn)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		hc, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: "vnodediag.source.kube"})
-		if err == nil && hc.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kube health with the API server gone: %v %v", hc, err)
+	kubeHealth := func(want healthpb.HealthCheckResponse_ServingStatus, why string) {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			hc, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: "vnodediag.source.kube"})
+			if err == nil && hc.GetStatus() == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("kube health %s: %v %v, want %v", why, hc, err, want)
+			}
 		}
 	}
+	kubeHealth(healthpb.HealthCheckResponse_NOT_SERVING, "with the API server gone")
 	if hc, err := health.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil || hc.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Errorf(`"" with kube down: %v %v`, hc, err)
 	}
+	if err := lab.StartAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	kubeHealth(healthpb.HealthCheckResponse_SERVING, "with the API server back")
 
 	wcancel()
 	for {
@@ -180,7 +192,9 @@ func TestDaemonOverGRPCWithKube(t *testing.T) {
 	<-served
 	d.Abort()
 	r.Close()
-	if err := goleak.Find(ignore); err != nil {
+	// The restarted kube-apiserver is the lab's: envtest waits for its
+	// process until the lab stops.
+	if err := goleak.Find(ignore, goleak.IgnoreAnyFunction("sigs.k8s.io/controller-runtime/pkg/internal/testing/process.(*State).Start.func1")); err != nil {
 		t.Error(err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -166,8 +167,10 @@ func StartRestartable() (*Lab, error) {
 		return nil, err
 	}
 	env := &envtest.Environment{BinaryAssetsDirectory: assets}
-	// A certificate directory of our own survives the server's stop.
+	// A certificate directory of our own survives the server's stop; the
+	// stop may wait for the watches of a loaded machine to drain.
 	env.ControlPlane.APIServer = &envtest.APIServer{CertDir: dir}
+	env.ControlPlaneStopTimeout = 90 * time.Second
 	l, err := start(env)
 	if err != nil {
 		_ = os.RemoveAll(dir)
