@@ -2,16 +2,8 @@ package server
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,87 +19,9 @@ import (
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue returns a PEM certificate and key valid from notBefore to notAfter
-// for 127.0.0.1 and "vnodediag.test", as a server or a client.
-func (ca *testCA) issue(t *testing.T, client bool, notBefore, notAfter time.Time) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	usage := x509.ExtKeyUsageServerAuth
-	if client {
-		usage = x509.ExtKeyUsageClientAuth
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: "vnodediag.test"},
-		NotBefore: notBefore, NotAfter: notAfter,
-		DNSNames: []string{"vnodediag.test"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-}
-
-func (ca *testCA) valid(t *testing.T, client bool) ([]byte, []byte) {
-	return ca.issue(t, client, time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
-}
-
-func (ca *testCA) expired(t *testing.T, client bool) ([]byte, []byte) {
-	return ca.issue(t, client, time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour))
-}
-
-// writeFile replaces path the way a Secret volume or cert-manager does:
-// a new file renamed over the old one.
-func writeFile(t *testing.T, path string, b []byte) string {
-	t.Helper()
-	tmp := path + ".new"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // files writes a certificate and key into dir under prefix.
 func files(t *testing.T, dir, prefix string, cert, key []byte) (string, string) {
-	return writeFile(t, filepath.Join(dir, prefix+".crt"), cert), writeFile(t, filepath.Join(dir, prefix+".key"), key)
+	return diagtest.WriteFile(t, filepath.Join(dir, prefix+".crt"), cert), diagtest.WriteFile(t, filepath.Join(dir, prefix+".key"), key)
 }
 
 // secureServe serves testChecks with sec on a loopback port and returns
@@ -168,10 +82,10 @@ func wantCode(t *testing.T, what string, err error, want codes.Code) {
 // whose certificate expired, fails the handshake (UNAVAILABLE).
 func TestTLSServerCertificate(t *testing.T) {
 	dir := t.TempDir()
-	ca, other := newCA(t, "ca"), newCA(t, "other")
-	caFile := writeFile(t, filepath.Join(dir, "ca.pem"), ca.pem)
-	otherFile := writeFile(t, filepath.Join(dir, "other.pem"), other.pem)
-	cert, key := ca.valid(t, false)
+	ca, other := diagtest.NewCA(t, "ca"), diagtest.NewCA(t, "other")
+	caFile := diagtest.WriteFile(t, filepath.Join(dir, "ca.pem"), ca.PEM)
+	otherFile := diagtest.WriteFile(t, filepath.Join(dir, "other.pem"), other.PEM)
+	cert, key := ca.Valid(t, false)
 	certFile, keyFile := files(t, dir, "server", cert, key)
 	addr := secureServe(t, &Security{CertFile: certFile, KeyFile: keyFile})
 
@@ -189,7 +103,7 @@ func TestTLSServerCertificate(t *testing.T) {
 	l, _, _ = call(t, addr, ClientSecurity{Plaintext: true})
 	wantCode(t, "plaintext to a TLS daemon", l, codes.Unavailable)
 
-	cert, key = ca.expired(t, false)
+	cert, key = ca.Expired(t, false)
 	certFile, keyFile = files(t, t.TempDir(), "expired", cert, key)
 	addr = secureServe(t, &Security{CertFile: certFile, KeyFile: keyFile})
 	l, _, _ = call(t, addr, ClientSecurity{CAFile: caFile})
@@ -204,17 +118,17 @@ func TestTLSServerCertificate(t *testing.T) {
 // behind the handshake too.
 func TestMTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca, other := newCA(t, "ca"), newCA(t, "other")
-	caFile := writeFile(t, filepath.Join(dir, "ca.pem"), ca.pem)
-	cert, key := ca.valid(t, false)
+	ca, other := diagtest.NewCA(t, "ca"), diagtest.NewCA(t, "other")
+	caFile := diagtest.WriteFile(t, filepath.Join(dir, "ca.pem"), ca.PEM)
+	cert, key := ca.Valid(t, false)
 	certFile, keyFile := files(t, dir, "server", cert, key)
 	addr := secureServe(t, &Security{CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile})
 
-	cc, ck := ca.valid(t, true)
+	cc, ck := ca.Valid(t, true)
 	goodCert, goodKey := files(t, dir, "client", cc, ck)
-	oc, ok := other.valid(t, true)
+	oc, ok := other.Valid(t, true)
 	otherCert, otherKey := files(t, dir, "client-other", oc, ok)
-	ec, ek := ca.expired(t, true)
+	ec, ek := ca.Expired(t, true)
 	expCert, expKey := files(t, dir, "client-expired", ec, ek)
 
 	l, r, h := call(t, addr, ClientSecurity{CAFile: caFile, CertFile: goodCert, KeyFile: goodKey})
@@ -239,13 +153,13 @@ func TestMTLS(t *testing.T) {
 // health needs none; a rewritten token file applies to the next call.
 func TestToken(t *testing.T) {
 	dir := t.TempDir()
-	ca := newCA(t, "ca")
-	caFile := writeFile(t, filepath.Join(dir, "ca.pem"), ca.pem)
-	cert, key := ca.valid(t, false)
+	ca := diagtest.NewCA(t, "ca")
+	caFile := diagtest.WriteFile(t, filepath.Join(dir, "ca.pem"), ca.PEM)
+	cert, key := ca.Valid(t, false)
 	certFile, keyFile := files(t, dir, "server", cert, key)
-	tokFile := writeFile(t, filepath.Join(dir, "token"), []byte("s3cret-one\n"))
-	good := writeFile(t, filepath.Join(dir, "good"), []byte("s3cret-one"))
-	wrong := writeFile(t, filepath.Join(dir, "wrong"), []byte("s3cret-two"))
+	tokFile := diagtest.WriteFile(t, filepath.Join(dir, "token"), []byte("s3cret-one\n"))
+	good := diagtest.WriteFile(t, filepath.Join(dir, "good"), []byte("s3cret-one"))
+	wrong := diagtest.WriteFile(t, filepath.Join(dir, "wrong"), []byte("s3cret-two"))
 	var logs diagtest.SyncBuffer
 	addr := secureServe(t, &Security{CertFile: certFile, KeyFile: keyFile, TokenFile: tokFile,
 		Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
@@ -265,14 +179,14 @@ func TestToken(t *testing.T) {
 		t.Errorf("wrong token: message %q", msg)
 	}
 
-	writeFile(t, tokFile, []byte("s3cret-two"))
+	diagtest.WriteFile(t, tokFile, []byte("s3cret-two"))
 	l, _, _ = call(t, addr, ClientSecurity{CAFile: caFile, TokenFile: good})
 	wantCode(t, "old token after rotation", l, codes.Unauthenticated)
 	l, _, _ = call(t, addr, ClientSecurity{CAFile: caFile, TokenFile: wrong})
 	wantCode(t, "new token after rotation", l, codes.OK)
 
 	// An emptied token file keeps the last good token.
-	writeFile(t, tokFile, nil)
+	diagtest.WriteFile(t, tokFile, nil)
 	l, _, _ = call(t, addr, ClientSecurity{CAFile: caFile, TokenFile: wrong})
 	wantCode(t, "token after the file was emptied", l, codes.OK)
 	if !strings.Contains(logs.String(), "keeping the previous bearer token") {
@@ -289,13 +203,13 @@ func TestToken(t *testing.T) {
 // token lets a call in; neither is UNAUTHENTICATED.
 func TestMTLSOrToken(t *testing.T) {
 	dir := t.TempDir()
-	ca := newCA(t, "ca")
-	caFile := writeFile(t, filepath.Join(dir, "ca.pem"), ca.pem)
-	cert, key := ca.valid(t, false)
+	ca := diagtest.NewCA(t, "ca")
+	caFile := diagtest.WriteFile(t, filepath.Join(dir, "ca.pem"), ca.PEM)
+	cert, key := ca.Valid(t, false)
 	certFile, keyFile := files(t, dir, "server", cert, key)
-	cc, ck := ca.valid(t, true)
+	cc, ck := ca.Valid(t, true)
 	clientCert, clientKey := files(t, dir, "client", cc, ck)
-	tokFile := writeFile(t, filepath.Join(dir, "token"), []byte("s3cret"))
+	tokFile := diagtest.WriteFile(t, filepath.Join(dir, "token"), []byte("s3cret"))
 	addr := secureServe(t, &Security{CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile, TokenFile: tokFile})
 
 	l, _, _ := call(t, addr, ClientSecurity{CAFile: caFile, CertFile: clientCert, KeyFile: clientKey})
@@ -311,10 +225,10 @@ func TestMTLSOrToken(t *testing.T) {
 // restart; a half-written pair keeps the previous one.
 func TestCertificateRotation(t *testing.T) {
 	dir := t.TempDir()
-	ca1, ca2 := newCA(t, "ca1"), newCA(t, "ca2")
-	ca1File := writeFile(t, filepath.Join(dir, "ca1.pem"), ca1.pem)
-	ca2File := writeFile(t, filepath.Join(dir, "ca2.pem"), ca2.pem)
-	cert, key := ca1.valid(t, false)
+	ca1, ca2 := diagtest.NewCA(t, "ca1"), diagtest.NewCA(t, "ca2")
+	ca1File := diagtest.WriteFile(t, filepath.Join(dir, "ca1.pem"), ca1.PEM)
+	ca2File := diagtest.WriteFile(t, filepath.Join(dir, "ca2.pem"), ca2.PEM)
+	cert, key := ca1.Valid(t, false)
 	certFile, keyFile := files(t, dir, "server", cert, key)
 	var logs diagtest.SyncBuffer
 	addr := secureServe(t, &Security{CertFile: certFile, KeyFile: keyFile, Log: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -323,15 +237,15 @@ func TestCertificateRotation(t *testing.T) {
 	wantCode(t, "before rotation, CA 1", l, codes.OK)
 
 	// The certificate alone is new: it does not match the old key.
-	cert2, key2 := ca2.valid(t, false)
-	writeFile(t, certFile, cert2)
+	cert2, key2 := ca2.Valid(t, false)
+	diagtest.WriteFile(t, certFile, cert2)
 	l, _, _ = call(t, addr, ClientSecurity{CAFile: ca1File})
 	wantCode(t, "half-written pair, CA 1", l, codes.OK)
 	if !strings.Contains(logs.String(), "keeping the previous TLS certificate") {
 		t.Errorf("no warning about the half-written pair:\n%s", logs.String())
 	}
 
-	writeFile(t, keyFile, key2)
+	diagtest.WriteFile(t, keyFile, key2)
 	l, _, _ = call(t, addr, ClientSecurity{CAFile: ca2File})
 	wantCode(t, "after rotation, CA 2", l, codes.OK)
 	l, _, _ = call(t, addr, ClientSecurity{CAFile: ca1File})
@@ -341,11 +255,11 @@ func TestCertificateRotation(t *testing.T) {
 // Bad files are errors at start that name them; a pair needs both halves.
 func TestSecurityErrors(t *testing.T) {
 	dir := t.TempDir()
-	ca := newCA(t, "ca")
-	cert, key := ca.valid(t, false)
+	ca := diagtest.NewCA(t, "ca")
+	cert, key := ca.Valid(t, false)
 	certFile, keyFile := files(t, dir, "server", cert, key)
-	garbage := writeFile(t, filepath.Join(dir, "garbage"), []byte("not pem"))
-	empty := writeFile(t, filepath.Join(dir, "empty"), []byte(" \n"))
+	garbage := diagtest.WriteFile(t, filepath.Join(dir, "garbage"), []byte("not pem"))
+	empty := diagtest.WriteFile(t, filepath.Join(dir, "empty"), []byte(" \n"))
 	missing := filepath.Join(dir, "missing")
 	for _, c := range []struct {
 		sec  Security
