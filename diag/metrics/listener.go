@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/prometheus/exporter-toolkit/web"
@@ -29,10 +30,8 @@ func Listen(addr, webConfig string, h http.Handler, log *slog.Logger) (*Endpoint
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if webConfig != "" {
-		if err := web.Validate(webConfig); err != nil {
-			return nil, fmt.Errorf("web config %s: %w", webConfig, err)
-		}
+	if err := ValidateWebConfig(webConfig); err != nil {
+		return nil, err
 	}
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -55,6 +54,23 @@ func Listen(addr, webConfig string, h http.Handler, log *slog.Logger) (*Endpoint
 	}
 	return &Endpoint{lis: lis, srv: srv, webConfig: webConfig, log: log}, nil
 }
+
+// ValidateWebConfig loads the web configuration file as Serve will (its
+// TLS files, its users); "" is no configuration and valid.
+func ValidateWebConfig(path string) error {
+	if path == "" {
+		return nil
+	}
+	if err := web.Validate(path); err != nil {
+		// YAML errors quote the values they could not decode; the file
+		// holds password hashes, and a wrong file given here may hold
+		// anything, so the quotes go.
+		return fmt.Errorf("web config %s: %s", path, quoted.ReplaceAllString(err.Error(), "a value"))
+	}
+	return nil
+}
+
+var quoted = regexp.MustCompile("`[^`]*`")
 
 // Addr is the address the endpoint listens on.
 func (e *Endpoint) Addr() net.Addr { return e.lis.Addr() }

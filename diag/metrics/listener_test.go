@@ -147,4 +147,10 @@ func TestEndpointBadWebConfig(t *testing.T) {
 	if _, err := Listen("127.0.0.1:0", unknown, New().Handler(), nil); err == nil {
 		t.Error("web config with an unknown field loaded")
 	}
+	// A file that is not a web config (a token given by mistake): the
+	// error does not quote it.
+	secret := diagtest.WriteFile(t, filepath.Join(dir, "token"), []byte("s3cret-value\n"))
+	if _, err := Listen("127.0.0.1:0", secret, New().Handler(), nil); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("web config that is a token: %v", err)
+	}
 }
