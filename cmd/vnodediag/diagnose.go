@@ -24,7 +24,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/vnodediag/vnodediag/diag"
@@ -43,6 +42,54 @@ type diagnoseFlags struct {
 	color      string
 	verbose    bool
 	fresh      bool
+	remoteSecurityFlags
+}
+
+// remoteSecurityFlags secure the connection of --server.
+type remoteSecurityFlags struct {
+	serverCAFile   string
+	clientCertFile string
+	clientKeyFile  string
+	serverName     string
+	tokenFile      string
+	insecure       bool
+}
+
+func (f *remoteSecurityFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.serverCAFile, "server-ca-file", "", "with --server: verify the daemon's TLS certificate with these PEM CAs (default: the system's roots); implies TLS")
+	fl.StringVar(&f.clientCertFile, "client-cert-file", "", "with --server: PEM client certificate for a daemon that requires mTLS; implies TLS")
+	fl.StringVar(&f.clientKeyFile, "client-key-file", "", "with --server: the PEM private key of --client-cert-file")
+	fl.StringVar(&f.serverName, "server-name", "", "with --server: the name the daemon's certificate must carry (default: the --server host); implies TLS")
+	fl.StringVar(&f.tokenFile, "token-file", "", "with --server: send the bearer token in this file")
+	fl.BoolVar(&f.insecure, "insecure", false, "with --server: plaintext to a non-loopback daemon (served with --insecure-listen)")
+}
+
+// clientSecurity decides how the daemon at addr (--server) is dialled:
+// TLS to any non-loopback daemon unless --insecure; plaintext to a loopback
+// one unless a TLS flag is given. A token never crosses the network in
+// clear.
+func (f *remoteSecurityFlags) clientSecurity(addr string) (*server.ClientSecurity, error) {
+	tlsFlags := f.serverCAFile != "" || f.clientCertFile != "" || f.clientKeyFile != "" || f.serverName != ""
+	if addr == "" {
+		if tlsFlags || f.tokenFile != "" || f.insecure {
+			return nil, usageErr("--server-ca-file, --client-cert-file, --client-key-file, --server-name, --token-file and --insecure apply only with --server")
+		}
+		return nil, nil
+	}
+	if f.insecure && tlsFlags {
+		return nil, usageErr("--insecure contradicts --server-ca-file, --client-cert-file, --client-key-file and --server-name: leave it out to use TLS")
+	}
+	if (f.clientCertFile == "") != (f.clientKeyFile == "") {
+		return nil, usageErr("--client-cert-file and --client-key-file go together: give both")
+	}
+	loop := loopbackListen(addr)
+	plaintext := f.insecure || loop && !tlsFlags
+	if plaintext && !loop && f.tokenFile != "" {
+		return nil, usageErr("--token-file with --insecure to the non-loopback %s: the token would cross the network in clear; serve the daemon with TLS", addr)
+	}
+	return &server.ClientSecurity{Plaintext: plaintext, CAFile: f.serverCAFile, CertFile: f.clientCertFile, KeyFile: f.clientKeyFile,
+		ServerName: f.serverName, TokenFile: f.tokenFile}, nil
 }
 
 func newDiagnose() *cobra.Command {
@@ -66,6 +113,10 @@ incomplete); 64 usage or configuration error; 69 daemon unreachable;
   # ask a running daemon instead of running in-process
   vnodediag diagnose --server 127.0.0.1:7443 --skip dns.onprem-from-cloud
 
+  # a daemon on the network: TLS, its CA, a client certificate (mTLS)
+  vnodediag diagnose --server daemon.example:7443 --server-ca-file ca.crt \
+    --client-cert-file client.crt --client-key-file client.key
+
   # fail the CI job on warnings too, JUnit for the CI system
   vnodediag diagnose --fail-on=warn -o junit > vnodediag.xml
 
@@ -74,7 +125,8 @@ incomplete); 64 usage or configuration error; 69 daemon unreachable;
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDiagnose(cmd, f) },
 	}
-	f.register(cmd)
+	f.sourceFlags.register(cmd)
+	f.remoteSecurityFlags.register(cmd)
 	fl := cmd.Flags()
 	fl.StringSliceVar(&f.only, "only", nil, "run only these check IDs or ID prefixes (comma-separated, e.g. k8s,bgp.session)")
 	fl.StringSliceVar(&f.skip, "skip", nil, "leave out these check IDs or ID prefixes")
@@ -128,6 +180,9 @@ func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 		}
 	} else if f.fresh {
 		return usageErr("--fresh applies to --server only: an in-process run always gathers")
+	}
+	if _, err := f.clientSecurity(f.server); err != nil {
+		return err
 	}
 	out := cmd.OutOrStdout()
 	opt := render.Options{Verbose: f.verbose, Width: 80}
@@ -278,8 +333,15 @@ func diagnoseRemote(ctx context.Context, f *diagnoseFlags, progress func(diag.Pr
 	if f.configPath != "" || f.kubeconfig != "" || f.kubeContext != "" {
 		return nil, usageErr("--server runs on the daemon's configuration; --config, --kubeconfig and --context do not apply")
 	}
-	conn, err := grpc.NewClient(f.server, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(server.MaxMessageSize)))
+	sec, err := f.clientSecurity(f.server)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := sec.DialOptions()
+	if err != nil {
+		return nil, usageErr("--server %s: %v", f.server, err)
+	}
+	conn, err := grpc.NewClient(f.server, append(opts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(server.MaxMessageSize)))...)
 	if err != nil {
 		return nil, usageErr("--server %q: %v", f.server, err)
 	}
@@ -362,7 +424,9 @@ func remoteError(f *diagnoseFlags, err error) error {
 		return fmt.Errorf("daemon %s: %w", f.server, context.Canceled)
 	case codes.DeadlineExceeded:
 		return &exitError{code: exitUnavailable, err: fmt.Errorf("daemon %s did not answer within --timeout %s", f.server, f.timeout)}
-	case codes.Unavailable, codes.Unimplemented, codes.Unauthenticated, codes.PermissionDenied:
+	case codes.Unauthenticated, codes.PermissionDenied:
+		return &exitError{code: exitUnavailable, err: fmt.Errorf("daemon %s refused the call: %s: %s (give --token-file, or --client-cert-file and --client-key-file)", f.server, st.Code(), msg)}
+	case codes.Unavailable, codes.Unimplemented:
 		return &exitError{code: exitUnavailable, err: fmt.Errorf("daemon %s unreachable: %s: %s", f.server, st.Code(), msg)}
 	case codes.ResourceExhausted:
 		if retry, ok := retryHint(st); ok {

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -27,6 +26,7 @@ type watchFlags struct {
 	only    []string
 	current bool
 	output  string
+	remoteSecurityFlags
 }
 
 func newWatch() *cobra.Command {
@@ -49,6 +49,7 @@ Runs until interrupted (exit 0) or until the daemon goes away (exit 69).`,
 	fl.StringSliceVar(&f.only, "only", nil, "watch only these check IDs or ID prefixes")
 	fl.BoolVar(&f.current, "current", false, "print the current status of every watched check first")
 	fl.StringVarP(&f.output, "output", "o", "text", "output format: text (a line per event) or json (a WatchEvent per line)")
+	f.remoteSecurityFlags.register(cmd)
 	return cmd
 }
 
@@ -59,10 +60,17 @@ func runWatch(cmd *cobra.Command, f *watchFlags) error {
 	if err := checkServerAddress(f.server); err != nil {
 		return usageErr("--server %q: %v", f.server, err)
 	}
+	sec, err := f.clientSecurity(f.server)
+	if err != nil {
+		return err
+	}
+	opts, err := sec.DialOptions()
+	if err != nil {
+		return usageErr("--server %s: %v", f.server, err)
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	conn, err := grpc.NewClient(f.server, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(server.MaxMessageSize)))
+	conn, err := grpc.NewClient(f.server, append(opts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(server.MaxMessageSize)))...)
 	if err != nil {
 		return usageErr("--server %q: %v", f.server, err)
 	}

@@ -1,0 +1,287 @@
+package metrics
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/common/expfmt"
+	"go.uber.org/goleak"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vnodediag/vnodediag/bgp"
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/daemon"
+	"github.com/vnodediag/vnodediag/dnsprobe"
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// exposition is the registry's text exposition, without the Go and
+// process collectors' series and without comments.
+func exposition(t *testing.T, m *Metrics) string {
+	t.Helper()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for _, f := range fams {
+		if !strings.HasPrefix(f.GetName(), "vnodediag_") {
+			continue
+		}
+		if _, err := expfmt.MetricFamilyToText(&b, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var lines []string
+	for l := range strings.Lines(b.String()) {
+		if !strings.HasPrefix(l, "#") {
+			lines = append(lines, strings.TrimSuffix(l, "\n"))
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+func wantLines(t *testing.T, got string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains("\n"+got+"\n", "\n"+w+"\n") {
+			t.Errorf("no line %q in\n%s", w, got)
+		}
+	}
+}
+
+func noLines(t *testing.T, got string, prefixes ...string) {
+	t.Helper()
+	for l := range strings.Lines(got) {
+		for _, p := range prefixes {
+			if strings.HasPrefix(l, p) {
+				t.Errorf("unexpected %q", strings.TrimSpace(l))
+			}
+		}
+	}
+}
+
+func result(check string, s pb.Status, d time.Duration) *pb.Result {
+	return &pb.Result{CheckId: check, Status: s, Duration: durationpb.New(d)}
+}
+
+func report(start time.Time, wall time.Duration, results []*pb.Result, sources ...*pb.SourceStatus) *pb.Report {
+	return &pb.Report{StartTime: timestamppb.New(start), EndTime: timestamppb.New(start.Add(wall)), Results: results, Sources: sources}
+}
+
+func source(name string, s pb.SourceStatus_State, d time.Duration) *pb.SourceStatus {
+	return &pb.SourceStatus{Name: name, State: s, Duration: durationpb.New(d)}
+}
+
+// A check's status is its worst result's; checks and sources a later run
+// did not select keep their state; a source not configured is absent;
+// the last success of a source stays when it fails.
+func TestObserveReport(t *testing.T) {
+	m := New()
+	t0 := time.Unix(1_800_000_000, 0)
+	m.ObserveReport(report(t0, 2*time.Second, []*pb.Result{
+		result("k8s.a", pb.Status_PASS, 10*time.Millisecond),
+		result("k8s.a", pb.Status_FAIL, 10*time.Millisecond),
+		result("k8s.b", pb.Status_WARN, 3*time.Millisecond),
+		result("bgp.session", pb.Status_SKIP, 0),
+	}, source("kube", pb.SourceStatus_OK, 1500*time.Millisecond), source("bgp", pb.SourceStatus_NOT_CONFIGURED, 0),
+		source("dns", pb.SourceStatus_OK, 250*time.Millisecond)))
+	got := exposition(t, m)
+	wantLines(t, got,
+		`vnodediag_check_status{check="k8s.a",status="fail"} 1`,
+		`vnodediag_check_status{check="k8s.a",status="pass"} 0`,
+		`vnodediag_check_status{check="k8s.a",status="error"} 0`,
+		`vnodediag_check_status{check="k8s.b",status="warn"} 1`,
+		`vnodediag_check_status{check="bgp.session",status="skip"} 1`,
+		`vnodediag_check_duration_seconds_count{check="k8s.a"} 1`,
+		`vnodediag_check_duration_seconds_sum{check="k8s.a"} 0.01`,
+		`vnodediag_run_duration_seconds_count 1`,
+		`vnodediag_run_duration_seconds_sum 2`,
+		`vnodediag_runs_total 1`,
+		`vnodediag_last_run_timestamp_seconds 1.800000002e+09`,
+		`vnodediag_source_up{source="kube"} 1`,
+		`vnodediag_source_duration_seconds{source="kube"} 1.5`,
+		`vnodediag_source_last_success_timestamp_seconds{source="kube"} 1.800000002e+09`,
+		`vnodediag_source_up{source="dns"} 1`,
+	)
+	noLines(t, got, `vnodediag_source_up{source="bgp"}`, `vnodediag_check_duration_seconds_count{check="bgp.session"}`)
+
+	// The second run selects k8s.a only; kube fails.
+	m.ObserveReport(report(t0.Add(time.Minute), time.Second, []*pb.Result{result("k8s.a", pb.Status_PASS, time.Millisecond)},
+		source("kube", pb.SourceStatus_FAILED, 60*time.Second)))
+	got = exposition(t, m)
+	wantLines(t, got,
+		`vnodediag_check_status{check="k8s.a",status="fail"} 0`,
+		`vnodediag_check_status{check="k8s.a",status="pass"} 1`,
+		`vnodediag_check_status{check="k8s.b",status="warn"} 1`,
+		`vnodediag_check_duration_seconds_count{check="k8s.a"} 2`,
+		`vnodediag_runs_total 2`,
+		`vnodediag_source_up{source="kube"} 0`,
+		`vnodediag_source_duration_seconds{source="kube"} 60`,
+		`vnodediag_source_last_success_timestamp_seconds{source="kube"} 1.800000002e+09`,
+		`vnodediag_source_up{source="dns"} 1`,
+	)
+	m.ObserveReport(nil)
+	wantLines(t, exposition(t, m), `vnodediag_runs_total 2`)
+}
+
+// As the daemon's Observer: a periodic run's report sets the checks; from
+// the first refresh on the sources follow the refreshes, not the reports
+// (which read warm values); reloads are counted by result; a runner's
+// providers are tapped once however often TapRunner sees them.
+func TestDaemonObserver(t *testing.T) {
+	m := New()
+	var _ daemon.Observer = m
+	r := &diag.Runner{}
+	check := diag.Check{ID: "test.one", Run: func(context.Context, *diag.Inputs) []*pb.Result { return []*pb.Result{diag.Pass("fine")} }}
+	m.RunDone(r.Run(context.Background(), []diag.Check{check}), time.Second)
+	m.SourceRefreshed("kube", errors.New("watch failing"), 2*time.Second)
+	m.SourceRefreshed("bgp", fmt.Errorf("off: %w", diag.ErrNotConfigured), 0)
+	m.RunDone(&pb.Report{Sources: []*pb.SourceStatus{{Name: "kube", State: pb.SourceStatus_OK}}}, time.Second)
+	m.Reloaded(nil)
+	m.Reloaded(errors.New("bad"))
+	m.Reloaded(errors.New("worse"))
+	out := exposition(t, m)
+	wantLines(t, out, `vnodediag_check_status{check="test.one",status="pass"} 1`, `vnodediag_runs_total 2`,
+		`vnodediag_source_up{source="kube"} 0`, `vnodediag_source_duration_seconds{source="kube"} 2`,
+		`vnodediag_config_reloads_total{result="applied"} 1`, `vnodediag_config_reloads_total{result="rejected"} 2`)
+	if strings.Contains(out, `source="bgp"`) {
+		t.Errorf("a source not configured has series:\n%s", out)
+	}
+
+	dns := dnsprobe.Source.Provide(func(context.Context) (*dnsprobe.Observations, error) { return &dnsprobe.Observations{}, nil })
+	r = &diag.Runner{Providers: []diag.Provider{dns}}
+	m.TapRunner(r)
+	m.TapRunner(r)
+	tp, ok := r.Providers[0].(tapped)
+	if !ok {
+		t.Fatalf("the dns provider is not tapped: %T", r.Providers[0])
+	}
+	if _, twice := tp.Provider.(tapped); twice {
+		t.Error("TapRunner tapped a tapped provider again")
+	}
+}
+
+// The BGP series come from the latest table: one per peer, received
+// prefixes per family, uptime as of when the table was read.
+func TestBGPTable(t *testing.T) {
+	m := New()
+	taken := time.Unix(1_800_000_000, 0)
+	m.ObserveValue(&bgp.Table{Taken: taken, Peers: []bgp.PeerStatus{
+		{Name: "tor-1", Address: netip.MustParseAddr("192.0.2.1"), ASN: 65001, State: "ESTABLISHED", Since: taken.Add(-90 * time.Second), Flaps: 2,
+			Families: []bgp.FamilyStatus{{Family: "ipv4-unicast", Received: 12}, {Family: "ipv6-unicast", Received: 3}}},
+		{Name: "tor-2", Address: netip.MustParseAddr("192.0.2.2"), ASN: 65002, State: "ACTIVE", Flaps: 0},
+	}})
+	wantLines(t, exposition(t, m),
+		`vnodediag_bgp_peer_info{asn="65001",name="tor-1",peer="192.0.2.1"} 1`,
+		`vnodediag_bgp_session_established{peer="192.0.2.1"} 1`,
+		`vnodediag_bgp_session_established{peer="192.0.2.2"} 0`,
+		`vnodediag_bgp_session_uptime_seconds{peer="192.0.2.1"} 90`,
+		`vnodediag_bgp_session_uptime_seconds{peer="192.0.2.2"} 0`,
+		`vnodediag_bgp_session_flaps_total{peer="192.0.2.1"} 2`,
+		`vnodediag_bgp_received_prefixes{family="ipv4-unicast",peer="192.0.2.1"} 12`,
+		`vnodediag_bgp_received_prefixes{family="ipv6-unicast",peer="192.0.2.1"} 3`,
+	)
+}
+
+// dnsServer serves DNS on a loopback UDP port with handler until the test
+// ends, and returns its address.
+func dnsServer(t *testing.T, handler dns.HandlerFunc) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, Handler: handler, NotifyStartedFunc: func() { close(started) }}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown(); <-done })
+	return pc.LocalAddr().String()
+}
+
+// The DNS series come from a real DNS source's gather through Tap: one
+// resolver that answers, one that refuses, one port where nothing listens.
+func TestTapDNS(t *testing.T) {
+	good := dnsServer(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		q := r.Question[0]
+		switch q.Qtype {
+		case dns.TypeSOA:
+			rr, _ := dns.NewRR(q.Name + " 60 IN SOA ns." + q.Name + " admin." + q.Name + " 1 60 60 60 60")
+			m.Answer = append(m.Answer, rr)
+		case dns.TypeA:
+			rr, _ := dns.NewRR(q.Name + " 60 IN A 10.1.2.3")
+			m.Answer = append(m.Answer, rr)
+		}
+		_ = w.WriteMsg(m)
+	})
+	refusing := dnsServer(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeRefused)
+		_ = w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := pc.LocalAddr().String()
+	pc.Close()
+
+	cfg := &dnsprobe.Config{
+		OnPremResolvers: []dnsprobe.Resolver{{Name: "good", Address: good}, {Name: "refusing", Address: refusing}, {Name: "dead", Address: dead}},
+		PrivateZones:    []string{"svc.cloud.internal"}, OnPremZones: []string{"corp.example"},
+		PrivateZoneNames: []dnsprobe.Name{{Name: "api.svc.cloud.internal"}},
+		Timeout:          diag.Duration(2 * time.Second),
+	}
+	p, err := dnsprobe.NewProvider(cfg, diag.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New()
+	tp := m.Tap(p)
+	if tp.Name() != "dns" {
+		t.Fatalf("tapped name %q", tp.Name())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := tp.Gather(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := exposition(t, m)
+	wantLines(t, got,
+		`vnodediag_dns_queries_total{outcome="answered",resolver="`+good+`"} 2`,
+		`vnodediag_dns_queries_total{outcome="refused",resolver="`+refusing+`"} 2`,
+		`vnodediag_dns_queries_total{outcome="connection_refused",resolver="`+dead+`"} 2`,
+		`vnodediag_dns_query_duration_seconds_count{resolver="`+good+`"} 2`,
+	)
+	if m.Tap(dnsprobe.Source.Unconfigured("off")) == nil {
+		t.Error("Tap of an unconfigured source")
+	}
+}
+
+func TestOutcomeLabel(t *testing.T) {
+	for k, want := range map[dnsprobe.Kind]string{
+		dnsprobe.Answered: "answered", dnsprobe.NXDomain: "nxdomain", dnsprobe.ConnRefused: "connection_refused",
+		dnsprobe.TruncatedTCPFailed: "truncated_tcp_failed", dnsprobe.Timeout: "timeout", dnsprobe.OtherRcode: "rcode",
+	} {
+		if got := OutcomeLabel(k); got != want {
+			t.Errorf("%q: %q, want %q", k, got, want)
+		}
+	}
+}
