@@ -94,7 +94,7 @@ type Daemon struct {
 	mu       sync.Mutex
 	gen      *generation
 	latest   *pb.LatestReport // built once per run; shared read-only by every caller
-	history  []*pb.Report // oldest first
+	history  []*pb.Report     // oldest first
 	states   map[string]*pb.CheckState
 	baseline bool // a periodic run has set the states
 	watchers map[*watcher]struct{}
