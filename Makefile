@@ -8,7 +8,7 @@ VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || ech
 LDFLAGS       := -X github.com/vnodediag/vnodediag/diag.Version=$(VERSION)
 export GONOSUMDB := k8s.io/*,sigs.k8s.io/*,go.etcd.io/*
 
-.PHONY: all build test lint fuzz demo bench bench-large bench-bgp bench-dns bench-overlap bench-agent bench-cloud soak proto tools envtest clean
+.PHONY: all build test lint fuzz demo bench bench-large bench-bgp bench-dns bench-overlap bench-agent bench-cloud bench-daemon soak proto tools envtest clean
 .PHONY: image image-test helm goreleaser manifests release-check release-snapshot
 
 all: build
@@ -85,6 +85,10 @@ bench-agent: envtest
 # 1,000 instances, 2,000 nodes, 50 ms a call) at two QPS limits, beside its physical limit.
 bench-cloud:
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkCloudGather -benchtime 10x ./diag/cloud/
+
+# bench-daemon: GetLatestReport from 100 concurrent clients beside a bare gRPC echo (p50, p99).
+bench-daemon:
+	$(GO) test -count=1 -run '^$$' -bench BenchmarkLatestReport -benchtime 20000x ./diag/server/
 
 # soak: `serve` for SOAKTIME (default 3m) against the envtest API server while pods churn and
 # clients call without pause; prints the daemon's RSS and goroutines over time (not in make test).

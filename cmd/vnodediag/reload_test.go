@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -72,6 +73,30 @@ func TestServeReloadAndTerm(t *testing.T) {
 	}
 	_ = cmd.Process.Signal(syscall.SIGHUP)
 	waitLog(`msg="configuration reloaded"`)
+	// The next periodic run follows the reload at once: only k8s checks.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		l, err := client.GetLatestReport(ctx, &pb.GetLatestReportRequest{})
+		if err == nil && len(l.GetReport().GetResults()) > 0 && !strings.Contains(l.GetReport().String(), `check_id:"dns.`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no periodic run of the reloaded selection: %v", err)
+		}
+	}
+	// vnodediag watch prints the current states, and ends with 69 when
+	// the daemon goes.
+	watchCmd := exec.Command(binPath, "watch", "--server", addr, "--only", "k8s", "--current")
+	var watchOut, watchErr diagtest.SyncBuffer
+	watchCmd.Stdout, watchCmd.Stderr = &watchOut, &watchErr
+	if err := watchCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = watchCmd.Process.Kill() }()
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(watchOut.String(), "current k8s."); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("vnodediag watch printed no current state: %q %q", watchOut.String(), watchErr.String())
+		}
+	}
 
 	watch, err := client.WatchReports(ctx, &pb.WatchReportsRequest{})
 	if err != nil {
@@ -109,5 +134,10 @@ func TestServeReloadAndTerm(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Error("the watch stream did not end")
+	}
+	err = watchCmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 69 || !strings.Contains(watchErr.String(), "Unavailable: the daemon is shutting down") {
+		t.Errorf("vnodediag watch when the daemon stops: %v, stderr %q", err, watchErr.String())
 	}
 }

@@ -93,8 +93,8 @@ type Daemon struct {
 
 	mu       sync.Mutex
 	gen      *generation
-	latest   *pb.Report
-	history  []*pb.Report // oldest first
+	latest   *pb.LatestReport // built once per run; shared read-only by every caller
+	history  []*pb.Report     // oldest first
 	states   map[string]*pb.CheckState
 	baseline bool // a periodic run has set the states
 	watchers map[*watcher]struct{}
@@ -479,7 +479,6 @@ func (d *Daemon) record(rep *pb.Report, dur time.Duration) {
 	d.mu.Lock()
 	cfg := d.gen.cfg
 	nsel := len(d.gen.sel)
-	d.latest = rep
 	d.history = append(d.history, rep)
 	cut := 0
 	for cut < len(d.history) && (len(d.history)-cut > cfg.HistorySize ||
@@ -490,6 +489,7 @@ func (d *Daemon) record(rep *pb.Report, dur time.Duration) {
 		d.history = slices.Clone(d.history[cut:])
 	}
 	trans := d.transitionsLocked(rep, now)
+	d.latest = &pb.LatestReport{Report: rep, States: d.statesLocked(nil)}
 	ws := make([]*watcher, 0, len(d.watchers))
 	for w := range d.watchers {
 		ws = append(ws, w)
@@ -614,7 +614,7 @@ func (d *Daemon) Latest() (*pb.LatestReport, error) {
 	if d.latest == nil {
 		return nil, status.Error(codes.Unavailable, "the first periodic run has not finished yet; retry in a few seconds")
 	}
-	return &pb.LatestReport{Report: d.latest, States: d.statesLocked(nil)}, nil
+	return d.latest, nil
 }
 
 // History returns up to limit kept runs (0: all), newest first; without

@@ -215,3 +215,15 @@ func TestCallDeadlineCapped(t *testing.T) {
 	}
 	d.Stop()
 }
+
+// A request past MaxRequestSize is refused before it is read whole.
+func TestRequestSizeLimit(t *testing.T) {
+	conn, _ := serve(t, &Service{Checks: testChecks, Runner: runnerFunc(func(context.Context, []diag.Check) *pb.Report {
+		t.Error("a request past the limit ran")
+		return &pb.Report{}
+	})})
+	_, err := pb.NewDiagnosticsServiceClient(conn).Diagnose(t.Context(), &pb.DiagnoseRequest{Only: []string{strings.Repeat("x", MaxRequestSize+1)}})
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("a %d-byte request: %v", MaxRequestSize+1, err)
+	}
+}

@@ -1,0 +1,127 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/daemon"
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+)
+
+// benchChecks are 10 checks of 20 objects each: a 200-result report.
+func benchChecks() []diag.Check {
+	var out []diag.Check
+	for i := range 10 {
+		out = append(out, diag.Check{ID: fmt.Sprintf("bench.c%d", i), Title: "bench", Run: func(context.Context, *diag.Inputs) []*pb.Result {
+			var res []*pb.Result
+			for j := range 20 {
+				r := diag.Pass("node-%d fine", j)
+				r.Objects = []*pb.Object{diag.Obj("Node", "", fmt.Sprintf("node-%d", j))}
+				r.Evidence = []*pb.Evidence{diag.Ev("providerID", "alicloud://cn-shanghai.i-...", "alicloud://cn-shanghai.i-uf6abc")}
+				res = append(res, r)
+			}
+			return res
+		}})
+	}
+	return out
+}
+
+// BenchmarkLatestReport: GetLatestReport (a 200-result report) from 100
+// concurrent clients over loopback, beside a bare gRPC echo (the health
+// Check of a server with nothing else) on the same machine as the floor.
+// Reports p50 and p99 per call; `make bench-daemon` prints them side by side.
+func BenchmarkLatestReport(b *testing.B) {
+	d, err := daemon.New(daemon.Options{Checks: benchChecks(), Runner: &diag.Runner{}, Config: daemon.Config{Interval: diag.Duration(time.Hour)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d.Start()
+	defer func() { d.Stop(); d.Abort() }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := d.Latest(); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			b.Fatal(err)
+		}
+	}
+	echo := func() *grpc.Server {
+		gs := grpc.NewServer()
+		healthpb.RegisterHealthServer(gs, health.NewServer())
+		return gs
+	}
+	for _, c := range []struct {
+		name string
+		gs   func() *grpc.Server
+		call func(context.Context, *grpc.ClientConn) error
+	}{
+		{"echo", echo, func(ctx context.Context, cc *grpc.ClientConn) error {
+			_, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
+			return err
+		}},
+		{"GetLatestReport", func() *grpc.Server { return New(&Service{Checks: benchChecks(), Daemon: d}) }, func(ctx context.Context, cc *grpc.ClientConn) error {
+			_, err := pb.NewDiagnosticsServiceClient(cc).GetLatestReport(ctx, &pb.GetLatestReportRequest{})
+			return err
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			gs := c.gs()
+			done := make(chan struct{})
+			go func() { defer close(done); _ = gs.Serve(lis) }()
+			defer func() { gs.Stop(); <-done }()
+			const clients = 100
+			conns := make([]*grpc.ClientConn, clients)
+			for i := range conns {
+				if conns[i], err = grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+					grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize))); err != nil {
+					b.Fatal(err)
+				}
+				defer conns[i].Close()
+				if err := c.call(context.Background(), conns[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			per := max(b.N/clients, 1)
+			lat := make([][]time.Duration, clients)
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for i := range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range per {
+						start := time.Now()
+						if err := c.call(context.Background(), conns[i]); err != nil {
+							b.Error(err)
+							return
+						}
+						lat[i] = append(lat[i], time.Since(start))
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			all := slices.Concat(lat...)
+			slices.Sort(all)
+			if len(all) == 0 {
+				return
+			}
+			b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+		})
+	}
+}
