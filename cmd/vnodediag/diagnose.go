@@ -118,6 +118,13 @@ func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 		if err := checkServerAddress(f.server); err != nil {
 			return usageErr("--server %q: %v", f.server, err)
 		}
+		set := f.kubeFlagsSet(cmd)
+		if f.configPath != "" {
+			set = append([]string{"--config"}, set...)
+		}
+		if len(set) > 0 {
+			return usageErr("--server runs on the daemon's configuration; %s cannot apply to it", strings.Join(set, ", "))
+		}
 	}
 	out := cmd.OutOrStdout()
 	opt := render.Options{Verbose: f.verbose, Width: 80}
@@ -262,9 +269,6 @@ func diagnoseLocal(ctx context.Context, f *diagnoseFlags) (*pb.Report, error) {
 }
 
 func diagnoseRemote(ctx context.Context, f *diagnoseFlags) (*pb.Report, error) {
-	if f.configPath != "" || f.kubeconfig != "" || f.kubeContext != "" {
-		return nil, usageErr("--server runs on the daemon's configuration; --config, --kubeconfig and --context do not apply")
-	}
 	conn, err := grpc.NewClient(f.server, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(server.MaxMessageSize)))
 	if err != nil {
