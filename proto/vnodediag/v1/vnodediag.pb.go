@@ -140,7 +140,7 @@ func (x SourceStatus_State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SourceStatus_State.Descriptor instead.
 func (SourceStatus_State) EnumDescriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{4, 0}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{5, 0}
 }
 
 // An object a result is about.
@@ -281,7 +281,11 @@ type Result struct {
 	// The vendor FAQ / operations note the check comes from.
 	Reference string `protobuf:"bytes,7,opt,name=reference,proto3" json:"reference,omitempty"`
 	// Time the check took (the same for every result of one check run).
-	Duration      *durationpb.Duration `protobuf:"bytes,8,opt,name=duration,proto3" json:"duration,omitempty"`
+	Duration *durationpb.Duration `protobuf:"bytes,8,opt,name=duration,proto3" json:"duration,omitempty"`
+	// Config blocks that carry out the remediation (a router's BGP
+	// statements, a nodeSelector), built from the configured addresses,
+	// ports and ASNs. Renderers show them verbatim and never wrap them.
+	Snippets      []*Snippet `protobuf:"bytes,9,rep,name=snippets,proto3" json:"snippets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -372,6 +376,77 @@ func (x *Result) GetDuration() *durationpb.Duration {
 	return nil
 }
 
+func (x *Result) GetSnippets() []*Snippet {
+	if x != nil {
+		return x.Snippets
+	}
+	return nil
+}
+
+// A block of configuration to paste, as it must be pasted.
+type Snippet struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What it is for and where it goes: "FRR: advertise the pod CIDRs".
+	Title string `protobuf:"bytes,1,opt,name=title,proto3" json:"title,omitempty"`
+	// The syntax of text: "frr", "bird", "junos", "ios", "yaml", "shell".
+	Language string `protobuf:"bytes,2,opt,name=language,proto3" json:"language,omitempty"`
+	// The block itself, newline-separated, indentation significant.
+	Text          string `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Snippet) Reset() {
+	*x = Snippet{}
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Snippet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Snippet) ProtoMessage() {}
+
+func (x *Snippet) ProtoReflect() protoreflect.Message {
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Snippet.ProtoReflect.Descriptor instead.
+func (*Snippet) Descriptor() ([]byte, []int) {
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Snippet) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *Snippet) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *Snippet) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
 // A check in the catalog.
 type CheckInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -386,7 +461,7 @@ type CheckInfo struct {
 
 func (x *CheckInfo) Reset() {
 	*x = CheckInfo{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[3]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -398,7 +473,7 @@ func (x *CheckInfo) String() string {
 func (*CheckInfo) ProtoMessage() {}
 
 func (x *CheckInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[3]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -411,7 +486,7 @@ func (x *CheckInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckInfo.ProtoReflect.Descriptor instead.
 func (*CheckInfo) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{3}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CheckInfo) GetId() string {
@@ -456,7 +531,7 @@ type SourceStatus struct {
 
 func (x *SourceStatus) Reset() {
 	*x = SourceStatus{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[4]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -468,7 +543,7 @@ func (x *SourceStatus) String() string {
 func (*SourceStatus) ProtoMessage() {}
 
 func (x *SourceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[4]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -481,7 +556,7 @@ func (x *SourceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceStatus.ProtoReflect.Descriptor instead.
 func (*SourceStatus) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{4}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SourceStatus) GetName() string {
@@ -529,7 +604,7 @@ type ClusterIdentity struct {
 
 func (x *ClusterIdentity) Reset() {
 	*x = ClusterIdentity{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[5]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -541,7 +616,7 @@ func (x *ClusterIdentity) String() string {
 func (*ClusterIdentity) ProtoMessage() {}
 
 func (x *ClusterIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[5]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -554,7 +629,7 @@ func (x *ClusterIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterIdentity.ProtoReflect.Descriptor instead.
 func (*ClusterIdentity) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{5}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ClusterIdentity) GetServer() string {
@@ -598,7 +673,7 @@ type Summary struct {
 
 func (x *Summary) Reset() {
 	*x = Summary{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[6]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +685,7 @@ func (x *Summary) String() string {
 func (*Summary) ProtoMessage() {}
 
 func (x *Summary) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[6]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +698,7 @@ func (x *Summary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Summary.ProtoReflect.Descriptor instead.
 func (*Summary) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{6}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Summary) GetPass() int32 {
@@ -679,7 +754,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[7]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +766,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[7]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,7 +779,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{7}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Report) GetRunId() string {
@@ -775,7 +850,7 @@ type DiagnoseRequest struct {
 
 func (x *DiagnoseRequest) Reset() {
 	*x = DiagnoseRequest{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[8]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +862,7 @@ func (x *DiagnoseRequest) String() string {
 func (*DiagnoseRequest) ProtoMessage() {}
 
 func (x *DiagnoseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[8]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +875,7 @@ func (x *DiagnoseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiagnoseRequest.ProtoReflect.Descriptor instead.
 func (*DiagnoseRequest) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{8}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DiagnoseRequest) GetOnly() []string {
@@ -825,7 +900,7 @@ type ListChecksRequest struct {
 
 func (x *ListChecksRequest) Reset() {
 	*x = ListChecksRequest{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[9]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -837,7 +912,7 @@ func (x *ListChecksRequest) String() string {
 func (*ListChecksRequest) ProtoMessage() {}
 
 func (x *ListChecksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[9]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -850,7 +925,7 @@ func (x *ListChecksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChecksRequest.ProtoReflect.Descriptor instead.
 func (*ListChecksRequest) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{9}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{10}
 }
 
 type ListChecksResponse struct {
@@ -862,7 +937,7 @@ type ListChecksResponse struct {
 
 func (x *ListChecksResponse) Reset() {
 	*x = ListChecksResponse{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[10]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +949,7 @@ func (x *ListChecksResponse) String() string {
 func (*ListChecksResponse) ProtoMessage() {}
 
 func (x *ListChecksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[10]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +962,7 @@ func (x *ListChecksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChecksResponse.ProtoReflect.Descriptor instead.
 func (*ListChecksResponse) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{10}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListChecksResponse) GetChecks() []*CheckInfo {
@@ -909,7 +984,7 @@ const file_vnodediag_v1_vnodediag_proto_rawDesc = "" +
 	"\bEvidence\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\tR\x05label\x12\x1a\n" +
 	"\bexpected\x18\x02 \x01(\tR\bexpected\x12\x1a\n" +
-	"\bobserved\x18\x03 \x01(\tR\bobserved\"\xc6\x02\n" +
+	"\bobserved\x18\x03 \x01(\tR\bobserved\"\xf9\x02\n" +
 	"\x06Result\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x12,\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x14.vnodediag.v1.StatusR\x06status\x12\x18\n" +
@@ -918,7 +993,12 @@ const file_vnodediag_v1_vnodediag_proto_rawDesc = "" +
 	"\bevidence\x18\x05 \x03(\v2\x16.vnodediag.v1.EvidenceR\bevidence\x12 \n" +
 	"\vremediation\x18\x06 \x01(\tR\vremediation\x12\x1c\n" +
 	"\treference\x18\a \x01(\tR\treference\x125\n" +
-	"\bduration\x18\b \x01(\v2\x19.google.protobuf.DurationR\bduration\"i\n" +
+	"\bduration\x18\b \x01(\v2\x19.google.protobuf.DurationR\bduration\x121\n" +
+	"\bsnippets\x18\t \x03(\v2\x15.vnodediag.v1.SnippetR\bsnippets\"O\n" +
+	"\aSnippet\x12\x14\n" +
+	"\x05title\x18\x01 \x01(\tR\x05title\x12\x1a\n" +
+	"\blanguage\x18\x02 \x01(\tR\blanguage\x12\x12\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\"i\n" +
 	"\tCheckInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x18\n" +
@@ -987,47 +1067,49 @@ func file_vnodediag_v1_vnodediag_proto_rawDescGZIP() []byte {
 }
 
 var file_vnodediag_v1_vnodediag_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_vnodediag_v1_vnodediag_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_vnodediag_v1_vnodediag_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_vnodediag_v1_vnodediag_proto_goTypes = []any{
 	(Status)(0),                   // 0: vnodediag.v1.Status
 	(SourceStatus_State)(0),       // 1: vnodediag.v1.SourceStatus.State
 	(*Object)(nil),                // 2: vnodediag.v1.Object
 	(*Evidence)(nil),              // 3: vnodediag.v1.Evidence
 	(*Result)(nil),                // 4: vnodediag.v1.Result
-	(*CheckInfo)(nil),             // 5: vnodediag.v1.CheckInfo
-	(*SourceStatus)(nil),          // 6: vnodediag.v1.SourceStatus
-	(*ClusterIdentity)(nil),       // 7: vnodediag.v1.ClusterIdentity
-	(*Summary)(nil),               // 8: vnodediag.v1.Summary
-	(*Report)(nil),                // 9: vnodediag.v1.Report
-	(*DiagnoseRequest)(nil),       // 10: vnodediag.v1.DiagnoseRequest
-	(*ListChecksRequest)(nil),     // 11: vnodediag.v1.ListChecksRequest
-	(*ListChecksResponse)(nil),    // 12: vnodediag.v1.ListChecksResponse
-	(*durationpb.Duration)(nil),   // 13: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*Snippet)(nil),               // 5: vnodediag.v1.Snippet
+	(*CheckInfo)(nil),             // 6: vnodediag.v1.CheckInfo
+	(*SourceStatus)(nil),          // 7: vnodediag.v1.SourceStatus
+	(*ClusterIdentity)(nil),       // 8: vnodediag.v1.ClusterIdentity
+	(*Summary)(nil),               // 9: vnodediag.v1.Summary
+	(*Report)(nil),                // 10: vnodediag.v1.Report
+	(*DiagnoseRequest)(nil),       // 11: vnodediag.v1.DiagnoseRequest
+	(*ListChecksRequest)(nil),     // 12: vnodediag.v1.ListChecksRequest
+	(*ListChecksResponse)(nil),    // 13: vnodediag.v1.ListChecksResponse
+	(*durationpb.Duration)(nil),   // 14: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
 }
 var file_vnodediag_v1_vnodediag_proto_depIdxs = []int32{
 	0,  // 0: vnodediag.v1.Result.status:type_name -> vnodediag.v1.Status
 	2,  // 1: vnodediag.v1.Result.objects:type_name -> vnodediag.v1.Object
 	3,  // 2: vnodediag.v1.Result.evidence:type_name -> vnodediag.v1.Evidence
-	13, // 3: vnodediag.v1.Result.duration:type_name -> google.protobuf.Duration
-	1,  // 4: vnodediag.v1.SourceStatus.state:type_name -> vnodediag.v1.SourceStatus.State
-	13, // 5: vnodediag.v1.SourceStatus.duration:type_name -> google.protobuf.Duration
-	14, // 6: vnodediag.v1.Report.start_time:type_name -> google.protobuf.Timestamp
-	14, // 7: vnodediag.v1.Report.end_time:type_name -> google.protobuf.Timestamp
-	7,  // 8: vnodediag.v1.Report.cluster:type_name -> vnodediag.v1.ClusterIdentity
-	4,  // 9: vnodediag.v1.Report.results:type_name -> vnodediag.v1.Result
-	8,  // 10: vnodediag.v1.Report.summary:type_name -> vnodediag.v1.Summary
-	6,  // 11: vnodediag.v1.Report.sources:type_name -> vnodediag.v1.SourceStatus
-	5,  // 12: vnodediag.v1.ListChecksResponse.checks:type_name -> vnodediag.v1.CheckInfo
-	10, // 13: vnodediag.v1.DiagnosticsService.Diagnose:input_type -> vnodediag.v1.DiagnoseRequest
-	11, // 14: vnodediag.v1.DiagnosticsService.ListChecks:input_type -> vnodediag.v1.ListChecksRequest
-	9,  // 15: vnodediag.v1.DiagnosticsService.Diagnose:output_type -> vnodediag.v1.Report
-	12, // 16: vnodediag.v1.DiagnosticsService.ListChecks:output_type -> vnodediag.v1.ListChecksResponse
-	15, // [15:17] is the sub-list for method output_type
-	13, // [13:15] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	14, // 3: vnodediag.v1.Result.duration:type_name -> google.protobuf.Duration
+	5,  // 4: vnodediag.v1.Result.snippets:type_name -> vnodediag.v1.Snippet
+	1,  // 5: vnodediag.v1.SourceStatus.state:type_name -> vnodediag.v1.SourceStatus.State
+	14, // 6: vnodediag.v1.SourceStatus.duration:type_name -> google.protobuf.Duration
+	15, // 7: vnodediag.v1.Report.start_time:type_name -> google.protobuf.Timestamp
+	15, // 8: vnodediag.v1.Report.end_time:type_name -> google.protobuf.Timestamp
+	8,  // 9: vnodediag.v1.Report.cluster:type_name -> vnodediag.v1.ClusterIdentity
+	4,  // 10: vnodediag.v1.Report.results:type_name -> vnodediag.v1.Result
+	9,  // 11: vnodediag.v1.Report.summary:type_name -> vnodediag.v1.Summary
+	7,  // 12: vnodediag.v1.Report.sources:type_name -> vnodediag.v1.SourceStatus
+	6,  // 13: vnodediag.v1.ListChecksResponse.checks:type_name -> vnodediag.v1.CheckInfo
+	11, // 14: vnodediag.v1.DiagnosticsService.Diagnose:input_type -> vnodediag.v1.DiagnoseRequest
+	12, // 15: vnodediag.v1.DiagnosticsService.ListChecks:input_type -> vnodediag.v1.ListChecksRequest
+	10, // 16: vnodediag.v1.DiagnosticsService.Diagnose:output_type -> vnodediag.v1.Report
+	13, // 17: vnodediag.v1.DiagnosticsService.ListChecks:output_type -> vnodediag.v1.ListChecksResponse
+	16, // [16:18] is the sub-list for method output_type
+	14, // [14:16] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_vnodediag_v1_vnodediag_proto_init() }
@@ -1041,7 +1123,7 @@ func file_vnodediag_v1_vnodediag_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vnodediag_v1_vnodediag_proto_rawDesc), len(file_vnodediag_v1_vnodediag_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
