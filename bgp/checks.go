@@ -70,7 +70,7 @@ func evalSessions(t *Table) []*pb.Result {
 		out = append(out, sessionResult(t, p))
 	}
 	if len(out) == 0 {
-		out = append(out, diag.Skip("no BGP peer configured"))
+		out = append(out, diag.Skip("no BGP peer configured: add bgp.peers"))
 	}
 	return out
 }
@@ -208,7 +208,7 @@ func evalCloudRoutes(t *Table) []*pb.Result {
 // is then unknown, which is neither a PASS nor a FAIL.
 func noSession(t *Table) *pb.Result {
 	if len(t.Peers) == 0 {
-		return diag.Skip("no BGP peer configured")
+		return diag.Skip("no BGP peer configured: add bgp.peers")
 	}
 	for i := range t.Peers {
 		if t.Peers[i].Established() {

@@ -239,7 +239,7 @@ func evalCloudServices(h *HostRoutes) []*pb.Result {
 		out = append(out, res)
 	}
 	if len(out) == 0 {
-		out = append(out, diag.Skip("no probe address configured"))
+		out = append(out, diag.Skip("no routing.probeAddresses configured: add the cloud addresses to look up"))
 	}
 	return out
 }
