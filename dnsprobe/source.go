@@ -144,6 +144,7 @@ func (p *Provider) gather(ctx context.Context) *Observations {
 	obs := &Observations{Config: *p.cfg, Outcomes: make(map[Query]*Outcome, len(plan)), Timeout: p.cfg.Timeout.D()}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	answered := 0
 	sem := make(chan struct{}, p.cfg.Concurrency)
 	for _, q := range plan {
 		wg.Add(1)
@@ -176,7 +177,13 @@ func (p *Provider) gather(ctx context.Context) *Observations {
 			mu.Lock()
 			obs.Outcomes[q] = o
 			obs.Slowest = max(obs.Slowest, o.RTT)
+			if o.Kind.Responded() {
+				answered++
+			}
+			done := int64(len(obs.Outcomes))
+			msg := fmt.Sprintf("%d/%d queries, %d answered", done, len(plan), answered)
 			mu.Unlock()
+			diag.ReportProgress(ctx, diag.Progress{Kind: diag.SourceUpdate, Source: Source.Name(), Message: msg, Done: done, Total: int64(len(plan))})
 		}()
 	}
 	wg.Wait()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -38,6 +39,7 @@ type diagnoseFlags struct {
 	server     string
 	timeout    time.Duration
 	color      string
+	progress   string
 	verbose    bool
 }
 
@@ -77,6 +79,8 @@ incomplete); 64 usage or configuration error; 69 daemon unreachable;
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "deadline of the whole run")
 	fl.StringVar(&f.color, "color", "auto", "colour the table: auto (on a terminal), always, never")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show evidence of passing results too")
+	fl.StringVar(&f.progress, "progress", "auto", "live progress of each source on stderr: auto (when stderr is a terminal), always, never")
+	_ = cmd.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(render.Formats, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"fail", "warn"}, cobra.ShellCompDirectiveNoFileComp))
 	ids := func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -107,6 +111,9 @@ func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 	}
 	if f.color != "auto" && f.color != "always" && f.color != "never" {
 		return usageErr("--color %q: want auto, always or never", f.color)
+	}
+	if f.progress != "auto" && f.progress != "always" && f.progress != "never" {
+		return usageErr("--progress %q: want auto, always or never", f.progress)
 	}
 	if f.timeout <= 0 {
 		return usageErr("--timeout %s: want a positive duration like 5m", f.timeout)
@@ -147,6 +154,15 @@ func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 	defer signal.Stop(sigs)
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	defer cancel()
+	// The live lines go to stderr and are erased before anything else is
+	// written there or the report is written.
+	stopProgress := func() {}
+	if errw := cmd.ErrOrStderr(); f.progress == "always" || f.progress == "auto" && isTerminal(errw) {
+		var fn func(diag.Progress)
+		fn, stopProgress = render.NewProgress(errw, terminalWidth(errw))
+		ctx = diag.WithProgress(ctx, fn)
+	}
+	defer stopProgress()
 
 	type outcome struct {
 		rep *pb.Report
@@ -177,6 +193,7 @@ func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 	for {
 		select {
 		case o := <-done:
+			stopProgress()
 			if o.err != nil {
 				if interrupted != nil && errors.Is(o.err, context.Canceled) {
 					return &exitError{code: signalExit(interrupted), err: errors.New("interrupted")}
@@ -199,6 +216,7 @@ func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 			}
 			interrupted = sig
 			cancel()
+			stopProgress()
 			fmt.Fprintln(cmd.ErrOrStderr(), "vnodediag: interrupted; reporting what finished (interrupt again to exit at once)")
 			if backstop == nil {
 				backstop = time.After(stopGrace)
@@ -209,12 +227,30 @@ func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 				backstop = time.After(stopGrace)
 			}
 		case <-backstop:
+			stopProgress()
 			if interrupted != nil {
 				return &exitError{code: signalExit(interrupted), err: fmt.Errorf("interrupted, and the run did not stop within %s; exiting without a report", stopGrace)}
 			}
 			return &exitError{code: exitSoftware, err: fmt.Errorf("the run did not stop within %s of its deadline (--timeout %s); exiting without a report", stopGrace, f.timeout)}
 		}
 	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// terminalWidth is w's width in columns, 80 when it is not a terminal or
+// does not say.
+func terminalWidth(w io.Writer) int {
+	if f, ok := w.(*os.File); ok {
+		if n, _, err := term.GetSize(int(f.Fd())); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 80
 }
 
 // signalExit is the shell's exit status for a process ended by sig.
