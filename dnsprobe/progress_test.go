@@ -14,7 +14,9 @@ import (
 // TestGatherProgress: each query reports "done/total queries, n answered"
 // against a real DNS server on loopback, ending at the whole plan.
 func TestGatherProgress(t *testing.T) {
-	addr := startServer(t, false, func(w dns.ResponseWriter, r *dns.Msg) { reply(w, r, dns.RcodeSuccess, r.Question[0].Name+" 60 IN A 10.255.2.20") })
+	addr := startServer(t, false, func(w dns.ResponseWriter, r *dns.Msg) {
+		reply(w, r, dns.RcodeSuccess, r.Question[0].Name+" 60 IN A 10.255.2.20")
+	})
 	cfg := &Config{
 		OnPremResolvers:  []Resolver{{Name: "dc1", Address: addr}},
 		PrivateZones:     []string{"svc.cloud.internal"},
