@@ -29,7 +29,7 @@ var Source = diag.NewKey[*Table]("bgp")
 
 // Family is the bgp.* checks and the `bgp` section.
 func Family() diag.Family {
-	return diag.Family{Name: "bgp", Checks: Checks, Section: diag.SectionOf("bgp", NewProvider)}
+	return diag.Family{Name: "bgp", Checks: Checks, Section: diag.SectionOf("bgp", NewProvider).WithExample(Example)}
 }
 
 // Checks returns the bgp.* checks.
@@ -432,3 +432,26 @@ func evalECSPodCIDRs(ctx context.Context, t *Table, nodes []*corev1.Node) []*pb.
 		"(publish the VPC's pod CIDR routes to the VBR / its BGP, or add the aggregate as a static route toward the leased line on-prem). Missing: " + diag.JoinCapped(cidrs)
 	return []*pb.Result{res}
 }
+
+// Example is the `bgp` section of `vnodediag config example`: every field,
+// commented.
+const Example = `bgp:                                # the observer: a passive, read-only BGP speaker (gobgp) that advertises nothing
+  localASN: 65010
+  routerID: 192.0.2.10
+  listenAddress: 192.0.2.10         # optional
+  listenPort: 1179                  # default; 179 needs CAP_NET_BIND_SERVICE; -1 = dial only, no listener
+  establishTimeout: 30s             # diagnose: wait for Established + End-of-RIB, at most this
+  peers:
+    - name: core-1
+      address: 192.0.2.1
+      port: 179
+      asn: 65001
+      password: "..."               # TCP MD5; never logged or reported
+      passive: false                # true: wait for the router to dial
+      multihop: 0                   # eBGP multihop TTL, 0 = directly connected
+      holdTime: 90                  # 0 or 3-65535
+      families: [ipv4-unicast, ipv6-unicast]
+      maxPrefixes: 1000000          # per family; past it the session is cut and reported, the run goes on
+  cloudPrefixes: [172.16.0.0/12]    # VPC / vSwitch CIDRs; 100.64.0.0/10 is always checked
+  serviceAddresses: [100.100.2.136, 100.100.2.138]
+`

@@ -90,6 +90,7 @@ advertises nothing.`,
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
 	root.AddCommand(newDiagnose(), newServe(), newChecks(), newVersion())
 	root.AddCommand(newAgent())
+	root.AddCommand(newConfig())
 	return root
 }
 

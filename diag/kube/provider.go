@@ -36,7 +36,7 @@ var Source = diag.NewKey[*Snapshot]("kube")
 
 // Family is the Kubernetes source and its `kubernetes` section.
 func Family() diag.Family {
-	return diag.Family{Name: string(Source.Name()), Section: diag.SectionOf("kubernetes", NewProvider)}
+	return diag.Family{Name: string(Source.Name()), Section: diag.SectionOf("kubernetes", NewProvider).WithExample(Example)}
 }
 
 // Config is the `kubernetes` section of the configuration.
@@ -707,3 +707,17 @@ func (p *Provider) listPodEvents(ctx context.Context, s *Snapshot) error {
 		return nil
 	})
 }
+
+// Example is the `kubernetes` section of `vnodediag config example`: every field,
+// commented.
+const Example = `kubernetes:
+  kubeconfig: ~/.kube/hybrid.yaml   # default: --kubeconfig, $KUBECONFIG, ~/.kube/config, in-cluster
+  context: prod-hybrid              # default: current context (--context)
+  # cluster: hybrid                 # the kubeconfig cluster to use (--cluster)
+  # user: diag-reader               # the kubeconfig user to use (--user)
+  # namespace: team-a               # only this namespace's pods, DaemonSets, Deployments, events (-n)
+  # as: system:serviceaccount:vnodediag:vnodediag   # impersonate (--as), and asGroups: [...] (--as-group)
+  serviceCIDRs: [10.96.0.0/12]      # added to the ServiceCIDR objects (clusters before 1.33 have none)
+  pageSize: 500                     # list page size
+  requestTimeout: 30s               # each API request
+`
