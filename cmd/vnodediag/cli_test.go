@@ -221,4 +221,3 @@ func TestKubeFlagUsage(t *testing.T) {
 		}
 	}
 }
-
