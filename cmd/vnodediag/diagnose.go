@@ -61,6 +61,9 @@ incomplete); 64 usage or configuration error; 69 daemon unreachable;
   # only the Kubernetes checks, as JSON for a runbook
   vnodediag diagnose --only k8s -o json
 
+  # another kubeconfig context, the pods of one namespace, as a read-only identity
+  vnodediag diagnose --context prod-hybrid -n shop --as system:serviceaccount:vnodediag:vnodediag
+
   # ask a running daemon instead of running in-process
   vnodediag diagnose --server 127.0.0.1:7443 --skip dns.onprem-from-cloud
 
