@@ -29,7 +29,7 @@ var Source = diag.NewKey[*Table]("bgp")
 
 // Family is the bgp.* checks and the `bgp` section.
 func Family() diag.Family {
-	return diag.Family{Name: "bgp", Checks: Checks, Section: diag.SectionOf("bgp", NewProvider)}
+	return diag.Family{Name: "bgp", Checks: Checks, Section: diag.SectionOf("bgp", NewProvider).WithExample(Example)}
 }
 
 // Checks returns the bgp.* checks.
@@ -70,7 +70,7 @@ func evalSessions(t *Table) []*pb.Result {
 		out = append(out, sessionResult(t, p))
 	}
 	if len(out) == 0 {
-		out = append(out, diag.Skip("no BGP peer configured"))
+		out = append(out, diag.Skip("no BGP peer configured: add bgp.peers"))
 	}
 	return out
 }
@@ -104,7 +104,9 @@ func sessionResult(t *Table, p *PeerStatus) *pb.Result {
 		}
 		res = diag.Fail("BGP session to %s is %s, not Established: %s", p.Label(), p.State, why)
 		ev = append(ev, diag.Ev("last error", "none", why))
-		res.Remediation = hint(t, p) + "\n" + routerSnippet(t, p)
+		intro, snips := routerSnippets(t, p)
+		res.Remediation = hint(t, p) + "\n" + intro
+		res.Snippets = snips
 	default:
 		up := time.Since(p.Since).Round(time.Second)
 		ev = append(ev, diag.Ev("established for", "", up.String()),
@@ -193,9 +195,8 @@ func evalCloudRoutes(t *Table) []*pb.Result {
 			}
 			res.Remediation = fmt.Sprintf("Make the on-prem router learn %s: from the VBR over BGP (the VBR must "+
 				"advertise the VPC CIDRs and 100.64.0.0/10), or as a static route to the leased line that it "+
-				"redistributes. For 100.64.0.0/10 a static route is common:\n"+
-				"  BIRD: protocol static cloud { ipv4; route 100.64.0.0/10 via <VBR-address>; }\n"+
-				"  FRR / Cisco: ip route 100.64.0.0 255.192.0.0 <VBR-address>", cp)
+				"redistributes (config below; <VBR-address> is the VBR's end of the leased line).", cp)
+			res.Snippets = staticToVBRSnippets(cp)
 		}
 		res.Objects = obj
 		out = append(out, res)
@@ -207,7 +208,7 @@ func evalCloudRoutes(t *Table) []*pb.Result {
 // is then unknown, which is neither a PASS nor a FAIL.
 func noSession(t *Table) *pb.Result {
 	if len(t.Peers) == 0 {
-		return diag.Skip("no BGP peer configured")
+		return diag.Skip("no BGP peer configured: add bgp.peers")
 	}
 	for i := range t.Peers {
 		if t.Peers[i].Established() {
@@ -270,6 +271,7 @@ func affected(addrs []netip.Addr, holes []netip.Prefix) []string {
 // podCIDRMiss is a node podCIDR no received route covers, or only partly.
 type podCIDRMiss struct {
 	node, cidr, detail string
+	ip                 string // the node's InternalIP, "" when it has none
 }
 
 // uncoveredPodCIDRs looks up the podCIDRs of the nodes of class in the
@@ -289,10 +291,11 @@ func uncoveredPodCIDRs(ctx context.Context, t *Table, nodes []*corev1.Node, clas
 			noCIDR++
 			continue
 		}
+		ip := internalIP(n)
 		for _, c := range cidrs {
 			p, err := netip.ParsePrefix(c)
 			if err != nil {
-				misses = append(misses, podCIDRMiss{n.Name, c, "not a CIDR"})
+				misses = append(misses, podCIDRMiss{n.Name, c, "not a CIDR", ip})
 				continue
 			}
 			checked++
@@ -300,9 +303,9 @@ func uncoveredPodCIDRs(ctx context.Context, t *Table, nodes []*corev1.Node, clas
 			switch {
 			case len(holes) == 0:
 			case len(holes) == 1 && holes[0] == p.Masked():
-				misses = append(misses, podCIDRMiss{n.Name, c, "no route"})
+				misses = append(misses, podCIDRMiss{n.Name, c, "no route", ip})
 			default:
-				misses = append(misses, podCIDRMiss{n.Name, c, "partly: " + prefixList(holes, cut) + " uncovered"})
+				misses = append(misses, podCIDRMiss{n.Name, c, "partly: " + prefixList(holes, cut) + " uncovered", ip})
 			}
 		}
 	}
@@ -361,9 +364,45 @@ func evalPodCIDRs(ctx context.Context, t *Table, nodes []*corev1.Node) []*pb.Res
 	}
 	res, cidrs := missResult(fmt.Sprintf("%d of %d on-prem podCIDRs are not advertised: %s", len(misses), checked, diag.JoinFirst(missed, 5)), misses)
 	res.Remediation = "Advertise the on-prem pod CIDRs (or one aggregate covering them) from the on-prem router " +
-		"toward the VBR, e.g. BIRD: protocol static pods { ipv4; route <podCIDR> via <node-InternalIP>; } and export it; " +
-		"FRR: network <podCIDR> (with a matching route) or redistribute static. Missing: " + diag.JoinCapped(cidrs)
+		"toward the VBR: a static route per podCIDR to its node, exported to BGP (config below). Missing: " + diag.JoinCapped(cidrs)
+	var routes []staticRoute
+	for _, m := range misses {
+		p, err := netip.ParsePrefix(m.cidr)
+		if err != nil {
+			continue
+		}
+		via := m.ip
+		if via == "" {
+			via = "<" + m.node + "-InternalIP>"
+		}
+		routes = append(routes, staticRoute{prefix: p.Masked(), via: via})
+	}
+	if len(routes) > 0 {
+		res.Snippets = advertiseSnippets(t, "onprem-pods", routes)
+	}
 	return []*pb.Result{res}
+}
+
+// internalIP is the node's first InternalIP address, "" when it has none.
+func internalIP(n *corev1.Node) string {
+	for _, a := range n.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address
+		}
+	}
+	return ""
+}
+
+// staticToVBRSnippets routes a cloud prefix to the VBR by a static route
+// the on-prem router redistributes.
+func staticToVBRSnippets(p netip.Prefix) []*pb.Snippet {
+	addr, mask := netMask(p)
+	return []*pb.Snippet{
+		{Title: "BIRD 2: " + p.String() + " to the VBR", Language: "bird", Text: fmt.Sprintf("protocol static cloud {\n  ipv4;\n  route %s via <VBR-address>;\n}", p)},
+		{Title: "FRR: " + p.String() + " to the VBR", Language: "frr", Text: fmt.Sprintf("ip route %s <VBR-address>", p)},
+		{Title: "Cisco IOS: " + p.String() + " to the VBR", Language: "ios", Text: fmt.Sprintf("ip route %s %s <VBR-address>", addr, mask)},
+		{Title: "Junos: " + p.String() + " to the VBR", Language: "junos", Text: fmt.Sprintf("set routing-options static route %s next-hop <VBR-address>", p)},
+	}
 }
 
 // evalECSPodCIDRs is the ECS half of bgp.cloud-routes-learned: the cloud
@@ -393,3 +432,26 @@ func evalECSPodCIDRs(ctx context.Context, t *Table, nodes []*corev1.Node) []*pb.
 		"(publish the VPC's pod CIDR routes to the VBR / its BGP, or add the aggregate as a static route toward the leased line on-prem). Missing: " + diag.JoinCapped(cidrs)
 	return []*pb.Result{res}
 }
+
+// Example is the `bgp` section of `vnodediag config example`: every field,
+// commented.
+const Example = `bgp:                                # the observer: a passive, read-only BGP speaker (gobgp) that advertises nothing
+  localASN: 65010
+  routerID: 192.0.2.10
+  listenAddress: 192.0.2.10         # optional
+  listenPort: 1179                  # default; 179 needs CAP_NET_BIND_SERVICE; -1 = dial only, no listener
+  establishTimeout: 30s             # diagnose: wait for Established + End-of-RIB, at most this
+  peers:
+    - name: core-1
+      address: 192.0.2.1
+      port: 179
+      asn: 65001
+      password: "..."               # TCP MD5; never logged or reported
+      passive: false                # true: wait for the router to dial
+      multihop: 0                   # eBGP multihop TTL, 0 = directly connected
+      holdTime: 90                  # 0 or 3-65535
+      families: [ipv4-unicast, ipv6-unicast]
+      maxPrefixes: 1000000          # per family; past it the session is cut and reported, the run goes on
+  cloudPrefixes: [172.16.0.0/12]    # VPC / vSwitch CIDRs; 100.64.0.0/10 is always checked
+  serviceAddresses: [100.100.2.136, 100.100.2.138]
+`

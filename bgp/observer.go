@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,8 @@ import (
 
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
+
+	"github.com/vnodediag/vnodediag/diag"
 )
 
 // connectRetry is the seconds between the observer's connection attempts
@@ -502,20 +505,71 @@ func (o *Observer) readyLocked() bool {
 // WaitReady blocks until every session is Established with its initial
 // table complete (End-of-RIB, and every route the speaker holds also in the
 // observer's copy), or ctx ends; it returns ctx.Err() then.
+//
+// While it waits it reports each peer's state as the source's progress,
+// on every change and every second: "dc-core: Active 4s/30s".
 func (o *Observer) WaitReady(ctx context.Context) error {
+	var tick <-chan time.Time
+	report := diag.Reporting(ctx)
+	start := time.Now()
+	if report {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		o.mu.Lock()
 		ok, ch := o.streamUp && o.readyLocked(), o.changed
+		var msg string
+		if report {
+			msg = o.waitingLocked(ctx, start)
+		}
 		o.mu.Unlock()
+		if report {
+			diag.ReportProgress(ctx, diag.Progress{Kind: diag.SourceUpdate, Source: Source.Name(), Message: msg})
+		}
 		if ok && o.caughtUp(ctx) {
 			return nil
 		}
 		select {
 		case <-ch:
+		case <-tick:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+}
+
+// waitingLocked is the progress line of WaitReady: each peer's name and
+// FSM state, and how long the wait has taken of its budget.
+func (o *Observer) waitingLocked(ctx context.Context, start time.Time) string {
+	var parts []string
+	for _, t := range o.peers {
+		name := t.cfg.name
+		if name == "" {
+			name = t.cfg.address.String()
+		}
+		state := t.state
+		if state == "" {
+			state = "IDLE"
+		}
+		switch {
+		case t.notStarted != "":
+			state = "not started"
+		case state == "ESTABLISHED" && len(t.cfg.families) > len(t.eor):
+			state = "Established, waiting for End-of-RIB"
+		default:
+			state = strings.ToUpper(state[:1]) + strings.ToLower(state[1:])
+		}
+		parts = append(parts, name+": "+state)
+	}
+	sort.Strings(parts)
+	waited := time.Since(start).Truncate(time.Second)
+	budget := ""
+	if dl, ok := ctx.Deadline(); ok {
+		budget = "/" + dl.Sub(start).Round(time.Second).String()
+	}
+	return fmt.Sprintf("%s %s%s", strings.Join(parts, ", "), waited, budget)
 }
 
 // caughtUp reports whether the BMP copy holds as many routes as the

@@ -88,8 +88,9 @@ func TestWrongASN(t *testing.T) {
 		return strings.Contains(tb.Peers[0].LastError, "as number mismatch expected 65099, received 65001"), tb.Peers[0].LastError
 	})
 	r := diagtest.At(t, bgp.EvaluateSessions(table(t, o)), 0, pb.Status_FAIL)
-	if !strings.Contains(r.Remediation, "AS number mismatch") || !strings.Contains(r.Remediation, "protocol bgp") {
-		t.Fatalf("remediation = %s", r.Remediation)
+	if !strings.Contains(r.Remediation, "AS number mismatch") || len(r.Snippets) != 4 ||
+		!strings.Contains(r.Snippets[0].Text, "local as 65099;") || r.Snippets[0].Language != "bird" {
+		t.Fatalf("remediation = %s, snippets %v", r.Remediation, r.Snippets)
 	}
 }
 

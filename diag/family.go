@@ -38,6 +38,15 @@ type Section struct {
 	// Provider builds the source from the decoded, validated section; nil
 	// means the section was left out.
 	Provider func(SectionConfig, Env) (Provider, error)
+	// Example is the section as `vnodediag config example` prints it: the
+	// key line and every field, with comments; it must load as it is.
+	Example string
+}
+
+// WithExample sets the section's Example and returns the section.
+func (s *Section) WithExample(example string) *Section {
+	s.Example = example
+	return s
 }
 
 // SectionOf describes the section key whose value is a *C and whose source

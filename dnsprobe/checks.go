@@ -265,9 +265,9 @@ func evalPrivateZoneFromOnPrem(obs *Observations) []*pb.Result {
 	c := &obs.Config
 	switch {
 	case len(c.OnPremResolvers) == 0:
-		return []*pb.Result{diag.Skip("no onPremResolvers configured")}
+		return []*pb.Result{diag.Skip("no dns.onPremResolvers configured: add the on-prem resolvers to query")}
 	case len(c.PrivateZoneNames) == 0:
-		return []*pb.Result{diag.Skip("no privateZoneNames configured")}
+		return []*pb.Result{diag.Skip("no dns.privateZoneNames configured: add PrivateZone names to resolve from on-prem")}
 	}
 	var out []*pb.Result
 	for _, r := range c.OnPremResolvers {
@@ -284,9 +284,9 @@ func evalOnPremFromCloud(obs *Observations) []*pb.Result {
 	c := &obs.Config
 	switch {
 	case len(c.CloudResolvers) == 0:
-		return []*pb.Result{diag.Skip("no cloudResolvers configured")}
+		return []*pb.Result{diag.Skip("no dns.cloudResolvers configured: add the cloud-side resolvers to query")}
 	case len(c.OnPremNames) == 0:
-		return []*pb.Result{diag.Skip("no onPremNames configured")}
+		return []*pb.Result{diag.Skip("no dns.onPremNames configured: add on-prem names to resolve from the cloud")}
 	}
 	if why := cloudSkipReason(obs); why != "" {
 		return []*pb.Result{diag.Skip("%s", why)}

@@ -76,7 +76,7 @@ func corefileError(err error) *pb.Result {
 // clusterDomain or cluster.local is used).
 func evalClusterDomainOverlap(c *Config, cf *corefile.Corefile) []*pb.Result {
 	if len(c.PrivateZones) == 0 && len(c.OnPremZones) == 0 {
-		return []*pb.Result{diag.Skip("no privateZones or onPremZones configured")}
+		return []*pb.Result{diag.Skip("no dns.privateZones or dns.onPremZones configured: add them to judge CoreDNS's forwarding")}
 	}
 	domains, source := clusterDomains(c, cf)
 	var out []*pb.Result
@@ -261,7 +261,7 @@ func evalCoreDNSForward(c *Config, cf *corefile.Corefile, node *nodeResolvConf) 
 		zones = append(zones, zoneKind{z, true})
 	}
 	if len(zones) == 0 {
-		return []*pb.Result{diag.Skip("no onPremZones or privateZones configured")}
+		return []*pb.Result{diag.Skip("no dns.onPremZones or dns.privateZones configured: add them to judge CoreDNS's forwarding")}
 	}
 	var out []*pb.Result
 	for _, z := range zones {
@@ -274,7 +274,7 @@ func evalCoreDNSForward(c *Config, cf *corefile.Corefile, node *nodeResolvConf) 
 		objs := []*pb.Object{zoneObj(z.zone), diag.Obj("ConfigMap", "kube-system", "coredns")}
 		stanza := Stanza(z.zone, preferred)
 		if len(allowed) == 0 {
-			res := diag.Skip("%s %s: no onPremResolvers or forwarders configured, so the expected forward target is unknown", kind, name)
+			res := diag.Skip("%s %s: no dns.onPremResolvers or dns.forwarders configured, so the expected forward target is unknown", kind, name)
 			res.Objects = objs
 			out = append(out, res)
 			continue

@@ -150,8 +150,8 @@ func TestEvalOnPremFromCloud(t *testing.T) {
 			map[string]*Outcome{via: out(Timeout), cloud + " svc.cloud.internal SOA": out(Timeout)}, pb.Status_SKIP, []string{"not reachable from here"}},
 		{"auto, cloud reachable", func(c *Config) { c.CloudReachable = "" },
 			map[string]*Outcome{via: out(ServFail), cloud + " svc.cloud.internal SOA": out(Answered)}, pb.Status_FAIL, []string{"SERVFAIL"}},
-		{"no cloud resolvers", func(c *Config) { c.CloudResolvers = nil }, nil, pb.Status_SKIP, []string{"no cloudResolvers"}},
-		{"no names", func(c *Config) { c.OnPremNames = nil }, nil, pb.Status_SKIP, []string{"no onPremNames"}},
+		{"no cloud resolvers", func(c *Config) { c.CloudResolvers = nil }, nil, pb.Status_SKIP, []string{"no dns.cloudResolvers"}},
+		{"no names", func(c *Config) { c.OnPremNames = nil }, nil, pb.Status_SKIP, []string{"no dns.onPremNames"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -27,7 +27,7 @@ var Source = diag.NewKey[*Observations]("dns")
 
 // Family is the dns.* checks and the `dns` section.
 func Family() diag.Family {
-	return diag.Family{Name: "dns", Checks: Checks, Section: diag.SectionOf("dns", NewProvider)}
+	return diag.Family{Name: "dns", Checks: Checks, Section: diag.SectionOf("dns", NewProvider).WithExample(Example)}
 }
 
 // NewProvider returns the DNS source. A nil cfg (no `dns` section) leaves
@@ -144,6 +144,7 @@ func (p *Provider) gather(ctx context.Context) *Observations {
 	obs := &Observations{Config: *p.cfg, Outcomes: make(map[Query]*Outcome, len(plan)), Timeout: p.cfg.Timeout.D()}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	answered := 0
 	sem := make(chan struct{}, p.cfg.Concurrency)
 	for _, q := range plan {
 		wg.Add(1)
@@ -176,7 +177,13 @@ func (p *Provider) gather(ctx context.Context) *Observations {
 			mu.Lock()
 			obs.Outcomes[q] = o
 			obs.Slowest = max(obs.Slowest, o.RTT)
+			if o.Kind.Responded() {
+				answered++
+			}
+			done := int64(len(obs.Outcomes))
+			msg := fmt.Sprintf("%d/%d queries, %d answered", done, len(plan), answered)
 			mu.Unlock()
+			diag.ReportProgress(ctx, diag.Progress{Kind: diag.SourceUpdate, Source: Source.Name(), Message: msg, Done: done, Total: int64(len(plan))})
 		}()
 	}
 	wg.Wait()
@@ -195,3 +202,50 @@ func joinTargets(ts []string) string {
 	}
 	return strings.Join(ts, ", ")
 }
+
+// Example is the `dns` section of `vnodediag config example`: every field,
+// commented.
+const Example = `dns:
+  # On-prem DNS servers. They must resolve the PrivateZone names, through a
+  # conditional forwarder to the PrivateZone inbound endpoint.
+  onPremResolvers:
+    - name: dc1-ns1
+      address: 10.0.0.53          # host or host:port, port 53 by default
+    - name: dc1-ns2
+      address: 10.0.0.54:53
+  # Cloud resolvers: VPC DNS. They must resolve the on-prem names, through a
+  # PrivateZone forwarding rule to the on-prem DNS servers.
+  cloudResolvers:
+    - name: vpc-dns-1
+      address: 100.100.2.136
+    - name: vpc-dns-2
+      address: 100.100.2.138
+  # true, false, or auto (default): whether this host can query the cloud
+  # resolvers directly. With auto they are judged only if one of them answers.
+  cloudReachable: auto
+  privateZones: [svc.cloud.internal]
+  onPremZones: [corp.example]
+  # Resolved through every on-prem resolver; expect is the exact answer set.
+  privateZoneNames:
+    - name: api.svc.cloud.internal
+      expect: [192.168.10.20]
+    - name: _grpc._tcp.api.svc.cloud.internal
+      type: SRV
+  # Resolved through every cloud resolver.
+  onPremNames:
+    - name: db.corp.example
+      type: A
+      expect: [10.0.1.10]
+  # Where each zone is forwarded: queried directly to name the broken hop,
+  # and expected as the CoreDNS forward targets.
+  forwarders:
+    - zone: svc.cloud.internal
+      targets: [10.1.0.10, 10.1.0.11]   # PrivateZone inbound endpoint IPs
+    - zone: corp.example
+      targets: [10.0.0.53, 10.0.0.54]   # on-prem DNS
+  # clusterDomain: cluster.local      # only used without a CoreDNS ConfigMap
+  timeout: 2s                         # per query, retries included
+  retries: 1
+  concurrency: 128
+  udpSize: 1232
+`

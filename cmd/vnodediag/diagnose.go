@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -40,6 +39,7 @@ type diagnoseFlags struct {
 	server     string
 	timeout    time.Duration
 	color      string
+	progress   string
 	verbose    bool
 	fresh      bool
 	remoteSecurityFlags
@@ -110,6 +110,9 @@ incomplete); 64 usage or configuration error; 69 daemon unreachable;
   # only the Kubernetes checks, as JSON for a runbook
   vnodediag diagnose --only k8s -o json
 
+  # another kubeconfig context, the pods of one namespace, as a read-only identity
+  vnodediag diagnose --context prod-hybrid -n shop --as system:serviceaccount:vnodediag:vnodediag
+
   # ask a running daemon instead of running in-process
   vnodediag diagnose --server 127.0.0.1:7443 --skip dns.onprem-from-cloud
 
@@ -137,6 +140,8 @@ incomplete); 64 usage or configuration error; 69 daemon unreachable;
 	fl.StringVar(&f.color, "color", "auto", "colour the table: auto (on a terminal), always, never")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show evidence of passing results too")
 	fl.BoolVar(&f.fresh, "fresh", false, "with --server: regather the sources instead of reading the daemon's warm state")
+	fl.StringVar(&f.progress, "progress", "auto", "live progress of each source on stderr: auto (when stderr is a terminal), always, never")
+	_ = cmd.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(render.Formats, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"fail", "warn"}, cobra.ShellCompDirectiveNoFileComp))
 	ids := func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -168,6 +173,9 @@ func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 	if f.color != "auto" && f.color != "always" && f.color != "never" {
 		return usageErr("--color %q: want auto, always or never", f.color)
 	}
+	if f.progress != "auto" && f.progress != "always" && f.progress != "never" {
+		return usageErr("--progress %q: want auto, always or never", f.progress)
+	}
 	if f.timeout <= 0 {
 		return usageErr("--timeout %s: want a positive duration like 5m", f.timeout)
 	}
@@ -177,6 +185,13 @@ func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 	if f.server != "" {
 		if err := checkServerAddress(f.server); err != nil {
 			return usageErr("--server %q: %v", f.server, err)
+		}
+		set := f.kubeFlagsSet(cmd)
+		if f.configPath != "" {
+			set = append([]string{"--config"}, set...)
+		}
+		if len(set) > 0 {
+			return usageErr("--server runs on the daemon's configuration; %s cannot apply to it", strings.Join(set, ", "))
 		}
 	} else if f.fresh {
 		return usageErr("--fresh applies to --server only: an in-process run always gathers")
@@ -205,6 +220,16 @@ func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 	defer signal.Stop(sigs)
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	defer cancel()
+	// The live lines go to stderr and are erased before anything else is
+	// written there or the report is written.
+	// A daemon's run shows the same lines, from its DiagnoseStream.
+	stopProgress := func() {}
+	var progress func(diag.Progress)
+	if errw := cmd.ErrOrStderr(); f.progress == "always" || f.progress == "auto" && isTerminal(errw) {
+		progress, stopProgress = render.NewProgress(errw, terminalWidth(errw))
+		ctx = diag.WithProgress(ctx, progress)
+	}
+	defer stopProgress()
 
 	type outcome struct {
 		rep *pb.Report
@@ -215,7 +240,7 @@ func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 	go func() {
 		var o outcome
 		if f.server != "" {
-			o.rep, o.err = diagnoseRemote(ctx, f, progressTo(cmd.ErrOrStderr()))
+			o.rep, o.err = diagnoseRemote(ctx, f, progress)
 		} else {
 			o.rep, o.err = diagnoseLocal(ctx, f)
 		}
@@ -235,6 +260,7 @@ func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 	for {
 		select {
 		case o := <-done:
+			stopProgress()
 			if o.err != nil {
 				if interrupted != nil && errors.Is(o.err, context.Canceled) {
 					return &exitError{code: signalExit(interrupted), err: errors.New("interrupted")}
@@ -257,6 +283,7 @@ func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 			}
 			interrupted = sig
 			cancel()
+			stopProgress()
 			fmt.Fprintln(cmd.ErrOrStderr(), "vnodediag: interrupted; reporting what finished (interrupt again to exit at once)")
 			if backstop == nil {
 				backstop = time.After(stopGrace)
@@ -267,12 +294,30 @@ func runDiagnose(cmd *cobra.Command, f *diagnoseFlags) error {
 				backstop = time.After(stopGrace)
 			}
 		case <-backstop:
+			stopProgress()
 			if interrupted != nil {
 				return &exitError{code: signalExit(interrupted), err: fmt.Errorf("interrupted, and the run did not stop within %s; exiting without a report", stopGrace)}
 			}
 			return &exitError{code: exitSoftware, err: fmt.Errorf("the run did not stop within %s of its deadline (--timeout %s); exiting without a report", stopGrace, f.timeout)}
 		}
 	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// terminalWidth is w's width in columns, 80 when it is not a terminal or
+// does not say.
+func terminalWidth(w io.Writer) int {
+	if f, ok := w.(*os.File); ok {
+		if n, _, err := term.GetSize(int(f.Fd())); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 80
 }
 
 // signalExit is the shell's exit status for a process ended by sig.
@@ -330,9 +375,6 @@ func diagnoseLocal(ctx context.Context, f *diagnoseFlags) (*pb.Report, error) {
 // handing each progress event to progress (nil: none), and falls back to
 // Diagnose on a daemon that has no stream.
 func diagnoseRemote(ctx context.Context, f *diagnoseFlags, progress func(diag.Progress)) (*pb.Report, error) {
-	if f.configPath != "" || f.kubeconfig != "" || f.kubeContext != "" {
-		return nil, usageErr("--server runs on the daemon's configuration; --config, --kubeconfig and --context do not apply")
-	}
 	sec, err := f.clientSecurity(f.server)
 	if err != nil {
 		return nil, err
@@ -380,33 +422,6 @@ func diagnoseStream(ctx context.Context, client pb.DiagnosticsServiceClient, req
 		if p, ok := server.ProgressOf(ev); ok && progress != nil {
 			progress(p)
 		}
-	}
-}
-
-// progressTo returns what shows a remote run's progress on w: nothing
-// unless w is a terminal, else a plain line per source event. The
-// terminal's progress renderer plugs in here.
-func progressTo(w io.Writer) func(diag.Progress) {
-	fd, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(fd.Fd())) {
-		return nil
-	}
-	var mu sync.Mutex
-	return func(p diag.Progress) {
-		var line string
-		switch p.Kind {
-		case diag.SourceStarted:
-			line = string(p.Source) + ": gathering"
-		case diag.SourceUpdate:
-			line = string(p.Source) + ": " + p.Message
-		case diag.SourceDone:
-			line = string(p.Source) + ": " + strings.ToLower(p.Status.GetState().String())
-		default:
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(w, "vnodediag: %s\n", render.Escape(line))
 	}
 }
 

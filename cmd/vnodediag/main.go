@@ -89,7 +89,7 @@ advertises nothing.`,
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
 	root.AddCommand(newDiagnose(), newServe(), newChecks(), newVersion())
-	root.AddCommand(newAgent(), newWatch())
+	root.AddCommand(newAgent(), newWatch(), newConfig())
 	setDisplayName(root)
 	return root
 }

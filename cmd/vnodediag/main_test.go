@@ -94,7 +94,7 @@ func TestUsageErrorsExit64(t *testing.T) {
 		{[]string{"diagnose", "--only", "k8s.nope"}, `unknown check ID or prefix "k8s.nope"; valid IDs: `},
 		{[]string{"diagnose", "-o", "xml"}, `-o "xml": want one of table, json, yaml, junit, html`},
 		{[]string{"diagnose", "--fail-on", "error"}, `--fail-on "error": want fail or warn`},
-		{[]string{"diagnose", "--config", cfg("kubernetes:\n  kubeconfg: /x\n")}, `line 2: unknown field "kubeconfg" in kubernetes; valid fields: kubeconfig, context, serviceCIDRs, pageSize, requestTimeout`},
+		{[]string{"diagnose", "--config", cfg("kubernetes:\n  kubeconfg: /x\n")}, `line 2: unknown field "kubeconfg" in kubernetes; valid fields: kubeconfig, context, cluster, user, namespace, as, asGroups, serviceCIDRs, pageSize, requestTimeout`},
 		{[]string{"diagnose", "--no-such-flag"}, "unknown flag: --no-such-flag"},
 		{[]string{"diagnose"}, "kubeconfig"}, // nothing found by the standard rules
 		// Deadlines: zero or negative is a usage error naming the flag.

@@ -2,9 +2,16 @@ package main
 
 import (
 	"log/slog"
+	"maps"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/vnodediag/vnodediag/cmd/vnodediag/app"
 	"github.com/vnodediag/vnodediag/diag"
@@ -13,20 +20,98 @@ import (
 
 // sourceFlags are the flags shared by diagnose and serve that build sources.
 type sourceFlags struct {
-	configPath    string
-	kubeconfig    string
-	kubeContext   string
+	configPath string
+	// kube holds kubectl's own flags (k8s.io/cli-runtime), those of them a
+	// read-only tool needs: where the cluster is and who asks.
+	kube          *genericclioptions.ConfigFlags
 	checkTimeout  time.Duration
 	sourceTimeout time.Duration
+}
+
+// kubeFlagNames are the kubectl flags diagnose and serve take; they fill
+// the `kubernetes` section of the configuration, over the file.
+var kubeFlagNames = []string{"kubeconfig", "context", "cluster", "user", "namespace", "as", "as-group", "request-timeout"}
+
+func newKubeFlags() *genericclioptions.ConfigFlags {
+	s := func() *string { return new(string) }
+	return &genericclioptions.ConfigFlags{KubeConfig: s(), Context: s(), ClusterName: s(), AuthInfoName: s(),
+		Namespace: s(), Impersonate: s(), ImpersonateGroup: &[]string{}, Timeout: s()}
 }
 
 func (f *sourceFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.configPath, "config", "", "configuration file (YAML, strict); see README 'Configuration'")
-	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
-	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context (default: current context)")
+	f.kube = newKubeFlags()
+	f.kube.AddFlags(fl)
+	// kubectl's help texts, with what they mean here.
+	for name, usage := range map[string]string{
+		"kubeconfig":      "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster; or kubernetes.kubeconfig)",
+		"context":         "kubeconfig context (default: the current context, or kubernetes.context)",
+		"namespace":       "read pods, DaemonSets, Deployments and events of this namespace only (default: all); cluster-scoped checks are unchanged",
+		"request-timeout": "deadline of each Kubernetes API request, like 30s (default 30s, or kubernetes.requestTimeout)",
+	} {
+		fl.Lookup(name).Usage = usage
+	}
 	fl.DurationVar(&f.checkTimeout, "check-timeout", 0, "deadline of each check (default 30s, or runner.checkTimeout)")
 	fl.DurationVar(&f.sourceTimeout, "source-timeout", 0, "deadline of gathering each source (default 60s, or runner.sourceTimeout)")
+	kubeconfig := func(pick func(*clientcmdapi.Config) []string) cobra.CompletionFunc {
+		return func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			raw, err := f.kube.ToRawKubeConfigLoader().RawConfig()
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			names := pick(&raw)
+			sort.Strings(names)
+			return names, cobra.ShellCompDirectiveNoFileComp
+		}
+	}
+	_ = cmd.RegisterFlagCompletionFunc("context", kubeconfig(func(c *clientcmdapi.Config) []string { return slices.Collect(maps.Keys(c.Contexts)) }))
+	_ = cmd.RegisterFlagCompletionFunc("cluster", kubeconfig(func(c *clientcmdapi.Config) []string { return slices.Collect(maps.Keys(c.Clusters)) }))
+	_ = cmd.RegisterFlagCompletionFunc("user", kubeconfig(func(c *clientcmdapi.Config) []string { return slices.Collect(maps.Keys(c.AuthInfos)) }))
+	_ = cmd.RegisterFlagCompletionFunc("namespace", kubeconfig(func(c *clientcmdapi.Config) []string {
+		// The namespaces the kubeconfig's contexts name: completion asks
+		// no server.
+		seen := map[string]bool{}
+		for _, x := range c.Contexts {
+			if x.Namespace != "" {
+				seen[x.Namespace] = true
+			}
+		}
+		return slices.Collect(maps.Keys(seen))
+	}))
+}
+
+// kubeFlagsSet names the kubectl flags given on the command line.
+func (f *sourceFlags) kubeFlagsSet(cmd *cobra.Command) []string {
+	var set []string
+	for _, n := range kubeFlagNames {
+		if cmd.Flags().Changed(n) {
+			set = append(set, "--"+n)
+		}
+	}
+	return set
+}
+
+// requestTimeout reads --request-timeout as kubectl does: a duration with
+// a unit, or a bare number of seconds. Zero, which kubectl reads as "no
+// deadline", is refused: every request here has one.
+func (f *sourceFlags) requestTimeout() (time.Duration, error) {
+	v := strings.TrimSpace(*f.kube.Timeout)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		n, nerr := strconv.ParseUint(v, 10, 31)
+		if nerr != nil {
+			return 0, usageErr("--request-timeout %q: want a duration like 30s", v)
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d <= 0 {
+		return 0, usageErr("--request-timeout %q: want a positive duration like 30s (every request has a deadline)", v)
+	}
+	return d, nil
 }
 
 // checkDurations refuses a zero or negative deadline given as a flag
@@ -45,7 +130,14 @@ func (f *sourceFlags) checkDurations(cmd *cobra.Command) error {
 
 // load reads the config file and applies the flags over it.
 func (f *sourceFlags) load() (*config.Config, error) {
-	cfg, err := app.Load(f.configPath, app.Overrides{Kubeconfig: f.kubeconfig, Context: f.kubeContext,
+	rt, err := f.requestTimeout()
+	if err != nil {
+		return nil, err
+	}
+	k := f.kube
+	cfg, err := app.Load(f.configPath, app.Overrides{Kubeconfig: *k.KubeConfig, Context: *k.Context,
+		Cluster: *k.ClusterName, User: *k.AuthInfoName, Namespace: *k.Namespace, As: *k.Impersonate,
+		AsGroups: *k.ImpersonateGroup, RequestTimeout: rt,
 		CheckTimeout: f.checkTimeout, SourceTimeout: f.sourceTimeout})
 	if err != nil {
 		return nil, usageErr("%v", err)

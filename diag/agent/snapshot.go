@@ -15,7 +15,7 @@ var Source = diag.NewKey[*Snapshot]("agent")
 // Family is the agent source and its `agent` section; its checks live in
 // the families they judge (vnode.agent, path.*, dns.onprem-from-cloud).
 func Family() diag.Family {
-	return diag.Family{Name: string(Source.Name()), Section: diag.SectionOf("agent", NewProvider)}
+	return diag.Family{Name: string(Source.Name()), Section: diag.SectionOf("agent", NewProvider).WithExample(Example)}
 }
 
 // Snapshot is what one run learned about the cloud-side agents.
@@ -221,3 +221,20 @@ func (a *Agent) AgentInfo() *pb.AgentInfo {
 	}
 	return nil
 }
+
+// Example is the `agent` section of `vnodediag config example`: every field,
+// commented.
+const Example = `agent:                              # the cloud-side agents (deploy/agent): see "The cloud-side agent"
+  namespace: vnodediag              # default; the agent pods are found by label there
+  selector: app.kubernetes.io/name=vnodediag-agent   # default
+  # addresses: [192.168.10.17]      # instead: dial these agents (ip or ip:port); no log path then
+  port: 7444                        # ProbeService on the pod IP
+  direct: true                      # dial the pod IP over the leased line; false: logs only
+  maxAge: 5m                        # older rounds are stale: reported, never used (> the agents' interval)
+  dialTimeout: 5s                   # TCP connect and Info
+  runTimeout: 20s                   # a round asked over ProbeService; the log read
+  logTailLines: 10                  # what is read of an agent's log: the newest lines ...
+  logLimitBytes: 4194304            # ... and at most this many bytes, never the whole log
+  # tls: {caFile: ca.pem, certFile: client.pem, keyFile: client-key.pem, serverName: agent}
+  # version: v1.2.3                 # the agents' expected version (default: this vnodediag's)
+`

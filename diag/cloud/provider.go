@@ -19,7 +19,7 @@ var Source = diag.NewKey[*Snapshot]("cloud")
 
 // Family is the cloud.* checks and the `cloud` section.
 func Family() diag.Family {
-	return diag.Family{Name: "cloud", Checks: Checks, Section: diag.SectionOf("cloud", NewProvider)}
+	return diag.Family{Name: "cloud", Checks: Checks, Section: diag.SectionOf("cloud", NewProvider).WithExample(Example)}
 }
 
 // NewProvider returns the cloud source. A nil cfg (no cloud section) gives
@@ -110,3 +110,22 @@ func (p *provider) GatherFrom(ctx context.Context, in *diag.Inputs) (any, error)
 
 // Close releases idle connections.
 func (p *provider) Close() { p.base.CloseIdleConnections() }
+
+// Example is the `cloud` section of `vnodediag config example`: every field,
+// commented.
+const Example = `cloud:                              # the Alibaba Cloud API, read-only (Describe* only)
+  regionId: cn-shanghai
+  vpcId: vpc-uf6hybrid7demo01       # default: discovered from the ECS nodes' instances
+  endpoints:                        # per product (ecs, vpc, pvtz): VPC endpoints, private clouds
+    ecs: ecs-vpc.cn-shanghai.aliyuncs.com
+    vpc: vpc-vpc.cn-shanghai.aliyuncs.com
+  qps: 10                           # API requests per second of the source; -1: no limit
+  requestTimeout: 10s               # each API request
+  profile: prod                     # only this CLI profile instead of the default credential chain
+  onPremCIDRs: [10.10.0.0/16]       # on-prem networks the VPC must route to the leased line
+  routeEntryQuota: 200              # custom entries a route table may hold
+  vbrIds: [vbr-uf6leasedline0001]   # default: the VBRs the VPC routes to or advertises through
+  onPremASN: 65001                  # the AS of the VBRs' BGP peers; default: the bgp peers' ASNs
+  requiredPorts: [tcp/10250, udp/53, icmp]   # security groups must admit from on-prem; default: all
+  eciVSwitchIds: [vsw-uf6eci00000000001]     # default: vSwitchIds of kube-system/eci-profile
+`

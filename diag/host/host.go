@@ -46,7 +46,7 @@ const (
 
 // Family is the host.* checks and the `host` section.
 func Family() diag.Family {
-	return diag.Family{Name: "host", Checks: Checks, Section: diag.SectionOf("host", NewProvider)}
+	return diag.Family{Name: "host", Checks: Checks, Section: diag.SectionOf("host", NewProvider).WithExample(Example)}
 }
 
 // Checks returns the host.* checks.
@@ -166,3 +166,13 @@ func NewProvider(cfg *Config, _ diag.Env) (diag.Provider, error) {
 type provider struct{ set *settings }
 
 func (p *provider) Name() diag.SourceName { return Source.Name() }
+
+// Example is the `host` section of `vnodediag config example`: every field,
+// commented.
+const Example = `host:                               # this node's files, read-only, for host.* (diag/host/README.md)
+  hostRoot: /host                   # default /: the node's /proc, /etc, /run, /var/lib/kubelet mounted here
+  netns: /host/proc/1/ns/net        # optional: read net.* sysctls in this network namespace
+  leasedLineInterface: eth1         # its rp_filter is judged
+  leasedLineCIDRs: [192.168.0.0/16] # default 100.64.0.0/10: firewall rules touching them are named
+  nodePortRange: 30000-32767
+`

@@ -192,6 +192,7 @@ func newCached(p *Provider, log *slog.Logger) *CachedProvider {
 		c.units = append(c.units, u)
 	}
 	core, apps := cs.CoreV1(), cs.AppsV1()
+	ns := c.p.set.namespace // -n: the namespaced lists of one namespace, as a one-shot run reads
 	add("nodes", true, &corev1.Node{}, c.nodes, c.nodes.lists, "",
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return core.Nodes().List(ctx, o)
@@ -201,24 +202,24 @@ func newCached(p *Provider, log *slog.Logger) *CachedProvider {
 		})
 	add("pods", true, &corev1.Pod{}, c.pods, c.pods.lists, "",
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return core.Pods("").List(ctx, o)
+			return core.Pods(ns).List(ctx, o)
 		},
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return core.Pods("").Watch(ctx, o)
+			return core.Pods(ns).Watch(ctx, o)
 		})
 	add(PartDaemonSets, false, &appsv1.DaemonSet{}, c.daemonSets, c.daemonSets.lists, "",
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return apps.DaemonSets("").List(ctx, o)
+			return apps.DaemonSets(ns).List(ctx, o)
 		},
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return apps.DaemonSets("").Watch(ctx, o)
+			return apps.DaemonSets(ns).Watch(ctx, o)
 		})
 	add(PartDeployments, false, &appsv1.Deployment{}, c.deployments, c.deployments.lists, "",
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return apps.Deployments("").List(ctx, o)
+			return apps.Deployments(ns).List(ctx, o)
 		},
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return apps.Deployments("").Watch(ctx, o)
+			return apps.Deployments(ns).Watch(ctx, o)
 		})
 	add(PartNamespaces, false, &corev1.Namespace{}, c.namespaces, c.namespaces.lists, "",
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
@@ -236,10 +237,10 @@ func newCached(p *Provider, log *slog.Logger) *CachedProvider {
 		})
 	add(PartEvents, false, &corev1.Event{}, c.events, c.events.lists, podEventSelector,
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return core.Events("").List(ctx, o)
+			return core.Events(ns).List(ctx, o)
 		},
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return core.Events("").Watch(ctx, o)
+			return core.Events(ns).Watch(ctx, o)
 		})
 	return c
 }
@@ -534,7 +535,7 @@ func (c *CachedProvider) Gather(ctx context.Context) (any, error) {
 	c.mu.Lock()
 	s := *c.polled
 	c.mu.Unlock()
-	s.Server, s.Context, s.API = server, c.p.context, c.p.client
+	s.Server, s.Context, s.Namespace, s.API = server, c.p.context, c.p.set.namespace, c.p.client
 	s.ServiceCIDRs = s.ServiceCIDRs[:len(s.ServiceCIDRs):len(s.ServiceCIDRs)]
 	s.PartErrors = maps.Clone(s.PartErrors)
 	s.Nodes, _ = c.nodes.view()

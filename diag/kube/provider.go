@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -37,7 +38,7 @@ var Source = diag.NewKey[*Snapshot]("kube")
 
 // Family is the Kubernetes source and its `kubernetes` section.
 func Family() diag.Family {
-	return diag.Family{Name: string(Source.Name()), Section: diag.SectionOf("kubernetes", NewProvider)}
+	return diag.Family{Name: string(Source.Name()), Section: diag.SectionOf("kubernetes", NewProvider).WithExample(Example)}
 }
 
 // Config is the `kubernetes` section of the configuration.
@@ -46,6 +47,19 @@ type Config struct {
 	Kubeconfig string `json:"kubeconfig,omitempty"`
 	// Context in the kubeconfig; empty is the current context.
 	Context string `json:"context,omitempty"`
+	// Cluster and User override the context's cluster and user, as
+	// kubectl's --cluster and --user do.
+	Cluster string `json:"cluster,omitempty"`
+	User    string `json:"user,omitempty"`
+	// Namespace scopes the namespaced lists (pods, DaemonSets, Deployments,
+	// pod events) to one namespace; empty reads all. Cluster-scoped objects
+	// (nodes, PersistentVolumes, namespaces) and the fixed objects in
+	// kube-system (CoreDNS, kube-proxy, eci-profile) are read as always.
+	Namespace string `json:"namespace,omitempty"`
+	// As and AsGroups impersonate a user (and groups), as kubectl's --as
+	// and --as-group do: to see what a less privileged identity sees.
+	As       string   `json:"as,omitempty"`
+	AsGroups []string `json:"asGroups,omitempty"`
 	// ServiceCIDRs adds Service CIDRs to those read from ServiceCIDR objects
 	// (older clusters have none).
 	ServiceCIDRs []string `json:"serviceCIDRs,omitempty"`
@@ -61,6 +75,10 @@ type Config struct {
 type settings struct {
 	kubeconfig     string
 	context        string
+	cluster, user  string
+	namespace      string
+	as             string
+	asGroups       []string
 	serviceCIDRs   []string
 	pageSize       int64
 	requestTimeout time.Duration
@@ -70,7 +88,19 @@ type settings struct {
 // settings the provider uses.
 func (c *Config) Validate() error {
 	var errs []error
-	s := &settings{kubeconfig: c.Kubeconfig, context: c.Context, pageSize: c.PageSize, requestTimeout: c.RequestTimeout.D()}
+	s := &settings{kubeconfig: c.Kubeconfig, context: c.Context, cluster: c.Cluster, user: c.User, namespace: c.Namespace,
+		as: c.As, asGroups: c.AsGroups, pageSize: c.PageSize, requestTimeout: c.RequestTimeout.D()}
+	if c.Namespace != "" {
+		if msgs := validation.IsDNS1123Label(c.Namespace); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("namespace: %q is not a namespace name: %s", c.Namespace, strings.Join(msgs, "; ")))
+		}
+	}
+	if c.RequestTimeout < 0 {
+		errs = append(errs, fmt.Errorf("requestTimeout: must not be negative, got %s", c.RequestTimeout.D()))
+	}
+	if len(c.AsGroups) > 0 && c.As == "" {
+		errs = append(errs, errors.New("asGroups: impersonating groups needs a user to impersonate (as)"))
+	}
 	for i, cidr := range c.ServiceCIDRs {
 		p, err := netip.ParsePrefix(cidr)
 		if err != nil {
@@ -151,17 +181,27 @@ func NewProvider(cfg *Config, env diag.Env) (diag.Provider, error) {
 		rules.ExplicitPath = s.kubeconfig
 	}
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: s.context}
+	overrides.Context.Cluster, overrides.Context.AuthInfo = s.cluster, s.user
+	overrides.AuthInfo.Impersonate, overrides.AuthInfo.ImpersonateGroups = s.as, s.asGroups
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
 	rc, err := cc.ClientConfig()
 	if err != nil {
 		// The error may quote the server URL, userinfo and all.
-		return nil, fmt.Errorf("kubeconfig: %w", redact(err))
+		return nil, fmt.Errorf("kubeconfig%s: %w", contextNote(s.context), redact(err))
 	}
 	ctxName := s.context
 	if raw, err := cc.RawConfig(); err == nil && ctxName == "" {
 		ctxName = raw.CurrentContext
 	}
 	return newProvider(s, rc, ctxName)
+}
+
+// contextNote names the context a kubeconfig error is about, when one was asked for.
+func contextNote(context string) string {
+	if context == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (context %q)", context)
 }
 
 // ForRESTConfig is NewProvider for a REST config already resolved (a lab's
@@ -269,16 +309,17 @@ func (p *Provider) Gather(ctx context.Context) (any, error) {
 			p.Close()
 		}
 	}()
-	s := &Snapshot{Server: diag.RedactURL(p.rest.Host), Context: p.context, PartErrors: map[string]error{}}
+	s := &Snapshot{Server: diag.RedactURL(p.rest.Host), Context: p.context, Namespace: p.set.namespace, PartErrors: map[string]error{}}
 	s.ServiceCIDRs = append(s.ServiceCIDRs, p.set.serviceCIDRs...)
 	s.API = p.client
 
 	v, err := p.serverVersion(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes API %s: %w", s.Server, redact(err))
+		return nil, fmt.Errorf("kubernetes API %s%s: %w", s.Server, contextNote(s.Context), redact(err))
 	}
 	s.Version = v
 
+	ctx = withTracker(ctx)
 	g := &parts{s: s}
 	run := g.run
 	run("nodes", true, func() error { return p.listNodes(ctx, s) })
@@ -408,15 +449,22 @@ func (p *Provider) serverVersion(ctx context.Context) (*version.Info, error) {
 
 // each pages through a list and calls fn for every item, so that no more
 // than one page of full objects is held at a time.
-func (p *Provider) each(ctx context.Context, list func(context.Context, metav1.ListOptions) (runtime.Object, error), fn func(runtime.Object) error) error {
-	pg := pager.New(pager.ListPageFunc(list))
+func (p *Provider) each(ctx context.Context, part string, list func(context.Context, metav1.ListOptions) (runtime.Object, error), fn func(runtime.Object) error) error {
+	t := trackerOf(ctx)
+	pg := pager.New(pager.ListPageFunc(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		obj, err := list(ctx, o)
+		if err == nil && t != nil {
+			t.page(ctx, part, obj)
+		}
+		return obj, err
+	}))
 	pg.PageSize = p.set.pageSize
 	pg.PageBufferSize = 2
 	return pg.EachListItem(ctx, metav1.ListOptions{}, fn)
 }
 
 func (p *Provider) listNodes(ctx context.Context, s *Snapshot) error {
-	return p.each(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+	return p.each(ctx, "nodes", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		return p.client.CoreV1().Nodes().List(ctx, o)
 	}, func(o runtime.Object) error {
 		n := o.(*corev1.Node)
@@ -440,8 +488,8 @@ func (p *Provider) listPods(ctx context.Context, s *Snapshot) error {
 	// its size rather than grown (growing a slice of 150,000 compact pods
 	// holds the old and the new array at once, tens of MB).
 	var total atomic.Int64
-	return p.each(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		l, err := p.client.CoreV1().Pods("").List(ctx, o)
+	return p.each(ctx, "pods", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		l, err := p.client.CoreV1().Pods(p.set.namespace).List(ctx, o)
 		if err == nil && o.Continue == "" && l.RemainingItemCount != nil {
 			total.Store(int64(len(l.Items)) + *l.RemainingItemCount)
 		}
@@ -613,8 +661,8 @@ func pinnedNode(p *corev1.Pod) string {
 }
 
 func (p *Provider) listDaemonSets(ctx context.Context, s *Snapshot) error {
-	return p.each(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		return p.client.AppsV1().DaemonSets("").List(ctx, o)
+	return p.each(ctx, PartDaemonSets, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return p.client.AppsV1().DaemonSets(p.set.namespace).List(ctx, o)
 	}, func(o runtime.Object) error {
 		ds := o.(*appsv1.DaemonSet)
 		ds.ManagedFields = nil
@@ -624,8 +672,8 @@ func (p *Provider) listDaemonSets(ctx context.Context, s *Snapshot) error {
 }
 
 func (p *Provider) listDeployments(ctx context.Context, s *Snapshot) error {
-	return p.each(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		return p.client.AppsV1().Deployments("").List(ctx, o)
+	return p.each(ctx, PartDeployments, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return p.client.AppsV1().Deployments(p.set.namespace).List(ctx, o)
 	}, func(o runtime.Object) error {
 		d := o.(*appsv1.Deployment)
 		d.ManagedFields = nil
@@ -672,7 +720,7 @@ func (p *Provider) metricsAPIService(ctx context.Context) (*APIService, error) {
 
 func (p *Provider) listNamespaces(ctx context.Context, s *Snapshot) error {
 	s.NamespaceLabels = map[string]map[string]string{}
-	return p.each(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+	return p.each(ctx, PartNamespaces, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		return p.client.CoreV1().Namespaces().List(ctx, o)
 	}, func(o runtime.Object) error {
 		ns := o.(*corev1.Namespace)
@@ -682,7 +730,7 @@ func (p *Provider) listNamespaces(ctx context.Context, s *Snapshot) error {
 }
 
 func (p *Provider) listPersistentVolumes(ctx context.Context, s *Snapshot) error {
-	return p.each(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+	return p.each(ctx, PartPersistentVolumes, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		return p.client.CoreV1().PersistentVolumes().List(ctx, o)
 	}, func(o runtime.Object) error {
 		s.PersistentVolumes = append(s.PersistentVolumes, compactPV(o.(*corev1.PersistentVolume)))
@@ -693,9 +741,9 @@ func (p *Provider) listPersistentVolumes(ctx context.Context, s *Snapshot) error
 // listPodEvents keeps the Warning events about pods; the field selector
 // makes the server do the filtering, so no per-pod call is ever made.
 func (p *Provider) listPodEvents(ctx context.Context, s *Snapshot) error {
-	return p.each(ctx, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+	return p.each(ctx, PartEvents, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		o.FieldSelector = podEventSelector
-		return p.client.CoreV1().Events("").List(ctx, o)
+		return p.client.CoreV1().Events(p.set.namespace).List(ctx, o)
 	}, func(o runtime.Object) error {
 		s.PodEvents = append(s.PodEvents, compactEvent(o.(*corev1.Event)))
 		return nil
@@ -726,3 +774,17 @@ const podEventSelector = "involvedObject.kind=Pod,type=Warning"
 func compactEvent(e *corev1.Event) Event {
 	return Event{Namespace: e.InvolvedObject.Namespace, Pod: e.InvolvedObject.Name, Reason: e.Reason, Message: e.Message, Count: e.Count}
 }
+
+// Example is the `kubernetes` section of `vnodediag config example`: every field,
+// commented.
+const Example = `kubernetes:
+  kubeconfig: ~/.kube/hybrid.yaml   # default: --kubeconfig, $KUBECONFIG, ~/.kube/config, in-cluster
+  context: prod-hybrid              # default: current context (--context)
+  # cluster: hybrid                 # the kubeconfig cluster to use (--cluster)
+  # user: diag-reader               # the kubeconfig user to use (--user)
+  # namespace: team-a               # only this namespace's pods, DaemonSets, Deployments, events (-n)
+  # as: system:serviceaccount:vnodediag:vnodediag   # impersonate (--as), and asGroups: [...] (--as-group)
+  serviceCIDRs: [10.96.0.0/12]      # added to the ServiceCIDR objects (clusters before 1.33 have none)
+  pageSize: 500                     # list page size
+  requestTimeout: 30s               # each API request
+`

@@ -16,8 +16,11 @@ import (
 // Pods are kept compact (only the fields checks use) so that a snapshot of
 // 150,000 pods stays small.
 type Snapshot struct {
-	Server     string
-	Context    string
+	Server  string
+	Context string
+	// Namespace is the one namespace the namespaced lists were scoped to
+	// (--namespace); empty means all namespaces.
+	Namespace  string
 	Version    *version.Info
 	ClusterUID string
 
@@ -185,8 +188,16 @@ func (s *Snapshot) Describe() string {
 	if s.Version != nil {
 		v = s.Version.GitVersion
 	}
-	return fmt.Sprintf("%s (%s): %d nodes, %d pods, %d daemonsets, %d deployments",
-		s.Server, v, len(s.Nodes), len(s.Pods), len(s.DaemonSets), len(s.Deployments))
+	scope := "all namespaces"
+	if s.Namespace != "" {
+		scope = "namespace " + s.Namespace
+	}
+	ctx := ""
+	if s.Context != "" {
+		ctx = "context " + s.Context + ", "
+	}
+	return fmt.Sprintf("%s%s (%s): %d nodes, %d pods, %d daemonsets, %d deployments (%s)",
+		ctx, s.Server, v, len(s.Nodes), len(s.Pods), len(s.DaemonSets), len(s.Deployments), scope)
 }
 
 // APIService is the part of an apiregistration.k8s.io/v1 APIService checks read.

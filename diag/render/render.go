@@ -112,10 +112,20 @@ func Table(w io.Writer, rep *pb.Report, opt Options) error {
 		writeWrapped(&b, "", fmt.Sprintf("cluster %s: %s, Kubernetes %s", name, c.Server, c.Version), width)
 		b.WriteString("\n")
 	}
-	for _, r := range rep.GetResults() {
+	groups := groupByCause(rep.GetResults())
+	for i, r := range rep.GetResults() {
 		st := fmt.Sprintf("%-5s", r.Status.String())
 		if opt.Color {
 			st = colors[r.Status].Sprint(st)
+		}
+		if g := groups[i]; g != nil {
+			if g.first != i {
+				continue // printed with the first of its group
+			}
+			fmt.Fprintf(&b, "%s  %s\n", st, Escape(g.title))
+			writeWrapped(&b, indent, g.text, width)
+			writeWrapped(&b, indent+g.label+": ", strings.Join(g.checks, ", "), width)
+			continue
 		}
 		fmt.Fprintf(&b, "%s  %s\n", st, Escape(r.CheckId))
 		writeWrapped(&b, indent, r.Summary, width)
@@ -138,6 +148,7 @@ func Table(w io.Writer, rep *pb.Report, opt Options) error {
 		if r.Remediation != "" {
 			writeWrapped(&b, indent+"fix: ", r.Remediation, width)
 		}
+		writeSnippets(&b, indent, r.Snippets)
 	}
 	s := rep.GetSummary()
 	fmt.Fprintf(&b, "\n%d results: %d PASS, %d WARN, %d FAIL, %d ERROR, %d SKIP\n",
@@ -151,6 +162,87 @@ func Table(w io.Writer, rep *pb.Report, opt Options) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeSnippets writes each snippet's title, then its text verbatim,
+// indented two more spaces: never wrapped, whatever the width, so that it
+// can be pasted as it is. Only escaping touches it.
+func writeSnippets(b *strings.Builder, indent string, snips []*pb.Snippet) {
+	for _, sn := range snips {
+		title := sn.Title
+		if title == "" {
+			title = sn.Language
+		}
+		b.WriteString(indent + Escape(title) + ":\n")
+		for _, line := range strings.Split(strings.TrimRight(sn.Text, "\n"), "\n") {
+			b.WriteString(strings.TrimRight(indent+"  "+Escape(line), " ") + "\n")
+		}
+	}
+}
+
+// causeGroup is results that share one cause: the checks a failed source
+// takes down (ERROR), or those a source left out of the configuration
+// turns off (SKIP). The table prints them once.
+type causeGroup struct {
+	first  int
+	title  string // "kube source failed", "bgp source not configured"
+	text   string // the source's message: what it tried, or what turns it on
+	label  string
+	checks []string
+}
+
+// groupByCause finds the results the runner made for a failed or
+// unconfigured source (diag's precondition) and groups those with the same
+// source and message, when there are at least two. The result is indexed
+// like results; nil for a result printed on its own.
+func groupByCause(results []*pb.Result) []*causeGroup {
+	out := make([]*causeGroup, len(results))
+	byKey := map[string]*causeGroup{}
+	members := map[string][]int{}
+	for i, r := range results {
+		key, title, text, label := sourceCause(r)
+		if key == "" {
+			continue
+		}
+		g := byKey[key]
+		if g == nil {
+			g = &causeGroup{first: i, title: title, text: text, label: label}
+			byKey[key] = g
+		}
+		g.checks = append(g.checks, r.CheckId)
+		members[key] = append(members[key], i)
+	}
+	for key, idx := range members {
+		if len(idx) < 2 {
+			continue
+		}
+		for _, i := range idx {
+			out[i] = byKey[key]
+		}
+	}
+	return out
+}
+
+// sourceCause recognises the runner's result for a check whose source
+// failed ("could not read the kube source: ...", with the evidence
+// "kube source: expected gathered") or is not configured ("bgp source not
+// configured: ...").
+func sourceCause(r *pb.Result) (key, title, text, label string) {
+	switch r.Status {
+	case pb.Status_ERROR:
+		if len(r.Evidence) != 1 || r.Evidence[0].Expected != "gathered" || !strings.HasSuffix(r.Evidence[0].Label, " source") {
+			return "", "", "", ""
+		}
+		name := strings.TrimSuffix(r.Evidence[0].Label, " source")
+		return "E\x00" + name + "\x00" + r.Evidence[0].Observed, name + " source failed", r.Evidence[0].Observed, "checks it takes down"
+	case pb.Status_SKIP:
+		name, rest, ok := strings.Cut(r.Summary, " source not configured: ")
+		if !ok || strings.Contains(name, " ") || strings.Contains(rest, "; ") {
+			return "", "", "", ""
+		}
+		return "S\x00" + r.Summary, name + " source not configured", rest, "checks skipped"
+	}
+	return "", "", "", ""
 }
 
 // writeWrapped writes text after prefix, wrapping at width on spaces; the
@@ -260,5 +352,6 @@ func detailText(r *pb.Result) string {
 	if r.Remediation != "" {
 		fmt.Fprintf(&b, "fix: %s\n", r.Remediation)
 	}
+	writeSnippets(&b, "", r.Snippets)
 	return b.String()
 }

@@ -30,7 +30,7 @@ const refCGNAT = "Alibaba Cloud ECI hybrid cluster FAQ: route 100.64.0.0/10 (clo
 
 // Family is the route.* checks and the `routing` section.
 func Family() diag.Family {
-	return diag.Family{Name: "route", Checks: Checks, Section: diag.SectionOf("routing", NewProvider)}
+	return diag.Family{Name: "route", Checks: Checks, Section: diag.SectionOf("routing", NewProvider).WithExample(Example)}
 }
 
 // Checks returns the route.* checks.
@@ -239,7 +239,7 @@ func evalCloudServices(h *HostRoutes) []*pb.Result {
 		out = append(out, res)
 	}
 	if len(out) == 0 {
-		out = append(out, diag.Skip("no probe address configured"))
+		out = append(out, diag.Skip("no routing.probeAddresses configured: add the cloud addresses to look up"))
 	}
 	return out
 }
@@ -299,3 +299,10 @@ func evalCGNATOverlap(s *kube.Snapshot, h *HostRoutes) []*pb.Result {
 		"host routes inside it that do not go to the leased line.", cloudnet.CGNAT)
 	return []*pb.Result{res}
 }
+
+// Example is the `routing` section of `vnodediag config example`: every field,
+// commented.
+const Example = `routing:                            # host route lookups (netlink), for route.*
+  leasedLineGateway: 10.1.0.1       # and/or leasedLineInterface: eth1
+  probeAddresses: [100.100.2.136, 100.100.2.138]
+`

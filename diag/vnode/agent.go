@@ -35,7 +35,7 @@ func runAgent(ctx context.Context, in *diag.Inputs) []*pb.Result {
 func evalAgent(nodes []*corev1.Node, s *agent.Snapshot) []*pb.Result {
 	if !s.FromPods {
 		if len(s.Agents) == 0 {
-			return []*pb.Result{diag.Skip("no agent address configured")}
+			return []*pb.Result{diag.Skip("no agent address configured: set agent.addresses, or agent.selector to find the agent pods")}
 		}
 		var out []*pb.Result
 		for _, a := range s.Agents {

@@ -210,7 +210,7 @@ func TestLabFAQ(t *testing.T) {
 		}
 		// The printed patch, applied through the API server, gives the
 		// Deployment a template the VNode accepts.
-		patch := between(t, etl.Remediation, "patch deployment etl-worker --type=strategic -p '", "'")
+		patch := between(t, fixText(etl), "patch deployment etl-worker --type=strategic -p '", "'")
 		d, err := lab.Client.AppsV1().Deployments("batch").Patch(ctx, "etl-worker", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
 		if err != nil {
 			t.Fatalf("apply the printed patch: %v", err)
@@ -239,7 +239,7 @@ func TestLabFAQ(t *testing.T) {
 			!hasEvidence(got[0], "NAS volumes", "media (claim media-nas, PV nas-media, CSI nasplugin.csi.alibabacloud.com server "+kubelab.ScenarioNASServer+")") {
 			t.Fatalf("got %s", diagtest.Dump(got))
 		}
-		patch := between(t, got[0].Remediation, "patch deployment transcoder --type=strategic -p '", "'")
+		patch := between(t, fixText(got[0]), "patch deployment transcoder --type=strategic -p '", "'")
 		d, err := lab.Client.AppsV1().Deployments("media").Patch(ctx, "transcoder", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
 		if err != nil {
 			t.Fatalf("apply the printed patch: %v", err)

@@ -157,7 +157,7 @@ func evaluatePodPlacement(ctx context.Context, in placementInput) []*pb.Result {
 			res := diag.Fail("%s meant for a VNode (%s) but no VNode accepts %s: %s", what, g.intent[0], it, refusal)
 			res.Objects = objs
 			res.Evidence = ev
-			res.Remediation = placementFix(p, spec, to, in.profile, depByName)
+			res.Remediation, res.Snippets = placementFix(p, spec, to, in.profile, depByName)
 			out = append(out, res)
 		}
 	}
@@ -273,7 +273,7 @@ func target(vns []*corev1.Node) *corev1.Node {
 // NoSchedule and NoExecute taints not yet tolerated. The strategic merge
 // patch deletes dropped keys with null and carries the whole toleration
 // list, which it replaces.
-func placementFix(p *kube.Pod, spec *corev1.PodSpec, vn *corev1.Node, profile *kube.ECIProfile, depByName map[string]bool) string {
+func placementFix(p *kube.Pod, spec *corev1.PodSpec, vn *corev1.Node, profile *kube.ECIProfile, depByName map[string]bool) (string, []*pb.Snippet) {
 	sel := map[string]string{}
 	patchSel := map[string]any{}
 	var dropped []string
@@ -334,14 +334,18 @@ func placementFix(p *kube.Pod, spec *corev1.PodSpec, vn *corev1.Node, profile *k
 
 	var fix []string
 	kind, name := workloadOf(p, depByName)
-	intro := fmt.Sprintf("To run on VNode %s, the pod template needs (spec.template.spec):\n%s", vn.Name, strings.TrimRight(string(block), "\n"))
+	snips := []*pb.Snippet{{Title: fmt.Sprintf("pod template (spec.template.spec) for VNode %s", vn.Name), Language: "yaml",
+		Text: strings.TrimRight(string(block), "\n")}}
+	intro := fmt.Sprintf("To run on VNode %s, the pod template needs the nodeSelector and tolerations below (spec.template.spec).", vn.Name)
 	if len(dropped) > 0 {
 		intro += fmt.Sprintf("\nnodeSelector %s is dropped: VNode %s does not carry it.", strings.Join(dropped, ", "), vn.Name)
 	}
 	fix = append(fix, intro)
 	switch kind {
 	case "Deployment", "StatefulSet", "ReplicaSet":
-		fix = append(fix, fmt.Sprintf("kubectl -n %s patch %s %s --type=strategic -p '%s'", p.Namespace, strings.ToLower(kind), name, patch))
+		fix = append(fix, fmt.Sprintf("Patch %s %s/%s with them (below).", kind, p.Namespace, name))
+		snips = append(snips, &pb.Snippet{Title: "patch the " + kind, Language: "shell",
+			Text: fmt.Sprintf("kubectl -n %s patch %s %s --type=strategic -p '%s'", p.Namespace, strings.ToLower(kind), name, patch)})
 	case "":
 		fix = append(fix, fmt.Sprintf("Pod %s/%s has no controller: recreate it with these fields (a pod's nodeSelector cannot change).", p.Namespace, p.Name))
 	default:
@@ -356,7 +360,7 @@ func placementFix(p *kube.Pod, spec *corev1.PodSpec, vn *corev1.Node, profile *k
 			"matchFields on other node names) keeps it off; see the evidence.")
 	}
 	fix = append(fix, eciProfileRoute(profile))
-	return strings.Join(fix, "\n")
+	return strings.Join(fix, "\n"), snips
 }
 
 // eciProfileRoute is the other way to the same fields: an eci-profile

@@ -79,7 +79,7 @@ func TestEvaluatePodPlacement(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := evaluatePodPlacement(context.Background(), placementInput{nodes: tt.nodes, pods: tt.pods, events: tt.events, profile: tt.profile})
-			if len(got) == 0 || got[0].Status.String() != tt.want || !strings.HasPrefix(got[0].Summary, tt.summary) || !strings.Contains(got[0].Remediation, tt.fix) {
+			if len(got) == 0 || got[0].Status.String() != tt.want || !strings.HasPrefix(got[0].Summary, tt.summary) || !strings.Contains(fixText(got[0]), tt.fix) {
 				t.Fatalf("got %s\nremediation: %s", diagtest.Dump(got), got[0].Remediation)
 			}
 		})
@@ -115,7 +115,7 @@ func TestPodPlacementGroupsReplicas(t *testing.T) {
 	got := evaluatePodPlacement(context.Background(), placementInput{nodes: []*corev1.Node{typeVNode("vk-1")}, pods: pods, deps: deps})
 	r := diagtest.At(t, got, 0, pb.Status_FAIL)
 	if len(got) != 1 || !strings.HasPrefix(r.Summary, "3 pending pods of Deployment shop/web are meant for a VNode") ||
-		r.Objects[0].Kind != "Deployment" || !strings.Contains(r.Remediation, "kubectl -n shop patch deployment web --type=strategic -p '") {
+		r.Objects[0].Kind != "Deployment" || !strings.Contains(fixText(r), "kubectl -n shop patch deployment web --type=strategic -p '") {
 		t.Fatalf("got %s\n%s", diagtest.Dump(got), r.Remediation)
 	}
 }
@@ -130,8 +130,8 @@ func TestPlacementFixLetsThePodOn(t *testing.T) {
 		"- effect: NoSchedule\n  key: k8s.aliyun.com/vnode\n  operator: Exists",
 		"nodeSelector type=virtual-kubelet is dropped: VNode vn-a does not carry it.",
 	} {
-		if !strings.Contains(r.Remediation, want) {
-			t.Errorf("remediation lacks %q:\n%s", want, r.Remediation)
+		if !strings.Contains(fixText(r), want) {
+			t.Errorf("remediation lacks %q:\n%s", want, fixText(r))
 		}
 	}
 	// The fields of the fix, applied, make the pod placeable.
@@ -140,4 +140,13 @@ func TestPlacementFixLetsThePodOn(t *testing.T) {
 	if ok, why := newPlacement(fixed, fixed.Tolerations).placeable(vn); !ok {
 		t.Errorf("fixed spec not placeable: %s", why)
 	}
+}
+
+// fixText is a result's remediation and its snippets, as the table shows them.
+func fixText(r *pb.Result) string {
+	t := r.Remediation
+	for _, s := range r.Snippets {
+		t += "\n" + s.Title + ":\n" + s.Text + "\n"
+	}
+	return t
 }

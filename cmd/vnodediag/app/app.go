@@ -70,9 +70,20 @@ func Sections() []*diag.Section {
 const kubernetesSection = "kubernetes"
 
 // Overrides are the command-line flags that change the configuration.
+// The Kubernetes ones are kubectl's flags of the same names.
 type Overrides struct {
 	Kubeconfig, Context         string
+	Cluster, User, Namespace    string
+	As                          string
+	AsGroups                    []string
+	RequestTimeout              time.Duration
 	CheckTimeout, SourceTimeout time.Duration
+}
+
+// kube reports whether o sets anything of the Kubernetes section.
+func (o Overrides) kube() bool {
+	return o.Kubeconfig != "" || o.Context != "" || o.Cluster != "" || o.User != "" || o.Namespace != "" ||
+		o.As != "" || len(o.AsGroups) > 0 || o.RequestTimeout != 0
 }
 
 // Load reads the configuration file at path (none: the defaults, that is
@@ -91,17 +102,28 @@ func Load(path string, o Overrides) (*config.Config, error) {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
-	if o.Kubeconfig != "" || o.Context != "" {
+	if o.kube() {
 		kc := config.SectionAs[*kube.Config](cfg, kubernetesSection)
 		if kc == nil {
 			kc = &kube.Config{}
 			cfg.SetSection(kubernetesSection, kc)
 		}
-		if o.Kubeconfig != "" {
-			kc.Kubeconfig = o.Kubeconfig
+		for _, f := range []struct {
+			to *string
+			v  string
+		}{
+			{&kc.Kubeconfig, o.Kubeconfig}, {&kc.Context, o.Context}, {&kc.Cluster, o.Cluster},
+			{&kc.User, o.User}, {&kc.Namespace, o.Namespace}, {&kc.As, o.As},
+		} {
+			if f.v != "" {
+				*f.to = f.v
+			}
 		}
-		if o.Context != "" {
-			kc.Context = o.Context
+		if len(o.AsGroups) > 0 {
+			kc.AsGroups = o.AsGroups
+		}
+		if o.RequestTimeout != 0 {
+			kc.RequestTimeout = diag.Duration(o.RequestTimeout)
 		}
 	}
 	if o.CheckTimeout > 0 {

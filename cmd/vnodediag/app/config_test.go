@@ -32,7 +32,7 @@ func TestParseErrors(t *testing.T) {
 		{"two documents", "kubernetes: {}\n---\nrunner:\n  checkTimeout: 5s\n", "config has 2 YAML documents; want one (the second starts on line 3)"},
 		{"three documents", "---\nkubernetes: {}\n---\ndns: {}\n---\nbgp: {}\n", "config has 3 YAML documents; want one (the second starts on line 4)"},
 		{"unknown field in a section", "kubernetes:\n  kubeconfg: /x\n",
-			`line 2: unknown field "kubeconfg" in kubernetes; valid fields: kubeconfig, context, serviceCIDRs, pageSize, requestTimeout`},
+			`line 2: unknown field "kubeconfg" in kubernetes; valid fields: kubeconfig, context, cluster, user, namespace, as, asGroups, serviceCIDRs, pageSize, requestTimeout`},
 		{"unknown section", "kubernets: {}\n", `line 1: unknown field "kubernets"; valid fields: ` + topLevel()},
 		// The line finder of the past reported the first line that started
 		// with the name, here line 2.
@@ -49,10 +49,10 @@ func TestParseErrors(t *testing.T) {
 		{"bool", "bgp:\n  peers:\n    - passive: maybe\n", `line 3: bgp.peers[0].passive: want true or false, got "maybe"`},
 		{"list wanted", "runner:\n  only: k8s\n", `line 2: runner.only: want a list, got "k8s"`},
 		{"string wanted", "kubernetes:\n  context: [a, b]\n", `line 2: kubernetes.context: want a string, got a list`},
-		{"section is a list", "kubernetes: [1, 2]\n", `line 1: kubernetes: want a mapping of kubeconfig, context, serviceCIDRs, pageSize, requestTimeout, got a list`},
+		{"section is a list", "kubernetes: [1, 2]\n", `line 1: kubernetes: want a mapping of kubeconfig, context, cluster, user, namespace, as, asGroups, serviceCIDRs, pageSize, requestTimeout, got a list`},
 		{"top level is a list", "- kubernetes\n", `line 1: want a mapping of ` + topLevel() + `, got a list`},
 		{"several errors", "kubernetes:\n  pageSize: x\n  contxt: a\n", "line 2: kubernetes.pageSize: want an integer from -9223372036854775808 to 9223372036854775807, got \"x\"\n" +
-			`line 3: unknown field "contxt" in kubernetes; valid fields: kubeconfig, context, serviceCIDRs, pageSize, requestTimeout`},
+			`line 3: unknown field "contxt" in kubernetes; valid fields: kubeconfig, context, cluster, user, namespace, as, asGroups, serviceCIDRs, pageSize, requestTimeout`},
 		{"validation", "kubernetes:\n  serviceCIDRs: [10.96.0.0/33]\n", `kubernetes: serviceCIDRs[0]: "10.96.0.0/33" is not a CIDR`},
 		{"section duration", "kubernetes:\n  requestTimeout: soon\n", `line 2: kubernetes.requestTimeout: "soon" is not a positive duration like "30s"`},
 		{"negative page size", "kubernetes:\n  pageSize: -1\n", "kubernetes: pageSize: must not be negative, got -1"},

@@ -140,7 +140,7 @@ func (x SourceStatus_State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SourceStatus_State.Descriptor instead.
 func (SourceStatus_State) EnumDescriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{4, 0}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{5, 0}
 }
 
 type SourceProgress_Kind int32
@@ -193,7 +193,7 @@ func (x SourceProgress_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SourceProgress_Kind.Descriptor instead.
 func (SourceProgress_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{14, 0}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{15, 0}
 }
 
 // An object a result is about.
@@ -334,7 +334,11 @@ type Result struct {
 	// The vendor FAQ / operations note the check comes from.
 	Reference string `protobuf:"bytes,7,opt,name=reference,proto3" json:"reference,omitempty"`
 	// Time the check took (the same for every result of one check run).
-	Duration      *durationpb.Duration `protobuf:"bytes,8,opt,name=duration,proto3" json:"duration,omitempty"`
+	Duration *durationpb.Duration `protobuf:"bytes,8,opt,name=duration,proto3" json:"duration,omitempty"`
+	// Config blocks that carry out the remediation (a router's BGP
+	// statements, a nodeSelector), built from the configured addresses,
+	// ports and ASNs. Renderers show them verbatim and never wrap them.
+	Snippets      []*Snippet `protobuf:"bytes,9,rep,name=snippets,proto3" json:"snippets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -425,6 +429,77 @@ func (x *Result) GetDuration() *durationpb.Duration {
 	return nil
 }
 
+func (x *Result) GetSnippets() []*Snippet {
+	if x != nil {
+		return x.Snippets
+	}
+	return nil
+}
+
+// A block of configuration to paste, as it must be pasted.
+type Snippet struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What it is for and where it goes: "FRR: advertise the pod CIDRs".
+	Title string `protobuf:"bytes,1,opt,name=title,proto3" json:"title,omitempty"`
+	// The syntax of text: "frr", "bird", "junos", "ios", "yaml", "shell".
+	Language string `protobuf:"bytes,2,opt,name=language,proto3" json:"language,omitempty"`
+	// The block itself, newline-separated, indentation significant.
+	Text          string `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Snippet) Reset() {
+	*x = Snippet{}
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Snippet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Snippet) ProtoMessage() {}
+
+func (x *Snippet) ProtoReflect() protoreflect.Message {
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Snippet.ProtoReflect.Descriptor instead.
+func (*Snippet) Descriptor() ([]byte, []int) {
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Snippet) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *Snippet) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *Snippet) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
 // A check in the catalog.
 type CheckInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -439,7 +514,7 @@ type CheckInfo struct {
 
 func (x *CheckInfo) Reset() {
 	*x = CheckInfo{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[3]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +526,7 @@ func (x *CheckInfo) String() string {
 func (*CheckInfo) ProtoMessage() {}
 
 func (x *CheckInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[3]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +539,7 @@ func (x *CheckInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckInfo.ProtoReflect.Descriptor instead.
 func (*CheckInfo) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{3}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CheckInfo) GetId() string {
@@ -509,7 +584,7 @@ type SourceStatus struct {
 
 func (x *SourceStatus) Reset() {
 	*x = SourceStatus{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[4]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +596,7 @@ func (x *SourceStatus) String() string {
 func (*SourceStatus) ProtoMessage() {}
 
 func (x *SourceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[4]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +609,7 @@ func (x *SourceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceStatus.ProtoReflect.Descriptor instead.
 func (*SourceStatus) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{4}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SourceStatus) GetName() string {
@@ -582,7 +657,7 @@ type ClusterIdentity struct {
 
 func (x *ClusterIdentity) Reset() {
 	*x = ClusterIdentity{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[5]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +669,7 @@ func (x *ClusterIdentity) String() string {
 func (*ClusterIdentity) ProtoMessage() {}
 
 func (x *ClusterIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[5]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +682,7 @@ func (x *ClusterIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterIdentity.ProtoReflect.Descriptor instead.
 func (*ClusterIdentity) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{5}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ClusterIdentity) GetServer() string {
@@ -651,7 +726,7 @@ type Summary struct {
 
 func (x *Summary) Reset() {
 	*x = Summary{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[6]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +738,7 @@ func (x *Summary) String() string {
 func (*Summary) ProtoMessage() {}
 
 func (x *Summary) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[6]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +751,7 @@ func (x *Summary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Summary.ProtoReflect.Descriptor instead.
 func (*Summary) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{6}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Summary) GetPass() int32 {
@@ -732,7 +807,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[7]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +819,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[7]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +832,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{7}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Report) GetRunId() string {
@@ -832,7 +907,7 @@ type DiagnoseRequest struct {
 
 func (x *DiagnoseRequest) Reset() {
 	*x = DiagnoseRequest{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[8]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +919,7 @@ func (x *DiagnoseRequest) String() string {
 func (*DiagnoseRequest) ProtoMessage() {}
 
 func (x *DiagnoseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[8]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +932,7 @@ func (x *DiagnoseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiagnoseRequest.ProtoReflect.Descriptor instead.
 func (*DiagnoseRequest) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{8}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DiagnoseRequest) GetOnly() []string {
@@ -889,7 +964,7 @@ type ListChecksRequest struct {
 
 func (x *ListChecksRequest) Reset() {
 	*x = ListChecksRequest{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[9]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -901,7 +976,7 @@ func (x *ListChecksRequest) String() string {
 func (*ListChecksRequest) ProtoMessage() {}
 
 func (x *ListChecksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[9]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -914,7 +989,7 @@ func (x *ListChecksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChecksRequest.ProtoReflect.Descriptor instead.
 func (*ListChecksRequest) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{9}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{10}
 }
 
 type ListChecksResponse struct {
@@ -926,7 +1001,7 @@ type ListChecksResponse struct {
 
 func (x *ListChecksResponse) Reset() {
 	*x = ListChecksResponse{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[10]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1013,7 @@ func (x *ListChecksResponse) String() string {
 func (*ListChecksResponse) ProtoMessage() {}
 
 func (x *ListChecksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[10]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1026,7 @@ func (x *ListChecksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChecksResponse.ProtoReflect.Descriptor instead.
 func (*ListChecksResponse) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{10}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListChecksResponse) GetChecks() []*CheckInfo {
@@ -969,7 +1044,7 @@ type GetLatestReportRequest struct {
 
 func (x *GetLatestReportRequest) Reset() {
 	*x = GetLatestReportRequest{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[11]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1056,7 @@ func (x *GetLatestReportRequest) String() string {
 func (*GetLatestReportRequest) ProtoMessage() {}
 
 func (x *GetLatestReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[11]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1069,7 @@ func (x *GetLatestReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLatestReportRequest.ProtoReflect.Descriptor instead.
 func (*GetLatestReportRequest) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{11}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{12}
 }
 
 // The state of one (check, object) pair across the periodic runs.
@@ -1015,7 +1090,7 @@ type CheckState struct {
 
 func (x *CheckState) Reset() {
 	*x = CheckState{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[12]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1102,7 @@ func (x *CheckState) String() string {
 func (*CheckState) ProtoMessage() {}
 
 func (x *CheckState) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[12]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1115,7 @@ func (x *CheckState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckState.ProtoReflect.Descriptor instead.
 func (*CheckState) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{12}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CheckState) GetCheckId() string {
@@ -1089,7 +1164,7 @@ type LatestReport struct {
 
 func (x *LatestReport) Reset() {
 	*x = LatestReport{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[13]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1101,7 +1176,7 @@ func (x *LatestReport) String() string {
 func (*LatestReport) ProtoMessage() {}
 
 func (x *LatestReport) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[13]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1114,7 +1189,7 @@ func (x *LatestReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatestReport.ProtoReflect.Descriptor instead.
 func (*LatestReport) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{13}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LatestReport) GetReport() *Report {
@@ -1148,7 +1223,7 @@ type SourceProgress struct {
 
 func (x *SourceProgress) Reset() {
 	*x = SourceProgress{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[14]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1235,7 @@ func (x *SourceProgress) String() string {
 func (*SourceProgress) ProtoMessage() {}
 
 func (x *SourceProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[14]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1248,7 @@ func (x *SourceProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceProgress.ProtoReflect.Descriptor instead.
 func (*SourceProgress) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{14}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SourceProgress) GetKind() SourceProgress_Kind {
@@ -1229,7 +1304,7 @@ type CheckResults struct {
 
 func (x *CheckResults) Reset() {
 	*x = CheckResults{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[15]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1316,7 @@ func (x *CheckResults) String() string {
 func (*CheckResults) ProtoMessage() {}
 
 func (x *CheckResults) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[15]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1329,7 @@ func (x *CheckResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResults.ProtoReflect.Descriptor instead.
 func (*CheckResults) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{15}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CheckResults) GetCheckId() string {
@@ -1285,7 +1360,7 @@ type DiagnoseEvent struct {
 
 func (x *DiagnoseEvent) Reset() {
 	*x = DiagnoseEvent{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[16]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1297,7 +1372,7 @@ func (x *DiagnoseEvent) String() string {
 func (*DiagnoseEvent) ProtoMessage() {}
 
 func (x *DiagnoseEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[16]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1310,7 +1385,7 @@ func (x *DiagnoseEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiagnoseEvent.ProtoReflect.Descriptor instead.
 func (*DiagnoseEvent) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{16}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DiagnoseEvent) GetEvent() isDiagnoseEvent_Event {
@@ -1382,7 +1457,7 @@ type WatchReportsRequest struct {
 
 func (x *WatchReportsRequest) Reset() {
 	*x = WatchReportsRequest{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[17]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1394,7 +1469,7 @@ func (x *WatchReportsRequest) String() string {
 func (*WatchReportsRequest) ProtoMessage() {}
 
 func (x *WatchReportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[17]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1407,7 +1482,7 @@ func (x *WatchReportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchReportsRequest.ProtoReflect.Descriptor instead.
 func (*WatchReportsRequest) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{17}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchReportsRequest) GetOnly() []string {
@@ -1444,7 +1519,7 @@ type Transition struct {
 
 func (x *Transition) Reset() {
 	*x = Transition{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[18]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1456,7 +1531,7 @@ func (x *Transition) String() string {
 func (*Transition) ProtoMessage() {}
 
 func (x *Transition) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[18]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1469,7 +1544,7 @@ func (x *Transition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transition.ProtoReflect.Descriptor instead.
 func (*Transition) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{18}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Transition) GetCheckId() string {
@@ -1533,7 +1608,7 @@ type RunDone struct {
 
 func (x *RunDone) Reset() {
 	*x = RunDone{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[19]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1545,7 +1620,7 @@ func (x *RunDone) String() string {
 func (*RunDone) ProtoMessage() {}
 
 func (x *RunDone) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[19]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1558,7 +1633,7 @@ func (x *RunDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunDone.ProtoReflect.Descriptor instead.
 func (*RunDone) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{19}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RunDone) GetRunId() string {
@@ -1597,7 +1672,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[20]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1684,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[20]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1697,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{20}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WatchEvent) GetEvent() isWatchEvent_Event {
@@ -1711,7 +1786,7 @@ type ListHistoryRequest struct {
 
 func (x *ListHistoryRequest) Reset() {
 	*x = ListHistoryRequest{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[21]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1723,7 +1798,7 @@ func (x *ListHistoryRequest) String() string {
 func (*ListHistoryRequest) ProtoMessage() {}
 
 func (x *ListHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[21]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1736,7 +1811,7 @@ func (x *ListHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHistoryRequest.ProtoReflect.Descriptor instead.
 func (*ListHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{21}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListHistoryRequest) GetLimit() int32 {
@@ -1763,7 +1838,7 @@ type ListHistoryResponse struct {
 
 func (x *ListHistoryResponse) Reset() {
 	*x = ListHistoryResponse{}
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[22]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1775,7 +1850,7 @@ func (x *ListHistoryResponse) String() string {
 func (*ListHistoryResponse) ProtoMessage() {}
 
 func (x *ListHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[22]
+	mi := &file_vnodediag_v1_vnodediag_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1788,7 +1863,7 @@ func (x *ListHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHistoryResponse.ProtoReflect.Descriptor instead.
 func (*ListHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{22}
+	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListHistoryResponse) GetReports() []*Report {
@@ -1810,7 +1885,7 @@ const file_vnodediag_v1_vnodediag_proto_rawDesc = "" +
 	"\bEvidence\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\tR\x05label\x12\x1a\n" +
 	"\bexpected\x18\x02 \x01(\tR\bexpected\x12\x1a\n" +
-	"\bobserved\x18\x03 \x01(\tR\bobserved\"\xc6\x02\n" +
+	"\bobserved\x18\x03 \x01(\tR\bobserved\"\xf9\x02\n" +
 	"\x06Result\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x12,\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x14.vnodediag.v1.StatusR\x06status\x12\x18\n" +
@@ -1819,7 +1894,12 @@ const file_vnodediag_v1_vnodediag_proto_rawDesc = "" +
 	"\bevidence\x18\x05 \x03(\v2\x16.vnodediag.v1.EvidenceR\bevidence\x12 \n" +
 	"\vremediation\x18\x06 \x01(\tR\vremediation\x12\x1c\n" +
 	"\treference\x18\a \x01(\tR\treference\x125\n" +
-	"\bduration\x18\b \x01(\v2\x19.google.protobuf.DurationR\bduration\"i\n" +
+	"\bduration\x18\b \x01(\v2\x19.google.protobuf.DurationR\bduration\x121\n" +
+	"\bsnippets\x18\t \x03(\v2\x15.vnodediag.v1.SnippetR\bsnippets\"O\n" +
+	"\aSnippet\x12\x14\n" +
+	"\x05title\x18\x01 \x01(\tR\x05title\x12\x1a\n" +
+	"\blanguage\x18\x02 \x01(\tR\blanguage\x12\x12\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\"i\n" +
 	"\tCheckInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x18\n" +
@@ -1957,7 +2037,7 @@ func file_vnodediag_v1_vnodediag_proto_rawDescGZIP() []byte {
 }
 
 var file_vnodediag_v1_vnodediag_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_vnodediag_v1_vnodediag_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_vnodediag_v1_vnodediag_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_vnodediag_v1_vnodediag_proto_goTypes = []any{
 	(Status)(0),                    // 0: vnodediag.v1.Status
 	(SourceStatus_State)(0),        // 1: vnodediag.v1.SourceStatus.State
@@ -1965,81 +2045,83 @@ var file_vnodediag_v1_vnodediag_proto_goTypes = []any{
 	(*Object)(nil),                 // 3: vnodediag.v1.Object
 	(*Evidence)(nil),               // 4: vnodediag.v1.Evidence
 	(*Result)(nil),                 // 5: vnodediag.v1.Result
-	(*CheckInfo)(nil),              // 6: vnodediag.v1.CheckInfo
-	(*SourceStatus)(nil),           // 7: vnodediag.v1.SourceStatus
-	(*ClusterIdentity)(nil),        // 8: vnodediag.v1.ClusterIdentity
-	(*Summary)(nil),                // 9: vnodediag.v1.Summary
-	(*Report)(nil),                 // 10: vnodediag.v1.Report
-	(*DiagnoseRequest)(nil),        // 11: vnodediag.v1.DiagnoseRequest
-	(*ListChecksRequest)(nil),      // 12: vnodediag.v1.ListChecksRequest
-	(*ListChecksResponse)(nil),     // 13: vnodediag.v1.ListChecksResponse
-	(*GetLatestReportRequest)(nil), // 14: vnodediag.v1.GetLatestReportRequest
-	(*CheckState)(nil),             // 15: vnodediag.v1.CheckState
-	(*LatestReport)(nil),           // 16: vnodediag.v1.LatestReport
-	(*SourceProgress)(nil),         // 17: vnodediag.v1.SourceProgress
-	(*CheckResults)(nil),           // 18: vnodediag.v1.CheckResults
-	(*DiagnoseEvent)(nil),          // 19: vnodediag.v1.DiagnoseEvent
-	(*WatchReportsRequest)(nil),    // 20: vnodediag.v1.WatchReportsRequest
-	(*Transition)(nil),             // 21: vnodediag.v1.Transition
-	(*RunDone)(nil),                // 22: vnodediag.v1.RunDone
-	(*WatchEvent)(nil),             // 23: vnodediag.v1.WatchEvent
-	(*ListHistoryRequest)(nil),     // 24: vnodediag.v1.ListHistoryRequest
-	(*ListHistoryResponse)(nil),    // 25: vnodediag.v1.ListHistoryResponse
-	(*durationpb.Duration)(nil),    // 26: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),  // 27: google.protobuf.Timestamp
+	(*Snippet)(nil),                // 6: vnodediag.v1.Snippet
+	(*CheckInfo)(nil),              // 7: vnodediag.v1.CheckInfo
+	(*SourceStatus)(nil),           // 8: vnodediag.v1.SourceStatus
+	(*ClusterIdentity)(nil),        // 9: vnodediag.v1.ClusterIdentity
+	(*Summary)(nil),                // 10: vnodediag.v1.Summary
+	(*Report)(nil),                 // 11: vnodediag.v1.Report
+	(*DiagnoseRequest)(nil),        // 12: vnodediag.v1.DiagnoseRequest
+	(*ListChecksRequest)(nil),      // 13: vnodediag.v1.ListChecksRequest
+	(*ListChecksResponse)(nil),     // 14: vnodediag.v1.ListChecksResponse
+	(*GetLatestReportRequest)(nil), // 15: vnodediag.v1.GetLatestReportRequest
+	(*CheckState)(nil),             // 16: vnodediag.v1.CheckState
+	(*LatestReport)(nil),           // 17: vnodediag.v1.LatestReport
+	(*SourceProgress)(nil),         // 18: vnodediag.v1.SourceProgress
+	(*CheckResults)(nil),           // 19: vnodediag.v1.CheckResults
+	(*DiagnoseEvent)(nil),          // 20: vnodediag.v1.DiagnoseEvent
+	(*WatchReportsRequest)(nil),    // 21: vnodediag.v1.WatchReportsRequest
+	(*Transition)(nil),             // 22: vnodediag.v1.Transition
+	(*RunDone)(nil),                // 23: vnodediag.v1.RunDone
+	(*WatchEvent)(nil),             // 24: vnodediag.v1.WatchEvent
+	(*ListHistoryRequest)(nil),     // 25: vnodediag.v1.ListHistoryRequest
+	(*ListHistoryResponse)(nil),    // 26: vnodediag.v1.ListHistoryResponse
+	(*durationpb.Duration)(nil),    // 27: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 28: google.protobuf.Timestamp
 }
 var file_vnodediag_v1_vnodediag_proto_depIdxs = []int32{
 	0,  // 0: vnodediag.v1.Result.status:type_name -> vnodediag.v1.Status
 	3,  // 1: vnodediag.v1.Result.objects:type_name -> vnodediag.v1.Object
 	4,  // 2: vnodediag.v1.Result.evidence:type_name -> vnodediag.v1.Evidence
-	26, // 3: vnodediag.v1.Result.duration:type_name -> google.protobuf.Duration
-	1,  // 4: vnodediag.v1.SourceStatus.state:type_name -> vnodediag.v1.SourceStatus.State
-	26, // 5: vnodediag.v1.SourceStatus.duration:type_name -> google.protobuf.Duration
-	27, // 6: vnodediag.v1.Report.start_time:type_name -> google.protobuf.Timestamp
-	27, // 7: vnodediag.v1.Report.end_time:type_name -> google.protobuf.Timestamp
-	8,  // 8: vnodediag.v1.Report.cluster:type_name -> vnodediag.v1.ClusterIdentity
-	5,  // 9: vnodediag.v1.Report.results:type_name -> vnodediag.v1.Result
-	9,  // 10: vnodediag.v1.Report.summary:type_name -> vnodediag.v1.Summary
-	7,  // 11: vnodediag.v1.Report.sources:type_name -> vnodediag.v1.SourceStatus
-	6,  // 12: vnodediag.v1.ListChecksResponse.checks:type_name -> vnodediag.v1.CheckInfo
-	3,  // 13: vnodediag.v1.CheckState.object:type_name -> vnodediag.v1.Object
-	0,  // 14: vnodediag.v1.CheckState.status:type_name -> vnodediag.v1.Status
-	27, // 15: vnodediag.v1.CheckState.since:type_name -> google.protobuf.Timestamp
-	10, // 16: vnodediag.v1.LatestReport.report:type_name -> vnodediag.v1.Report
-	15, // 17: vnodediag.v1.LatestReport.states:type_name -> vnodediag.v1.CheckState
-	2,  // 18: vnodediag.v1.SourceProgress.kind:type_name -> vnodediag.v1.SourceProgress.Kind
-	7,  // 19: vnodediag.v1.SourceProgress.status:type_name -> vnodediag.v1.SourceStatus
-	5,  // 20: vnodediag.v1.CheckResults.results:type_name -> vnodediag.v1.Result
-	17, // 21: vnodediag.v1.DiagnoseEvent.source:type_name -> vnodediag.v1.SourceProgress
-	18, // 22: vnodediag.v1.DiagnoseEvent.check:type_name -> vnodediag.v1.CheckResults
-	10, // 23: vnodediag.v1.DiagnoseEvent.report:type_name -> vnodediag.v1.Report
-	3,  // 24: vnodediag.v1.Transition.object:type_name -> vnodediag.v1.Object
-	0,  // 25: vnodediag.v1.Transition.old_status:type_name -> vnodediag.v1.Status
-	0,  // 26: vnodediag.v1.Transition.new_status:type_name -> vnodediag.v1.Status
-	27, // 27: vnodediag.v1.Transition.time:type_name -> google.protobuf.Timestamp
-	9,  // 28: vnodediag.v1.RunDone.summary:type_name -> vnodediag.v1.Summary
-	27, // 29: vnodediag.v1.RunDone.end_time:type_name -> google.protobuf.Timestamp
-	21, // 30: vnodediag.v1.WatchEvent.transition:type_name -> vnodediag.v1.Transition
-	15, // 31: vnodediag.v1.WatchEvent.current:type_name -> vnodediag.v1.CheckState
-	22, // 32: vnodediag.v1.WatchEvent.run:type_name -> vnodediag.v1.RunDone
-	10, // 33: vnodediag.v1.ListHistoryResponse.reports:type_name -> vnodediag.v1.Report
-	11, // 34: vnodediag.v1.DiagnosticsService.Diagnose:input_type -> vnodediag.v1.DiagnoseRequest
-	12, // 35: vnodediag.v1.DiagnosticsService.ListChecks:input_type -> vnodediag.v1.ListChecksRequest
-	14, // 36: vnodediag.v1.DiagnosticsService.GetLatestReport:input_type -> vnodediag.v1.GetLatestReportRequest
-	11, // 37: vnodediag.v1.DiagnosticsService.DiagnoseStream:input_type -> vnodediag.v1.DiagnoseRequest
-	20, // 38: vnodediag.v1.DiagnosticsService.WatchReports:input_type -> vnodediag.v1.WatchReportsRequest
-	24, // 39: vnodediag.v1.DiagnosticsService.ListHistory:input_type -> vnodediag.v1.ListHistoryRequest
-	10, // 40: vnodediag.v1.DiagnosticsService.Diagnose:output_type -> vnodediag.v1.Report
-	13, // 41: vnodediag.v1.DiagnosticsService.ListChecks:output_type -> vnodediag.v1.ListChecksResponse
-	16, // 42: vnodediag.v1.DiagnosticsService.GetLatestReport:output_type -> vnodediag.v1.LatestReport
-	19, // 43: vnodediag.v1.DiagnosticsService.DiagnoseStream:output_type -> vnodediag.v1.DiagnoseEvent
-	23, // 44: vnodediag.v1.DiagnosticsService.WatchReports:output_type -> vnodediag.v1.WatchEvent
-	25, // 45: vnodediag.v1.DiagnosticsService.ListHistory:output_type -> vnodediag.v1.ListHistoryResponse
-	40, // [40:46] is the sub-list for method output_type
-	34, // [34:40] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	27, // 3: vnodediag.v1.Result.duration:type_name -> google.protobuf.Duration
+	6,  // 4: vnodediag.v1.Result.snippets:type_name -> vnodediag.v1.Snippet
+	1,  // 5: vnodediag.v1.SourceStatus.state:type_name -> vnodediag.v1.SourceStatus.State
+	27, // 6: vnodediag.v1.SourceStatus.duration:type_name -> google.protobuf.Duration
+	28, // 7: vnodediag.v1.Report.start_time:type_name -> google.protobuf.Timestamp
+	28, // 8: vnodediag.v1.Report.end_time:type_name -> google.protobuf.Timestamp
+	9,  // 9: vnodediag.v1.Report.cluster:type_name -> vnodediag.v1.ClusterIdentity
+	5,  // 10: vnodediag.v1.Report.results:type_name -> vnodediag.v1.Result
+	10, // 11: vnodediag.v1.Report.summary:type_name -> vnodediag.v1.Summary
+	8,  // 12: vnodediag.v1.Report.sources:type_name -> vnodediag.v1.SourceStatus
+	7,  // 13: vnodediag.v1.ListChecksResponse.checks:type_name -> vnodediag.v1.CheckInfo
+	3,  // 14: vnodediag.v1.CheckState.object:type_name -> vnodediag.v1.Object
+	0,  // 15: vnodediag.v1.CheckState.status:type_name -> vnodediag.v1.Status
+	28, // 16: vnodediag.v1.CheckState.since:type_name -> google.protobuf.Timestamp
+	11, // 17: vnodediag.v1.LatestReport.report:type_name -> vnodediag.v1.Report
+	16, // 18: vnodediag.v1.LatestReport.states:type_name -> vnodediag.v1.CheckState
+	2,  // 19: vnodediag.v1.SourceProgress.kind:type_name -> vnodediag.v1.SourceProgress.Kind
+	8,  // 20: vnodediag.v1.SourceProgress.status:type_name -> vnodediag.v1.SourceStatus
+	5,  // 21: vnodediag.v1.CheckResults.results:type_name -> vnodediag.v1.Result
+	18, // 22: vnodediag.v1.DiagnoseEvent.source:type_name -> vnodediag.v1.SourceProgress
+	19, // 23: vnodediag.v1.DiagnoseEvent.check:type_name -> vnodediag.v1.CheckResults
+	11, // 24: vnodediag.v1.DiagnoseEvent.report:type_name -> vnodediag.v1.Report
+	3,  // 25: vnodediag.v1.Transition.object:type_name -> vnodediag.v1.Object
+	0,  // 26: vnodediag.v1.Transition.old_status:type_name -> vnodediag.v1.Status
+	0,  // 27: vnodediag.v1.Transition.new_status:type_name -> vnodediag.v1.Status
+	28, // 28: vnodediag.v1.Transition.time:type_name -> google.protobuf.Timestamp
+	10, // 29: vnodediag.v1.RunDone.summary:type_name -> vnodediag.v1.Summary
+	28, // 30: vnodediag.v1.RunDone.end_time:type_name -> google.protobuf.Timestamp
+	22, // 31: vnodediag.v1.WatchEvent.transition:type_name -> vnodediag.v1.Transition
+	16, // 32: vnodediag.v1.WatchEvent.current:type_name -> vnodediag.v1.CheckState
+	23, // 33: vnodediag.v1.WatchEvent.run:type_name -> vnodediag.v1.RunDone
+	11, // 34: vnodediag.v1.ListHistoryResponse.reports:type_name -> vnodediag.v1.Report
+	12, // 35: vnodediag.v1.DiagnosticsService.Diagnose:input_type -> vnodediag.v1.DiagnoseRequest
+	13, // 36: vnodediag.v1.DiagnosticsService.ListChecks:input_type -> vnodediag.v1.ListChecksRequest
+	15, // 37: vnodediag.v1.DiagnosticsService.GetLatestReport:input_type -> vnodediag.v1.GetLatestReportRequest
+	12, // 38: vnodediag.v1.DiagnosticsService.DiagnoseStream:input_type -> vnodediag.v1.DiagnoseRequest
+	21, // 39: vnodediag.v1.DiagnosticsService.WatchReports:input_type -> vnodediag.v1.WatchReportsRequest
+	25, // 40: vnodediag.v1.DiagnosticsService.ListHistory:input_type -> vnodediag.v1.ListHistoryRequest
+	11, // 41: vnodediag.v1.DiagnosticsService.Diagnose:output_type -> vnodediag.v1.Report
+	14, // 42: vnodediag.v1.DiagnosticsService.ListChecks:output_type -> vnodediag.v1.ListChecksResponse
+	17, // 43: vnodediag.v1.DiagnosticsService.GetLatestReport:output_type -> vnodediag.v1.LatestReport
+	20, // 44: vnodediag.v1.DiagnosticsService.DiagnoseStream:output_type -> vnodediag.v1.DiagnoseEvent
+	24, // 45: vnodediag.v1.DiagnosticsService.WatchReports:output_type -> vnodediag.v1.WatchEvent
+	26, // 46: vnodediag.v1.DiagnosticsService.ListHistory:output_type -> vnodediag.v1.ListHistoryResponse
+	41, // [41:47] is the sub-list for method output_type
+	35, // [35:41] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_vnodediag_v1_vnodediag_proto_init() }
@@ -2047,12 +2129,12 @@ func file_vnodediag_v1_vnodediag_proto_init() {
 	if File_vnodediag_v1_vnodediag_proto != nil {
 		return
 	}
-	file_vnodediag_v1_vnodediag_proto_msgTypes[16].OneofWrappers = []any{
+	file_vnodediag_v1_vnodediag_proto_msgTypes[17].OneofWrappers = []any{
 		(*DiagnoseEvent_Source)(nil),
 		(*DiagnoseEvent_Check)(nil),
 		(*DiagnoseEvent_Report)(nil),
 	}
-	file_vnodediag_v1_vnodediag_proto_msgTypes[20].OneofWrappers = []any{
+	file_vnodediag_v1_vnodediag_proto_msgTypes[21].OneofWrappers = []any{
 		(*WatchEvent_Transition)(nil),
 		(*WatchEvent_Current)(nil),
 		(*WatchEvent_Dropped)(nil),
@@ -2064,7 +2146,7 @@ func file_vnodediag_v1_vnodediag_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vnodediag_v1_vnodediag_proto_rawDesc), len(file_vnodediag_v1_vnodediag_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
