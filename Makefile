@@ -96,7 +96,7 @@ proto: tools
 	  proto/vnodediag/v1/vnodediag.proto proto/vnodediag/v1/probe.proto
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
 
 # --- packaging: image, Helm chart, kustomize bases, releases ---------------
 
