@@ -109,7 +109,7 @@ proto: tools
 	  proto/vnodediag/v1/vnodediag.proto proto/vnodediag/v1/probe.proto
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
 
 # --- packaging: image, Helm chart, kustomize bases, releases ---------------
 
