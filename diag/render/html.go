@@ -315,7 +315,7 @@ func htmlView(rep *pb.Report) *htmlReport {
 }
 
 // layout places the four stage boxes in a row, the links between them and
-// the end-to-end bar under them.
+// the end-to-end bar under them: Hops is the four stages, then the bar.
 func layout(v *htmlReport) {
 	const (
 		margin, boxW, boxH, gap, top = 20, 228, 120, 76, 40
