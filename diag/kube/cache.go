@@ -53,6 +53,9 @@ type CachedProvider struct {
 	events      *compactStore[Event]
 	units       []*watchUnit
 
+	// life orders Refresh's restarts of the reflectors and Close.
+	life sync.Mutex
+
 	mu      sync.Mutex
 	ctx     context.Context // of Start; nil before
 	cancel  context.CancelFunc
@@ -488,6 +491,12 @@ func (c *CachedProvider) Refresh(ctx context.Context) error {
 	}
 	logger := logr.FromSlogHandler(c.log.Handler())
 	before := make([]uint64, len(c.units))
+	// Not while Close stops the reflectors, nor beside another Refresh.
+	c.life.Lock()
+	if c.stopping() {
+		c.life.Unlock()
+		return errors.New("kubernetes watch cache: not running")
+	}
 	for i, u := range c.units {
 		u.stop()
 		before[i] = u.lists()
@@ -496,6 +505,7 @@ func (c *CachedProvider) Refresh(ctx context.Context) error {
 		u.mu.Unlock()
 		u.start(run, logger)
 	}
+	c.life.Unlock()
 	c.poll(ctx)
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
@@ -585,9 +595,11 @@ func (c *CachedProvider) Close() {
 	c.mu.Unlock()
 	if cancel != nil {
 		cancel()
+		c.life.Lock()
 		for _, u := range c.units {
 			u.stop()
 		}
+		c.life.Unlock()
 		<-poller
 	}
 	// A watch's HTTP/2 stream is released a moment after its watch stops,

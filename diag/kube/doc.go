@@ -6,4 +6,9 @@
 // Every request obeys the context of the gather, so a server that never
 // answers costs the source deadline, and the userinfo of the server URL is
 // taken out before any request, so no error, log line or report carries it.
+//
+// Under `serve` the source is a CachedProvider instead: a watch cache of
+// the same lists, compacted on arrival, from which each run's Snapshot is
+// built in memory (see cache.go). Snapshots are read-only: in the daemon
+// their slices are shared with the cache.
 package kube

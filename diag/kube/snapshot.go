@@ -13,6 +13,8 @@ import (
 )
 
 // Snapshot is the part of the cluster the checks read, taken once per run.
+// Checks must not modify it: under `serve` its slices are shared with the
+// watch cache (copy a slice before sorting it).
 // Pods are kept compact (only the fields checks use) so that a snapshot of
 // 150,000 pods stays small.
 type Snapshot struct {
