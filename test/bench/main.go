@@ -56,7 +56,7 @@ func main() {
 		measureChild(code, os.Args[1:])
 	}
 	bin := flag.String("bin", "bin/vnodediag", "vnodediag binary")
-	kubectl := flag.String("kubectl", "", "kubectl binary (default: the one hack/envtest-assets.sh built beside kube-apiserver, same release)")
+	kubectl := flag.String("kubectl", "", "kubectl binary (default: the one hack/envtest-assets.sh built beside kube-apiserver, same release; none leaves kubectl out, e.g. at sizes where it is OOM-killed)")
 	nodes := flag.Int("nodes", 1000, "nodes to load")
 	pods := flag.Int("pods", 30000, "pods to load")
 	daemonsets := flag.Int("daemonsets", 0, "DaemonSets to load (0: compare nodes and pods only)")
@@ -139,11 +139,13 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 			return fmt.Errorf("bare lister: %w", err)
 		}
 		bWall, bRSS = append(bWall, w), max(bRSS, rss)
-		w, rss, err = measure(kubectl, kubectlArgs, 0)
-		if err != nil {
-			return fmt.Errorf("kubectl: %w", err)
+		if kubectl != "none" {
+			w, rss, err = measure(kubectl, kubectlArgs, 0)
+			if err != nil {
+				return fmt.Errorf("kubectl: %w", err)
+			}
+			kWall, kRSS = append(kWall, w), max(kRSS, rss)
 		}
-		kWall, kRSS = append(kWall, w), max(kRSS, rss)
 		// diagnose exits 1: the loaded cluster carries a few deliberate faults.
 		w, rss, err = measure(bin, diagArgs, 1)
 		if err != nil {
@@ -183,8 +185,10 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 		kcmp = "<="
 		fmt.Printf("(kubectl did not finish: signal %q, the OOM killer on a machine this size; its wall time and RSS are lower bounds)\n", sig)
 	}
-	fmt.Printf(row, "kubectl get "+resources+" -A -o json > /dev/null", km.Round(time.Millisecond).String(), mb(kRSS),
-		fmt.Sprintf("diagnose/kubectl %s%.2fx wall, %s%.2fx RSS", kcmp, float64(dm)/float64(km), kcmp, float64(dRSS)/float64(kRSS)))
+	if kubectl != "none" {
+		fmt.Printf(row, "kubectl get "+resources+" -A -o json > /dev/null", km.Round(time.Millisecond).String(), mb(kRSS),
+			fmt.Sprintf("diagnose/kubectl %s%.2fx wall, %s%.2fx RSS", kcmp, float64(dm)/float64(km), kcmp, float64(dRSS)/float64(kRSS)))
+	}
 	if daemon != nil {
 		fmt.Printf("\n%-62s %12s %12s   %s\n", "daemon: vnodediag serve, watch cache warm", "", "RSS", "")
 		fmt.Printf(row, fmt.Sprintf("  synced and answering after %s", daemon.warm.Round(time.Second)), "", mb(daemon.rss),
@@ -267,6 +271,9 @@ func measureChild(okCode string, argv []string) {
 }
 
 func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
