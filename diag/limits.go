@@ -18,8 +18,11 @@ const TrimmedCheckID = "report.trimmed"
 // leftOutNames is how many objects of the left-out results are named.
 const leftOutNames = 5
 
-// severity orders statuses for capping: what must not be lost first.
-func severity(s pb.Status) int {
+// Severity orders statuses from the least to the most severe: SKIP 1,
+// PASS 2, WARN 3, ERROR 4 (not determined: it may hide a FAIL), FAIL 5;
+// an unknown status 0. Capping keeps the most severe results; a check's,
+// a hop's or an object's status is the most severe of its results.
+func Severity(s pb.Status) int {
 	switch s {
 	case pb.Status_FAIL:
 		return 5
@@ -49,7 +52,7 @@ func capResults(out []*pb.Result, limit int) []*pb.Result {
 	for i := range idx {
 		idx[i] = i
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return severity(out[idx[a]].Status) > severity(out[idx[b]].Status) })
+	sort.SliceStable(idx, func(a, b int) bool { return Severity(out[idx[a]].Status) > Severity(out[idx[b]].Status) })
 	keep, drop := idx[:limit-1], idx[limit-1:] // drop stays worst first: its first objects are named
 	sort.Ints(keep)
 	kept := make([]*pb.Result, 0, limit)
@@ -77,7 +80,7 @@ func leftOut(out []*pb.Result, drop []int, limit int) *pb.Result {
 	for _, s := range byWorst {
 		if counts[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
-			if severity(s) > severity(worst) {
+			if Severity(s) > Severity(worst) {
 				worst = s
 			}
 		}

@@ -144,6 +144,24 @@ func Family() diag.Family {
 		Name: SectionKey,
 		Section: diag.SectionOf(SectionKey, func(*Config, diag.Env) (diag.Provider, error) {
 			return diag.Unconfigured(SectionKey, "the daemon section tunes `serve` and is no source"), nil
-		}),
+		}).WithExample(Example),
 	}
 }
+
+// Example is the `daemon` section of `vnodediag config example`: every
+// field, commented, at its default.
+const Example = `daemon:                             # vnodediag serve only
+  interval: 60s                     # the periodic runs
+  # only: [k8s, bgp]                # their selection (default: runner.only / runner.skip, else every check)
+  # skip: [dns.onprem-from-cloud]
+  historySize: 20                   # periodic runs kept ...
+  historyWindow: 1h                 # ... and for at most this long
+  refresh:                          # a source's own refresh interval (default: interval)
+    dns: 30s
+  failureThreshold: 3               # consecutive failed refreshes before a source's health is NOT_SERVING
+  maxFreshRuns: 2                   # selections regathering at once (fresh: true); past it RESOURCE_EXHAUSTED
+  maxRuns: 8                        # Diagnose calls running checks at once
+  maxCallTimeout: 5m                # caps a caller's deadline
+  watchBuffer: 256                  # events a WatchReports stream may fall behind before it loses some
+  maxWatchers: 64                   # WatchReports streams open at once
+`

@@ -515,23 +515,6 @@ func (d *Daemon) record(rep *pb.Report, dur time.Duration) {
 	}
 }
 
-// rank orders statuses from the best to the worst.
-func rank(s pb.Status) int {
-	switch s {
-	case pb.Status_SKIP:
-		return 1
-	case pb.Status_PASS:
-		return 2
-	case pb.Status_WARN:
-		return 3
-	case pb.Status_ERROR:
-		return 4
-	case pb.Status_FAIL:
-		return 5
-	}
-	return 0
-}
-
 // stateKey names a (check, object) pair.
 func stateKey(checkID string, o *pb.Object) string {
 	if o == nil {
@@ -557,7 +540,7 @@ func (d *Daemon) transitionsLocked(rep *pb.Report, now time.Time) []*pb.Transiti
 			next[k] = &pb.CheckState{CheckId: res.GetCheckId(), Object: obj, Status: res.GetStatus(), Summary: res.GetSummary()}
 			continue
 		}
-		if rank(res.GetStatus()) > rank(st.Status) {
+		if diag.Severity(res.GetStatus()) > diag.Severity(st.Status) {
 			st.Status, st.Summary = res.GetStatus(), res.GetSummary()
 		}
 	}

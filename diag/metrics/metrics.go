@@ -177,24 +177,7 @@ func (m *Metrics) ObserveReport(rep *pb.Report) {
 	}
 }
 
-// severity orders a check's results: its status is its worst result's.
-func severity(s pb.Status) int {
-	switch s {
-	case pb.Status_FAIL:
-		return 5
-	case pb.Status_ERROR:
-		return 4
-	case pb.Status_WARN:
-		return 3
-	case pb.Status_PASS:
-		return 2
-	case pb.Status_SKIP:
-		return 1
-	}
-	return 0
-}
-
-func worse(a, b pb.Status) bool { return severity(a) > severity(b) }
+func worse(a, b pb.Status) bool { return diag.Severity(a) > diag.Severity(b) }
 
 // ObserveValue records what a source gathered, for the sources whose
 // value says more than the report: the BGP table (sessions) and the DNS

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vnodediag/vnodediag/diag"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -90,25 +91,6 @@ func HopsOf(id string) []string {
 	return hopRules[best].hops
 }
 
-// severity orders statuses for a hop's colour: the worst one shown. A hop
-// whose checks all SKIPped is "not checked"; an ERROR (not determined)
-// outranks a WARN, as it may hide a FAIL.
-func severity(s pb.Status) int {
-	switch s {
-	case pb.Status_SKIP:
-		return 1
-	case pb.Status_PASS:
-		return 2
-	case pb.Status_WARN:
-		return 3
-	case pb.Status_ERROR:
-		return 4
-	case pb.Status_FAIL:
-		return 5
-	}
-	return 0
-}
-
 // HopColors are the fills of the hop boxes by the class HopClass gives.
 var HopColors = map[string]string{
 	"st-none":  "#ffffff",
@@ -122,7 +104,7 @@ var HopColors = map[string]string{
 // HopClass is the CSS class of a status ("st-fail"); "st-none" when no
 // check covered the hop.
 func HopClass(s pb.Status) string {
-	if severity(s) == 0 {
+	if diag.Severity(s) == 0 {
 		return "st-none"
 	}
 	return "st-" + strings.ToLower(s.String())
@@ -261,7 +243,7 @@ func htmlView(rep *pb.Report) *htmlReport {
 	}
 	for i, r := range rep.GetResults() {
 		hr := &htmlResult{Anchor: fmt.Sprintf("r%d", i+1), CheckID: Escape(r.CheckId), Status: r.Status.String(),
-			Class: HopClass(r.Status), sev: severity(r.Status), Summary: Escape(r.Summary), Remediation: Escape(r.Remediation),
+			Class: HopClass(r.Status), sev: diag.Severity(r.Status), Summary: Escape(r.Summary), Remediation: Escape(r.Remediation),
 			Reference: Escape(r.Reference), Duration: r.GetDuration().AsDuration().Round(time.Microsecond).String()}
 		for _, o := range r.Objects {
 			hr.Objects = append(hr.Objects, Escape(o.Kind+" "+strings.TrimPrefix(o.Namespace+"/"+o.Name, "/")))
@@ -280,7 +262,7 @@ func htmlView(rep *pb.Report) *htmlReport {
 			hr.Hops = append(hr.Hops, hv.Title)
 			counts[id][r.Status]++
 			hv.Checks++
-			if severity(r.Status) > severity(worst[id]) {
+			if diag.Severity(r.Status) > diag.Severity(worst[id]) {
 				worst[id] = r.Status
 			}
 			if finding {
@@ -292,7 +274,7 @@ func htmlView(rep *pb.Report) *htmlReport {
 		st := worst[hv.ID]
 		hv.Class = HopClass(st)
 		hv.Status = "not checked"
-		if severity(st) > 0 {
+		if diag.Severity(st) > 0 {
 			hv.Status = st.String()
 		}
 		var parts []string
