@@ -40,7 +40,8 @@ func benchChecks() []diag.Check {
 // BenchmarkLatestReport: GetLatestReport (a 200-result report) from 100
 // concurrent clients over loopback, beside a bare gRPC echo (the health
 // Check of a server with nothing else) on the same machine as the floor.
-// Reports p50 and p99 per call; `make bench-daemon` prints them side by side.
+// Reports p50 and p99 per call, and GetLatestReport's ratios to the echo's
+// (p50-x-echo, p99-x-echo); `make bench-daemon` prints them side by side.
 func BenchmarkLatestReport(b *testing.B) {
 	d, err := daemon.New(daemon.Options{Checks: benchChecks(), Runner: &diag.Runner{}, Config: daemon.Config{Interval: diag.Duration(time.Hour)}})
 	if err != nil {
@@ -60,6 +61,7 @@ func BenchmarkLatestReport(b *testing.B) {
 		healthpb.RegisterHealthServer(gs, health.NewServer())
 		return gs
 	}
+	var floor50, floor99 time.Duration // the echo's, for the ratios
 	for _, c := range []struct {
 		name string
 		gs   func() *grpc.Server
@@ -120,8 +122,15 @@ func BenchmarkLatestReport(b *testing.B) {
 			if len(all) == 0 {
 				return
 			}
-			b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+			p50, p99 := all[len(all)/2], all[len(all)*99/100]
+			b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+			if c.name == "echo" {
+				floor50, floor99 = p50, p99
+			} else if floor50 > 0 && floor99 > 0 {
+				b.ReportMetric(float64(p50)/float64(floor50), "p50-x-echo")
+				b.ReportMetric(float64(p99)/float64(floor99), "p99-x-echo")
+			}
 		})
 	}
 }
