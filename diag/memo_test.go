@@ -116,8 +116,11 @@ func TestMemo(t *testing.T) {
 	// A report over its budget is trimmed in place; the memo keeps the
 	// whole results.
 	tight := &diag.Runner{Providers: providers, Memo: diag.NewMemo(), MaxReportBytes: 1}
+	// (The trim note quotes the report's size, which the durations' varints
+	// move by a byte: it is left out.)
 	first := tight.Run(ctx, checks[:1])
 	second := tight.Run(ctx, checks[:1])
+	first.Results, second.Results = first.Results[:1], second.Results[:1]
 	if withoutDurations(first) != withoutDurations(second) {
 		t.Errorf("trimmed reports differ:\n%s\nagainst\n%s", withoutDurations(first), withoutDurations(second))
 	}
