@@ -98,7 +98,7 @@ func BenchmarkCachedDiagnose(b *testing.B) {
 			// Relabel one pod and wait until the cache has it.
 			i++
 			before := s.Generation()
-			patch := fmt.Sprintf(`{"metadata":{"labels":{"vnodediag-bench-churn":"%d"}}}`, i)
+			patch := fmt.Sprintf(`{"metadata":{"labels":{"vnodediag-bench-churn":"%d-%d"}}}`, time.Now().UnixNano(), i)
 			if _, err := cs.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 				b.Fatal(err)
 			}
