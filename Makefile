@@ -8,7 +8,7 @@ VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || ech
 LDFLAGS       := -X github.com/vnodediag/vnodediag/diag.Version=$(VERSION)
 export GONOSUMDB := k8s.io/*,sigs.k8s.io/*,go.etcd.io/*
 
-.PHONY: all build test lint fuzz demo bench bench-large bench-bgp bench-dns bench-overlap bench-agent bench-cloud bench-daemon soak proto tools envtest clean
+.PHONY: all build test lint fuzz demo bench bench-large bench-bgp bench-dns bench-overlap bench-agent bench-cloud bench-daemon bench-cache soak proto tools envtest clean
 .PHONY: image image-test helm goreleaser manifests release-check release-snapshot
 
 all: build
@@ -89,6 +89,12 @@ bench-cloud:
 # bench-daemon: GetLatestReport from 100 concurrent clients beside a bare gRPC echo (p50, p99).
 bench-daemon:
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkLatestReport -benchtime 20000x ./diag/server/
+
+# bench-cache: Diagnose's checks from the watch cache of a held bench server (`make bench
+# BENCH_FLAGS=-hold` prints its kubeconfig; BENCH_KUBECONFIG=that path): the snapshot, a run without
+# the daemon's memo of check results, with it while nothing changes, and with one pod changed per run.
+bench-cache:
+	VNODEDIAG_BENCH_KUBECONFIG=$(BENCH_KUBECONFIG) $(GO) test -count=1 -run '^$$' -bench BenchmarkCachedDiagnose -benchtime 20x ./diag/kube/
 
 # soak: `serve` for SOAKTIME (default 3m) against the envtest API server while pods churn and
 # clients call without pause; prints the daemon's RSS and goroutines over time (not in make test).

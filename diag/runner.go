@@ -62,6 +62,10 @@ type Runner struct {
 	// Identify, when set, fills the report's cluster identity from the
 	// gathered inputs.
 	Identify func(*Inputs) *pb.ClusterIdentity
+	// Memo, when set, keeps each check's results and reuses them in a
+	// later run when the sources the check reads did not change (see
+	// Memo). The daemon sets one; a one-shot run has nothing to reuse.
+	Memo *Memo
 
 	mu        sync.Mutex
 	slots     chan struct{}       // one per check goroutine alive
@@ -108,10 +112,24 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 			reportCheckDone(ctx, c, results[i])
 			continue
 		}
+		var key []any
+		memo := false
+		if r.Memo != nil {
+			if key, memo = memoKey(c, g); memo {
+				if res, ok := r.Memo.lookup(c.ID, key); ok {
+					results[i] = res
+					reportCheckDone(ctx, c, results[i])
+					continue
+				}
+			}
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			results[i] = r.runOne(ctx, c, in)
+			if memo && ctx.Err() == nil {
+				r.Memo.store(c.ID, key, results[i])
+			}
 			reportCheckDone(ctx, c, results[i])
 		}()
 	}

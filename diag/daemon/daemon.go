@@ -178,6 +178,10 @@ func (d *Daemon) newGeneration(o Options, old *generation) (*generation, error) 
 	r := &diag.Runner{
 		CheckTimeout: o.Runner.CheckTimeout, SourceTimeout: o.Runner.SourceTimeout, Concurrency: o.Runner.Concurrency,
 		MaxResultsPerCheck: o.Runner.MaxResultsPerCheck, MaxReportBytes: o.Runner.MaxReportBytes, Identify: o.Runner.Identify,
+		// One memo per generation: its runner's limits are part of what
+		// the results depend on. A run reuses the results of the checks
+		// whose sources did not change since the last run of each.
+		Memo: diag.NewMemo(),
 	}
 	for _, p := range o.Runner.Providers {
 		if p == nil || p.Name() == SectionKey {

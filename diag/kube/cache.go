@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -56,12 +57,14 @@ type CachedProvider struct {
 	// life orders Refresh's restarts of the reflectors and Close.
 	life sync.Mutex
 
-	mu      sync.Mutex
-	ctx     context.Context // of Start; nil before
-	cancel  context.CancelFunc
-	closed  bool
-	polled  *Snapshot // the polled parts, nil before the first poll
-	pollErr error     // why the last poll could not read the server version
+	mu     sync.Mutex
+	ctx    context.Context // of Start; nil before
+	cancel context.CancelFunc
+	closed bool
+	polled *Snapshot // the polled parts, nil before the first poll
+	// polls counts the polls that changed polled.
+	polls   uint64
+	pollErr error // why the last poll could not read the server version
 	poller  chan struct{}
 }
 
@@ -82,11 +85,13 @@ type watchUnit struct {
 	lw      *cache.ListWatch
 	log     *slog.Logger
 
-	mu     sync.Mutex
-	err    error // of the last list or watch request; nil after one succeeds
-	since  time.Time
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu    sync.Mutex
+	err   error // of the last list or watch request; nil after one succeeds
+	since time.Time
+	// changes counts the changes of err (what a snapshot says of the part).
+	changes uint64
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // NewCachedProvider is NewProvider for the daemon: the same configuration,
@@ -261,11 +266,17 @@ func (u *watchUnit) observe(ctx context.Context, err error) {
 	case err == nil && u.err != nil:
 		u.log.Warn("kubernetes watch recovered", "resource", u.part, "failed_for", time.Since(u.since).Round(time.Millisecond))
 		u.err = nil
+		u.changes++
 	case err != nil && u.err == nil:
 		u.err, u.since = redact(err), time.Now()
 		u.log.Warn("kubernetes watch failing", "resource", u.part, "err", u.err)
+		u.changes++
 	case err != nil:
-		u.err = redact(err)
+		e := redact(err)
+		if e.Error() != u.err.Error() {
+			u.changes++
+		}
+		u.err = e
 	}
 }
 
@@ -364,7 +375,48 @@ func (c *CachedProvider) poll(ctx context.Context) {
 	default:
 		return
 	}
+	if c.polled == nil || !samePolled(c.polled, s) {
+		c.polls++
+	}
 	c.polled = s
+}
+
+// samePolled reports whether two polls read the same: the same values
+// and the same part errors (compared by type and text, which is all a
+// check can tell of them).
+func samePolled(a, b *Snapshot) bool {
+	if len(a.PartErrors) != len(b.PartErrors) {
+		return false
+	}
+	for k, ea := range a.PartErrors {
+		eb, ok := b.PartErrors[k]
+		if !ok || (ea == nil) != (eb == nil) {
+			return false
+		}
+		if ea != nil && (fmt.Sprintf("%T", ea) != fmt.Sprintf("%T", eb) || ea.Error() != eb.Error()) {
+			return false
+		}
+	}
+	x, y := *a, *b
+	x.PartErrors, y.PartErrors = nil, nil
+	return reflect.DeepEqual(&x, &y)
+}
+
+// generation counts every change the cache has seen: of a store, of a
+// watch's health, of a poll's outcome. It only grows, and never is 0.
+// Read before the parts it describes, it is at most their generation.
+func (c *CachedProvider) generation() uint64 {
+	g := 1 + c.nodes.generation() + c.pods.generation() + c.daemonSets.generation() + c.deployments.generation() +
+		c.namespaces.generation() + c.pvs.generation() + c.events.generation()
+	for _, u := range c.units {
+		u.mu.Lock()
+		g += u.changes
+		u.mu.Unlock()
+	}
+	c.mu.Lock()
+	g += c.polls
+	c.mu.Unlock()
+	return g
 }
 
 func (c *CachedProvider) stopping() bool {
@@ -501,7 +553,10 @@ func (c *CachedProvider) Refresh(ctx context.Context) error {
 		u.stop()
 		before[i] = u.lists()
 		u.mu.Lock()
-		u.err = nil
+		if u.err != nil {
+			u.err = nil
+			u.changes++
+		}
 		u.mu.Unlock()
 		u.start(run, logger)
 	}
@@ -542,9 +597,11 @@ func (c *CachedProvider) Gather(ctx context.Context) (any, error) {
 	if err := c.waitUsable(ctx); err != nil {
 		return nil, fmt.Errorf("kubernetes API %s: %w", server, err)
 	}
+	gen := c.generation()
 	c.mu.Lock()
 	s := *c.polled
 	c.mu.Unlock()
+	s.generation = gen
 	s.Server, s.Context, s.Namespace, s.API = server, c.p.context, c.p.set.namespace, c.p.client
 	s.ServiceCIDRs = s.ServiceCIDRs[:len(s.ServiceCIDRs):len(s.ServiceCIDRs)]
 	s.PartErrors = maps.Clone(s.PartErrors)

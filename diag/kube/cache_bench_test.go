@@ -2,11 +2,16 @@ package kube_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/vnodediag/vnodediag/diag"
@@ -17,8 +22,13 @@ import (
 
 // BenchmarkCachedDiagnose runs the kube checks from a warm watch cache of
 // the server named by VNODEDIAG_BENCH_KUBECONFIG (a held `make bench`
-// server), as the daemon's Diagnose does: the snapshot alone (gather) and
-// the whole run (run), with the live heap the warm cache added.
+// server), as the daemon's Diagnose does: the snapshot alone (gather), the
+// whole run without a memo (run), with the live heap the warm cache added;
+// then with the daemon's memo of check results, while the cluster does not
+// change (memo-unchanged) and with one pod relabelled before every run
+// (memo-churn: the run sees the change, so every kube check reruns; the
+// wait for the watch to deliver it is not timed). Each reports p50 and p99
+// of its runs.
 func BenchmarkCachedDiagnose(b *testing.B) {
 	path := os.Getenv("VNODEDIAG_BENCH_KUBECONFIG")
 	if path == "" {
@@ -60,9 +70,75 @@ func BenchmarkCachedDiagnose(b *testing.B) {
 		}
 	})
 	b.Run("run", func(b *testing.B) {
-		for b.Loop() {
-			r.Run(ctx, checks)
-		}
+		timed(b, nil, func() { r.Run(ctx, checks) })
 		b.ReportMetric(cacheMB, "cache-MB")
 	})
+	memo := &diag.Runner{Providers: []diag.Provider{c}, Memo: diag.NewMemo()}
+	memo.Run(ctx, checks)
+	b.Run("memo-unchanged", func(b *testing.B) {
+		timed(b, nil, func() { memo.Run(ctx, checks) })
+	})
+	b.Run("memo-churn", func(b *testing.B) {
+		cs, err := kubernetes.NewForConfig(rc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		v, err := c.Gather(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := v.(*kube.Snapshot)
+		if len(s.Pods) == 0 {
+			b.Fatal("no pod to change")
+		}
+		pod := s.Pods[0]
+		h0, m0 := memo.Memo.Stats()
+		i := 0
+		timed(b, func() {
+			// Relabel one pod and wait until the cache has it.
+			i++
+			before := s.Generation()
+			patch := fmt.Sprintf(`{"metadata":{"labels":{"vnodediag-bench-churn":"%d-%d"}}}`, time.Now().UnixNano(), i)
+			if _, err := cs.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+				v, err := c.Gather(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if s = v.(*kube.Snapshot); s.Generation() != before {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatal("the cache did not see the change within 30 s")
+				}
+			}
+		}, func() { memo.Run(ctx, checks) })
+		hits, misses := memo.Memo.Stats()
+		b.ReportMetric(float64(hits-h0), "memo-hits")
+		b.ReportMetric(float64(misses-m0), "memo-misses")
+	})
+}
+
+// timed runs fn b.N times, each after setup (not timed), and reports the
+// p50 and p99 of the runs.
+func timed(b *testing.B, setup, fn func()) {
+	b.Helper()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		if setup != nil {
+			b.StopTimer()
+			setup()
+			b.StartTimer()
+		}
+		start := time.Now()
+		fn()
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[min(len(lat)-1, (len(lat)*99+99)/100-1)].Microseconds())/1000, "p99-ms")
 }

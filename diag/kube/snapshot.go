@@ -63,7 +63,17 @@ type Snapshot struct {
 	// PartErrors holds the lists that failed while the core (nodes, pods)
 	// succeeded; checks that need a failed part report ERROR for it.
 	PartErrors map[string]error
+
+	// generation is the watch cache's generation the snapshot was read
+	// at; 0 for a snapshot of a one-shot gather.
+	generation uint64
 }
+
+// Generation implements diag.Generational: two snapshots of one watch
+// cache with the same non-zero generation hold the same facts, so a
+// daemon reuses the results of the checks that read them. A one-shot
+// gather's snapshot has none (0).
+func (s *Snapshot) Generation() uint64 { return s.generation }
 
 // The parts of a snapshot besides nodes and pods: each may fail alone, and
 // then only the checks that read it ERROR.

@@ -31,6 +31,8 @@ type compactStore[T any] struct {
 	shared bool
 	// replaced counts Replace calls: the initial list and every relist.
 	replaced uint64
+	// changes counts every change of the items (a Replace is one).
+	changes uint64
 }
 
 func newCompactStore[T any](compact func(runtime.Object) (T, error)) *compactStore[T] {
@@ -100,6 +102,7 @@ func (s *compactStore[T]) put(obj any) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.own()
+	s.changes++
 	if i, ok := s.index[k]; ok {
 		s.items[i] = e.v
 		return nil
@@ -138,6 +141,7 @@ func (s *compactStore[T]) Delete(obj any) error {
 		return nil
 	}
 	s.own()
+	s.changes++
 	last := len(s.items) - 1
 	if i != last {
 		s.items[i], s.keys[i] = s.items[last], s.keys[last]
@@ -174,6 +178,7 @@ func (s *compactStore[T]) Replace(list []any, _ string) error {
 	defer s.mu.Unlock()
 	s.index, s.keys, s.items, s.shared = index, keys, items, false
 	s.replaced++
+	s.changes++
 	return nil
 }
 
@@ -187,6 +192,13 @@ func (s *compactStore[T]) view() (items []T, ok bool) {
 	defer s.mu.Unlock()
 	s.shared = true
 	return s.items[:len(s.items):len(s.items)], s.replaced > 0
+}
+
+// generation counts the changes of the items so far.
+func (s *compactStore[T]) generation() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changes
 }
 
 // lists is the number of lists (Replace calls) so far.

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/mem"
 
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/daemon"
@@ -40,7 +41,11 @@ func benchChecks() []diag.Check {
 // BenchmarkLatestReport: GetLatestReport (a 200-result report) from 100
 // concurrent clients over loopback, beside a bare gRPC echo (the health
 // Check of a server with nothing else) on the same machine as the floor.
-// Reports p50 and p99 per call; `make bench-daemon` prints them side by side.
+// GetLatestReport-undecoded is the same call with the client keeping the
+// reply's bytes: what the daemon costs without the client's decoding (the
+// clients share the benchmark's process and cores). Reports p50 and p99 per
+// call, and GetLatestReport's ratios to the echo's
+// (p50-x-echo, p99-x-echo); `make bench-daemon` prints them side by side.
 func BenchmarkLatestReport(b *testing.B) {
 	d, err := daemon.New(daemon.Options{Checks: benchChecks(), Runner: &diag.Runner{}, Config: daemon.Config{Interval: diag.Duration(time.Hour)}})
 	if err != nil {
@@ -60,6 +65,7 @@ func BenchmarkLatestReport(b *testing.B) {
 		healthpb.RegisterHealthServer(gs, health.NewServer())
 		return gs
 	}
+	var floor50, floor99 time.Duration // the echo's, for the ratios
 	for _, c := range []struct {
 		name string
 		gs   func() *grpc.Server
@@ -72,6 +78,12 @@ func BenchmarkLatestReport(b *testing.B) {
 		{"GetLatestReport", func() *grpc.Server { return New(&Service{Checks: benchChecks(), Daemon: d}) }, func(ctx context.Context, cc *grpc.ClientConn) error {
 			_, err := pb.NewDiagnosticsServiceClient(cc).GetLatestReport(ctx, &pb.GetLatestReportRequest{})
 			return err
+		}},
+		{"GetLatestReport-undecoded", func() *grpc.Server { return New(&Service{Checks: benchChecks(), Daemon: d}) }, func(ctx context.Context, cc *grpc.ClientConn) error {
+			// The reply's bytes, not decoded: the daemon's share of a call.
+			var raw rawReply
+			return cc.Invoke(ctx, pb.DiagnosticsService_GetLatestReport_FullMethodName, &pb.GetLatestReportRequest{}, &raw,
+				grpc.ForceCodecV2(rawClientCodec{newCodec()}))
 		}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
@@ -120,8 +132,29 @@ func BenchmarkLatestReport(b *testing.B) {
 			if len(all) == 0 {
 				return
 			}
-			b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+			p50, p99 := all[len(all)/2], all[len(all)*99/100]
+			b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+			if c.name == "echo" {
+				floor50, floor99 = p50, p99
+			} else if floor50 > 0 && floor99 > 0 {
+				b.ReportMetric(float64(p50)/float64(floor50), "p50-x-echo")
+				b.ReportMetric(float64(p99)/float64(floor99), "p99-x-echo")
+			}
 		})
 	}
+}
+
+// rawReply holds a reply's bytes undecoded.
+type rawReply struct{ b []byte }
+
+// rawClientCodec marshals requests as gRPC does and keeps replies as bytes.
+type rawClientCodec struct{ codec }
+
+func (c rawClientCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*rawReply); ok {
+		r.b = data.Materialize()
+		return nil
+	}
+	return c.codec.Unmarshal(data, v)
 }

@@ -54,6 +54,8 @@ type Service struct {
 	// MaxCallTimeout caps every call's deadline. Without it Diagnose
 	// gathers every time and the periodic methods are UNIMPLEMENTED.
 	Daemon *daemon.Daemon
+
+	latest latestCache // GetLatestReport's reply in wire form
 }
 
 func (s *Service) log() *slog.Logger {
@@ -110,12 +112,15 @@ func (s *Service) ListChecks(context.Context, *pb.ListChecksRequest) (*pb.ListCh
 
 // New returns a gRPC server with the service, health (SERVING) and
 // reflection, panic recovery on every method and MaxMessageSize as its send
-// limit; opts come after these and may override them.
+// limit; opts come after these and may override them. GetLatestReport's
+// reply is marshalled once per periodic run and its bytes sent as they
+// are to every caller (see PreEncoded).
 func New(svc *Service, opts ...grpc.ServerOption) *grpc.Server {
 	log := svc.log()
 	base := append(limitOptions(),
 		grpc.MaxSendMsgSize(MaxMessageSize),
-		grpc.ChainUnaryInterceptor(RecoverUnary(log)),
+		grpc.ChainUnaryInterceptor(RecoverUnary(log), svc.preEncodeLatest()),
+		grpc.ForceServerCodecV2(newCodec()),
 		grpc.ChainStreamInterceptor(RecoverStream(log)),
 	)
 	gs := grpc.NewServer(append(base, opts...)...)

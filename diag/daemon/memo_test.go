@@ -1,0 +1,69 @@
+package daemon_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/daemon"
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+)
+
+// counter is a source whose every gather is a new value.
+type counter struct{ gathers atomic.Int64 }
+
+type count struct{ n int64 }
+
+var countKey = diag.NewKey[*count]("counter")
+
+func (c *counter) Name() diag.SourceName { return "counter" }
+
+func (c *counter) Gather(context.Context) (any, error) { return &count{n: c.gathers.Add(1)}, nil }
+
+// A Diagnose whose sources did not change reuses the checks' results and
+// gives the same report; a fresh one regathers, so its checks run again
+// and the report follows the new value.
+func TestDiagnoseReusesUnchangedChecks(t *testing.T) {
+	src := &counter{}
+	var runs atomic.Int64
+	checks := []diag.Check{{ID: "counter.read", Title: "reads the counter", Needs: diag.Needs(countKey),
+		Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
+			runs.Add(1)
+			return []*pb.Result{diag.Pass("gather %d", countKey.Get(in).n)}
+		}}}
+	d, err := daemon.New(daemon.Options{Config: daemon.Config{Interval: diag.Duration(time.Hour)}, Checks: checks,
+		Runner: &diag.Runner{Providers: []diag.Provider{src}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	defer func() { d.Stop(); d.Abort() }()
+	ctx := context.Background()
+	first, err := d.Diagnose(ctx, checks, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runs.Load()
+	second, err := d.Diagnose(ctx, checks, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs.Load() != before {
+		t.Errorf("an unchanged source: the check ran %d more times", runs.Load()-before)
+	}
+	if a, b := first.GetResults()[0].GetSummary(), second.GetResults()[0].GetSummary(); a != b {
+		t.Errorf("unchanged source, reports differ: %q, %q", a, b)
+	}
+	fresh, err := d.Diagnose(ctx, checks, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs.Load() == before {
+		t.Error("a fresh Diagnose reused the results of a regathered source")
+	}
+	if fresh.GetResults()[0].GetSummary() == first.GetResults()[0].GetSummary() {
+		t.Errorf("fresh report did not follow the new value: %q", fresh.GetResults()[0].GetSummary())
+	}
+}

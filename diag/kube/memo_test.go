@@ -1,0 +1,149 @@
+package kube_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/k8s"
+	"github.com/vnodediag/vnodediag/diag/kube"
+	"github.com/vnodediag/vnodediag/diag/vnode"
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"github.com/vnodediag/vnodediag/test/kubelab"
+)
+
+// comparable is a report's results without what differs between two runs
+// of the same inputs (durations), as text.
+func comparableResults(rep *pb.Report) []string {
+	var out []string
+	for _, r := range rep.GetResults() {
+		c := proto.Clone(r).(*pb.Result)
+		c.Duration = nil
+		out = append(out, fmt.Sprint(c))
+	}
+	return out
+}
+
+func diffResults(a, b []string) string {
+	if len(a) != len(b) {
+		return fmt.Sprintf("%d results against %d", len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return fmt.Sprintf("result %d:\n%s\nagainst\n%s", i, a[i], b[i])
+		}
+	}
+	return ""
+}
+
+// TestCachedMemo: a runner with a memo over the watch cache gives the
+// report a runner without one gives for the same inputs; while nothing
+// changes it reuses every check's results; a pod change reruns the checks
+// that read the kube source, and the report follows the change.
+func TestCachedMemo(t *testing.T) {
+	lab := kubelab.StartT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := lab.Apply(ctx, kubelab.HybridCluster()...); err != nil {
+		t.Fatal(err)
+	}
+	c, err := kube.CachedForRESTConfig(&kube.Config{}, lab.Config, "lab", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checks := append(k8s.Checks(), vnode.Checks()...)
+	kubeChecks := 0
+	for _, ch := range checks {
+		for _, n := range append(append([]diag.SourceName{}, ch.Needs...), ch.Optional...) {
+			if n == kube.Source.Name() {
+				kubeChecks++
+				break
+			}
+		}
+	}
+	memo := diag.NewMemo()
+	withMemo := &diag.Runner{Providers: []diag.Provider{c}, Memo: memo}
+	plain := &diag.Runner{Providers: []diag.Provider{c}}
+
+	// settle runs both until the cache holds still across the two runs.
+	settle := func(what string) (hits, misses uint64) {
+		t.Helper()
+		eventually(t, 30*time.Second, what, func() string {
+			v, err := c.Gather(ctx)
+			if err != nil {
+				return err.Error()
+			}
+			gen := v.(*kube.Snapshot).Generation()
+			h0, m0 := memo.Stats()
+			a := withMemo.Run(ctx, checks)
+			b := plain.Run(ctx, checks)
+			v, _ = c.Gather(ctx)
+			if g := v.(*kube.Snapshot).Generation(); g != gen {
+				return fmt.Sprintf("the cache changed during the runs (%d -> %d)", gen, g)
+			}
+			if d := diffResults(comparableResults(a), comparableResults(b)); d != "" {
+				return "reports differ: " + d
+			}
+			h1, m1 := memo.Stats()
+			hits, misses = h1-h0, m1-m0
+			return ""
+		})
+		return hits, misses
+	}
+	settle("first runs")
+	// Nothing changed: every check is reused.
+	reused, misses := settle("unchanged")
+	if misses != 0 || reused == 0 {
+		t.Errorf("unchanged cache: %d hits, %d misses; want every check a hit", reused, misses)
+	}
+	if memo.Len() > len(checks) {
+		t.Errorf("memo holds %d entries for %d checks", memo.Len(), len(checks))
+	}
+
+	// A pod outside every podCIDR: the kube checks rerun and the report
+	// shows it, as a run without the memo does.
+	if err := lab.Apply(ctx, kubelab.Pod("shop", "memo-stray", "dc-2", "10.99.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the cache sees the pod", func() string {
+		v, err := c.Gather(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		for _, p := range v.(*kube.Snapshot).Pods {
+			if p.Name == "memo-stray" {
+				return ""
+			}
+		}
+		return "not yet"
+	})
+	hits, misses := settle("after the pod change")
+	// Every check that was reused reads kube (the only source here; the
+	// others SKIP before the memo is asked): each reruns.
+	if hits != 0 || misses != reused || reused > uint64(kubeChecks) {
+		t.Errorf("after a pod change: %d hits, %d misses; want the %d reused checks (of %d reading kube) rerun", hits, misses, reused, kubeChecks)
+	}
+	rep := withMemo.Run(ctx, checks)
+	found := false
+	for _, r := range rep.GetResults() {
+		for _, o := range r.GetObjects() {
+			if o.GetName() == "memo-stray" && r.GetStatus() != pb.Status_PASS {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Error("the memo's report does not show the stray pod")
+	}
+}

@@ -1,0 +1,157 @@
+package diag
+
+import (
+	"reflect"
+	"slices"
+	"sync"
+
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// Generational is a source value that says which state of its source it
+// was read from: two values of the same source with the same non-zero
+// generation hold the same facts (a watch cache's snapshot: the generation
+// counts the cache's changes). A memo keys such a value by its generation
+// instead of its identity, so a cache that did not change costs no rerun
+// even though each gather builds a new value.
+type Generational interface {
+	Generation() uint64
+}
+
+// Memo keeps each check's results of the last run that ran it, keyed by
+// what the check read: the generation (see Generational) or the identity
+// of the value of every source it needs or may use. A Runner with a Memo
+// reuses the results of a check whose sources did not change since, and
+// reruns only the others; the report is what a run without the memo gives
+// (the reused results keep the duration of the run that produced them).
+//
+// A memo belongs to one Runner (its limits are part of what the results
+// depend on) and holds one entry per check: its memory is bounded by the
+// results of one run. Results with an ERROR status are never reused: a
+// timeout or an interruption says nothing about the next run. A source
+// value that is neither Generational nor comparable (a slice, a map)
+// makes the checks that read it rerun every time.
+type Memo struct {
+	mu      sync.Mutex
+	entries map[string]memoEntry
+	hits    uint64
+	misses  uint64
+}
+
+type memoEntry struct {
+	key     []any
+	results []*pb.Result
+}
+
+// NewMemo returns an empty memo.
+func NewMemo() *Memo { return &Memo{entries: map[string]memoEntry{}} }
+
+// generationKey stands for a Generational value in a memo key.
+type generationKey struct {
+	typ reflect.Type
+	gen uint64
+}
+
+// absentKey stands for an optional source the run did not gather.
+type absentKey struct{}
+
+// memoKey is what c reads in this run, or ok false when part of it
+// cannot be compared.
+func memoKey(c Check, g map[SourceName]*gathered) (key []any, ok bool) {
+	names := slices.Concat(c.Needs, c.Optional)
+	key = make([]any, 0, len(names))
+	for _, n := range names {
+		s := g[n]
+		if s == nil || s.err != nil {
+			key = append(key, absentKey{})
+			continue
+		}
+		v := s.value
+		if gv, isGen := v.(Generational); isGen {
+			if gen := gv.Generation(); gen != 0 {
+				key = append(key, generationKey{typ: reflect.TypeOf(v), gen: gen})
+				continue
+			}
+		}
+		if v == nil {
+			key = append(key, absentKey{})
+			continue
+		}
+		t := reflect.TypeOf(v)
+		if !t.Comparable() || t.Kind() != reflect.Pointer {
+			// Identity is only meaningful for a pointer; a value type
+			// that compares equal may still share changed memory.
+			return nil, false
+		}
+		key = append(key, v)
+	}
+	return key, true
+}
+
+func sameKey(a, b []any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// lookup returns a copy of the results stored for check id under key.
+func (m *Memo) lookup(id string, key []any) ([]*pb.Result, bool) {
+	m.mu.Lock()
+	e, ok := m.entries[id]
+	if !ok || !sameKey(e.key, key) {
+		m.misses++
+		m.mu.Unlock()
+		return nil, false
+	}
+	m.hits++
+	m.mu.Unlock()
+	return cloneResults(e.results), true
+}
+
+// store keeps a copy of results for check id under key, replacing the
+// check's previous entry; results with an ERROR are not kept (and drop
+// the entry).
+func (m *Memo) store(id string, key []any, results []*pb.Result) {
+	for _, r := range results {
+		if r.GetStatus() == pb.Status_ERROR {
+			m.mu.Lock()
+			delete(m.entries, id)
+			m.mu.Unlock()
+			return
+		}
+	}
+	e := memoEntry{key: key, results: cloneResults(results)}
+	m.mu.Lock()
+	m.entries[id] = e
+	m.mu.Unlock()
+}
+
+// Stats returns how many checks the memo answered (hits) and how many it
+// could not (misses) so far.
+func (m *Memo) Stats() (hits, misses uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.hits, m.misses
+}
+
+// Len is the number of checks the memo holds results of.
+func (m *Memo) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.entries)
+}
+
+func cloneResults(in []*pb.Result) []*pb.Result {
+	out := make([]*pb.Result, len(in))
+	for i, r := range in {
+		out[i] = proto.Clone(r).(*pb.Result)
+	}
+	return out
+}

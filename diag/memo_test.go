@@ -1,0 +1,127 @@
+package diag_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vnodediag/vnodediag/diag"
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+)
+
+type memoFacts struct{ n int }
+
+type genFacts struct{ gen uint64 }
+
+func (g *genFacts) Generation() uint64 { return g.gen }
+
+var (
+	factsKey = diag.NewKey[*memoFacts]("facts")
+	genKey   = diag.NewKey[*genFacts]("gen")
+	sliceKey = diag.NewKey[[]int]("slice")
+)
+
+func withoutDurations(rep *pb.Report) string {
+	var out string
+	for _, r := range rep.GetResults() {
+		c := proto.Clone(r).(*pb.Result)
+		c.Duration = nil
+		out += fmt.Sprintln(c)
+	}
+	return out
+}
+
+// TestMemo: a check reruns only when a source it reads changed (a new
+// value, or a new generation of a Generational one); ERROR results and
+// values that cannot be compared are never reused; the report of a run
+// with the memo is that of a run without; a later trim of the report does
+// not reach the memo.
+func TestMemo(t *testing.T) {
+	facts := &memoFacts{n: 1}
+	gen := &genFacts{gen: 1}
+	var runs [4]atomic.Int32
+	failing := atomic.Bool{}
+	mk := func(i int, id string, key diag.SourceName, res func(*diag.Inputs) []*pb.Result) diag.Check {
+		return diag.Check{ID: id, Needs: []diag.SourceName{key}, Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
+			runs[i].Add(1)
+			return res(in)
+		}}
+	}
+	checks := []diag.Check{
+		mk(0, "t.facts", factsKey.Name(), func(in *diag.Inputs) []*pb.Result {
+			r := diag.Pass("n=%d", factsKey.Get(in).n)
+			r.Evidence = []*pb.Evidence{diag.Ev("n", "any", fmt.Sprint(factsKey.Get(in).n))}
+			return []*pb.Result{r}
+		}),
+		mk(1, "t.gen", genKey.Name(), func(in *diag.Inputs) []*pb.Result {
+			return []*pb.Result{diag.Pass("gen=%d", genKey.Get(in).gen)}
+		}),
+		mk(2, "t.slice", sliceKey.Name(), func(in *diag.Inputs) []*pb.Result {
+			return []*pb.Result{diag.Pass("%d", len(sliceKey.Get(in)))}
+		}),
+		mk(3, "t.error", factsKey.Name(), func(in *diag.Inputs) []*pb.Result {
+			if failing.Load() {
+				return []*pb.Result{diag.Errorf("flaky")}
+			}
+			return []*pb.Result{diag.Pass("fine")}
+		}),
+	}
+	providers := []diag.Provider{
+		factsKey.Provide(func(context.Context) (*memoFacts, error) { return facts, nil }),
+		// A new value each gather, the same generation: still reused.
+		genKey.Provide(func(context.Context) (*genFacts, error) { return &genFacts{gen: gen.gen}, nil }),
+		sliceKey.Provide(func(context.Context) ([]int, error) { return []int{1, 2}, nil }),
+	}
+	memo := diag.NewMemo()
+	withMemo := &diag.Runner{Providers: providers, Memo: memo}
+	plain := &diag.Runner{Providers: providers}
+	ctx := context.Background()
+	want := func(step string, counts [4]int32) {
+		t.Helper()
+		before := [4]int32{}
+		for i := range runs {
+			before[i] = runs[i].Load()
+		}
+		a := withMemo.Run(ctx, checks)
+		for i := range runs {
+			if got := runs[i].Load() - before[i]; got != counts[i] {
+				t.Errorf("%s: %s ran %d times, want %d", step, checks[i].ID, got, counts[i])
+			}
+		}
+		if b := plain.Run(ctx, checks); withoutDurations(a) != withoutDurations(b) {
+			t.Errorf("%s: reports differ:\n%s\nagainst\n%s", step, withoutDurations(a), withoutDurations(b))
+		}
+		// What a caller does to a report must not reach the memo.
+		for _, r := range a.Results {
+			r.Summary, r.Evidence = "changed by the caller", nil
+		}
+	}
+	want("first", [4]int32{1, 1, 1, 1})
+	want("unchanged", [4]int32{0, 0, 1, 0})
+	facts = &memoFacts{n: 2}
+	want("new facts", [4]int32{1, 0, 1, 1})
+	gen.gen = 2
+	want("new generation", [4]int32{0, 1, 1, 0})
+	facts = &memoFacts{n: 3}
+	failing.Store(true)
+	want("error", [4]int32{1, 0, 1, 1})
+	want("error again", [4]int32{0, 0, 1, 1})
+	if memo.Len() > len(checks) {
+		t.Errorf("memo holds %d entries for %d checks", memo.Len(), len(checks))
+	}
+
+	// A report over its budget is trimmed in place; the memo keeps the
+	// whole results.
+	tight := &diag.Runner{Providers: providers, Memo: diag.NewMemo(), MaxReportBytes: 1}
+	// (The trim note quotes the report's size, which the durations' varints
+	// move by a byte: it is left out.)
+	first := tight.Run(ctx, checks[:1])
+	second := tight.Run(ctx, checks[:1])
+	first.Results, second.Results = first.Results[:1], second.Results[:1]
+	if withoutDurations(first) != withoutDurations(second) {
+		t.Errorf("trimmed reports differ:\n%s\nagainst\n%s", withoutDurations(first), withoutDurations(second))
+	}
+}

@@ -1,0 +1,100 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+	protov2 "google.golang.org/protobuf/proto"
+
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+)
+
+// PreEncoded is a reply already in its wire form: the server's codec
+// sends its bytes as they are. The bytes are shared by every call and
+// never written.
+type PreEncoded interface {
+	PreEncoded() []byte
+}
+
+// codec is the server's "proto" codec: gRPC's own, except that a
+// PreEncoded reply is sent without marshalling it again. Clients see an
+// ordinary message; nothing else changes (requests, health, reflection).
+type codec struct{ std encoding.CodecV2 }
+
+func newCodec() codec {
+	std := encoding.GetCodecV2(proto.Name)
+	if std == nil {
+		panic("server: gRPC's proto codec is not registered")
+	}
+	return codec{std: std}
+}
+
+func (c codec) Name() string { return proto.Name }
+
+func (c codec) Marshal(v any) (mem.BufferSlice, error) {
+	if p, ok := v.(PreEncoded); ok {
+		// A SliceBuffer is never returned to a pool: the bytes stay ours.
+		return mem.BufferSlice{mem.SliceBuffer(p.PreEncoded())}, nil
+	}
+	return c.std.Marshal(v)
+}
+
+func (c codec) Unmarshal(data mem.BufferSlice, v any) error { return c.std.Unmarshal(data, v) }
+
+// encodedLatest is a LatestReport with its wire form.
+type encodedLatest struct {
+	msg *pb.LatestReport
+	b   []byte
+}
+
+func (e *encodedLatest) PreEncoded() []byte { return e.b }
+
+// latestCache keeps the wire form of the daemon's newest LatestReport:
+// the daemon builds that message once per run and never writes it again,
+// so it is marshalled once per run, by the first call that sees it.
+type latestCache struct {
+	mu  sync.Mutex
+	enc *encodedLatest
+}
+
+// encoded returns msg's wire form, marshalling it unless it is the one
+// already cached.
+func (c *latestCache) encoded(msg *pb.LatestReport) (*encodedLatest, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.enc != nil && c.enc.msg == msg {
+		return c.enc, nil
+	}
+	b, err := protov2.MarshalOptions{Deterministic: true}.Marshal(msg)
+	if err != nil {
+		return nil, fmt.Errorf("marshal the latest report: %w", err)
+	}
+	c.enc = &encodedLatest{msg: msg, b: b}
+	return c.enc, nil
+}
+
+// preEncodeLatest replaces GetLatestReport's reply by its cached wire
+// form; every other method passes through.
+func (s *Service) preEncodeLatest() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		if err != nil || info.FullMethod != pb.DiagnosticsService_GetLatestReport_FullMethodName {
+			return resp, err
+		}
+		msg, ok := resp.(*pb.LatestReport)
+		if !ok || msg == nil {
+			return resp, err
+		}
+		enc, eerr := s.latest.encoded(msg)
+		if eerr != nil {
+			// The ordinary path then reports what is wrong with it.
+			return resp, nil
+		}
+		return enc, nil
+	}
+}
