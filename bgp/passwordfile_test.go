@@ -1,15 +1,11 @@
 package bgp_test
 
 import (
-	"bytes"
-	"context"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -88,28 +84,7 @@ func TestPasswordFromFileNotInOutput(t *testing.T) {
 	}
 	port := uint16(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
-	var logs bytes.Buffer
-	lg := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg := &bgp.Config{LocalASN: observerASN, RouterID: "192.0.2.10", ListenAddress: "127.0.0.1", ListenPort: int32(freeLoopbackPort(t)),
-		Peers: []bgp.PeerConfig{{Address: "127.0.0.42", Port: port, ASN: routerASN, PasswordFile: writePasswordFile(t, secret+"\n")}}}
-	o, err := bgp.NewObserver(cfg, lg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := o.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var tb *bgp.Table
-	waitFor(t, 15*time.Second, "a failed connection attempt", func() (bool, string) {
-		tb, err = o.Table(ctx)
-		if err != nil {
-			return false, err.Error()
-		}
-		return tb.Peers[0].LastError != "", tb.Peers[0].State
-	})
-	o.Stop()
+	tb, logs := failedAttempt(t, bgp.PeerConfig{Address: "127.0.0.42", Port: port, ASN: routerASN, PasswordFile: writePasswordFile(t, secret+"\n")})
 	report, err := protojson.Marshal(&pb.Report{Results: bgp.EvaluateSessions(tb)})
 	if err != nil {
 		t.Fatal(err)

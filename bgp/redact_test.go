@@ -34,28 +34,7 @@ func TestPasswordsThatAreCommonWords(t *testing.T) {
 	for _, pw := range []string{"tcp", "peer", "bgp", "error", "127", "connect", "Zq8-not-a-word"} {
 		t.Run(pw, func(t *testing.T) {
 			t.Parallel()
-			var logs bytes.Buffer
-			lg := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			cfg := &bgp.Config{LocalASN: observerASN, RouterID: "192.0.2.10", ListenAddress: "127.0.0.1", ListenPort: int32(freeLoopbackPort(t)),
-				Peers: []bgp.PeerConfig{{Address: "127.0.0.41", Port: port, ASN: routerASN, Password: pw}}}
-			o, err := bgp.NewObserver(cfg, lg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			if err := o.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			var tb *bgp.Table
-			waitFor(t, 15*time.Second, "a failed connection attempt", func() (bool, string) {
-				tb, err = o.Table(ctx)
-				if err != nil {
-					return false, err.Error()
-				}
-				return tb.Peers[0].LastError != "", tb.Peers[0].State
-			})
-			o.Stop()
+			tb, logs := failedAttempt(t, bgp.PeerConfig{Address: "127.0.0.41", Port: port, ASN: routerASN, Password: pw})
 			last := tb.Peers[0].LastError
 			if !strings.HasPrefix(last, "connect: dial tcp ") || !strings.Contains(last, fmt.Sprintf("->127.0.0.41:%d: ", port)) {
 				t.Errorf("last error mangled: %q", last)
@@ -106,4 +85,34 @@ func freeLoopbackPort(t *testing.T) uint16 {
 	}
 	defer ln.Close()
 	return uint16(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// failedAttempt runs an observer (logging at debug, gobgp's lines
+// included) against peer, on a port nobody listens on, until the peer's
+// first failed connection attempt; it returns the table then and the logs.
+func failedAttempt(t *testing.T, peer bgp.PeerConfig) (*bgp.Table, *bytes.Buffer) {
+	t.Helper()
+	var logs bytes.Buffer
+	lg := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg := &bgp.Config{LocalASN: observerASN, RouterID: "192.0.2.10", ListenAddress: "127.0.0.1", ListenPort: int32(freeLoopbackPort(t)),
+		Peers: []bgp.PeerConfig{peer}}
+	o, err := bgp.NewObserver(cfg, lg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := o.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var tb *bgp.Table
+	waitFor(t, 15*time.Second, "a failed connection attempt", func() (bool, string) {
+		tb, err = o.Table(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		return tb.Peers[0].LastError != "", tb.Peers[0].State
+	})
+	o.Stop()
+	return tb, &logs
 }
