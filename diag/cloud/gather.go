@@ -67,7 +67,7 @@ var instanceIDRe = regexp.MustCompile(`\bi-[a-z0-9]{8,}\b`)
 
 // ecsRef is the instance an ECS node names, if any.
 func ecsRef(n *corev1.Node) (nodeRef, bool) {
-	if kube.Classify(n).Class != kube.ClassECS || n.Spec.ProviderID == "" {
+	if kube.ClassOf(n) != kube.ClassECS || n.Spec.ProviderID == "" {
 		return nodeRef{}, false
 	}
 	if id, err := kube.ParseProviderID(n.Spec.ProviderID); err == nil {

@@ -80,7 +80,7 @@ func evalOnPremRoutes(s *Snapshot, nodes []*corev1.Node) []*pb.Result {
 	}
 	sources := map[netip.Prefix][]string{}
 	for _, n := range nodes {
-		if kube.Classify(n).Class != kube.ClassOnPrem {
+		if kube.ClassOf(n) != kube.ClassOnPrem {
 			continue
 		}
 		for _, c := range kube.PodCIDRs(n) {

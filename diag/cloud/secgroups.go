@@ -39,7 +39,7 @@ func evalSecurityGroups(s *Snapshot, nodes []*corev1.Node) []*pb.Result {
 	var podSources []flowSource
 	for _, n := range nodes {
 		for _, c := range kube.PodCIDRs(n) {
-			if kube.Classify(n).Class != kube.ClassOnPrem || !coveredByAll(required, dnsTraffic) {
+			if kube.ClassOf(n) != kube.ClassOnPrem || !coveredByAll(required, dnsTraffic) {
 				podSources = append(podSources, flowSource{Label: fmt.Sprintf("pod CIDR %s (node %s)", c, n.Name), Prefixes: []netip.Prefix{c}})
 			}
 		}
@@ -121,7 +121,7 @@ func onPremSources(s *Snapshot, nodes []*corev1.Node) []flowSource {
 	who := map[netip.Prefix][]string{}
 	var order []netip.Prefix
 	for _, n := range nodes {
-		if kube.Classify(n).Class != kube.ClassOnPrem {
+		if kube.ClassOf(n) != kube.ClassOnPrem {
 			continue
 		}
 		for _, c := range kube.PodCIDRs(n) {

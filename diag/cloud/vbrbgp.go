@@ -339,7 +339,7 @@ func pathRows(s *Snapshot, nodes []*corev1.Node, vbrs []*VBR, tbl *bgp.Table) []
 		rows = append(rows, pathRow{prefix: p, origin: origin, who: who, lost: -1})
 	}
 	for _, n := range nodes {
-		if kube.Classify(n).Class == kube.ClassOnPrem {
+		if kube.ClassOf(n) == kube.ClassOnPrem {
 			for _, c := range kube.PodCIDRs(n) {
 				add(c, "on-prem", n.Name)
 			}

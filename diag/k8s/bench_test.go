@@ -130,7 +130,7 @@ func pairwiseOverlap(_ context.Context, nodes []*corev1.Node, serviceCIDRs []str
 	}
 	var items []owned
 	for _, n := range nodes {
-		if kube.Classify(n).Class == kube.ClassVirtual {
+		if kube.ClassOf(n) == kube.ClassVirtual {
 			continue
 		}
 		for _, p := range kube.PodCIDRs(n) {

@@ -62,13 +62,13 @@ func evalPodCIDRCapacity(ctx context.Context, nodes []*corev1.Node, pods []kube.
 	}
 	var out []*pb.Result
 	judged := 0
-	tightest, tightestUse := "", -1.0
+	tightestNode, tightestUsed, tightestFree, tightestUse := "", int64(0), int64(0), -1.0
 	for _, n := range sortedNodes(nodes) {
 		if poll.Stop() {
 			return diag.Stopped(ctx)
 		}
 		cidrs := kube.PodCIDRs(n)
-		if kube.Classify(n).Class == kube.ClassVirtual || len(cidrs) == 0 {
+		if kube.ClassOf(n) == kube.ClassVirtual || len(cidrs) == 0 {
 			continue
 		}
 		judged++
@@ -80,16 +80,7 @@ func evalPodCIDRCapacity(ctx context.Context, nodes []*corev1.Node, pods []kube.
 		free := usable(c)
 		use := float64(used) / float64(max(free, 1))
 		if use > tightestUse {
-			tightest, tightestUse = fmt.Sprintf("%s %d of %d (%.0f %%)", n.Name, used, free, 100*use), use
-		}
-		limitObs := "not reported"
-		if limit > 0 {
-			limitObs = fmt.Sprint(limit)
-		}
-		ev := []*pb.Evidence{
-			diag.Ev("podCIDR "+c.String(), "", fmt.Sprintf("%d usable addresses", free)),
-			diag.Ev("pods on the pod network", fmt.Sprintf("< %.0f %% of %d", 100*capacityWarn, free), fmt.Sprint(used)),
-			diag.Ev("max pods (allocatable)", fmt.Sprintf("<= %d", free), limitObs),
+			tightestNode, tightestUsed, tightestFree, tightestUse = n.Name, used, free, use
 		}
 		var r *pb.Result
 		switch {
@@ -103,8 +94,16 @@ func evalPodCIDRCapacity(ctx context.Context, nodes []*corev1.Node, pods []kube.
 		default:
 			continue
 		}
+		limitObs := "not reported"
+		if limit > 0 {
+			limitObs = fmt.Sprint(limit)
+		}
 		r.Objects = []*pb.Object{nodeObj(n)}
-		r.Evidence = ev
+		r.Evidence = []*pb.Evidence{
+			diag.Ev("podCIDR "+c.String(), "", fmt.Sprintf("%d usable addresses", free)),
+			diag.Ev("pods on the pod network", fmt.Sprintf("< %.0f %% of %d", 100*capacityWarn, free), fmt.Sprint(used)),
+			diag.Ev("max pods (allocatable)", fmt.Sprintf("<= %d", free), limitObs),
+		}
 		r.Remediation = capacityFix(n, c, free)
 		out = append(out, r)
 	}
@@ -113,6 +112,7 @@ func evalPodCIDRCapacity(ctx context.Context, nodes []*corev1.Node, pods []kube.
 		return []*pb.Result{diag.Skip("no non-virtual node has a podCIDR to judge (see k8s.podcidr-assigned)")}
 	case len(out) == 0:
 		r := diag.Pass("all %d node(s) have room in their podCIDR for their max pods", judged)
+		tightest := fmt.Sprintf("%s %d of %d (%.0f %%)", tightestNode, tightestUsed, tightestFree, 100*tightestUse)
 		r.Evidence = []*pb.Evidence{diag.Ev("fullest podCIDR", fmt.Sprintf("< %.0f %%", 100*capacityWarn), tightest)}
 		return []*pb.Result{r}
 	}

@@ -123,7 +123,7 @@ func nodeObj(n *corev1.Node) *pb.Object { return diag.Obj("Node", "", n.Name) }
 func classCounts(nodes []*corev1.Node) *pb.Evidence {
 	byClass := map[kube.NodeClass][]string{}
 	for _, n := range nodes {
-		c := kube.Classify(n).Class
+		c := kube.ClassOf(n)
 		byClass[c] = append(byClass[c], n.Name)
 	}
 	var parts []string

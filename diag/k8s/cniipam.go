@@ -181,7 +181,7 @@ func flannelIPAM(poll *diag.Poll, cm *corev1.ConfigMap, nodes []*corev1.Node, v 
 			if poll.Stop() {
 				return nil
 			}
-			if kube.Classify(n).Class == kube.ClassVirtual {
+			if kube.ClassOf(n) == kube.ClassVirtual {
 				continue
 			}
 			for _, c := range kube.PodCIDRs(n) {

@@ -2,6 +2,7 @@ package k8s
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -113,7 +114,12 @@ func TestPodIPInPodCIDR(t *testing.T) {
 	dual.Spec.PodCIDRs = []string{"172.21.6.0/24", "fd00:6::/64"}
 	nodes = append(nodes, dual)
 	pod := func(name, node string, ips ...string) kube.Pod {
-		return kube.Pod{Namespace: "shop", Name: name, NodeName: node, PodIPs: ips}
+		var addrs []netip.Addr
+		for _, ip := range ips {
+			a, _ := netip.ParseAddr(ip)
+			addrs = append(addrs, a)
+		}
+		return kube.Pod{Namespace: "shop", Name: name, NodeName: node, PodIPs: addrs}
 	}
 	cases := []struct {
 		name   string
@@ -123,13 +129,13 @@ func TestPodIPInPodCIDR(t *testing.T) {
 	}{
 		{"inside", []kube.Pod{pod("a", "dc-1", "172.21.0.5")}, pb.Status_PASS, "all 1 pod(s)"},
 		{"outside", []kube.Pod{pod("a", "dc-1", "172.21.0.5"), pod("b", "dc-1", "10.244.3.7")}, pb.Status_FAIL, "node dc-1: 1 pod IP(s) outside podCIDR 172.21.0.0/24, e.g. shop/b (10.244.3.7)"},
-		{"hostNetwork excluded", []kube.Pod{{Namespace: "kube-system", Name: "kp", NodeName: "dc-1", HostNetwork: true, PodIPs: []string{"10.10.0.1"}}}, pb.Status_PASS, "all 0"},
+		{"hostNetwork excluded", []kube.Pod{{Namespace: "kube-system", Name: "kp", NodeName: "dc-1", HostNetwork: true, PodIPs: []netip.Addr{netip.MustParseAddr("10.10.0.1")}}}, pb.Status_PASS, "all 0"},
 		{"vnode excluded", []kube.Pod{pod("eci", "vk-1", "192.168.50.3")}, pb.Status_PASS, "all 0"},
 		{"no podCIDR not judged", []kube.Pod{pod("c", "dc-2", "172.99.0.1")}, pb.Status_PASS, "all 0"},
 		{"pending without IP", []kube.Pod{pod("d", "dc-1")}, pb.Status_PASS, "all 0"},
 		{"dual stack inside", []kube.Pod{pod("e", "dc-6", "172.21.6.9", "fd00:6::9")}, pb.Status_PASS, "all 1"},
 		{"dual stack v6 outside", []kube.Pod{pod("f", "dc-6", "172.21.6.9", "fd00:7::9")}, pb.Status_FAIL, "node dc-6: 1 pod IP(s)"},
-		{"garbage IP", []kube.Pod{pod("g", "dc-1", "not-an-ip")}, pb.Status_FAIL, "(not-an-ip)"},
+		{"garbage IP", []kube.Pod{pod("g", "dc-1", "not-an-ip")}, pb.Status_FAIL, "(an IP that does not parse)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

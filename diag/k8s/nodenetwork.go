@@ -24,7 +24,7 @@ func evalNodeNetwork(ctx context.Context, nodes []*corev1.Node) []*pb.Result {
 		if poll.Stop() {
 			return diag.Stopped(ctx)
 		}
-		if kube.Classify(n).Class != kube.ClassECS {
+		if kube.ClassOf(n) != kube.ClassECS {
 			continue
 		}
 		ecs++

@@ -67,7 +67,7 @@ func evalPodCIDROverlap(ctx context.Context, nodes []*corev1.Node, serviceCIDRs 
 		if poll.Stop() {
 			return diag.Stopped(ctx)
 		}
-		if kube.Classify(n).Class == kube.ClassVirtual {
+		if kube.ClassOf(n) == kube.ClassVirtual {
 			continue
 		}
 		for _, p := range kube.PodCIDRs(n) {

@@ -26,7 +26,7 @@ func evalPodCIDRAssigned(ctx context.Context, nodes []*corev1.Node) []*pb.Result
 		if poll.Stop() {
 			return diag.Stopped(ctx)
 		}
-		if kube.Classify(n).Class == kube.ClassVirtual {
+		if kube.ClassOf(n) == kube.ClassVirtual {
 			continue
 		}
 		checked++

@@ -41,7 +41,7 @@ func evalPodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.P
 		if poll.Stop() {
 			return diag.Stopped(ctx)
 		}
-		byName[n.Name] = &nodeInfo{node: n, prefixes: kube.PodCIDRs(n), virtual: kube.Classify(n).Class == kube.ClassVirtual}
+		byName[n.Name] = &nodeInfo{node: n, prefixes: kube.PodCIDRs(n), virtual: kube.ClassOf(n) == kube.ClassVirtual}
 	}
 	stray := map[string][]strayPod{}
 	checked, noCIDR, unknownNode := 0, 0, 0
@@ -64,10 +64,9 @@ func evalPodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.P
 			continue
 		}
 		checked++
-		for _, ipStr := range p.PodIPs {
-			ip, err := netip.ParseAddr(ipStr)
-			if err != nil || !inAny(ip.Unmap(), ni.prefixes) {
-				stray[p.NodeName] = append(stray[p.NodeName], strayPod{pod: p, ip: ipStr})
+		for _, ip := range p.PodIPs {
+			if !ip.IsValid() || !inAny(ip, ni.prefixes) {
+				stray[p.NodeName] = append(stray[p.NodeName], strayPod{pod: p, ip: ipText(ip)})
 			}
 		}
 	}
@@ -112,6 +111,14 @@ func evalPodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.P
 		out = append(out, r)
 	}
 	return out
+}
+
+// ipText is a pod IP as evidence.
+func ipText(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return "an IP that does not parse"
+	}
+	return ip.String()
 }
 
 func inAny(ip netip.Addr, prefixes []netip.Prefix) bool {

@@ -155,7 +155,7 @@ func bigCluster() ([]*corev1.Node, []kube.Pod) {
 		nodes = append(nodes, kubelab.OnPremNode(fmt.Sprintf("node-%04d", i), cidr, "10.10.0.1"))
 		for j := 0; j < 100; j++ {
 			pods = append(pods, kube.Pod{Namespace: "shop", Name: fmt.Sprintf("p-%d-%d", i, j), NodeName: nodes[i].Name,
-				PodIPs: []string{fmt.Sprintf("10.%d.%d.%d", 100+i/256, i%256, j+2)}})
+				PodIPs: []netip.Addr{netip.AddrFrom4([4]byte{10, byte(100 + i/256), byte(i % 256), byte(j + 2)})}})
 		}
 	}
 	return nodes, pods

@@ -74,7 +74,7 @@ func evalVersionSkew(ctx context.Context, v *kversion.Info, nodes []*corev1.Node
 		}
 		g.nodes = append(g.nodes, n.Name)
 		g.shown[raw] = true
-		if kube.Classify(n).Class == kube.ClassVirtual {
+		if kube.ClassOf(n) == kube.ClassVirtual {
 			g.virtual = true
 		}
 	}

@@ -155,7 +155,7 @@ func newCached(p *Provider, log *slog.Logger) *CachedProvider {
 		if !ok {
 			return nil, fmt.Errorf("watch deployments: got %T", o)
 		}
-		d.ManagedFields = nil
+		trimDeployment(d)
 		return d, nil
 	})
 	c.namespaces = newCompactStore(func(o runtime.Object) (namespaceInfo, error) {

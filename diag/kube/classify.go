@@ -44,33 +44,75 @@ type Classification struct {
 // instance type / ACK node-pool label, decides ECS; everything else is
 // on-prem.
 func Classify(n *corev1.Node) Classification {
+	class, by, key, value := classify(n)
+	var reason string
+	switch by {
+	case byLabel:
+		reason = fmt.Sprintf("label %s=%s", key, value)
+	case byTaint:
+		reason = fmt.Sprintf("taint %s", value)
+	case byECSProviderID:
+		reason = fmt.Sprintf("providerID %q names an ECS instance", value)
+	case byInstanceType:
+		reason = fmt.Sprintf("label %s=%s is an ECS instance type", key, value)
+	case byNodePool:
+		reason = fmt.Sprintf("label %s=%s marks an Alibaba Cloud node pool", key, value)
+	case byOtherProviderID:
+		reason = fmt.Sprintf("providerID %q is not an ECS instance", value)
+	default:
+		reason = "no providerID and no ECS labels"
+	}
+	return Classification{class, reason}
+}
+
+// ClassOf is Classify's class alone, without formatting the reason: what
+// checks that walk every node (for every pod) ask.
+func ClassOf(n *corev1.Node) NodeClass {
+	class, _, _, _ := classify(n)
+	return class
+}
+
+// What decided a node's class.
+const (
+	byNothing = iota
+	byLabel
+	byTaint
+	byECSProviderID
+	byInstanceType
+	byNodePool
+	byOtherProviderID
+)
+
+// classify is Classify's decision: the class, what decided it, and the
+// key and value the reason names.
+func classify(n *corev1.Node) (class NodeClass, by int, key, value string) {
 	switch {
 	case n.Labels[LabelType] == LabelTypeVirtual:
-		return Classification{ClassVirtual, fmt.Sprintf("label %s=%s", LabelType, LabelTypeVirtual)}
+		return ClassVirtual, byLabel, LabelType, LabelTypeVirtual
 	case n.Labels[LabelVNode] == "true":
-		return Classification{ClassVirtual, fmt.Sprintf("label %s=true", LabelVNode)}
+		return ClassVirtual, byLabel, LabelVNode, "true"
 	}
 	for _, t := range n.Spec.Taints {
 		if t.Key == TaintVKProvider || (t.Key == TaintVNode && t.Value == "true") {
-			return Classification{ClassVirtual, fmt.Sprintf("taint %s=%s:%s", t.Key, t.Value, t.Effect)}
+			return ClassVirtual, byTaint, t.Key, t.Key + "=" + t.Value + ":" + string(t.Effect)
 		}
 	}
 	id := n.Spec.ProviderID
 	if strings.Contains(id, "i-") && !strings.Contains(id, "://") || strings.HasPrefix(id, AlicloudScheme) {
-		return Classification{ClassECS, fmt.Sprintf("providerID %q names an ECS instance", id)}
+		return ClassECS, byECSProviderID, "", id
 	}
 	if it := n.Labels[labelInstanceType]; strings.HasPrefix(it, "ecs.") {
-		return Classification{ClassECS, fmt.Sprintf("label %s=%s is an ECS instance type", labelInstanceType, it)}
+		return ClassECS, byInstanceType, labelInstanceType, it
 	}
 	for _, l := range []string{labelNodePoolID, labelAckNodePool} {
 		if v, ok := n.Labels[l]; ok {
-			return Classification{ClassECS, fmt.Sprintf("label %s=%s marks an Alibaba Cloud node pool", l, v)}
+			return ClassECS, byNodePool, l, v
 		}
 	}
 	if id != "" {
-		return Classification{ClassOnPrem, fmt.Sprintf("providerID %q is not an ECS instance", id)}
+		return ClassOnPrem, byOtherProviderID, "", id
 	}
-	return Classification{ClassOnPrem, "no providerID and no ECS labels"}
+	return ClassOnPrem, byNothing, "", ""
 }
 
 // AlicloudScheme is the optional prefix the cloud controller manager accepts.

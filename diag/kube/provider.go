@@ -483,6 +483,23 @@ func trimNode(n *corev1.Node) {
 	n.Status.VolumesInUse = nil
 }
 
+// trimDeployment drops what no check reads of a Deployment, most of its
+// size: managed fields, kubectl's last-applied annotation, the status
+// conditions, and of each container of its pod template all but the name,
+// image, command, args and security context (env, probes, resources,
+// mounts and ports go). Containers keep their places: a fix names them by
+// index.
+func trimDeployment(d *appsv1.Deployment) {
+	d.ManagedFields = nil
+	delete(d.Annotations, corev1.LastAppliedConfigAnnotation)
+	d.Status.Conditions = nil
+	for _, cs := range [][]corev1.Container{d.Spec.Template.Spec.InitContainers, d.Spec.Template.Spec.Containers} {
+		for i, c := range cs {
+			cs[i] = corev1.Container{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args, SecurityContext: c.SecurityContext}
+		}
+	}
+}
+
 func (p *Provider) listPods(ctx context.Context, s *Snapshot) error {
 	// The first page says how many pods follow: the slice is made once at
 	// its size rather than grown (growing a slice of 150,000 compact pods
@@ -542,6 +559,15 @@ func intern(s string) string {
 	return unique.Make(s).Value()
 }
 
+// parseIP parses a pod IP, unmapped; the zero Addr when it does not parse.
+func parseIP(s string) netip.Addr {
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ip.Unmap()
+}
+
 func compactPod(p *corev1.Pod) Pod {
 	c := Pod{
 		Namespace:   intern(p.Namespace),
@@ -551,10 +577,10 @@ func compactPod(p *corev1.Pod) Pod {
 		Phase:       corev1.PodPhase(intern(string(p.Status.Phase))),
 	}
 	for _, ip := range p.Status.PodIPs {
-		c.PodIPs = append(c.PodIPs, ip.IP)
+		c.PodIPs = append(c.PodIPs, parseIP(ip.IP))
 	}
 	if len(c.PodIPs) == 0 && p.Status.PodIP != "" {
-		c.PodIPs = []string{p.Status.PodIP}
+		c.PodIPs = []netip.Addr{parseIP(p.Status.PodIP)}
 	}
 	if ref := metav1.GetControllerOf(p); ref != nil {
 		c.OwnerKind, c.OwnerName = intern(ref.Kind), ref.Name
@@ -676,7 +702,7 @@ func (p *Provider) listDeployments(ctx context.Context, s *Snapshot) error {
 		return p.client.AppsV1().Deployments(p.set.namespace).List(ctx, o)
 	}, func(o runtime.Object) error {
 		d := o.(*appsv1.Deployment)
-		d.ManagedFields = nil
+		trimDeployment(d)
 		s.Deployments = append(s.Deployments, d)
 		return nil
 	})

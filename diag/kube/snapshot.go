@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"net/netip"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -29,6 +30,9 @@ type Snapshot struct {
 	Nodes       []*corev1.Node
 	Pods        []Pod
 	DaemonSets  []*appsv1.DaemonSet
+	// Deployments are trimmed (trimDeployment): of their pod template's
+	// containers only name, image, command, args and security context
+	// are kept.
 	Deployments []*appsv1.Deployment
 	// ServiceCIDRs from networking.k8s.io/v1 ServiceCIDR objects plus the
 	// configured ones.
@@ -123,7 +127,9 @@ type Pod struct {
 	NodeName    string
 	HostNetwork bool
 	Phase       corev1.PodPhase
-	PodIPs      []string
+	// PodIPs are parsed once, when the pod is read; an address that does
+	// not parse (the API server validates them) is the zero Addr.
+	PodIPs []netip.Addr
 	// Owner is the controller owner, e.g. "DaemonSet/kube-proxy".
 	OwnerKind string
 	OwnerName string

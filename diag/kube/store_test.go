@@ -1,9 +1,11 @@
 package kube
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -68,5 +70,37 @@ func TestCompactStoreCopyOnWrite(t *testing.T) {
 	}
 	if got := names(v3); !slices.Equal(got, []string{"other/d@n4"}) {
 		t.Errorf("a view changed under its run: %v", got)
+	}
+}
+
+// TestTrimDeployment: a trimmed Deployment keeps what checks read (names,
+// labels, template annotations, each container's name, image, command,
+// args and security context, in place) and loses the bulk.
+func TestTrimDeployment(t *testing.T) {
+	ctr := corev1.Container{Name: "app", Image: "registry.example.com/app:v1", Command: []string{"/app"}, Args: []string{"--x"},
+		SecurityContext: &corev1.SecurityContext{RunAsNonRoot: new(true)},
+		Env:             []corev1.EnvVar{{Name: "A", Value: "b"}}, Ports: []corev1.ContainerPort{{ContainerPort: 80}},
+		LivenessProbe: &corev1.Probe{}, VolumeMounts: []corev1.VolumeMount{{Name: "v", MountPath: "/v"}}}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "d", Labels: map[string]string{"app": "d"},
+			Annotations:   map[string]string{corev1.LastAppliedConfigAnnotation: "{...}", "keep": "me"},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}},
+		Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "d"}, Annotations: map[string]string{"a": "b"}},
+			Spec:       corev1.PodSpec{InitContainers: []corev1.Container{ctr}, Containers: []corev1.Container{{Name: "side", Image: "side:v1"}, ctr}}}},
+		Status: appsv1.DeploymentStatus{Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable}}},
+	}
+	trimDeployment(d)
+	want := corev1.Container{Name: "app", Image: "registry.example.com/app:v1", Command: []string{"/app"}, Args: []string{"--x"},
+		SecurityContext: &corev1.SecurityContext{RunAsNonRoot: new(true)}}
+	spec := d.Spec.Template.Spec
+	if len(spec.Containers) != 2 || spec.Containers[0].Name != "side" || !reflect.DeepEqual(spec.Containers[1], want) || !reflect.DeepEqual(spec.InitContainers[0], want) {
+		t.Errorf("containers after trim: %+v / %+v", spec.InitContainers, spec.Containers)
+	}
+	if d.ManagedFields != nil || d.Status.Conditions != nil || d.Annotations[corev1.LastAppliedConfigAnnotation] != "" || d.Annotations["keep"] != "me" {
+		t.Errorf("metadata after trim: %+v, %+v", d.ObjectMeta, d.Status)
+	}
+	if d.Name != "d" || d.Labels["app"] != "d" || d.Spec.Template.Labels["app"] != "d" || d.Spec.Template.Annotations["a"] != "b" {
+		t.Errorf("names and labels after trim: %+v", d)
 	}
 }

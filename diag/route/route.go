@@ -254,7 +254,7 @@ func evalCGNATOverlap(s *kube.Snapshot, h *HostRoutes) []*pb.Result {
 	}
 	var hits []hit
 	for _, n := range s.Nodes {
-		if kube.Classify(n).Class != kube.ClassOnPrem {
+		if kube.ClassOf(n) != kube.ClassOnPrem {
 			continue
 		}
 		for _, p := range kube.PodCIDRs(n) {

@@ -16,11 +16,10 @@ import (
 // isVNode reports whether n is a VNode and by which mark: a label in either
 // vendor convention, or, failing that, a VNode taint.
 func isVNode(n *corev1.Node) (why string, ok bool) {
-	c := kube.Classify(n)
-	if c.Class != kube.ClassVirtual {
+	if kube.ClassOf(n) != kube.ClassVirtual {
 		return "", false
 	}
-	return c.Reason, true
+	return kube.Classify(n).Reason, true
 }
 
 // isVNodeTaint reports whether t is one of the taints VNodes carry.
