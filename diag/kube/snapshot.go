@@ -27,9 +27,9 @@ type Snapshot struct {
 	Version    *version.Info
 	ClusterUID string
 
-	Nodes       []*corev1.Node
-	Pods        []Pod
-	DaemonSets  []*appsv1.DaemonSet
+	Nodes      []*corev1.Node
+	Pods       []Pod
+	DaemonSets []*appsv1.DaemonSet
 	// Deployments are trimmed (trimDeployment): of their pod template's
 	// containers only name, image, command, args and security context
 	// are kept.
