@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/pager"
@@ -474,30 +475,52 @@ func (p *Provider) listNodes(ctx context.Context, s *Snapshot) error {
 	})
 }
 
-// trimNode drops the parts of a node no check reads (images, managed fields),
-// which are most of a real node's size.
+// trimNode drops the parts of a node no check reads (images, managed
+// fields, attached volumes, the system info but the kubelet's version, the
+// resources but pods), which are most of a real node's size.
 func trimNode(n *corev1.Node) {
 	n.ManagedFields = nil
 	n.Status.Images = nil
 	n.Status.VolumesAttached = nil
 	n.Status.VolumesInUse = nil
+	n.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: n.Status.NodeInfo.KubeletVersion}
+	n.Status.Config = nil
+	n.Status.RuntimeHandlers = nil
+	n.Status.Features = nil
+	n.Status.Capacity = podsOnly(n.Status.Capacity)
+	n.Status.Allocatable = podsOnly(n.Status.Allocatable)
+}
+
+// podsOnly is the pods entry of a resource list, nil without one.
+func podsOnly(rl corev1.ResourceList) corev1.ResourceList {
+	q, ok := rl[corev1.ResourcePods]
+	if !ok {
+		return nil
+	}
+	return corev1.ResourceList{corev1.ResourcePods: q}
 }
 
 // trimDeployment drops what no check reads of a Deployment, most of its
 // size: managed fields, kubectl's last-applied annotation, the status
-// conditions, and of each container of its pod template all but the name,
-// image, command, args and security context (env, probes, resources,
-// mounts and ports go). Containers keep their places: a fix names them by
-// index.
+// conditions, and of its pod template's spec all but the containers'
+// names, images, commands and args (init containers too). Containers keep
+// their places: a fix names them by index.
 func trimDeployment(d *appsv1.Deployment) {
 	d.ManagedFields = nil
 	delete(d.Annotations, corev1.LastAppliedConfigAnnotation)
 	d.Status.Conditions = nil
-	for _, cs := range [][]corev1.Container{d.Spec.Template.Spec.InitContainers, d.Spec.Template.Spec.Containers} {
-		for i, c := range cs {
-			cs[i] = corev1.Container{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args, SecurityContext: c.SecurityContext}
+	trim := func(cs []corev1.Container) []corev1.Container {
+		if cs == nil {
+			return nil
 		}
+		out := make([]corev1.Container, len(cs))
+		for i, c := range cs {
+			out[i] = corev1.Container{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args}
+		}
+		return out
 	}
+	spec := &d.Spec.Template.Spec
+	*spec = corev1.PodSpec{InitContainers: trim(spec.InitContainers), Containers: trim(spec.Containers)}
 }
 
 func (p *Provider) listPods(ctx context.Context, s *Snapshot) error {
@@ -506,7 +529,7 @@ func (p *Provider) listPods(ctx context.Context, s *Snapshot) error {
 	// holds the old and the new array at once, tens of MB).
 	var total atomic.Int64
 	return p.each(ctx, "pods", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		l, err := p.client.CoreV1().Pods(p.set.namespace).List(ctx, o)
+		l, err := p.podPage(ctx, o)
 		if err == nil && o.Continue == "" && l.RemainingItemCount != nil {
 			total.Store(int64(len(l.Items)) + *l.RemainingItemCount)
 		}
@@ -518,6 +541,17 @@ func (p *Provider) listPods(ctx context.Context, s *Snapshot) error {
 		s.Pods = append(s.Pods, compactPod(o.(*corev1.Pod)))
 		return nil
 	})
+}
+
+// podPage lists one page of pods, decoded partially (decodePodList): the
+// request the typed client makes, its body read field by field.
+func (p *Provider) podPage(ctx context.Context, o metav1.ListOptions) (*corev1.PodList, error) {
+	body, err := p.client.CoreV1().RESTClient().Get().Namespace(p.set.namespace).Resource("pods").
+		VersionedParams(&o, scheme.ParameterCodec).Do(ctx).Raw()
+	if err != nil {
+		return nil, err
+	}
+	return decodePodList(body)
 }
 
 // configMap gets one ConfigMap without its managed fields; nil when it

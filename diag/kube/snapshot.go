@@ -30,9 +30,9 @@ type Snapshot struct {
 	Nodes      []*corev1.Node
 	Pods       []Pod
 	DaemonSets []*appsv1.DaemonSet
-	// Deployments are trimmed (trimDeployment): of their pod template's
-	// containers only name, image, command, args and security context
-	// are kept.
+	// Nodes and Deployments are trimmed to what checks read (trimNode,
+	// trimDeployment): of a Deployment's pod template only the
+	// containers' names, images, commands and args are kept.
 	Deployments []*appsv1.Deployment
 	// ServiceCIDRs from networking.k8s.io/v1 ServiceCIDR objects plus the
 	// configured ones.

@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -74,8 +75,8 @@ func TestCompactStoreCopyOnWrite(t *testing.T) {
 }
 
 // TestTrimDeployment: a trimmed Deployment keeps what checks read (names,
-// labels, template annotations, each container's name, image, command,
-// args and security context, in place) and loses the bulk.
+// labels, template annotations, each container's name, image, command
+// and args, in place) and loses the bulk.
 func TestTrimDeployment(t *testing.T) {
 	ctr := corev1.Container{Name: "app", Image: "registry.example.com/app:v1", Command: []string{"/app"}, Args: []string{"--x"},
 		SecurityContext: &corev1.SecurityContext{RunAsNonRoot: new(true)},
@@ -91,8 +92,7 @@ func TestTrimDeployment(t *testing.T) {
 		Status: appsv1.DeploymentStatus{Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable}}},
 	}
 	trimDeployment(d)
-	want := corev1.Container{Name: "app", Image: "registry.example.com/app:v1", Command: []string{"/app"}, Args: []string{"--x"},
-		SecurityContext: &corev1.SecurityContext{RunAsNonRoot: new(true)}}
+	want := corev1.Container{Name: "app", Image: "registry.example.com/app:v1", Command: []string{"/app"}, Args: []string{"--x"}}
 	spec := d.Spec.Template.Spec
 	if len(spec.Containers) != 2 || spec.Containers[0].Name != "side" || !reflect.DeepEqual(spec.Containers[1], want) || !reflect.DeepEqual(spec.InitContainers[0], want) {
 		t.Errorf("containers after trim: %+v / %+v", spec.InitContainers, spec.Containers)
@@ -102,5 +102,32 @@ func TestTrimDeployment(t *testing.T) {
 	}
 	if d.Name != "d" || d.Labels["app"] != "d" || d.Spec.Template.Labels["app"] != "d" || d.Spec.Template.Annotations["a"] != "b" {
 		t.Errorf("names and labels after trim: %+v", d)
+	}
+}
+
+// TestTrimNode: a trimmed node keeps what checks read (labels, taints,
+// podCIDRs, providerID, addresses, conditions, the kubelet's version and
+// port, max pods) and loses the rest of its status.
+func TestTrimNode(t *testing.T) {
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", Labels: map[string]string{"a": "b"}},
+		Spec: corev1.NodeSpec{PodCIDR: "10.0.0.0/24", ProviderID: "cn-shanghai.i-x", Taints: []corev1.Taint{{Key: "k"}}},
+		Status: corev1.NodeStatus{
+			Capacity:        corev1.ResourceList{corev1.ResourcePods: resource.MustParse("110"), corev1.ResourceCPU: resource.MustParse("16")},
+			Allocatable:     corev1.ResourceList{corev1.ResourcePods: resource.MustParse("100"), corev1.ResourceMemory: resource.MustParse("1Gi")},
+			Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.1.1.1"}},
+			Conditions:      []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
+			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: 10250}},
+			NodeInfo:        corev1.NodeSystemInfo{KubeletVersion: "v1.34.1", OSImage: "Ubuntu", MachineID: "m"},
+			Images:          []corev1.ContainerImage{{Names: []string{"x"}}},
+		}}
+	trimNode(n)
+	st := n.Status
+	if st.NodeInfo != (corev1.NodeSystemInfo{KubeletVersion: "v1.34.1"}) || len(st.Capacity) != 1 || len(st.Allocatable) != 1 ||
+		st.Allocatable.Pods().Value() != 100 || st.Capacity.Pods().Value() != 110 || st.Images != nil {
+		t.Errorf("status after trim: %+v", st)
+	}
+	if n.Labels["a"] != "b" || n.Spec.PodCIDR == "" || n.Spec.ProviderID == "" || len(n.Spec.Taints) != 1 ||
+		len(st.Addresses) != 1 || len(st.Conditions) != 1 || st.DaemonEndpoints.KubeletEndpoint.Port != 10250 {
+		t.Errorf("node after trim: %+v", n)
 	}
 }
