@@ -122,7 +122,9 @@ func TestCachedMemo(t *testing.T) {
 			return err.Error()
 		}
 		for _, p := range v.(*kube.Snapshot).Pods {
-			if p.Name == "memo-stray" {
+			// The pod is created, then its status (the IP) written: wait
+			// for the second.
+			if p.Name == "memo-stray" && len(p.PodIPs) > 0 {
 				return ""
 			}
 		}

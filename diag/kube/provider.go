@@ -619,8 +619,9 @@ func compactPod(p *corev1.Pod) Pod {
 	if ref := metav1.GetControllerOf(p); ref != nil {
 		c.OwnerKind, c.OwnerName = intern(ref.Kind), ref.Name
 	}
+	var d PodDetail
 	if c.NodeName == "" {
-		c.PinnedNode = pinnedNode(p)
+		d.PinnedNode = pinnedNode(p)
 	}
 	if len(p.Spec.Containers) > 0 {
 		c.Images = make([]string, len(p.Spec.Containers))
@@ -630,28 +631,34 @@ func compactPod(p *corev1.Pod) Pod {
 	}
 	for _, k := range keptAnnotations {
 		if v, ok := p.Annotations[k]; ok {
-			if c.Annotations == nil {
-				c.Annotations = map[string]string{}
+			if d.Annotations == nil {
+				d.Annotations = map[string]string{}
 			}
-			c.Annotations[k] = v
+			d.Annotations[k] = v
 		}
 	}
-	for _, st := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
-		if w := st.State.Waiting; w != nil {
-			c.Waiting = append(c.Waiting, ContainerWaiting{Container: st.Name, Image: st.Image, Reason: w.Reason, Message: w.Message})
+	for _, sts := range [2][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+		for i := range sts {
+			if st := &sts[i]; st.State.Waiting != nil {
+				w := st.State.Waiting
+				d.Waiting = append(d.Waiting, ContainerWaiting{Container: st.Name, Image: st.Image, Reason: w.Reason, Message: w.Message})
+			}
 		}
 	}
 	unbound := c.NodeName == "" && (c.Phase == corev1.PodPending || c.Phase == "")
 	if unbound {
-		c.Scheduling = &PodScheduling{NodeSelector: p.Spec.NodeSelector, Tolerations: p.Spec.Tolerations}
+		d.Scheduling = &PodScheduling{NodeSelector: p.Spec.NodeSelector, Tolerations: p.Spec.Tolerations}
 		if p.Spec.Affinity != nil {
-			c.Scheduling.NodeAffinity = p.Spec.Affinity.NodeAffinity
+			d.Scheduling.NodeAffinity = p.Spec.Affinity.NodeAffinity
 		}
 	}
 	if unbound || toleratesVNode(p.Spec.Tolerations) {
-		c.Labels = p.Labels
+		d.Labels = p.Labels
 	}
-	c.Storage = podStorage(p)
+	d.Storage = podStorage(p)
+	if d.PinnedNode != "" || d.Annotations != nil || d.Waiting != nil || d.Labels != nil || d.Scheduling != nil || d.Storage != nil {
+		c.Detail = &d
+	}
 	return c
 }
 

@@ -120,24 +120,32 @@ func UnreadPart(part string, err error) *pb.Result {
 	return res
 }
 
-// Pod is the compact form of a pod.
+// Pod is the compact form of a pod. What only some pods have is kept in
+// Detail, nil for most: a pod without it takes 160 bytes here, not 224,
+// which at 150,000 pods is 10 MB.
 type Pod struct {
-	Namespace   string
-	Name        string
-	NodeName    string
-	HostNetwork bool
-	Phase       corev1.PodPhase
-	// PodIPs are parsed once, when the pod is read; an address that does
-	// not parse (the API server validates them) is the zero Addr.
-	PodIPs []netip.Addr
+	Namespace string
+	Name      string
+	NodeName  string
+	Phase     corev1.PodPhase
 	// Owner is the controller owner, e.g. "DaemonSet/kube-proxy".
 	OwnerKind string
 	OwnerName string
+	// PodIPs are parsed once, when the pod is read; an address that does
+	// not parse (the API server validates them) is the zero Addr.
+	PodIPs      []netip.Addr
+	Images      []string
+	HostNetwork bool
+	Detail      *PodDetail
+}
+
+// PodDetail is what only some pods have; read it through Pod's methods,
+// which are nil-safe.
+type PodDetail struct {
 	// PinnedNode is the node an unbound pod is pinned to by a required node
 	// affinity term matchFields metadata.name In [<node>], which is how the
 	// DaemonSet controller targets its pods before the scheduler binds them.
 	PinnedNode string
-	Images     []string
 	// Annotations holds only the annotations some check reads.
 	Annotations map[string]string
 	// Waiting holds the waiting state of each container (reason, message).
@@ -150,6 +158,62 @@ type Pod struct {
 	// Storage is kept only for pods that set fsGroup without
 	// fsGroupChangePolicy OnRootMismatch and mount a network volume.
 	Storage *PodStorage
+}
+
+// EnsureDetail returns p's Detail, made when p has none.
+func (p *Pod) EnsureDetail() *PodDetail {
+	if p.Detail == nil {
+		p.Detail = &PodDetail{}
+	}
+	return p.Detail
+}
+
+// PinnedNode is Detail.PinnedNode, empty without Detail.
+func (p *Pod) PinnedNode() string {
+	if p.Detail == nil {
+		return ""
+	}
+	return p.Detail.PinnedNode
+}
+
+// Annotations is Detail.Annotations, nil without Detail.
+func (p *Pod) Annotations() map[string]string {
+	if p.Detail == nil {
+		return nil
+	}
+	return p.Detail.Annotations
+}
+
+// Waiting is Detail.Waiting, nil without Detail.
+func (p *Pod) Waiting() []ContainerWaiting {
+	if p.Detail == nil {
+		return nil
+	}
+	return p.Detail.Waiting
+}
+
+// Labels is Detail.Labels, nil without Detail.
+func (p *Pod) Labels() map[string]string {
+	if p.Detail == nil {
+		return nil
+	}
+	return p.Detail.Labels
+}
+
+// Scheduling is Detail.Scheduling, nil without Detail.
+func (p *Pod) Scheduling() *PodScheduling {
+	if p.Detail == nil {
+		return nil
+	}
+	return p.Detail.Scheduling
+}
+
+// Storage is Detail.Storage, nil without Detail.
+func (p *Pod) Storage() *PodStorage {
+	if p.Detail == nil {
+		return nil
+	}
+	return p.Detail.Storage
 }
 
 // PodScheduling is what decides where an unbound pod may go.

@@ -183,8 +183,8 @@ func daemonPodsOnVNodes(poll *diag.Poll, pods []kube.Pod, isVN map[string]bool) 
 		switch {
 		case p.NodeName != "" && isVN[p.NodeName]:
 			out[p.Namespace+"/"+p.OwnerName] = append(out[p.Namespace+"/"+p.OwnerName], vnodePod{p, p.NodeName, true})
-		case p.NodeName == "" && isVN[p.PinnedNode]:
-			out[p.Namespace+"/"+p.OwnerName] = append(out[p.Namespace+"/"+p.OwnerName], vnodePod{p, p.PinnedNode, false})
+		case p.NodeName == "" && isVN[p.PinnedNode()]:
+			out[p.Namespace+"/"+p.OwnerName] = append(out[p.Namespace+"/"+p.OwnerName], vnodePod{p, p.PinnedNode(), false})
 		}
 	}
 	return out

@@ -238,7 +238,7 @@ func TestEvaluateDaemonSets(t *testing.T) {
 	pods := []kube.Pod{
 		{Namespace: "kube-system", Name: "kube-proxy-abcde", NodeName: "vn-1", Phase: corev1.PodPending, OwnerKind: "DaemonSet", OwnerName: "kube-proxy"},
 		{Namespace: "kube-system", Name: "kube-proxy-fghij", NodeName: "ecs-1", Phase: corev1.PodRunning, OwnerKind: "DaemonSet", OwnerName: "kube-proxy"},
-		{Namespace: "monitoring", Name: "node-exporter-x", PinnedNode: "vn-2", Phase: corev1.PodPending, OwnerKind: "DaemonSet", OwnerName: "node-exporter"},
+		{Namespace: "monitoring", Name: "node-exporter-x", Detail: &kube.PodDetail{PinnedNode: "vn-2"}, Phase: corev1.PodPending, OwnerKind: "DaemonSet", OwnerName: "node-exporter"},
 		{Namespace: "default", Name: "web-1", NodeName: "vn-1", Phase: corev1.PodRunning, OwnerKind: "ReplicaSet", OwnerName: "web-5d8f"},
 		{Namespace: "old", Name: "gone-q", NodeName: "vn-1", Phase: corev1.PodPending, OwnerKind: "DaemonSet", OwnerName: "gone"},
 		{Namespace: "logging", Name: "fluent-bit-stale", NodeName: "vn-2", Phase: corev1.PodFailed, OwnerKind: "DaemonSet", OwnerName: "fluent-bit"},

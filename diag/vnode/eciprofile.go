@@ -87,10 +87,10 @@ func evaluateECIProfile(ctx context.Context, p *kube.ECIProfile, nodes []*corev1
 				return diag.Stopped(ctx)
 			}
 			pod := &pods[j]
-			if pod.Labels == nil && pod.Scheduling == nil || pod.Phase != corev1.PodRunning && pod.Phase != corev1.PodPending {
+			if pod.Labels() == nil && pod.Scheduling() == nil || pod.Phase != corev1.PodRunning && pod.Phase != corev1.PodPending {
 				continue
 			}
-			if !sel.Matches(nsLabels[pod.Namespace], pod.Labels) {
+			if !sel.Matches(nsLabels[pod.Namespace], pod.Labels()) {
 				continue
 			}
 			name := pod.Namespace + "/" + pod.Name

@@ -90,11 +90,12 @@ func evaluateNASFSGroup(ctx context.Context, nodes []*corev1.Node, pods []kube.P
 			return diag.Stopped(ctx)
 		}
 		p := &pods[i]
-		if p.Storage == nil || !isVN[p.NodeName] {
+		st := p.Storage()
+		if st == nil || !isVN[p.NodeName] {
 			continue
 		}
 		var vols, names []string
-		for _, v := range p.Storage.Volumes {
+		for _, v := range st.Volumes {
 			if what := nasVolume(p.Namespace, v, pvByClaim); what != "" {
 				vols = append(vols, v.Name+" ("+what+")")
 				names = append(names, v.Name)
@@ -103,12 +104,12 @@ func evaluateNASFSGroup(ctx context.Context, nodes []*corev1.Node, pods []kube.P
 		if len(vols) == 0 {
 			continue
 		}
-		policy := string(p.Storage.FSGroupChangePolicy)
+		policy := string(st.FSGroupChangePolicy)
 		if policy == "" {
 			policy = "unset (Always)"
 		}
 		res := diag.Warn("pod %s/%s on VNode %s mounts NAS volume(s) %s with fsGroup %d and fsGroupChangePolicy %s: every start changes the group of every file on the NAS",
-			p.Namespace, p.Name, p.NodeName, strings.Join(names, ", "), p.Storage.FSGroup, policy)
+			p.Namespace, p.Name, p.NodeName, strings.Join(names, ", "), st.FSGroup, policy)
 		res.Objects = []*pb.Object{diag.Obj("Pod", p.Namespace, p.Name)}
 		res.Evidence = []*pb.Evidence{
 			diag.Ev("NAS volumes", "", strings.Join(vols, "; ")),

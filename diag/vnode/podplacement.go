@@ -76,7 +76,7 @@ func evaluatePodPlacement(ctx context.Context, in placementInput) []*pb.Result {
 			return diag.Stopped(ctx)
 		}
 		p := &in.pods[i]
-		if p.Scheduling == nil {
+		if p.Scheduling() == nil {
 			continue
 		}
 		key := p.Namespace + "/" + p.OwnerKind + "/" + p.OwnerName
@@ -179,7 +179,7 @@ func evaluatePodPlacement(ctx context.Context, in placementInput) []*pb.Result {
 // ECI webhook then adds the toleration and node selector). A toleration of
 // every taint says nothing: system pods carry it.
 func vnodeIntent(p *kube.Pod, vns []*corev1.Node, profile *kube.ECIProfile, nsLabels map[string]map[string]string) []string {
-	sch := p.Scheduling
+	sch := p.Scheduling()
 	var why []string
 	for k, v := range sch.NodeSelector {
 		if vnodeLabel(k, v) {
@@ -214,7 +214,7 @@ func vnodeIntent(p *kube.Pod, vns []*corev1.Node, profile *kube.ECIProfile, nsLa
 	if profile != nil {
 		for i := range profile.Selectors {
 			sel := &profile.Selectors[i]
-			if sel.Policy != "normalNodeOnly" && !sel.MatchesAll() && sel.Matches(nsLabels[p.Namespace], p.Labels) {
+			if sel.Policy != "normalNodeOnly" && !sel.MatchesAll() && sel.Matches(nsLabels[p.Namespace], p.Labels()) {
 				why = append(why, "eci-profile selector "+sel.Name)
 				break
 			}
@@ -249,9 +249,10 @@ func anyIn(set map[string]bool, values []string) bool {
 
 // podSpecOf is the part of a pod spec placement reads.
 func podSpecOf(p *kube.Pod) *corev1.PodSpec {
-	spec := &corev1.PodSpec{NodeSelector: p.Scheduling.NodeSelector, Tolerations: p.Scheduling.Tolerations}
-	if p.Scheduling.NodeAffinity != nil {
-		spec.Affinity = &corev1.Affinity{NodeAffinity: p.Scheduling.NodeAffinity}
+	sch := p.Scheduling()
+	spec := &corev1.PodSpec{NodeSelector: sch.NodeSelector, Tolerations: sch.Tolerations}
+	if sch.NodeAffinity != nil {
+		spec.Affinity = &corev1.Affinity{NodeAffinity: sch.NodeAffinity}
 	}
 	return spec
 }

@@ -16,7 +16,7 @@ import (
 
 func pendingPod(name string, sel map[string]string, tols ...corev1.Toleration) kube.Pod {
 	return kube.Pod{Namespace: "batch", Name: name, Phase: corev1.PodPending, OwnerKind: "Job", OwnerName: name,
-		Labels: map[string]string{"app": name}, Scheduling: &kube.PodScheduling{NodeSelector: sel, Tolerations: tols}}
+		Detail: &kube.PodDetail{Labels: map[string]string{"app": name}, Scheduling: &kube.PodScheduling{NodeSelector: sel, Tolerations: tols}}}
 }
 
 var (
@@ -30,11 +30,11 @@ func TestEvaluatePodPlacement(t *testing.T) {
 	failedEv := kube.Event{Namespace: "batch", Reason: "FailedScheduling", Count: 3,
 		Message: "0/2 nodes are available: 1 node(s) had untolerated taint {virtual-kubelet.io/provider: alibabacloud}, 1 node(s) didn't match Pod's node affinity/selector."}
 	withAff := pendingPod("aff", nil, tolVK)
-	withAff.Scheduling.NodeAffinity = required(term(req("type", corev1.NodeSelectorOpNotIn, "virtual-kubelet"))).NodeAffinity
+	withAff.Detail.Scheduling.NodeAffinity = required(term(req("type", corev1.NodeSelectorOpNotIn, "virtual-kubelet"))).NodeAffinity
 	withAffIn := pendingPod("aff-in", nil)
-	withAffIn.Scheduling.NodeAffinity = required(term(req("type", corev1.NodeSelectorOpIn, "virtual-kubelet"))).NodeAffinity
+	withAffIn.Detail.Scheduling.NodeAffinity = required(term(req("type", corev1.NodeSelectorOpIn, "virtual-kubelet"))).NodeAffinity
 	bound := pendingPod("bound", vkSel)
-	bound.Scheduling, bound.NodeName = nil, "dc-1"
+	bound.Detail.Scheduling, bound.NodeName = nil, "dc-1"
 	profile := kube.ParseECIProfile(map[string]string{"vSwitchIds": "vsw-a1", "securityGroupId": "sg-a1",
 		"selectors": `[{"name": "burst", "objectLabels": {"matchLabels": {"app": "burst"}}}]`})
 
@@ -71,7 +71,7 @@ func TestEvaluatePodPlacement(t *testing.T) {
 			"pending pod batch/conv is meant for a VNode (nodeSelector type=virtual-kubelet) but no VNode accepts it: VNode vk-1: taint virtual-kubelet.io/provider=alibabacloud:NoSchedule is not tolerated", ""},
 		{"eci-profile selector matched, webhook did not act", nodes, []kube.Pod{func() kube.Pod {
 			p := pendingPod("burst", nil)
-			p.Labels = map[string]string{"app": "burst"}
+			p.Detail.Labels = map[string]string{"app": "burst"}
 			return p
 		}()}, []kube.Event{func() kube.Event { e := failedEv; e.Pod = "burst"; return e }()}, profile, "FAIL",
 			"pending pod batch/burst is meant for a VNode (eci-profile selector burst) but no VNode accepts it", "labels of eci-profile selector burst (pod labels {app=burst})"},

@@ -119,7 +119,7 @@ func evaluateRegistryTLS(ctx context.Context, nodes []*corev1.Node, pods []kube.
 			return diag.Stopped(ctx)
 		}
 		p := &pods[i]
-		if len(p.Waiting) == 0 || !isVN[p.NodeName] {
+		if p.Detail == nil || len(p.Detail.Waiting) == 0 || !isVN[p.NodeName] {
 			continue // a pod with no waiting container fails no pull
 		}
 		f, pulling := podPullFailure(p, certEvents[p.Namespace+"/"+p.Name])
@@ -147,7 +147,7 @@ func evaluateRegistryTLS(ctx context.Context, nodes []*corev1.Node, pods []kube.
 // pulling is true when a pull fails for another reason.
 func podPullFailure(p *kube.Pod, evs []kube.Event) (f *pullFailure, pulling bool) {
 	var failing []kube.ContainerWaiting
-	for _, w := range p.Waiting {
+	for _, w := range p.Waiting() {
 		if pullReasons[w.Reason] {
 			failing = append(failing, w)
 		}
@@ -216,7 +216,7 @@ func podPullFailure(p *kube.Pod, evs []kube.Event) (f *pullFailure, pulling bool
 func registryResult(f pullFailure, depByName map[string]bool) *pb.Result {
 	p := f.pod
 	key := p.Namespace + "/" + p.Name
-	current, has := p.Annotations[annotationInsecureRegistry]
+	current, has := p.Annotations()[annotationInsecureRegistry]
 	var missing []string
 	for _, h := range f.hosts {
 		if !has || !coveredBy(current, h) {

@@ -59,8 +59,8 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 	pullPod := func(ns, name, node, reason, msg string) kube.Pod {
 		return kube.Pod{Namespace: ns, Name: name, NodeName: node, Phase: corev1.PodPending,
 			OwnerKind: "ReplicaSet", OwnerName: "web-7c9f8d6b5",
-			Images:  []string{"harbor.corp.local:8443/shop/web:1.4"},
-			Waiting: []kube.ContainerWaiting{{Container: "web", Image: "harbor.corp.local:8443/shop/web:1.4", Reason: reason, Message: msg}}}
+			Images: []string{"harbor.corp.local:8443/shop/web:1.4"},
+			Detail: &kube.PodDetail{Waiting: []kube.ContainerWaiting{{Container: "web", Image: "harbor.corp.local:8443/shop/web:1.4", Reason: reason, Message: msg}}}}
 	}
 	deps := []*appsv1.Deployment{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}}}
 
@@ -97,7 +97,7 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 	})
 	t.Run("message only in events, backoff in status", func(t *testing.T) {
 		p := pullPod("shop", "web-7c9f8d6b5-abcde", "vn-1", "ImagePullBackOff", `Back-off pulling image "harbor.corp.local:8443/shop/web:1.4"`)
-		p.Waiting[0].Image = ""
+		p.Detail.Waiting[0].Image = ""
 		evs := []kube.Event{
 			{Namespace: "shop", Pod: "web-7c9f8d6b5-abcde", Reason: "Failed", Message: `Failed to pull image "harbor.corp.local:8443/shop/web:1.4": ` + x509Msg, Count: 4},
 			{Namespace: "shop", Pod: "web-7c9f8d6b5-abcde", Reason: "BackOff", Message: `Back-off pulling image "harbor.corp.local:8443/shop/web:1.4"`, Count: 9},
@@ -114,7 +114,7 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 	})
 	t.Run("annotation present for another host", func(t *testing.T) {
 		p := pullPod("shop", "web-1", "vn-1", "ErrImagePull", x509Msg)
-		p.Annotations = map[string]string{annotationInsecureRegistry: "old.corp.local"}
+		p.Detail.Annotations = map[string]string{annotationInsecureRegistry: "old.corp.local"}
 		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, nil, deps)
 		want := `add annotation k8s.aliyun.com/insecure-registry: "old.corp.local,harbor.corp.local:8443" (it carries "old.corp.local", which does not list harbor.corp.local:8443)`
 		if diagtest.StatusNames(got) != "WARN" || !strings.HasSuffix(got[0].Summary, want) {
@@ -123,7 +123,7 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 	})
 	t.Run("annotation already covers the host", func(t *testing.T) {
 		p := pullPod("shop", "web-1", "vn-1", "ErrImagePull", x509Msg)
-		p.Annotations = map[string]string{annotationInsecureRegistry: "harbor*.corp.local:8443"}
+		p.Detail.Annotations = map[string]string{annotationInsecureRegistry: "harbor*.corp.local:8443"}
 		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, nil, deps)
 		if diagtest.StatusNames(got) != "WARN" || !strings.Contains(got[0].Summary, `although it already carries k8s.aliyun.com/insecure-registry: "harbor*.corp.local:8443"`) ||
 			!strings.Contains(got[0].Remediation, "kubectl -n shop delete pod web-1") {
@@ -132,7 +132,7 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 	})
 	t.Run("bare pod, Docker Hub image, init container", func(t *testing.T) {
 		p := kube.Pod{Namespace: "ci", Name: "job-x", NodeName: "vn-1", Images: []string{"team/runner:3"},
-			Waiting: []kube.ContainerWaiting{{Container: "init", Reason: "ErrImagePull", Message: "x509: certificate signed by unknown authority"}}}
+			Detail: &kube.PodDetail{Waiting: []kube.ContainerWaiting{{Container: "init", Reason: "ErrImagePull", Message: "x509: certificate signed by unknown authority"}}}}
 		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, nil, nil)
 		if diagtest.StatusNames(got) != "WARN" || !strings.Contains(got[0].Summary, `pull from docker.io`) ||
 			!strings.HasPrefix(got[0].Remediation, `Recreate pod ci/job-x with metadata.annotations k8s.aliyun.com/insecure-registry: "docker.io"`) {
@@ -141,7 +141,7 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 	})
 	t.Run("image not known", func(t *testing.T) {
 		p := kube.Pod{Namespace: "ci", Name: "two", NodeName: "vn-1", OwnerKind: "Job", OwnerName: "j", Images: []string{"a.example.com/x:1", "b.example.com/y:1"},
-			Waiting: []kube.ContainerWaiting{{Container: "x", Reason: "ErrImagePull", Message: "x509: certificate signed by unknown authority"}}}
+			Detail: &kube.PodDetail{Waiting: []kube.ContainerWaiting{{Container: "x", Reason: "ErrImagePull", Message: "x509: certificate signed by unknown authority"}}}}
 		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, nil, nil)
 		if diagtest.StatusNames(got) != "WARN" || !strings.Contains(got[0].Summary, "the image could not be told") {
 			t.Errorf("got %s", diagtest.Dump(got))

@@ -51,11 +51,11 @@ func scaleCluster() ([]*corev1.Node, []*appsv1.DaemonSet, []kube.Pod, []kube.Eve
 		}
 		if i%100 == 7 {
 			p.NodeName, p.Phase = "", corev1.PodPending
-			p.Labels = map[string]string{"burst": "eci"}
-			p.Scheduling = &kube.PodScheduling{NodeSelector: map[string]string{"type": "virtual-kubelet"}}
+			p.EnsureDetail().Labels = map[string]string{"burst": "eci"}
+			p.EnsureDetail().Scheduling = &kube.PodScheduling{NodeSelector: map[string]string{"type": "virtual-kubelet"}}
 		}
 		if i%len(nodes) >= 4980 {
-			p.Waiting = []kube.ContainerWaiting{{Container: "app", Image: "harbor.corp.local:8443/app:1", Reason: "ErrImagePull", Message: x509Msg}}
+			p.EnsureDetail().Waiting = []kube.ContainerWaiting{{Container: "app", Image: "harbor.corp.local:8443/app:1", Reason: "ErrImagePull", Message: x509Msg}}
 		}
 		pods = append(pods, p)
 	}
@@ -116,11 +116,11 @@ func TestEvaluationsStopSoonAfterTheirContext(t *testing.T) {
 	pods := make([]kube.Pod, 100000)
 	for i := range pods {
 		pods[i] = kube.Pod{Namespace: "ns", Name: fmt.Sprintf("pod-%06d", i), NodeName: nodes[i%len(nodes)].Name, Phase: corev1.PodRunning,
-			OwnerKind: "DaemonSet", OwnerName: fmt.Sprintf("ds-%03d", i%300), Labels: map[string]string{"burst": "eci"},
-			Waiting: []kube.ContainerWaiting{{Container: "app", Image: "harbor.corp.local:8443/app:1", Reason: "ErrImagePull", Message: x509Msg}}}
+			OwnerKind: "DaemonSet", OwnerName: fmt.Sprintf("ds-%03d", i%300), Detail: &kube.PodDetail{Labels: map[string]string{"burst": "eci"},
+				Waiting: []kube.ContainerWaiting{{Container: "app", Image: "harbor.corp.local:8443/app:1", Reason: "ErrImagePull", Message: x509Msg}}}}
 		if i%2 == 0 {
 			pods[i].NodeName, pods[i].Phase = "", corev1.PodPending
-			pods[i].Scheduling = &kube.PodScheduling{NodeSelector: map[string]string{"type": "virtual-kubelet"}}
+			pods[i].Detail.Scheduling = &kube.PodScheduling{NodeSelector: map[string]string{"type": "virtual-kubelet"}}
 		}
 	}
 	evals := map[string]func(context.Context) []*pb.Result{
