@@ -4,8 +4,6 @@ import (
 	"context"
 	"os"
 	"runtime"
-	"runtime/pprof"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,9 +12,11 @@ import (
 	"github.com/vnodediag/vnodediag/diag/kube"
 )
 
-// BenchmarkOneShotGather is a one-shot gather of the server named by
-// VNODEDIAG_BENCH_KUBECONFIG (a held `make bench` server), reporting the
-// live heap the snapshot holds.
+// BenchmarkOneShotGather is a one-shot gather (what `diagnose` reads) of
+// the server named by VNODEDIAG_BENCH_KUBECONFIG (a held `make bench`
+// server), reporting the live heap the snapshot holds (live-MB) and the
+// heap in use at the end of the gather, before a collection (end-MB). Run
+// it with GOGC=25, as `diagnose` runs, to see what a run peaks at.
 func BenchmarkOneShotGather(b *testing.B) {
 	path := os.Getenv("VNODEDIAG_BENCH_KUBECONFIG")
 	if path == "" {
@@ -32,7 +32,6 @@ func BenchmarkOneShotGather(b *testing.B) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	runtime.MemProfileRate = 8192
 	for b.Loop() {
 		v, err := p.Gather(ctx)
 		if err != nil {
@@ -40,23 +39,10 @@ func BenchmarkOneShotGather(b *testing.B) {
 		}
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
-		b.ReportMetric(float64(m.HeapSys-m.HeapReleased)/1e6, "heapsys-MB")
-		b.ReportMetric(float64(m.Sys)/1e6, "sys-MB")
-		st, _ := os.ReadFile("/proc/self/status")
-		for _, l := range strings.Split(string(st), "\n") {
-			if strings.HasPrefix(l, "VmHWM") || strings.HasPrefix(l, "VmRSS") {
-				b.Log(l)
-			}
-		}
+		b.ReportMetric(float64(m.HeapInuse)/1e6, "end-MB")
 		runtime.GC()
 		runtime.ReadMemStats(&m)
 		b.ReportMetric(float64(m.HeapAlloc)/1e6, "live-MB")
-		b.ReportMetric(float64(m.HeapInuse)/1e6, "inuse-MB")
-		if f := os.Getenv("HEAPPROF"); f != "" {
-			fh, _ := os.Create(f)
-			_ = pprof.WriteHeapProfile(fh)
-			fh.Close()
-		}
 		runtime.KeepAlive(v)
 	}
 }
