@@ -487,17 +487,18 @@ func trimNode(n *corev1.Node) {
 	n.Status.Config = nil
 	n.Status.RuntimeHandlers = nil
 	n.Status.Features = nil
-	n.Status.Capacity = podsOnly(n.Status.Capacity)
-	n.Status.Allocatable = podsOnly(n.Status.Allocatable)
-}
-
-// podsOnly is the pods entry of a resource list, nil without one.
-func podsOnly(rl corev1.ResourceList) corev1.ResourceList {
-	q, ok := rl[corev1.ResourcePods]
-	if !ok {
-		return nil
+	// Max pods is allocatable's, else capacity's: keep the one that has
+	// it, in place (a new map, however small, costs more than the old).
+	if _, ok := n.Status.Allocatable[corev1.ResourcePods]; ok {
+		n.Status.Capacity = nil
 	}
-	return corev1.ResourceList{corev1.ResourcePods: q}
+	for _, rl := range []corev1.ResourceList{n.Status.Allocatable, n.Status.Capacity} {
+		for name := range rl {
+			if name != corev1.ResourcePods {
+				delete(rl, name)
+			}
+		}
+	}
 }
 
 // trimDeployment drops what no check reads of a Deployment, most of its

@@ -108,6 +108,7 @@ func TestTrimDeployment(t *testing.T) {
 // TestTrimNode: a trimmed node keeps what checks read (labels, taints,
 // podCIDRs, providerID, addresses, conditions, the kubelet's version and
 // port, max pods) and loses the rest of its status.
+// A node without allocatable pods keeps capacity's.
 func TestTrimNode(t *testing.T) {
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", Labels: map[string]string{"a": "b"}},
 		Spec: corev1.NodeSpec{PodCIDR: "10.0.0.0/24", ProviderID: "cn-shanghai.i-x", Taints: []corev1.Taint{{Key: "k"}}},
@@ -122,9 +123,14 @@ func TestTrimNode(t *testing.T) {
 		}}
 	trimNode(n)
 	st := n.Status
-	if st.NodeInfo != (corev1.NodeSystemInfo{KubeletVersion: "v1.34.1"}) || len(st.Capacity) != 1 || len(st.Allocatable) != 1 ||
-		st.Allocatable.Pods().Value() != 100 || st.Capacity.Pods().Value() != 110 || st.Images != nil {
+	if st.NodeInfo != (corev1.NodeSystemInfo{KubeletVersion: "v1.34.1"}) || st.Capacity != nil || len(st.Allocatable) != 1 ||
+		st.Allocatable.Pods().Value() != 100 || st.Images != nil {
 		t.Errorf("status after trim: %+v", st)
+	}
+	old := &corev1.Node{Status: corev1.NodeStatus{Capacity: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("110"), corev1.ResourceCPU: resource.MustParse("16")}}}
+	trimNode(old)
+	if len(old.Status.Capacity) != 1 || old.Status.Capacity.Pods().Value() != 110 {
+		t.Errorf("capacity without allocatable pods: %+v", old.Status.Capacity)
 	}
 	if n.Labels["a"] != "b" || n.Spec.PodCIDR == "" || n.Spec.ProviderID == "" || len(n.Spec.Taints) != 1 ||
 		len(st.Addresses) != 1 || len(st.Conditions) != 1 || st.DaemonEndpoints.KubeletEndpoint.Port != 10250 {
