@@ -94,7 +94,7 @@ type Daemon struct {
 	mu       sync.Mutex
 	gen      *generation
 	latest   *pb.LatestReport // built once per run; shared read-only by every caller
-	history  []*pb.Report     // oldest first
+	history  []kept           // oldest first
 	states   map[string]*pb.CheckState
 	baseline bool // a periodic run has set the states
 	watchers map[*watcher]struct{}
@@ -483,10 +483,14 @@ func (d *Daemon) record(rep *pb.Report, dur time.Duration) {
 	d.mu.Lock()
 	cfg := d.gen.cfg
 	nsel := len(d.gen.sel)
-	d.history = append(d.history, rep)
+	if k, err := keep(rep); err != nil {
+		d.log.Error("periodic run not kept in the history", "run", rep.GetRunId(), "err", err)
+	} else {
+		d.history = append(d.history, k)
+	}
 	cut := 0
 	for cut < len(d.history) && (len(d.history)-cut > cfg.HistorySize ||
-		now.Sub(d.history[cut].GetEndTime().AsTime()) > cfg.HistoryWindow.D()) && cut < len(d.history)-1 {
+		now.Sub(d.history[cut].header.GetEndTime().AsTime()) > cfg.HistoryWindow.D()) && cut < len(d.history)-1 {
 		cut++
 	}
 	if cut > 0 {
@@ -605,7 +609,7 @@ func (d *Daemon) Latest() (*pb.LatestReport, error) {
 }
 
 // History returns up to limit kept runs (0: all), newest first; without
-// results unless asked.
+// results unless asked (then each is unpacked, a copy of its own).
 func (d *Daemon) History(limit int, results bool) []*pb.Report {
 	d.mu.Lock()
 	h := slices.Clone(d.history)
@@ -614,13 +618,20 @@ func (d *Daemon) History(limit int, results bool) []*pb.Report {
 	if limit > 0 && len(h) > limit {
 		h = h[:limit]
 	}
-	if !results {
-		for i, r := range h {
-			h[i] = &pb.Report{RunId: r.GetRunId(), StartTime: r.GetStartTime(), EndTime: r.GetEndTime(), Cluster: r.GetCluster(),
-				Summary: r.GetSummary(), Sources: r.GetSources(), Version: r.GetVersion()}
+	out := make([]*pb.Report, len(h))
+	for i, k := range h {
+		out[i] = k.header
+		if !results {
+			continue
 		}
+		rep, err := k.report()
+		if err != nil {
+			d.log.Error("kept run does not unpack; sent without results", "run", k.header.GetRunId(), "err", err)
+			continue
+		}
+		out[i] = rep
 	}
-	return h
+	return out
 }
 
 // busy is RESOURCE_EXHAUSTED with a retry hint.
