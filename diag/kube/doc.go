@@ -1,7 +1,8 @@
 // Package kube is the Kubernetes source: it loads a kubeconfig by the
 // standard rules, reads one snapshot of the cluster per run (paged lists,
-// protobuf, read-only verbs only) and classifies nodes as ECS, on-prem or
-// VNode. Checks read the snapshot through From.
+// protobuf, read-only verbs only; pods decoded field by field, only what
+// the compact pod keeps, see podwire.go) and classifies nodes as ECS,
+// on-prem or VNode. Checks read the snapshot through Source.Get.
 //
 // Every request obeys the context of the gather, so a server that never
 // answers costs the source deadline, and the userinfo of the server URL is
