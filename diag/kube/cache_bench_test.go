@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/vnodediag/vnodediag/diag"
@@ -30,14 +31,7 @@ import (
 // wait for the watch to deliver it is not timed). Each reports p50 and p99
 // of its runs.
 func BenchmarkCachedDiagnose(b *testing.B) {
-	path := os.Getenv("VNODEDIAG_BENCH_KUBECONFIG")
-	if path == "" {
-		b.Skip("VNODEDIAG_BENCH_KUBECONFIG not set")
-	}
-	rc, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		b.Fatal(err)
-	}
+	rc := heldServer(b)
 	live := func() float64 {
 		runtime.GC()
 		var m runtime.MemStats
@@ -119,6 +113,20 @@ func BenchmarkCachedDiagnose(b *testing.B) {
 		b.ReportMetric(float64(hits-h0), "memo-hits")
 		b.ReportMetric(float64(misses-m0), "memo-misses")
 	})
+}
+
+// heldServer is the REST config of the held bench server named by
+// VNODEDIAG_BENCH_KUBECONFIG; the benchmark is skipped without one.
+func heldServer(b *testing.B) *rest.Config {
+	path := os.Getenv("VNODEDIAG_BENCH_KUBECONFIG")
+	if path == "" {
+		b.Skip("VNODEDIAG_BENCH_KUBECONFIG not set")
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return rc
 }
 
 // timed runs fn b.N times, each after setup (not timed), and reports the

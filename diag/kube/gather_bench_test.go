@@ -2,12 +2,9 @@ package kube_test
 
 import (
 	"context"
-	"os"
 	"runtime"
 	"testing"
 	"time"
-
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/vnodediag/vnodediag/diag/kube"
 )
@@ -18,15 +15,7 @@ import (
 // heap in use at the end of the gather, before a collection (end-MB). Run
 // it with GOGC=25, as `diagnose` runs, to see what a run peaks at.
 func BenchmarkOneShotGather(b *testing.B) {
-	path := os.Getenv("VNODEDIAG_BENCH_KUBECONFIG")
-	if path == "" {
-		b.Skip("VNODEDIAG_BENCH_KUBECONFIG not set")
-	}
-	rc, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := kube.ForRESTConfig(&kube.Config{}, rc, "bench")
+	p, err := kube.ForRESTConfig(&kube.Config{}, heldServer(b), "bench")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -128,21 +128,7 @@ type partialSpec struct {
 
 // decodePod decodes what compactPod reads of one pod.
 func decodePod(b []byte) (*corev1.Pod, error) {
-	var metaB, specB, statusB []byte
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
-		if typ != protowire.BytesType {
-			return nil
-		}
-		switch num {
-		case podMetadata:
-			metaB = v
-		case podSpec:
-			specB = v
-		case podStatus:
-			statusB = v
-		}
-		return nil
-	})
+	metaB, specB, statusB, err := fields(b, podMetadata, podSpec, podStatus)
 	if err != nil {
 		return nil, err
 	}
@@ -251,17 +237,11 @@ func decodeSpec(b []byte, s *corev1.PodSpec, ps *partialSpec) error {
 		case specNodeName:
 			s.NodeName = string(v)
 		case specContainers:
-			c := corev1.Container{}
-			err := eachField(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
-				if num == containerImage && typ == protowire.BytesType {
-					c.Image = string(v)
-				}
-				return nil
-			})
+			image, err := field(v, containerImage)
 			if err != nil {
 				return fmt.Errorf("containers: %w", err)
 			}
-			s.Containers = append(s.Containers, c)
+			s.Containers = append(s.Containers, corev1.Container{Image: string(image)})
 		case specSecurityContext:
 			s.SecurityContext = &corev1.PodSecurityContext{}
 			if err := s.SecurityContext.Unmarshal(v); err != nil {
@@ -275,17 +255,7 @@ func decodeSpec(b []byte, s *corev1.PodSpec, ps *partialSpec) error {
 			ps.affinity = append(ps.affinity, v)
 		case specTolerations:
 			ps.tolerations = append(ps.tolerations, v)
-			var key, op []byte
-			err := eachField(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
-				switch {
-				case typ != protowire.BytesType:
-				case num == tolerationKey:
-					key = v
-				case num == tolerationOperator:
-					op = v
-				}
-				return nil
-			})
+			key, op, _, err := fields(v, tolerationKey, tolerationOperator, 0)
 			if err != nil {
 				return fmt.Errorf("tolerations: %w", err)
 			}
@@ -309,17 +279,11 @@ func decodeStatus(b []byte, s *corev1.PodStatus) error {
 		case statusPodIP:
 			s.PodIP = string(v)
 		case statusPodIPs:
-			var ip corev1.PodIP
-			err := eachField(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
-				if num == podIPIP && typ == protowire.BytesType {
-					ip.IP = string(v)
-				}
-				return nil
-			})
+			ip, err := field(v, podIPIP)
 			if err != nil {
 				return fmt.Errorf("podIPs: %w", err)
 			}
-			s.PodIPs = append(s.PodIPs, ip)
+			s.PodIPs = append(s.PodIPs, corev1.PodIP{IP: string(ip)})
 		case statusContainerStatuses, statusInitContainerStatuses:
 			st, err := decodeWaiting(v)
 			if err != nil {
@@ -341,21 +305,7 @@ func decodeStatus(b []byte, s *corev1.PodStatus) error {
 // decodeWaiting decodes a container status whose container is waiting
 // (name, image, reason, message), nil for one that is not.
 func decodeWaiting(b []byte) (*corev1.ContainerStatus, error) {
-	var name, image, state []byte
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
-		if typ != protowire.BytesType {
-			return nil
-		}
-		switch num {
-		case ctrStatusName:
-			name = v
-		case ctrStatusState:
-			state = v
-		case ctrStatusImage:
-			image = v
-		}
-		return nil
-	})
+	name, state, image, err := fields(b, ctrStatusName, ctrStatusState, ctrStatusImage)
 	if err != nil || state == nil {
 		return nil, err
 	}
@@ -364,17 +314,9 @@ func decodeWaiting(b []byte) (*corev1.ContainerStatus, error) {
 		if num != stateWaiting || typ != protowire.BytesType {
 			return nil
 		}
-		w = &corev1.ContainerStateWaiting{}
-		return eachField(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
-			switch {
-			case typ != protowire.BytesType:
-			case num == waitingReason:
-				w.Reason = string(v)
-			case num == waitingMessage:
-				w.Message = string(v)
-			}
-			return nil
-		})
+		reason, message, _, err := fields(v, waitingReason, waitingMessage, 0)
+		w = &corev1.ContainerStateWaiting{Reason: string(reason), Message: string(message)}
+		return err
 	})
 	if err != nil || w == nil {
 		return nil, err
@@ -387,17 +329,7 @@ func decodeWaiting(b []byte) (*corev1.ContainerStatus, error) {
 func decodeMap(entries [][]byte, keep func(key []byte) bool) (map[string]string, error) {
 	var m map[string]string
 	for _, e := range entries {
-		var k, v []byte
-		err := eachField(e, func(num protowire.Number, typ protowire.Type, b []byte) error {
-			switch {
-			case typ != protowire.BytesType:
-			case num == mapKey:
-				k = b
-			case num == mapValue:
-				v = b
-			}
-			return nil
-		})
+		k, v, _, err := fields(e, mapKey, mapValue, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -410,6 +342,32 @@ func decodeMap(entries [][]byte, keep func(key []byte) bool) (map[string]string,
 		m[string(k)] = string(v)
 	}
 	return m, nil
+}
+
+// fields returns the payloads of the length-delimited fields a, b and c
+// of a message (the last of each; nil when absent). A number 0 asks for
+// nothing: no field has it.
+func fields(msg []byte, a, b, c protowire.Number) (va, vb, vc []byte, err error) {
+	err = eachField(msg, func(num protowire.Number, typ protowire.Type, v []byte) error {
+		switch {
+		case typ != protowire.BytesType:
+		case num == a:
+			va = v
+		case num == b:
+			vb = v
+		case num == c:
+			vc = v
+		}
+		return nil
+	})
+	return va, vb, vc, err
+}
+
+// field returns the payload of the length-delimited field n of a message
+// (the last; nil when absent).
+func field(msg []byte, n protowire.Number) ([]byte, error) {
+	v, _, _, err := fields(msg, n, 0, 0)
+	return v, err
 }
 
 // eachField calls fn for each field of a protobuf message: its number, its

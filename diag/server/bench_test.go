@@ -111,57 +111,56 @@ func BenchmarkLatestReport(b *testing.B) {
 				}
 			}
 			per := max(b.N/clients, 1)
+			call := func(i int) error { return c.call(context.Background(), conns[i]) }
 			// Closed loop: each client calls again as soon as it has its
 			// answer, so the 100 of them saturate the machine and a call's
 			// latency is mostly its wait behind the others'.
-			lat := make([][]time.Duration, clients)
-			var wg sync.WaitGroup
 			b.ResetTimer()
-			for i := range clients {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for range per {
-						start := time.Now()
-						if err := c.call(context.Background(), conns[i]); err != nil {
-							b.Error(err)
-							return
-						}
-						lat[i] = append(lat[i], time.Since(start))
-					}
-				}()
-			}
-			wg.Wait()
+			lat := drive(b, clients, per, call, nil)
 			b.StopTimer()
 			report(b, c.name, "", lat, floor50[""], floor99[""])
 			// Paced: the same 100 clients, each calling every
-			// pacedInterval, staggered (pacedRate calls a second in all),
-			// each latency counted from the call's scheduled time so that
-			// a late start is not hidden (no coordinated omission).
-			lat = make([][]time.Duration, clients)
-			calls := min(per, 50)
+			// pacedInterval, staggered, each latency counted from the
+			// call's scheduled time so that a late start is not hidden
+			// (no coordinated omission).
 			start := time.Now().Add(10 * time.Millisecond)
 			b.StartTimer()
-			for i := range clients {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for k := range calls {
-						due := start.Add(time.Duration(k)*pacedInterval + time.Duration(i)*pacedInterval/clients)
-						time.Sleep(time.Until(due))
-						if err := c.call(context.Background(), conns[i]); err != nil {
-							b.Error(err)
-							return
-						}
-						lat[i] = append(lat[i], time.Since(due))
-					}
-				}()
-			}
-			wg.Wait()
+			lat = drive(b, clients, min(per, 50), call, func(i, k int) time.Time {
+				return start.Add(time.Duration(k)*pacedInterval + time.Duration(i)*pacedInterval/clients)
+			})
 			b.StopTimer()
 			report(b, c.name, "paced-", lat, floor50["paced-"], floor99["paced-"])
 		})
 	}
+}
+
+// drive makes calls calls from each of clients concurrently and returns
+// their latencies, per client. With due, call k of client i starts at
+// due(i, k) and its latency counts from then; without, each call starts
+// when the one before it ends.
+func drive(b *testing.B, clients, calls int, call func(client int) error, due func(i, k int) time.Time) [][]time.Duration {
+	lat := make([][]time.Duration, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range calls {
+				start := time.Now()
+				if due != nil {
+					start = due(i, k)
+					time.Sleep(time.Until(start))
+				}
+				if err := call(i); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[i] = append(lat[i], time.Since(start))
+			}
+		}()
+	}
+	wg.Wait()
+	return lat
 }
 
 // pacedInterval is how often each of the 100 clients calls in the paced
