@@ -147,7 +147,7 @@ func newCached(p *Provider, log *slog.Logger) *CachedProvider {
 		if !ok {
 			return nil, fmt.Errorf("watch daemonsets: got %T", o)
 		}
-		ds.ManagedFields = nil
+		trimDaemonSet(ds)
 		return ds, nil
 	})
 	c.deployments = newCompactStore(func(o runtime.Object) (*appsv1.Deployment, error) {

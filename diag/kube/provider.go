@@ -477,9 +477,17 @@ func (p *Provider) listNodes(ctx context.Context, s *Snapshot) error {
 
 // trimNode drops the parts of a node no check reads (images, managed
 // fields, attached volumes, the system info but the kubelet's version, the
-// resources but pods), which are most of a real node's size.
+// resources but pods), which are most of a real node's size, and those
+// that change with every heartbeat (resourceVersion, the conditions'
+// heartbeat times).
 func trimNode(n *corev1.Node) {
 	n.ManagedFields = nil
+	// Nor what changes on every status update without saying anything a
+	// check reads (so that the watch cache sees no change in it).
+	n.ResourceVersion = ""
+	for i := range n.Status.Conditions {
+		n.Status.Conditions[i].LastHeartbeatTime = metav1.Time{}
+	}
 	n.Status.Images = nil
 	n.Status.VolumesAttached = nil
 	n.Status.VolumesInUse = nil
@@ -502,12 +510,13 @@ func trimNode(n *corev1.Node) {
 }
 
 // trimDeployment drops what no check reads of a Deployment, most of its
-// size: managed fields, kubectl's last-applied annotation, the status
+// size: managed fields, the resourceVersion, kubectl's last-applied annotation, the status
 // conditions, and of its pod template's spec all but the containers'
 // names, images, commands and args (init containers too). Containers keep
 // their places: a fix names them by index.
 func trimDeployment(d *appsv1.Deployment) {
 	d.ManagedFields = nil
+	d.ResourceVersion = ""
 	delete(d.Annotations, corev1.LastAppliedConfigAnnotation)
 	d.Status.Conditions = nil
 	trim := func(cs []corev1.Container) []corev1.Container {
@@ -733,10 +742,16 @@ func (p *Provider) listDaemonSets(ctx context.Context, s *Snapshot) error {
 		return p.client.AppsV1().DaemonSets(p.set.namespace).List(ctx, o)
 	}, func(o runtime.Object) error {
 		ds := o.(*appsv1.DaemonSet)
-		ds.ManagedFields = nil
+		trimDaemonSet(ds)
 		s.DaemonSets = append(s.DaemonSets, ds)
 		return nil
 	})
+}
+
+// trimDaemonSet drops a DaemonSet's managed fields and resourceVersion.
+func trimDaemonSet(ds *appsv1.DaemonSet) {
+	ds.ManagedFields = nil
+	ds.ResourceVersion = ""
 }
 
 func (p *Provider) listDeployments(ctx context.Context, s *Snapshot) error {

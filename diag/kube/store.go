@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 
@@ -19,7 +20,8 @@ import (
 // copies it first (copy on write), so a run reads a consistent view while
 // the watch goes on, and a cluster that does not change costs no copy.
 // The order of the items is not the server's: a deletion moves the last
-// item into the hole.
+// item into the hole. An update whose compact form equals the item's is
+// no change: the compact form is all checks read.
 type compactStore[T any] struct {
 	compact func(runtime.Object) (T, error)
 
@@ -101,12 +103,20 @@ func (s *compactStore[T]) put(obj any) error {
 	k := e.key()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.own()
-	s.changes++
 	if i, ok := s.index[k]; ok {
+		if reflect.DeepEqual(s.items[i], e.v) {
+			// Nothing a check reads changed (a heartbeat, a readiness
+			// condition, a label no check keeps): the generation stays,
+			// and a daemon's memo keeps the results that read it.
+			return nil
+		}
+		s.own()
+		s.changes++
 		s.items[i] = e.v
 		return nil
 	}
+	s.own()
+	s.changes++
 	s.index[k] = len(s.items)
 	s.keys = append(s.keys, k)
 	s.items = append(s.items, e.v)

@@ -137,3 +137,48 @@ func TestTrimNode(t *testing.T) {
 		t.Errorf("node after trim: %+v", n)
 	}
 }
+
+// TestCompactStoreSeesOnlyWhatChecksRead: an update that changes nothing
+// of the compact form (a label no check keeps, a node's heartbeat, a new
+// resourceVersion) leaves the generation as it was; one that changes what
+// a check reads advances it.
+func TestCompactStoreSeesOnlyWhatChecksRead(t *testing.T) {
+	pods := newCompactStore(func(o runtime.Object) (Pod, error) { return compactPod(o.(*corev1.Pod)), nil })
+	p := podObj("ns", "a", "n1")
+	if err := pods.Replace([]any{p.DeepCopy()}, "1"); err != nil {
+		t.Fatal(err)
+	}
+	g := pods.generation()
+	relabelled := p.DeepCopy()
+	relabelled.Labels, relabelled.ResourceVersion = map[string]string{"rollout": "2"}, "2"
+	_ = pods.Update(relabelled)
+	if pods.generation() != g {
+		t.Error("a label no check keeps changed the generation")
+	}
+	moved := p.DeepCopy()
+	moved.Spec.NodeName = "n2"
+	_ = pods.Update(moved)
+	if pods.generation() != g+1 {
+		t.Error("a pod moved to another node did not change the generation")
+	}
+
+	nodes := newCompactStore(func(o runtime.Object) (*corev1.Node, error) { n := o.(*corev1.Node); trimNode(n); return n, nil })
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", ResourceVersion: "1"},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Unix(1, 0)}}}}
+	if err := nodes.Replace([]any{n.DeepCopy()}, "1"); err != nil {
+		t.Fatal(err)
+	}
+	g = nodes.generation()
+	beat := n.DeepCopy()
+	beat.ResourceVersion, beat.Status.Conditions[0].LastHeartbeatTime = "2", metav1.Unix(2, 0)
+	_ = nodes.Update(beat)
+	if nodes.generation() != g {
+		t.Error("a heartbeat changed the generation")
+	}
+	notReady := beat.DeepCopy()
+	notReady.Status.Conditions[0].Status = corev1.ConditionFalse
+	_ = nodes.Update(notReady)
+	if nodes.generation() != g+1 {
+		t.Error("a node going NotReady did not change the generation")
+	}
+}
