@@ -59,6 +59,16 @@ func (l *lamp) Gather(ctx context.Context) (any, error) {
 	return out, nil
 }
 
+// hold makes every gather from now on wait until the returned channel is
+// closed.
+func (l *lamp) hold() chan struct{} {
+	gate := make(chan struct{})
+	l.mu.Lock()
+	l.gate = gate
+	l.mu.Unlock()
+	return gate
+}
+
 func (l *lamp) set(name string, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -235,10 +245,7 @@ func TestFreshSingleFlight(t *testing.T) {
 	if _, err := d.Diagnose(context.Background(), lampChecks(), false); err != nil {
 		t.Fatal(err)
 	}
-	gate := make(chan struct{})
-	l.mu.Lock()
-	l.gate = gate
-	l.mu.Unlock()
+	gate := l.hold()
 	before := l.gathers.Load()
 
 	const callers = 5
@@ -297,10 +304,7 @@ func TestMaxRuns(t *testing.T) {
 	if _, err := d.Diagnose(context.Background(), lampChecks(), false); err != nil {
 		t.Fatal(err)
 	}
-	gate := make(chan struct{})
-	l.mu.Lock()
-	l.gate = gate
-	l.mu.Unlock()
+	gate := l.hold()
 	before := l.gathers.Load()
 	done := make(chan error, 1)
 	go func() {

@@ -41,19 +41,9 @@ func BenchmarkCachedDiagnose(b *testing.B) {
 		return float64(m.HeapAlloc)
 	}
 	before := live()
-	c, err := kube.CachedForRESTConfig(&kube.Config{}, rc, "bench", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.WaitSynced(ctx); err != nil {
-		b.Fatal(err)
-	}
+	c := syncedCache(b, ctx, &kube.Config{}, rc)
 	// What the warm cache holds: the live heap it added.
 	cacheMB := (live() - before) / 1e6
 	r := &diag.Runner{Providers: []diag.Provider{c}}

@@ -98,6 +98,24 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() string) 
 	t.Fatalf("%s: not after %s: %s", what, d, last)
 }
 
+// syncedCache starts a watch cache of rc and waits for its first sync. It
+// is closed when the test ends (Close may come earlier: it is idempotent).
+func syncedCache(tb testing.TB, ctx context.Context, cfg *kube.Config, rc *rest.Config) *kube.CachedProvider {
+	tb.Helper()
+	c, err := kube.CachedForRESTConfig(cfg, rc, "lab", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Close)
+	if err := c.Start(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	if err := c.WaitSynced(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
 // TestCachedProviderFollowsChurn: pods are created, updated and deleted
 // while runs read the cache; every run succeeds, and once the churn stops
 // the cache's snapshot and the k8s checks' results are those of a one-shot
@@ -110,16 +128,7 @@ func TestCachedProviderFollowsChurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaks := goleak.IgnoreCurrent()
-	c, err := kube.CachedForRESTConfig(&kube.Config{}, lab.Config, "lab", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitSynced(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := syncedCache(t, ctx, &kube.Config{}, lab.Config)
 	if err := c.Health(); err != nil {
 		t.Fatalf("healthy after sync: %v", err)
 	}
@@ -219,17 +228,7 @@ func TestCachedProviderRecoversFromRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaks := goleak.IgnoreCurrent()
-	c, err := kube.CachedForRESTConfig(&kube.Config{RequestTimeout: diag.Duration(5 * time.Second)}, lab.Config, "lab", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitSynced(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := syncedCache(t, ctx, &kube.Config{RequestTimeout: diag.Duration(5 * time.Second)}, lab.Config)
 	before, _ := snapshotOf(t, ctx, c)
 
 	if err := lab.StopAPIServer(); err != nil {
@@ -243,7 +242,7 @@ func TestCachedProviderRecoversFromRestart(t *testing.T) {
 	})
 	t.Logf("while down: %v", c.Health())
 	gctx, gcancel := context.WithTimeout(ctx, time.Second)
-	_, err = c.Gather(gctx)
+	_, err := c.Gather(gctx)
 	gcancel()
 	if err == nil {
 		t.Error("gather succeeded while the API server was down")

@@ -51,17 +51,7 @@ func TestCachedMemo(t *testing.T) {
 	if err := lab.Apply(ctx, kubelab.HybridCluster()...); err != nil {
 		t.Fatal(err)
 	}
-	c, err := kube.CachedForRESTConfig(&kube.Config{}, lab.Config, "lab", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitSynced(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := syncedCache(t, ctx, &kube.Config{}, lab.Config)
 	checks := append(k8s.Checks(), vnode.Checks()...)
 	kubeChecks := 0
 	for _, ch := range checks {

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vnodediag/vnodediag/diag"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -75,23 +76,13 @@ func demoReport() *pb.Report {
 		res("vnode.present", pass, "1 VNode: virtual-kubelet-cn-shanghai-l, Ready, v1.37.2-vk", nil, ""),
 	}
 	sort.Slice(results, func(i, j int) bool { return results[i].CheckId < results[j].CheckId })
-	var s pb.Summary
-	for _, r := range results {
-		switch r.Status {
-		case pb.Status_PASS:
-			s.Pass++
-		case pb.Status_WARN:
-			s.Warn++
-		case pb.Status_FAIL:
-			s.Fail++
-		}
-	}
+	s := diag.Summarize(results)
 	ms := func(n int) *durationpb.Duration { return durationpb.New(time.Duration(n) * time.Millisecond) }
 	return &pb.Report{
 		RunId: "3f2a9c0d1e7b4a55", Version: "v0.9.0",
 		StartTime: timestamppb.New(start), EndTime: timestamppb.New(start.Add(4210 * time.Millisecond)),
 		Cluster: &pb.ClusterIdentity{Server: "https://127.0.0.1:36111", Context: "lab-hybrid", Version: "v1.37.2", Uid: "5c1e8e0a-7d8b-4b8e-9f65-2f0d5f6f3a10"},
-		Results: results, Summary: &s,
+		Results: results, Summary: s,
 		Sources: []*pb.SourceStatus{
 			{Name: "kube", State: pb.SourceStatus_OK, Message: "9 nodes, 41 pods", Duration: ms(180)},
 			{Name: "bgp", State: pb.SourceStatus_OK, Message: "core-1 Established", Duration: ms(2100)},

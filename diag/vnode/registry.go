@@ -119,7 +119,7 @@ func evaluateRegistryTLS(ctx context.Context, nodes []*corev1.Node, pods []kube.
 			return diag.Stopped(ctx)
 		}
 		p := &pods[i]
-		if p.Detail == nil || len(p.Detail.Waiting) == 0 || !isVN[p.NodeName] {
+		if len(p.Waiting()) == 0 || !isVN[p.NodeName] {
 			continue // a pod with no waiting container fails no pull
 		}
 		f, pulling := podPullFailure(p, certEvents[p.Namespace+"/"+p.Name])
