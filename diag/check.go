@@ -68,7 +68,13 @@ type Check struct {
 	// Optional sources are gathered when the run has them and read when
 	// present (Key.Gathered tells). A check without Needs runs when at
 	// least one of them was gathered, else it takes their SKIP or ERROR.
-	Optional  []SourceName
+	Optional []SourceName
+	// Reads names the parts of its sources' Parted values the check reads
+	// (kube.PartNodes, kube.PartPods, ...). When set, Run is given each
+	// Parted value with those parts alone (the others empty), so that a
+	// part read but not named cannot go unnoticed, and a memo reruns the
+	// check only when one of them changed. Empty: every value whole.
+	Reads     []string
 	Reference string
 	Run       func(ctx context.Context, in *Inputs) []*pb.Result
 }

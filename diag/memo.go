@@ -19,6 +19,23 @@ type Generational interface {
 	Generation() uint64
 }
 
+// Parted is a Generational source value made of parts that change apart
+// (a watch cache's snapshot: nodes, pods, DaemonSets, ...). A check that
+// names the parts it reads (Check.Reads) is given the value with those
+// parts alone, and a memo keys it by their generations instead of the
+// whole value's, so a change of one part reruns only the checks that read
+// it.
+type Parted interface {
+	Generational
+	// PartGeneration is part's generation, with the same promise as
+	// Generation's for that part alone; ok is false for a part the value
+	// does not know (the memo then keys the check by the whole value).
+	PartGeneration(part string) (gen uint64, ok bool)
+	// Only is a copy of the value that holds parts alone (what all parts
+	// share, such as the value's identity, stays).
+	Only(parts []string) any
+}
+
 // Memo keeps each check's results of the last run that ran it, keyed by
 // what the check read: the generation (see Generational) or the identity
 // of the value of every source it needs or may use. A Runner with a Memo
@@ -68,6 +85,12 @@ func memoKey(c Check, g map[SourceName]*gathered) (key []any, ok bool) {
 			continue
 		}
 		v := s.value
+		if pv, isParted := v.(Parted); isParted && len(c.Reads) > 0 && pv.Generation() != 0 {
+			if parts, all := partKeys(pv, c.Reads); all {
+				key = append(key, parts...)
+				continue
+			}
+		}
 		if gv, isGen := v.(Generational); isGen {
 			if gen := gv.Generation(); gen != 0 {
 				key = append(key, generationKey{typ: reflect.TypeOf(v), gen: gen})
@@ -87,6 +110,27 @@ func memoKey(c Check, g map[SourceName]*gathered) (key []any, ok bool) {
 		key = append(key, v)
 	}
 	return key, true
+}
+
+// partKey stands for one part of a Parted value in a memo key.
+type partKey struct {
+	typ  reflect.Type
+	part string
+	gen  uint64
+}
+
+// partKeys are the keys of v's parts named by reads; all is false when v
+// does not know one of them.
+func partKeys(v Parted, reads []string) (keys []any, all bool) {
+	keys = make([]any, 0, len(reads))
+	for _, part := range reads {
+		gen, ok := v.PartGeneration(part)
+		if !ok || gen == 0 {
+			return nil, false
+		}
+		keys = append(keys, partKey{typ: reflect.TypeOf(v), part: part, gen: gen})
+	}
+	return keys, true
 }
 
 func sameKey(a, b []any) bool {

@@ -3,6 +3,7 @@ package diag_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -123,5 +124,76 @@ func TestMemo(t *testing.T) {
 	first.Results, second.Results = first.Results[:1], second.Results[:1]
 	if withoutDurations(first) != withoutDurations(second) {
 		t.Errorf("trimmed reports differ:\n%s\nagainst\n%s", withoutDurations(first), withoutDurations(second))
+	}
+}
+
+// partedFacts is a Parted value of two parts, a and b.
+type partedFacts struct {
+	gens map[string]uint64
+	a, b string
+}
+
+func (p *partedFacts) Generation() uint64 { return p.gens["a"] + p.gens["b"] }
+
+func (p *partedFacts) PartGeneration(part string) (uint64, bool) {
+	g, ok := p.gens[part]
+	return g, ok
+}
+
+func (p *partedFacts) Only(parts []string) any {
+	o := &partedFacts{gens: p.gens}
+	for _, part := range parts {
+		switch part {
+		case "a":
+			o.a = p.a
+		case "b":
+			o.b = p.b
+		}
+	}
+	return o
+}
+
+// TestMemoParts: a check that names the parts it reads sees those alone
+// and reruns only when one of them changed; a check that names none sees
+// the whole value and reruns on any change; a check naming a part the
+// value does not know is keyed by the whole value.
+func TestMemoParts(t *testing.T) {
+	partedKey := diag.NewKey[*partedFacts]("parted")
+	cur := &partedFacts{gens: map[string]uint64{"a": 1, "b": 1}, a: "a1", b: "b1"}
+	runs := map[string]int{}
+	var mu sync.Mutex
+	mk := func(id string, reads ...string) diag.Check {
+		return diag.Check{ID: id, Needs: []diag.SourceName{partedKey.Name()}, Reads: reads, Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
+			mu.Lock()
+			runs[id]++
+			mu.Unlock()
+			v := partedKey.Get(in)
+			return []*pb.Result{diag.Pass("a=%q b=%q", v.a, v.b)}
+		}}
+	}
+	checks := []diag.Check{mk("t.a", "a"), mk("t.b", "b"), mk("t.whole"), mk("t.unknown", "a", "z")}
+	r := &diag.Runner{Memo: diag.NewMemo(), Providers: []diag.Provider{partedKey.Provide(func(context.Context) (*partedFacts, error) {
+		c := *cur
+		return &c, nil
+	})}}
+	summaries := func() map[string]string {
+		out := map[string]string{}
+		for _, res := range r.Run(context.Background(), checks).GetResults() {
+			out[res.GetCheckId()] = res.GetSummary()
+		}
+		return out
+	}
+	got := summaries()
+	want := map[string]string{"t.a": `a="a1" b=""`, "t.b": `a="" b="b1"`, "t.whole": `a="a1" b="b1"`, "t.unknown": `a="a1" b=""`}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("first run: %v, want %v", got, want)
+	}
+	cur = &partedFacts{gens: map[string]uint64{"a": 1, "b": 2}, a: "a1", b: "b2"}
+	got = summaries()
+	if got["t.b"] != `a="" b="b2"` || got["t.whole"] != `a="a1" b="b2"` {
+		t.Errorf("after b changed: %v", got)
+	}
+	if runs["t.a"] != 1 || runs["t.b"] != 2 || runs["t.whole"] != 2 || runs["t.unknown"] != 2 {
+		t.Errorf("after b changed, runs %v; want t.a reused, the others rerun", runs)
 	}
 }

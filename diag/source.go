@@ -125,6 +125,22 @@ func NewInputs(bindings ...Binding) *Inputs {
 	return in
 }
 
+// readBy is in as check c sees it: each Parted value with only the parts
+// c reads (Check.Reads); in itself when c names none.
+func (in *Inputs) readBy(c Check) *Inputs {
+	if in == nil || len(c.Reads) == 0 {
+		return in
+	}
+	out := &Inputs{values: make(map[SourceName]any, len(in.values))}
+	for name, v := range in.values {
+		if pv, ok := v.(Parted); ok {
+			v = pv.Only(c.Reads)
+		}
+		out.values[name] = v
+	}
+	return out
+}
+
 func (in *Inputs) value(name SourceName) any {
 	if in == nil {
 		return nil

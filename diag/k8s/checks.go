@@ -52,20 +52,20 @@ func Family() diag.Family { return diag.Family{Name: "k8s", Checks: Checks} }
 func Checks() []diag.Check {
 	kubeOnly := diag.Needs(kube.Source)
 	return []diag.Check{
-		{ID: CheckProviderIDFormat, Title: "ECS nodes carry providerID <region-id>.<instance-id>", Needs: kubeOnly, Reference: refProviderID,
+		{ID: CheckProviderIDFormat, Title: "ECS nodes carry providerID <region-id>.<instance-id>", Needs: kubeOnly, Reads: []string{kube.PartNodes}, Reference: refProviderID,
 			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
 				return evalProviderIDFormat(ctx, kube.Source.Get(in).Nodes)
 			}},
-		{ID: CheckPodCIDRAssigned, Title: "every non-virtual node has spec.podCIDR and podCIDRs[0] equals it", Needs: kubeOnly, Reference: refPodCIDR,
+		{ID: CheckPodCIDRAssigned, Title: "every non-virtual node has spec.podCIDR and podCIDRs[0] equals it", Needs: kubeOnly, Reads: []string{kube.PartNodes}, Reference: refPodCIDR,
 			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
 				return evalPodCIDRAssigned(ctx, kube.Source.Get(in).Nodes)
 			}},
-		{ID: CheckPodIPInPodCIDR, Title: "every pod IP lies inside its node's podCIDRs", Needs: kubeOnly, Reference: refPodCIDR,
+		{ID: CheckPodIPInPodCIDR, Title: "every pod IP lies inside its node's podCIDRs", Needs: kubeOnly, Reads: []string{kube.PartNodes, kube.PartPods}, Reference: refPodCIDR,
 			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
 				s := kube.Source.Get(in)
 				return evalPodIPInPodCIDR(ctx, s.Nodes, s.Pods)
 			}},
-		{ID: CheckPodCIDROverlap, Title: "node podCIDRs overlap neither each other, Service CIDRs nor 100.64.0.0/10", Needs: kubeOnly, Reference: refCGNAT,
+		{ID: CheckPodCIDROverlap, Title: "node podCIDRs overlap neither each other, Service CIDRs nor 100.64.0.0/10", Needs: kubeOnly, Reads: []string{kube.PartNodes, kube.PartServiceCIDRs}, Reference: refCGNAT,
 			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
 				s := kube.Source.Get(in)
 				res := evalPodCIDROverlap(ctx, s.Nodes, s.ServiceCIDRs)
@@ -80,17 +80,17 @@ func Checks() []diag.Check {
 				}
 				return res
 			}},
-		{ID: CheckCNIIPAM, Title: "The CNI's IPAM allocates from each node's podCIDR", Needs: kubeOnly, Reference: refPodCIDR, Run: runCNIIPAM},
-		{ID: CheckNodeNetwork, Title: "ECS nodes have their network (no NetworkUnavailable)", Needs: kubeOnly, Reference: refCCMRoutes,
+		{ID: CheckCNIIPAM, Title: "The CNI's IPAM allocates from each node's podCIDR", Needs: kubeOnly, Reads: []string{kube.PartNodes, kube.PartCNIConfig, kube.PartVersion}, Reference: refPodCIDR, Run: runCNIIPAM},
+		{ID: CheckNodeNetwork, Title: "ECS nodes have their network (no NetworkUnavailable)", Needs: kubeOnly, Reads: []string{kube.PartNodes}, Reference: refCCMRoutes,
 			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
 				return evalNodeNetwork(ctx, kube.Source.Get(in).Nodes)
 			}},
-		{ID: CheckPodCIDRCapacity, Title: "Each node's podCIDR holds its pods and its max pods", Needs: kubeOnly, Reference: refPodCIDR,
+		{ID: CheckPodCIDRCapacity, Title: "Each node's podCIDR holds its pods and its max pods", Needs: kubeOnly, Reads: []string{kube.PartNodes, kube.PartPods}, Reference: refPodCIDR,
 			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
 				s := kube.Source.Get(in)
 				return evalPodCIDRCapacity(ctx, s.Nodes, s.Pods)
 			}},
-		{ID: CheckKubeProxy, Title: "kube-proxy's IPVS UDP timeout and conntrack limits", Needs: kubeOnly, Reference: refKubeProxy,
+		{ID: CheckKubeProxy, Title: "kube-proxy's IPVS UDP timeout and conntrack limits", Needs: kubeOnly, Reads: []string{kube.PartKubeProxyConfig}, Reference: refKubeProxy,
 			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
 				s := kube.Source.Get(in)
 				if r := s.Unread(kube.PartKubeProxyConfig); r != nil {
@@ -98,12 +98,12 @@ func Checks() []diag.Check {
 				}
 				return evalKubeProxy(s.KubeProxyConfigs)
 			}},
-		{ID: CheckVersionSkew, Title: "Kubelets and VNodes are within the version skew policy of the API server", Needs: kubeOnly, Reference: refSkew,
+		{ID: CheckVersionSkew, Title: "Kubelets and VNodes are within the version skew policy of the API server", Needs: kubeOnly, Reads: []string{kube.PartNodes, kube.PartVersion}, Reference: refSkew,
 			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
 				s := kube.Source.Get(in)
 				return evalVersionSkew(ctx, s.Version, s.Nodes)
 			}},
-		{ID: CheckReserved, Title: "Pod templates set no undefined kubernetes.io or k8s.io annotation", Needs: kubeOnly, Reference: refReserved,
+		{ID: CheckReserved, Title: "Pod templates set no undefined kubernetes.io or k8s.io annotation", Needs: kubeOnly, Reads: []string{kube.PartDeployments, kube.PartDaemonSets}, Reference: refReserved,
 			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
 				s := kube.Source.Get(in)
 				var unread []*pb.Result

@@ -80,8 +80,7 @@ type watchUnit struct {
 	part    string
 	core    bool
 	example runtime.Object
-	store   cache.ReflectorStore
-	lists   func() uint64
+	store   unitStore
 	lw      *cache.ListWatch
 	log     *slog.Logger
 
@@ -92,6 +91,13 @@ type watchUnit struct {
 	changes uint64
 	cancel  context.CancelFunc
 	done    chan struct{}
+}
+
+// unitStore is what a watch unit writes to: a compactStore.
+type unitStore interface {
+	cache.ReflectorStore
+	lists() uint64
+	generation() uint64
 }
 
 // NewCachedProvider is NewProvider for the daemon: the same configuration,
@@ -179,10 +185,10 @@ func newCached(p *Provider, log *slog.Logger) *CachedProvider {
 		}
 		return compactEvent(e), nil
 	})
-	add := func(part string, core bool, example runtime.Object, store cache.ReflectorStore, lists func() uint64, selector string,
+	add := func(part string, core bool, example runtime.Object, store unitStore, selector string,
 		list func(context.Context, metav1.ListOptions) (runtime.Object, error),
 		watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) {
-		u := &watchUnit{part: part, core: core, example: example, store: store, lists: lists, log: log}
+		u := &watchUnit{part: part, core: core, example: example, store: store, log: log}
 		u.lw = &cache.ListWatch{
 			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 				o.FieldSelector = selector
@@ -201,49 +207,49 @@ func newCached(p *Provider, log *slog.Logger) *CachedProvider {
 	}
 	core, apps := cs.CoreV1(), cs.AppsV1()
 	ns := c.p.set.namespace // -n: the namespaced lists of one namespace, as a one-shot run reads
-	add("nodes", true, &corev1.Node{}, c.nodes, c.nodes.lists, "",
+	add(PartNodes, true, &corev1.Node{}, c.nodes, "",
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return core.Nodes().List(ctx, o)
 		},
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			return core.Nodes().Watch(ctx, o)
 		})
-	add("pods", true, &corev1.Pod{}, c.pods, c.pods.lists, "",
+	add(PartPods, true, &corev1.Pod{}, c.pods, "",
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return core.Pods(ns).List(ctx, o)
 		},
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			return core.Pods(ns).Watch(ctx, o)
 		})
-	add(PartDaemonSets, false, &appsv1.DaemonSet{}, c.daemonSets, c.daemonSets.lists, "",
+	add(PartDaemonSets, false, &appsv1.DaemonSet{}, c.daemonSets, "",
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return apps.DaemonSets(ns).List(ctx, o)
 		},
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			return apps.DaemonSets(ns).Watch(ctx, o)
 		})
-	add(PartDeployments, false, &appsv1.Deployment{}, c.deployments, c.deployments.lists, "",
+	add(PartDeployments, false, &appsv1.Deployment{}, c.deployments, "",
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return apps.Deployments(ns).List(ctx, o)
 		},
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			return apps.Deployments(ns).Watch(ctx, o)
 		})
-	add(PartNamespaces, false, &corev1.Namespace{}, c.namespaces, c.namespaces.lists, "",
+	add(PartNamespaces, false, &corev1.Namespace{}, c.namespaces, "",
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return core.Namespaces().List(ctx, o)
 		},
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			return core.Namespaces().Watch(ctx, o)
 		})
-	add(PartPersistentVolumes, false, &corev1.PersistentVolume{}, c.pvs, c.pvs.lists, "",
+	add(PartPersistentVolumes, false, &corev1.PersistentVolume{}, c.pvs, "",
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return core.PersistentVolumes().List(ctx, o)
 		},
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			return core.PersistentVolumes().Watch(ctx, o)
 		})
-	add(PartEvents, false, &corev1.Event{}, c.events, c.events.lists, podEventSelector,
+	add(PartEvents, false, &corev1.Event{}, c.events, podEventSelector,
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return core.Events(ns).List(ctx, o)
 		},
@@ -419,6 +425,28 @@ func (c *CachedProvider) generation() uint64 {
 	return g
 }
 
+// partGenerations are the generations of a snapshot's parts: of each
+// watched list, its store's changes and its watch's health; of the polled
+// parts, one generation for all (the polls that changed any). Each only
+// grows and is never 0; read before the parts, as generation is.
+func (c *CachedProvider) partGenerations() map[string]uint64 {
+	gens := make(map[string]uint64, len(c.units)+len(polledParts)+1)
+	for _, u := range c.units {
+		u.mu.Lock()
+		gens[u.part] = 1 + u.changes
+		u.mu.Unlock()
+		gens[u.part] += u.store.generation()
+	}
+	gens[PartClusterUID] = gens[PartNamespaces]
+	c.mu.Lock()
+	polls := c.polls
+	c.mu.Unlock()
+	for _, part := range polledParts {
+		gens[part] = 1 + polls
+	}
+	return gens
+}
+
 func (c *CachedProvider) stopping() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -432,7 +460,7 @@ func (c *CachedProvider) synced() (bool, string) {
 	var waiting []string
 	for _, u := range c.units {
 		_, err := u.status()
-		if u.lists() == 0 && (u.core || err == nil) {
+		if u.store.lists() == 0 && (u.core || err == nil) {
 			w := u.part
 			if err != nil {
 				w += " (" + err.Error() + ")"
@@ -551,7 +579,7 @@ func (c *CachedProvider) Refresh(ctx context.Context) error {
 	}
 	for i, u := range c.units {
 		u.stop()
-		before[i] = u.lists()
+		before[i] = u.store.lists()
 		u.mu.Lock()
 		if u.err != nil {
 			u.err = nil
@@ -568,7 +596,7 @@ func (c *CachedProvider) Refresh(ctx context.Context) error {
 		var waiting []string
 		for i, u := range c.units {
 			_, err := u.status()
-			if u.lists() > before[i] {
+			if u.store.lists() > before[i] {
 				continue
 			}
 			if err != nil && u.core {
@@ -597,11 +625,11 @@ func (c *CachedProvider) Gather(ctx context.Context) (any, error) {
 	if err := c.waitUsable(ctx); err != nil {
 		return nil, fmt.Errorf("kubernetes API %s: %w", server, err)
 	}
-	gen := c.generation()
+	gen, parts := c.generation(), c.partGenerations()
 	c.mu.Lock()
 	s := *c.polled
 	c.mu.Unlock()
-	s.generation = gen
+	s.generation, s.parts = gen, parts
 	s.Server, s.Context, s.Namespace, s.API = server, c.p.context, c.p.set.namespace, c.p.client
 	s.ServiceCIDRs = s.ServiceCIDRs[:len(s.ServiceCIDRs):len(s.ServiceCIDRs)]
 	s.PartErrors = maps.Clone(s.PartErrors)
@@ -627,7 +655,7 @@ func (c *CachedProvider) Gather(ctx context.Context) (any, error) {
 		switch {
 		case err != nil:
 			s.PartErrors[u.part] = fmt.Errorf("watch %s failing since %s: %w", u.part, since.UTC().Format(time.RFC3339), err)
-		case u.lists() == 0:
+		case u.store.lists() == 0:
 			s.PartErrors[u.part] = fmt.Errorf("watch %s: not listed yet", u.part)
 		}
 	}

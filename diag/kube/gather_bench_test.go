@@ -19,6 +19,7 @@ func BenchmarkOneShotGather(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer p.(interface{ Close() }).Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	for b.Loop() {

@@ -55,12 +55,12 @@ func (t *tracker) page(ctx context.Context, part string, obj runtime.Object) {
 	default:
 		t.total[part] = 0 // more pages, no estimate
 	}
-	if part != "nodes" && part != "pods" {
+	if part != PartNodes && part != PartPods {
 		t.mu.Unlock()
 		return
 	}
-	pods, podsTotal := t.listed["pods"], t.total["pods"]
-	msg := count(t.listed["nodes"], t.total["nodes"]) + " nodes, " + count(pods, podsTotal) + " pods"
+	pods, podsTotal := t.listed[PartPods], t.total[PartPods]
+	msg := count(t.listed[PartNodes], t.total[PartNodes]) + " nodes, " + count(pods, podsTotal) + " pods"
 	t.mu.Unlock()
 	diag.ReportProgress(ctx, diag.Progress{Kind: diag.SourceUpdate, Source: Source.Name(), Message: msg, Done: pods, Total: podsTotal})
 }

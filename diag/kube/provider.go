@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -323,8 +324,8 @@ func (p *Provider) Gather(ctx context.Context) (any, error) {
 	ctx = withTracker(ctx)
 	g := &parts{s: s}
 	run := g.run
-	run("nodes", true, func() error { return p.listNodes(ctx, s) })
-	run("pods", true, func() error { return p.listPods(ctx, s) })
+	run(PartNodes, true, func() error { return p.listNodes(ctx, s) })
+	run(PartPods, true, func() error { return p.listPods(ctx, s) })
 	run(PartDaemonSets, false, func() error { return p.listDaemonSets(ctx, s) })
 	run(PartDeployments, false, func() error { return p.listDeployments(ctx, s) })
 	run(PartEvents, false, func() error { return p.listPodEvents(ctx, s) })
@@ -465,7 +466,7 @@ func (p *Provider) each(ctx context.Context, part string, list func(context.Cont
 }
 
 func (p *Provider) listNodes(ctx context.Context, s *Snapshot) error {
-	return p.each(ctx, "nodes", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+	return p.each(ctx, PartNodes, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		return p.client.CoreV1().Nodes().List(ctx, o)
 	}, func(o runtime.Object) error {
 		n := o.(*corev1.Node)
@@ -476,12 +477,17 @@ func (p *Provider) listNodes(ctx context.Context, s *Snapshot) error {
 }
 
 // trimNode drops the parts of a node no check reads (images, managed
-// fields, attached volumes, the system info but the kubelet's version, the
+// fields, annotations, attached volumes, the conditions but Ready and
+// NetworkUnavailable, the system info but the kubelet's version, the
 // resources but pods), which are most of a real node's size, and those
 // that change with every heartbeat (resourceVersion, the conditions'
 // heartbeat times).
 func trimNode(n *corev1.Node) {
 	n.ManagedFields = nil
+	n.Annotations = nil
+	n.Status.Conditions = slices.DeleteFunc(n.Status.Conditions, func(c corev1.NodeCondition) bool {
+		return c.Type != corev1.NodeReady && c.Type != corev1.NodeNetworkUnavailable
+	})
 	// Nor what changes on every status update without saying anything a
 	// check reads (so that the watch cache sees no change in it).
 	n.ResourceVersion = ""
@@ -510,15 +516,18 @@ func trimNode(n *corev1.Node) {
 }
 
 // trimDeployment drops what no check reads of a Deployment, most of its
-// size: managed fields, the resourceVersion, kubectl's last-applied annotation, the status
-// conditions, and of its pod template's spec all but the containers'
-// names, images, commands and args (init containers too). Containers keep
-// their places: a fix names them by index.
+// size: managed fields, the resourceVersion, its annotations (the pod
+// template's stay), its selector, strategy and status, and of its pod
+// template's spec all but the containers' names, images, commands and
+// args (init containers too). Containers keep their places: a fix names
+// them by index.
 func trimDeployment(d *appsv1.Deployment) {
 	d.ManagedFields = nil
 	d.ResourceVersion = ""
-	delete(d.Annotations, corev1.LastAppliedConfigAnnotation)
-	d.Status.Conditions = nil
+	d.Annotations = nil
+	d.Spec.Selector = nil
+	d.Spec.Strategy = appsv1.DeploymentStrategy{}
+	d.Status = appsv1.DeploymentStatus{}
 	trim := func(cs []corev1.Container) []corev1.Container {
 		if cs == nil {
 			return nil
@@ -538,7 +547,7 @@ func (p *Provider) listPods(ctx context.Context, s *Snapshot) error {
 	// its size rather than grown (growing a slice of 150,000 compact pods
 	// holds the old and the new array at once, tens of MB).
 	var total atomic.Int64
-	return p.each(ctx, "pods", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+	return p.each(ctx, PartPods, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		l, err := p.podPage(ctx, o)
 		if err == nil && o.Continue == "" && l.RemainingItemCount != nil {
 			total.Store(int64(len(l.Items)) + *l.RemainingItemCount)
@@ -626,18 +635,13 @@ func compactPod(p *corev1.Pod) Pod {
 	if len(c.PodIPs) == 0 && p.Status.PodIP != "" {
 		c.PodIPs = []netip.Addr{parseIP(p.Status.PodIP)}
 	}
-	if ref := metav1.GetControllerOf(p); ref != nil {
-		c.OwnerKind, c.OwnerName = intern(ref.Kind), ref.Name
+	ref := metav1.GetControllerOf(p)
+	if ref != nil {
+		c.OwnerKind = intern(ref.Kind)
 	}
 	var d PodDetail
 	if c.NodeName == "" {
 		d.PinnedNode = pinnedNode(p)
-	}
-	if len(p.Spec.Containers) > 0 {
-		c.Images = make([]string, len(p.Spec.Containers))
-		for i, ctr := range p.Spec.Containers {
-			c.Images[i] = intern(ctr.Image)
-		}
 	}
 	for _, k := range keptAnnotations {
 		if v, ok := p.Annotations[k]; ok {
@@ -655,6 +659,12 @@ func compactPod(p *corev1.Pod) Pod {
 			}
 		}
 	}
+	if d.Waiting != nil && len(p.Spec.Containers) > 0 {
+		d.Images = make([]string, len(p.Spec.Containers))
+		for i, ctr := range p.Spec.Containers {
+			d.Images[i] = intern(ctr.Image)
+		}
+	}
 	unbound := c.NodeName == "" && (c.Phase == corev1.PodPending || c.Phase == "")
 	if unbound {
 		d.Scheduling = &PodScheduling{NodeSelector: p.Spec.NodeSelector, Tolerations: p.Spec.Tolerations}
@@ -668,6 +678,9 @@ func compactPod(p *corev1.Pod) Pod {
 	d.Storage = podStorage(p)
 	if d.PinnedNode != "" || d.Annotations != nil || d.Waiting != nil || d.Labels != nil || d.Scheduling != nil || d.Storage != nil {
 		c.Detail = &d
+	}
+	if ref != nil && (c.Detail != nil || c.OwnerKind == "DaemonSet") {
+		c.OwnerName = intern(ref.Name)
 	}
 	return c
 }

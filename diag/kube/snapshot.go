@@ -71,6 +71,9 @@ type Snapshot struct {
 	// generation is the watch cache's generation the snapshot was read
 	// at; 0 for a snapshot of a one-shot gather.
 	generation uint64
+	// parts are the generations of its parts, by part name (nil for a
+	// one-shot gather's).
+	parts map[string]uint64
 }
 
 // Generation implements diag.Generational: two snapshots of one watch
@@ -78,6 +81,70 @@ type Snapshot struct {
 // daemon reuses the results of the checks that read them. A one-shot
 // gather's snapshot has none (0).
 func (s *Snapshot) Generation() uint64 { return s.generation }
+
+// PartGeneration implements diag.Parted: the generation of one part of a
+// watch cache's snapshot.
+func (s *Snapshot) PartGeneration(part string) (uint64, bool) {
+	g, ok := s.parts[part]
+	return g, ok
+}
+
+// Only implements diag.Parted: a copy of s with only the named parts (and
+// their PartErrors); the server, context, namespace and API client stay.
+// A check that names the parts it reads (diag.Check.Reads) sees this.
+func (s *Snapshot) Only(parts []string) any {
+	o := &Snapshot{Server: s.Server, Context: s.Context, Namespace: s.Namespace, API: s.API, generation: s.generation, parts: s.parts}
+	for _, part := range parts {
+		if err, failed := s.PartErrors[part]; failed {
+			if o.PartErrors == nil {
+				o.PartErrors = map[string]error{}
+			}
+			o.PartErrors[part] = err
+		}
+		switch part {
+		case PartNodes:
+			o.Nodes = s.Nodes
+		case PartPods:
+			o.Pods = s.Pods
+		case PartVersion:
+			o.Version = s.Version
+		case PartDaemonSets:
+			o.DaemonSets = s.DaemonSets
+		case PartDeployments:
+			o.Deployments = s.Deployments
+		case PartServiceCIDRs:
+			o.ServiceCIDRs = s.ServiceCIDRs
+		case PartCoreDNS:
+			o.CoreDNS = s.CoreDNS
+		case PartMetricsAPIService:
+			o.MetricsAPIService = s.MetricsAPIService
+		case PartEvents:
+			o.PodEvents = s.PodEvents
+		case PartClusterUID:
+			o.ClusterUID = s.ClusterUID
+		case PartNamespaces:
+			o.NamespaceLabels = s.NamespaceLabels
+		case PartPersistentVolumes:
+			o.PersistentVolumes = s.PersistentVolumes
+		case PartECIProfile:
+			o.ECIProfile = s.ECIProfile
+		case PartCNIConfig:
+			o.CNIConfigs = s.CNIConfigs
+		case PartKubeProxyConfig:
+			o.KubeProxyConfigs = s.KubeProxyConfigs
+		}
+	}
+	return o
+}
+
+// The parts of a snapshot, as checks name what they read (diag.Check.Reads).
+// Nodes and pods are the core: without them there is no snapshot.
+const (
+	PartNodes = "nodes"
+	PartPods  = "pods"
+	// PartVersion is the API server's version.
+	PartVersion = "version"
+)
 
 // The parts of a snapshot besides nodes and pods: each may fail alone, and
 // then only the checks that read it ERROR.
@@ -95,6 +162,9 @@ const (
 	PartCNIConfig         = "configmaps calico-config, kube-flannel-cfg"
 	PartKubeProxyConfig   = "configmaps kube-system/kube-proxy, kube-proxy-worker, kube-proxy-master"
 )
+
+// polledParts are the parts a watch cache polls instead of watching.
+var polledParts = []string{PartVersion, PartServiceCIDRs, PartCoreDNS, PartMetricsAPIService, PartECIProfile, PartCNIConfig, PartKubeProxyConfig}
 
 // The CNI and kube-proxy ConfigMaps the snapshot reads, by name.
 const (
@@ -128,13 +198,18 @@ type Pod struct {
 	Name      string
 	NodeName  string
 	Phase     corev1.PodPhase
-	// Owner is the controller owner, e.g. "DaemonSet/kube-proxy".
+	// OwnerKind is the kind of the pod's controller ("ReplicaSet",
+	// "DaemonSet", "Job"), empty without one.
 	OwnerKind string
+	// OwnerName is the controller's name, kept only for the pods a check
+	// groups by workload: DaemonSet pods and pods with a Detail (unbound,
+	// waiting, or mounting network volumes); empty for the others. Most
+	// pods of a large cluster are neither, and their owners' names were
+	// the largest part of a compact pod.
 	OwnerName string
 	// PodIPs are parsed once, when the pod is read; an address that does
 	// not parse (the API server validates them) is the zero Addr.
 	PodIPs      []netip.Addr
-	Images      []string
 	HostNetwork bool
 	Detail      *PodDetail
 }
@@ -150,6 +225,9 @@ type PodDetail struct {
 	Annotations map[string]string
 	// Waiting holds the waiting state of each container (reason, message).
 	Waiting []ContainerWaiting
+	// Images are the images of the pod's containers, kept only for a pod
+	// with a waiting container (an image pull may be what it waits for).
+	Images []string
 	// Labels are kept only for the pods selectors are matched against:
 	// unbound pods and pods that tolerate a VNode taint (toleratesVNode).
 	Labels map[string]string
@@ -190,6 +268,14 @@ func (p *Pod) Waiting() []ContainerWaiting {
 		return nil
 	}
 	return p.Detail.Waiting
+}
+
+// Images is Detail.Images, nil without Detail.
+func (p *Pod) Images() []string {
+	if p.Detail == nil {
+		return nil
+	}
+	return p.Detail.Images
 }
 
 // Labels is Detail.Labels, nil without Detail.

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"errors"
 	"reflect"
 	"slices"
 	"testing"
@@ -84,9 +85,9 @@ func TestTrimDeployment(t *testing.T) {
 		LivenessProbe: &corev1.Probe{}, VolumeMounts: []corev1.VolumeMount{{Name: "v", MountPath: "/v"}}}
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "d", Labels: map[string]string{"app": "d"},
-			Annotations:   map[string]string{corev1.LastAppliedConfigAnnotation: "{...}", "keep": "me"},
+			Annotations:   map[string]string{corev1.LastAppliedConfigAnnotation: "{...}", "deployment.kubernetes.io/revision": "3"},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}},
-		Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "d"}}, Template: corev1.PodTemplateSpec{
 			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "d"}, Annotations: map[string]string{"a": "b"}},
 			Spec:       corev1.PodSpec{InitContainers: []corev1.Container{ctr}, Containers: []corev1.Container{{Name: "side", Image: "side:v1"}, ctr}}}},
 		Status: appsv1.DeploymentStatus{Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable}}},
@@ -97,7 +98,7 @@ func TestTrimDeployment(t *testing.T) {
 	if len(spec.Containers) != 2 || spec.Containers[0].Name != "side" || !reflect.DeepEqual(spec.Containers[1], want) || !reflect.DeepEqual(spec.InitContainers[0], want) {
 		t.Errorf("containers after trim: %+v / %+v", spec.InitContainers, spec.Containers)
 	}
-	if d.ManagedFields != nil || d.Status.Conditions != nil || d.Annotations[corev1.LastAppliedConfigAnnotation] != "" || d.Annotations["keep"] != "me" {
+	if d.ManagedFields != nil || d.Status.Conditions != nil || d.Annotations != nil || d.Spec.Selector != nil {
 		t.Errorf("metadata after trim: %+v, %+v", d.ObjectMeta, d.Status)
 	}
 	if d.Name != "d" || d.Labels["app"] != "d" || d.Spec.Template.Labels["app"] != "d" || d.Spec.Template.Annotations["a"] != "b" {
@@ -106,17 +107,19 @@ func TestTrimDeployment(t *testing.T) {
 }
 
 // TestTrimNode: a trimmed node keeps what checks read (labels, taints,
-// podCIDRs, providerID, addresses, conditions, the kubelet's version and
-// port, max pods) and loses the rest of its status.
+// podCIDRs, providerID, addresses, the Ready and NetworkUnavailable
+// conditions, the kubelet's version and port, max pods) and loses its
+// annotations and the rest of its status.
 // A node without allocatable pods keeps capacity's.
 func TestTrimNode(t *testing.T) {
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", Labels: map[string]string{"a": "b"}},
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", Labels: map[string]string{"a": "b"}, Annotations: map[string]string{"node.alpha.kubernetes.io/ttl": "0"}},
 		Spec: corev1.NodeSpec{PodCIDR: "10.0.0.0/24", ProviderID: "cn-shanghai.i-x", Taints: []corev1.Taint{{Key: "k"}}},
 		Status: corev1.NodeStatus{
-			Capacity:        corev1.ResourceList{corev1.ResourcePods: resource.MustParse("110"), corev1.ResourceCPU: resource.MustParse("16")},
-			Allocatable:     corev1.ResourceList{corev1.ResourcePods: resource.MustParse("100"), corev1.ResourceMemory: resource.MustParse("1Gi")},
-			Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.1.1.1"}},
-			Conditions:      []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
+			Capacity:    corev1.ResourceList{corev1.ResourcePods: resource.MustParse("110"), corev1.ResourceCPU: resource.MustParse("16")},
+			Allocatable: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("100"), corev1.ResourceMemory: resource.MustParse("1Gi")},
+			Addresses:   []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.1.1.1"}},
+			Conditions: []corev1.NodeCondition{{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse}, {Type: corev1.NodeReady, Status: corev1.ConditionTrue},
+				{Type: corev1.NodeDiskPressure, Status: corev1.ConditionFalse}, {Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionFalse}},
 			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: 10250}},
 			NodeInfo:        corev1.NodeSystemInfo{KubeletVersion: "v1.34.1", OSImage: "Ubuntu", MachineID: "m"},
 			Images:          []corev1.ContainerImage{{Names: []string{"x"}}},
@@ -133,7 +136,8 @@ func TestTrimNode(t *testing.T) {
 		t.Errorf("capacity without allocatable pods: %+v", old.Status.Capacity)
 	}
 	if n.Labels["a"] != "b" || n.Spec.PodCIDR == "" || n.Spec.ProviderID == "" || len(n.Spec.Taints) != 1 ||
-		len(st.Addresses) != 1 || len(st.Conditions) != 1 || st.DaemonEndpoints.KubeletEndpoint.Port != 10250 {
+		len(st.Addresses) != 1 || len(st.Conditions) != 2 || st.Conditions[0].Type != corev1.NodeReady || st.Conditions[1].Type != corev1.NodeNetworkUnavailable ||
+		st.DaemonEndpoints.KubeletEndpoint.Port != 10250 || n.Annotations != nil {
 		t.Errorf("node after trim: %+v", n)
 	}
 }
@@ -180,5 +184,81 @@ func TestCompactStoreSeesOnlyWhatChecksRead(t *testing.T) {
 	_ = nodes.Update(notReady)
 	if nodes.generation() != g+1 {
 		t.Error("a node going NotReady did not change the generation")
+	}
+}
+
+// TestCompactPodKeepsOwnerAndImagesWhereRead: a running pod of a
+// ReplicaSet keeps its owner's kind but neither the owner's name nor its
+// images (no check reads them); a DaemonSet pod keeps its owner's name
+// (the DaemonSet checks group by it); a pod waiting on a container keeps
+// both (the registry check names its workload and its image); an unbound
+// pod keeps its owner's name (placement groups pods by workload).
+func TestCompactPodKeepsOwnerAndImagesWhereRead(t *testing.T) {
+	owned := func(kind, name, node string) *corev1.Pod {
+		p := podObj("ns", name+"-x", node)
+		p.OwnerReferences = []metav1.OwnerReference{{Kind: kind, Name: name, Controller: new(true)}}
+		p.Spec.Containers = []corev1.Container{{Name: "app", Image: "registry.example.com/app:1"}}
+		p.Status.Phase = corev1.PodRunning
+		return p
+	}
+	waiting := owned("ReplicaSet", "web-5d8f", "n1")
+	waiting.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}}}}
+	unbound := owned("Job", "batch", "")
+	unbound.Status.Phase = corev1.PodPending
+	for _, c := range []struct {
+		name        string
+		pod         *corev1.Pod
+		owner       string
+		images      int
+		keepsDetail bool
+	}{
+		{"running ReplicaSet pod", owned("ReplicaSet", "web-5d8f", "n1"), "", 0, false},
+		{"DaemonSet pod", owned("DaemonSet", "kube-proxy", "n1"), "kube-proxy", 0, false},
+		{"waiting pod", waiting, "web-5d8f", 1, true},
+		{"unbound pod", unbound, "batch", 0, true},
+	} {
+		got := compactPod(c.pod)
+		if got.OwnerKind != c.pod.OwnerReferences[0].Kind || got.OwnerName != c.owner || len(got.Images()) != c.images || (got.Detail != nil) != c.keepsDetail {
+			t.Errorf("%s: owner %s/%q, images %v, detail %v", c.name, got.OwnerKind, got.OwnerName, got.Images(), got.Detail != nil)
+		}
+	}
+}
+
+// TestSnapshotOnlyCoversEveryField: a snapshot cut to every part is the
+// snapshot, so every field a check can read belongs to a part it can name
+// (a field added without a part fails here); cut to nodes alone it holds
+// the nodes and none of the other parts.
+func TestSnapshotOnlyCoversEveryField(t *testing.T) {
+	var s Snapshot
+	v := reflect.ValueOf(&s).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if !f.CanSet() {
+			continue
+		}
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString("x")
+		case reflect.Slice:
+			f.Set(reflect.MakeSlice(f.Type(), 1, 1))
+		case reflect.Map:
+			f.Set(reflect.MakeMap(f.Type()))
+		case reflect.Pointer:
+			f.Set(reflect.New(f.Type().Elem()))
+		case reflect.Interface:
+			// API: kept as the snapshot's identity, nil here.
+		default:
+			t.Fatalf("field %s of kind %s: give it a value", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	s.PartErrors = map[string]error{PartEvents: errors.New("forbidden")}
+	all := append([]string{PartNodes, PartPods, PartVersion}, PartDaemonSets, PartDeployments, PartServiceCIDRs, PartCoreDNS,
+		PartMetricsAPIService, PartEvents, PartClusterUID, PartNamespaces, PartPersistentVolumes, PartECIProfile, PartCNIConfig, PartKubeProxyConfig)
+	if got := s.Only(all).(*Snapshot); !reflect.DeepEqual(got, &s) {
+		t.Errorf("Only(every part) differs from the snapshot:\n%+v\n%+v", got, &s)
+	}
+	nodes := s.Only([]string{PartNodes}).(*Snapshot)
+	if len(nodes.Nodes) != 1 || nodes.Pods != nil || nodes.Version != nil || nodes.PartErrors != nil || nodes.Server != "x" {
+		t.Errorf("Only(nodes) = %+v", nodes)
 	}
 }

@@ -44,15 +44,15 @@ func Checks() []diag.Check {
 	return []diag.Check{
 		// The nodes are needed only when the agents were found as pods,
 		// and the agent source then read the Kubernetes source itself.
-		{ID: CheckAgent, Title: "A cloud-side agent runs on each VNode, Ready, same version, fresh", Needs: diag.Needs(agent.Source), Optional: kubeOnly, Reference: refSelfManaged, Run: runAgent},
-		{ID: CheckDaemonSetAffinity, Title: "DaemonSets keep off VNodes", Needs: kubeOnly, Reference: refSelfManaged, Run: runDaemonSetAffinity},
-		{ID: CheckECIProfile, Title: "The eci-profile parses, is complete, and its selectors pick the intended pods", Needs: kubeOnly, Reference: refECIProfile, Run: runECIProfile},
-		{ID: CheckK8sVersion, Title: "API server supports label-based VNode scheduling (>= 1.16)", Needs: kubeOnly, Reference: refSelfManaged, Run: runK8sVersion},
-		{ID: CheckMetricsServer, Title: "metrics-server works with VNodes", Needs: kubeOnly, Reference: refVNodeFAQ, Run: runMetricsServer},
-		{ID: CheckNASFSGroup, Title: "VNode pods mounting NAS set fsGroupChangePolicy OnRootMismatch", Needs: kubeOnly, Reference: refNAS, Run: runNASFSGroup},
-		{ID: CheckPodPlacement, Title: "Pending pods meant for a VNode can be placed on one", Needs: kubeOnly, Reference: refSelfManaged, Run: runPodPlacement},
-		{ID: CheckPresent, Title: "VNodes present and Ready", Needs: kubeOnly, Reference: refSelfManaged, Run: runPresent},
-		{ID: CheckRegistryTLS, Title: "VNode pods failing image pulls on certificate errors", Needs: kubeOnly, Reference: refRegistry, Run: runRegistryTLS},
+		{ID: CheckAgent, Title: "A cloud-side agent runs on each VNode, Ready, same version, fresh", Needs: diag.Needs(agent.Source), Optional: kubeOnly, Reads: []string{kube.PartNodes}, Reference: refSelfManaged, Run: runAgent},
+		{ID: CheckDaemonSetAffinity, Title: "DaemonSets keep off VNodes", Needs: kubeOnly, Reads: []string{kube.PartNodes, kube.PartPods, kube.PartDaemonSets}, Reference: refSelfManaged, Run: runDaemonSetAffinity},
+		{ID: CheckECIProfile, Title: "The eci-profile parses, is complete, and its selectors pick the intended pods", Needs: kubeOnly, Reads: []string{kube.PartNodes, kube.PartPods, kube.PartECIProfile, kube.PartNamespaces}, Reference: refECIProfile, Run: runECIProfile},
+		{ID: CheckK8sVersion, Title: "API server supports label-based VNode scheduling (>= 1.16)", Needs: kubeOnly, Reads: []string{kube.PartVersion}, Reference: refSelfManaged, Run: runK8sVersion},
+		{ID: CheckMetricsServer, Title: "metrics-server works with VNodes", Needs: kubeOnly, Reads: []string{kube.PartNodes, kube.PartDeployments, kube.PartMetricsAPIService}, Reference: refVNodeFAQ, Run: runMetricsServer},
+		{ID: CheckNASFSGroup, Title: "VNode pods mounting NAS set fsGroupChangePolicy OnRootMismatch", Needs: kubeOnly, Reads: []string{kube.PartNodes, kube.PartPods, kube.PartPersistentVolumes, kube.PartDeployments}, Reference: refNAS, Run: runNASFSGroup},
+		{ID: CheckPodPlacement, Title: "Pending pods meant for a VNode can be placed on one", Needs: kubeOnly, Reads: []string{kube.PartNodes, kube.PartPods, kube.PartEvents, kube.PartDeployments, kube.PartECIProfile, kube.PartNamespaces}, Reference: refSelfManaged, Run: runPodPlacement},
+		{ID: CheckPresent, Title: "VNodes present and Ready", Needs: kubeOnly, Reads: []string{kube.PartNodes}, Reference: refSelfManaged, Run: runPresent},
+		{ID: CheckRegistryTLS, Title: "VNode pods failing image pulls on certificate errors", Needs: kubeOnly, Reads: []string{kube.PartNodes, kube.PartPods, kube.PartEvents, kube.PartDeployments}, Reference: refRegistry, Run: runRegistryTLS},
 	}
 }
 

@@ -194,8 +194,8 @@ func podPullFailure(p *kube.Pod, evs []kube.Event) (f *pullFailure, pulling bool
 				imgs[w.Image] = true
 			}
 		}
-		if len(imgs) == 0 && len(p.Images) == 1 {
-			imgs[p.Images[0]] = true
+		if len(imgs) == 0 && len(p.Images()) == 1 {
+			imgs[p.Images()[0]] = true
 		}
 	}
 	hosts := map[string]bool{}

@@ -59,8 +59,7 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 	pullPod := func(ns, name, node, reason, msg string) kube.Pod {
 		return kube.Pod{Namespace: ns, Name: name, NodeName: node, Phase: corev1.PodPending,
 			OwnerKind: "ReplicaSet", OwnerName: "web-7c9f8d6b5",
-			Images: []string{"harbor.corp.local:8443/shop/web:1.4"},
-			Detail: &kube.PodDetail{Waiting: []kube.ContainerWaiting{{Container: "web", Image: "harbor.corp.local:8443/shop/web:1.4", Reason: reason, Message: msg}}}}
+			Detail: &kube.PodDetail{Images: []string{"harbor.corp.local:8443/shop/web:1.4"}, Waiting: []kube.ContainerWaiting{{Container: "web", Image: "harbor.corp.local:8443/shop/web:1.4", Reason: reason, Message: msg}}}}
 	}
 	deps := []*appsv1.Deployment{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}}}
 
@@ -131,8 +130,8 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 		}
 	})
 	t.Run("bare pod, Docker Hub image, init container", func(t *testing.T) {
-		p := kube.Pod{Namespace: "ci", Name: "job-x", NodeName: "vn-1", Images: []string{"team/runner:3"},
-			Detail: &kube.PodDetail{Waiting: []kube.ContainerWaiting{{Container: "init", Reason: "ErrImagePull", Message: "x509: certificate signed by unknown authority"}}}}
+		p := kube.Pod{Namespace: "ci", Name: "job-x", NodeName: "vn-1",
+			Detail: &kube.PodDetail{Images: []string{"team/runner:3"}, Waiting: []kube.ContainerWaiting{{Container: "init", Reason: "ErrImagePull", Message: "x509: certificate signed by unknown authority"}}}}
 		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, nil, nil)
 		if diagtest.StatusNames(got) != "WARN" || !strings.Contains(got[0].Summary, `pull from docker.io`) ||
 			!strings.HasPrefix(got[0].Remediation, `Recreate pod ci/job-x with metadata.annotations k8s.aliyun.com/insecure-registry: "docker.io"`) {
@@ -140,8 +139,8 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 		}
 	})
 	t.Run("image not known", func(t *testing.T) {
-		p := kube.Pod{Namespace: "ci", Name: "two", NodeName: "vn-1", OwnerKind: "Job", OwnerName: "j", Images: []string{"a.example.com/x:1", "b.example.com/y:1"},
-			Detail: &kube.PodDetail{Waiting: []kube.ContainerWaiting{{Container: "x", Reason: "ErrImagePull", Message: "x509: certificate signed by unknown authority"}}}}
+		p := kube.Pod{Namespace: "ci", Name: "two", NodeName: "vn-1", OwnerKind: "Job", OwnerName: "j",
+			Detail: &kube.PodDetail{Images: []string{"a.example.com/x:1", "b.example.com/y:1"}, Waiting: []kube.ContainerWaiting{{Container: "x", Reason: "ErrImagePull", Message: "x509: certificate signed by unknown authority"}}}}
 		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, nil, nil)
 		if diagtest.StatusNames(got) != "WARN" || !strings.Contains(got[0].Summary, "the image could not be told") {
 			t.Errorf("got %s", diagtest.Dump(got))

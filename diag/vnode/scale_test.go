@@ -45,7 +45,7 @@ func scaleCluster() ([]*corev1.Node, []*appsv1.DaemonSet, []kube.Pod, []kube.Eve
 	pods := make([]kube.Pod, 0, 150000)
 	for i := 0; i < 150000; i++ {
 		p := kube.Pod{Namespace: fmt.Sprintf("ns-%d", i%30), Name: fmt.Sprintf("pod-%06d", i), NodeName: nodes[i%len(nodes)].Name, Phase: corev1.PodRunning,
-			OwnerKind: "ReplicaSet", OwnerName: "rs", Images: []string{"harbor.corp.local:8443/app:1"}}
+			OwnerKind: "ReplicaSet"}
 		if i%10 == 0 {
 			p.OwnerKind, p.OwnerName = "DaemonSet", fmt.Sprintf("ds-%03d", i%300)
 		}
