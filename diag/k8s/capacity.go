@@ -51,10 +51,11 @@ func maxPods(n *corev1.Node) int64 {
 func evalPodCIDRCapacity(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod) []*pb.Result {
 	poll := diag.NewPoll(ctx)
 	onNet := map[string]int64{}
-	for _, p := range pods {
+	for i := range pods {
 		if poll.Stop() {
 			return diag.Stopped(ctx)
 		}
+		p := &pods[i]
 		if p.HostNetwork || p.NodeName == "" || p.Phase == corev1.PodSucceeded || p.Phase == corev1.PodFailed {
 			continue
 		}

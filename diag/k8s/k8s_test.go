@@ -119,8 +119,11 @@ func TestPodIPInPodCIDR(t *testing.T) {
 			a, _ := netip.ParseAddr(ip)
 			addrs = append(addrs, a)
 		}
-		return kube.Pod{Namespace: "shop", Name: name, NodeName: node, PodIPs: addrs}
+		p := kube.Pod{Namespace: "shop", Name: name, NodeName: node}
+		p.SetIPs(addrs)
+		return p
 	}
+	hostNet := func(p kube.Pod) kube.Pod { p.Namespace, p.HostNetwork = "kube-system", true; return p }
 	cases := []struct {
 		name   string
 		pods   []kube.Pod
@@ -129,7 +132,7 @@ func TestPodIPInPodCIDR(t *testing.T) {
 	}{
 		{"inside", []kube.Pod{pod("a", "dc-1", "172.21.0.5")}, pb.Status_PASS, "all 1 pod(s)"},
 		{"outside", []kube.Pod{pod("a", "dc-1", "172.21.0.5"), pod("b", "dc-1", "10.244.3.7")}, pb.Status_FAIL, "node dc-1: 1 pod IP(s) outside podCIDR 172.21.0.0/24, e.g. shop/b (10.244.3.7)"},
-		{"hostNetwork excluded", []kube.Pod{{Namespace: "kube-system", Name: "kp", NodeName: "dc-1", HostNetwork: true, PodIPs: []netip.Addr{netip.MustParseAddr("10.10.0.1")}}}, pb.Status_PASS, "all 0"},
+		{"hostNetwork excluded", []kube.Pod{hostNet(pod("kp", "dc-1", "10.10.0.1"))}, pb.Status_PASS, "all 0"},
 		{"vnode excluded", []kube.Pod{pod("eci", "vk-1", "192.168.50.3")}, pb.Status_PASS, "all 0"},
 		{"no podCIDR not judged", []kube.Pod{pod("c", "dc-2", "172.99.0.1")}, pb.Status_PASS, "all 0"},
 		{"pending without IP", []kube.Pod{pod("d", "dc-1")}, pb.Status_PASS, "all 0"},

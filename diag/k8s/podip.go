@@ -21,7 +21,7 @@ const podIPFix = "Pod IPs must come from the node's podCIDR, or the VPC route po
 	"k8s.cni-ipam judges the CNI's configuration."
 
 type strayPod struct {
-	pod kube.Pod
+	pod *kube.Pod
 	ip  string
 }
 
@@ -45,11 +45,13 @@ func evalPodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.P
 	}
 	stray := map[string][]strayPod{}
 	checked, noCIDR, unknownNode := 0, 0, 0
-	for _, p := range pods {
+	for i := range pods {
 		if poll.Stop() {
 			return diag.Stopped(ctx)
 		}
-		if p.HostNetwork || len(p.PodIPs) == 0 || p.NodeName == "" {
+		p := &pods[i]
+		ips := p.IPs()
+		if p.HostNetwork || len(ips) == 0 || p.NodeName == "" {
 			continue
 		}
 		ni := byName[p.NodeName]
@@ -64,7 +66,7 @@ func evalPodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.P
 			continue
 		}
 		checked++
-		for _, ip := range p.PodIPs {
+		for _, ip := range ips {
 			if !ip.IsValid() || !inAny(ip, ni.prefixes) {
 				stray[p.NodeName] = append(stray[p.NodeName], strayPod{pod: p, ip: ipText(ip)})
 			}

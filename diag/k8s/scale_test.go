@@ -154,8 +154,9 @@ func bigCluster() ([]*corev1.Node, []kube.Pod) {
 		cidr := fmt.Sprintf("10.%d.%d.0/24", 100+i/256, i%256)
 		nodes = append(nodes, kubelab.OnPremNode(fmt.Sprintf("node-%04d", i), cidr, "10.10.0.1"))
 		for j := 0; j < 100; j++ {
-			pods = append(pods, kube.Pod{Namespace: "shop", Name: fmt.Sprintf("p-%d-%d", i, j), NodeName: nodes[i].Name,
-				PodIPs: []netip.Addr{netip.AddrFrom4([4]byte{10, byte(100 + i/256), byte(i % 256), byte(j + 2)})}})
+			p := kube.Pod{Namespace: "shop", Name: fmt.Sprintf("p-%d-%d", i, j), NodeName: nodes[i].Name}
+			p.SetIPs([]netip.Addr{netip.AddrFrom4([4]byte{10, byte(100 + i/256), byte(i % 256), byte(j + 2)})})
+			pods = append(pods, p)
 		}
 	}
 	return nodes, pods

@@ -629,12 +629,6 @@ func compactPod(p *corev1.Pod) Pod {
 		HostNetwork: p.Spec.HostNetwork,
 		Phase:       corev1.PodPhase(intern(string(p.Status.Phase))),
 	}
-	for _, ip := range p.Status.PodIPs {
-		c.PodIPs = append(c.PodIPs, parseIP(ip.IP))
-	}
-	if len(c.PodIPs) == 0 && p.Status.PodIP != "" {
-		c.PodIPs = []netip.Addr{parseIP(p.Status.PodIP)}
-	}
 	ref := metav1.GetControllerOf(p)
 	if ref != nil {
 		c.OwnerKind = intern(ref.Kind)
@@ -678,6 +672,23 @@ func compactPod(p *corev1.Pod) Pod {
 	d.Storage = podStorage(p)
 	if d.PinnedNode != "" || d.Annotations != nil || d.Waiting != nil || d.Labels != nil || d.Scheduling != nil || d.Storage != nil {
 		c.Detail = &d
+	}
+	ips := p.Status.PodIPs
+	if len(ips) == 0 && p.Status.PodIP != "" {
+		ips = []corev1.PodIP{{IP: p.Status.PodIP}}
+	}
+	if len(ips) == 1 {
+		if ip := parseIP(ips[0].IP); ip.IsValid() {
+			c.ip[0] = ip // what SetIPs does, without a slice to drop
+			ips = nil
+		}
+	}
+	if len(ips) > 0 {
+		parsed := make([]netip.Addr, len(ips))
+		for i, ip := range ips {
+			parsed[i] = parseIP(ip.IP)
+		}
+		c.SetIPs(parsed)
 	}
 	if ref != nil && (c.Detail != nil || c.OwnerKind == "DaemonSet") {
 		c.OwnerName = intern(ref.Name)

@@ -207,9 +207,8 @@ type Pod struct {
 	// pods of a large cluster are neither, and their owners' names were
 	// the largest part of a compact pod.
 	OwnerName string
-	// PodIPs are parsed once, when the pod is read; an address that does
-	// not parse (the API server validates them) is the zero Addr.
-	PodIPs      []netip.Addr
+	// ip is the pod's one IP, parsed once when the pod is read (see IPs).
+	ip          [1]netip.Addr
 	HostNetwork bool
 	Detail      *PodDetail
 }
@@ -225,6 +224,9 @@ type PodDetail struct {
 	Annotations map[string]string
 	// Waiting holds the waiting state of each container (reason, message).
 	Waiting []ContainerWaiting
+	// PodIPs are the IPs of a pod with more than one (dual-stack) or with
+	// one that does not parse; a pod with one IP keeps it in place.
+	PodIPs []netip.Addr
 	// Images are the images of the pod's containers, kept only for a pod
 	// with a waiting container (an image pull may be what it waits for).
 	Images []string
@@ -268,6 +270,34 @@ func (p *Pod) Waiting() []ContainerWaiting {
 		return nil
 	}
 	return p.Detail.Waiting
+}
+
+// IPs are the pod's IPs (status.podIPs, else status.podIP), parsed once,
+// when the pod is read; an address that does not parse (the API server
+// validates them) is the zero Addr. Callers must not write to the slice.
+func (p *Pod) IPs() []netip.Addr {
+	if p.Detail != nil && p.Detail.PodIPs != nil {
+		return p.Detail.PodIPs
+	}
+	if p.ip[0].IsValid() {
+		return p.ip[:]
+	}
+	return nil
+}
+
+// SetIPs sets what IPs returns: one valid address is kept in place (no
+// slice for the IP most pods have), any other list in Detail.
+func (p *Pod) SetIPs(ips []netip.Addr) {
+	p.ip[0] = netip.Addr{}
+	if p.Detail != nil {
+		p.Detail.PodIPs = nil
+	}
+	switch {
+	case len(ips) == 1 && ips[0].IsValid():
+		p.ip[0] = ips[0]
+	case len(ips) > 0:
+		p.EnsureDetail().PodIPs = ips
+	}
 }
 
 // Images is Detail.Images, nil without Detail.

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -260,5 +261,29 @@ func TestSnapshotOnlyCoversEveryField(t *testing.T) {
 	nodes := s.Only([]string{PartNodes}).(*Snapshot)
 	if len(nodes.Nodes) != 1 || nodes.Pods != nil || nodes.Version != nil || nodes.PartErrors != nil || nodes.Server != "x" {
 		t.Errorf("Only(nodes) = %+v", nodes)
+	}
+}
+
+// TestPodIPsInPlace: a pod with one IP keeps it without a Detail; a
+// dual-stack pod and one whose IP does not parse keep their list in it.
+func TestPodIPsInPlace(t *testing.T) {
+	for _, c := range []struct {
+		ips    []string
+		want   string
+		detail bool
+	}{
+		{nil, "[]", false},
+		{[]string{"10.1.0.5"}, "[10.1.0.5]", false},
+		{[]string{"10.1.0.5", "fd00::5"}, "[10.1.0.5 fd00::5]", true},
+		{[]string{"not-an-ip"}, "[invalid IP]", true},
+	} {
+		p := podObj("ns", "a", "n1")
+		for _, ip := range c.ips {
+			p.Status.PodIPs = append(p.Status.PodIPs, corev1.PodIP{IP: ip})
+		}
+		got := compactPod(p)
+		if s := fmt.Sprint(got.IPs()); s != c.want || (got.Detail != nil) != c.detail {
+			t.Errorf("%v: IPs %s, detail %v; want %s, %v", c.ips, s, got.Detail != nil, c.want, c.detail)
+		}
 	}
 }

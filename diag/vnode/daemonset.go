@@ -215,30 +215,40 @@ func evaluateDaemonSets(ctx context.Context, nodes []*corev1.Node, dss []*appsv1
 	var out []*pb.Result
 	var kept int
 	seen := map[string]bool{}
+	// DaemonSets whose templates place pods alike (often most of them)
+	// are judged once per shape.
+	shapes := map[string]*dsShape{}
 	for _, ds := range sorted {
 		if poll.Stop() {
 			return diag.Stopped(ctx)
 		}
 		key := ds.Namespace + "/" + ds.Name
 		seen[key] = true
-		p := newPlacement(&ds.Spec.Template.Spec, daemonPodTolerations(&ds.Spec.Template.Spec))
-		var landsOn []*corev1.Node
-		var ev []*pb.Evidence
-		for _, n := range vns {
-			if poll.Stop() {
-				return diag.Stopped(ctx)
+		spec := &ds.Spec.Template.Spec
+		sk := shapeKey(spec)
+		sh := shapes[sk]
+		if sh == nil {
+			sh = &dsShape{p: newPlacement(spec, daemonPodTolerations(spec))}
+			for _, n := range vns {
+				if poll.Stop() {
+					return diag.Stopped(ctx)
+				}
+				if ok, why := sh.p.placeable(n); ok {
+					sh.landsOn = append(sh.landsOn, n)
+					sh.why = append(sh.why, "placeable: "+why)
+				}
 			}
-			ok, why := p.placeable(n)
-			if ok {
-				landsOn = append(landsOn, n)
-				ev = append(ev, diag.Ev("placement on VNode "+n.Name, "excluded by required node affinity, nodeSelector or an untolerated VNode taint", "placeable: "+why))
-			}
+			shapes[sk] = sh
 		}
-		if len(landsOn) == 0 && len(onVN[key]) == 0 {
+		if len(sh.landsOn) == 0 && len(onVN[key]) == 0 {
 			kept++
 			continue
 		}
-		out = append(out, daemonSetFailure(ds, p, vns, landsOn, ev, onVN[key]))
+		ev := make([]*pb.Evidence, len(sh.landsOn))
+		for i, n := range sh.landsOn {
+			ev[i] = diag.Ev("placement on VNode "+n.Name, "excluded by required node affinity, nodeSelector or an untolerated VNode taint", sh.why[i])
+		}
+		out = append(out, daemonSetFailure(ds, sh, vns, ev, onVN[key]))
 	}
 	// DaemonSet pods on VNodes whose DaemonSet is not in the snapshot.
 	var orphans []string
@@ -270,7 +280,33 @@ func evaluateDaemonSets(ctx context.Context, nodes []*corev1.Node, dss []*appsv1
 	return out
 }
 
-func daemonSetFailure(ds *appsv1.DaemonSet, p *placement, vns, landsOn []*corev1.Node, ev []*pb.Evidence, ps []vnodePod) *pb.Result {
+// dsShape is the placement of DaemonSets whose templates place pods alike
+// (shapeKey): the VNodes they land on, why, and the patch that keeps them
+// off, made once per shape.
+type dsShape struct {
+	p       *placement
+	landsOn []*corev1.Node
+	why     []string
+	// patch and block are affinityPatch's, once a failure needs them.
+	patch, block string
+}
+
+// shapeKey is what of a pod template decides its placement: node name,
+// node selector, affinity, tolerations and host network (which adds a
+// toleration for DaemonSet pods).
+func shapeKey(spec *corev1.PodSpec) string {
+	b, _ := json.Marshal(struct {
+		NodeName     string
+		NodeSelector map[string]string
+		Affinity     *corev1.Affinity
+		Tolerations  []corev1.Toleration
+		HostNetwork  bool
+	}{spec.NodeName, spec.NodeSelector, spec.Affinity, spec.Tolerations, spec.HostNetwork})
+	return string(b)
+}
+
+func daemonSetFailure(ds *appsv1.DaemonSet, sh *dsShape, vns []*corev1.Node, ev []*pb.Evidence, ps []vnodePod) *pb.Result {
+	p, landsOn := sh.p, sh.landsOn
 	key := ds.Namespace + "/" + ds.Name
 	sys := systemOwner(ds)
 	mark := ""
@@ -302,8 +338,10 @@ func daemonSetFailure(ds *appsv1.DaemonSet, p *placement, vns, landsOn []*corev1
 
 	var fix []string
 	if len(landsOn) > 0 {
-		merged := mergedRequired(p.spec, vns)
-		patch, block := affinityPatch(merged)
+		if sh.patch == "" {
+			sh.patch, sh.block = affinityPatch(mergedRequired(p.spec, vns))
+		}
+		patch, block := sh.patch, sh.block
 		how := "there are no required terms yet, so the patch adds one with " + exclusionText(vns)
 		if hasRequiredTerms(p.spec) {
 			how = "nodeSelectorTerms are ORed and the patch replaces the whole list, so it carries the existing terms, " +
