@@ -56,7 +56,7 @@ func evalPodCIDRCapacity(ctx context.Context, nodes []*corev1.Node, pods []kube.
 			return diag.Stopped(ctx)
 		}
 		p := &pods[i]
-		if p.HostNetwork || p.NodeName == "" || p.Phase == corev1.PodSucceeded || p.Phase == corev1.PodFailed {
+		if p.HostNetwork || p.NodeName == "" || p.Phase == kube.PhaseSucceeded || p.Phase == kube.PhaseFailed {
 			continue
 		}
 		onNet[p.NodeName]++

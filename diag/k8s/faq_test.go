@@ -112,12 +112,12 @@ func TestPodCIDRCapacity(t *testing.T) {
 	pods := func(nodeName string, n int) []kube.Pod {
 		var out []kube.Pod
 		for i := 0; i < n; i++ {
-			out = append(out, kube.Pod{Namespace: "a", Name: nodeName + string(rune('a'+i%26)) + string(rune('a'+i/26)), NodeName: nodeName, Phase: corev1.PodRunning})
+			out = append(out, kube.Pod{Namespace: "a", Name: nodeName + string(rune('a'+i%26)) + string(rune('a'+i/26)), NodeName: nodeName, Phase: kube.PhaseRunning})
 		}
 		return out
 	}
-	hostNet := kube.Pod{Namespace: "kube-system", Name: "kube-proxy", NodeName: "n26", HostNetwork: true, Phase: corev1.PodRunning}
-	done := kube.Pod{Namespace: "a", Name: "job", NodeName: "n26", Phase: corev1.PodSucceeded}
+	hostNet := kube.Pod{Namespace: "kube-system", Name: "kube-proxy", NodeName: "n26", HostNetwork: true, Phase: kube.PhaseRunning}
+	done := kube.Pod{Namespace: "a", Name: "job", NodeName: "n26", Phase: kube.PhaseSucceeded}
 	cases := []struct {
 		name  string
 		nodes []*corev1.Node

@@ -627,7 +627,7 @@ func compactPod(p *corev1.Pod) Pod {
 		Name:        p.Name,
 		NodeName:    intern(p.Spec.NodeName),
 		HostNetwork: p.Spec.HostNetwork,
-		Phase:       corev1.PodPhase(intern(string(p.Status.Phase))),
+		Phase:       PhaseOf(p.Status.Phase),
 	}
 	ref := metav1.GetControllerOf(p)
 	if ref != nil {
@@ -659,7 +659,7 @@ func compactPod(p *corev1.Pod) Pod {
 			d.Images[i] = intern(ctr.Image)
 		}
 	}
-	unbound := c.NodeName == "" && (c.Phase == corev1.PodPending || c.Phase == "")
+	unbound := c.NodeName == "" && (c.Phase == PhasePending || c.Phase == PhaseNone)
 	if unbound {
 		d.Scheduling = &PodScheduling{NodeSelector: p.Spec.NodeSelector, Tolerations: p.Spec.Tolerations}
 		if p.Spec.Affinity != nil {

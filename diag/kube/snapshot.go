@@ -197,7 +197,6 @@ type Pod struct {
 	Namespace string
 	Name      string
 	NodeName  string
-	Phase     corev1.PodPhase
 	// OwnerKind is the kind of the pod's controller ("ReplicaSet",
 	// "DaemonSet", "Job"), empty without one.
 	OwnerKind string
@@ -209,8 +208,44 @@ type Pod struct {
 	OwnerName string
 	// ip is the pod's one IP, parsed once when the pod is read (see IPs).
 	ip          [1]netip.Addr
+	Phase       PodPhase
 	HostNetwork bool
 	Detail      *PodDetail
+}
+
+// PodPhase is a pod's status.phase in one byte (a compact pod of 150,000
+// keeps one each).
+type PodPhase uint8
+
+// The pod phases; PhaseNone is a pod without one yet.
+const (
+	PhaseNone PodPhase = iota
+	PhasePending
+	PhaseRunning
+	PhaseSucceeded
+	PhaseFailed
+	// PhaseUnknown is "Unknown", and a phase this release does not know.
+	PhaseUnknown
+)
+
+var phaseNames = [...]corev1.PodPhase{"", corev1.PodPending, corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed, corev1.PodUnknown}
+
+// PhaseOf is the PodPhase of an API phase.
+func PhaseOf(p corev1.PodPhase) PodPhase {
+	for i, n := range phaseNames {
+		if n == p {
+			return PodPhase(i)
+		}
+	}
+	return PhaseUnknown
+}
+
+// String is the phase's API name, empty for PhaseNone.
+func (p PodPhase) String() string {
+	if int(p) < len(phaseNames) {
+		return string(phaseNames[p])
+	}
+	return string(corev1.PodUnknown)
 }
 
 // PodDetail is what only some pods have; read it through Pod's methods,

@@ -287,3 +287,16 @@ func TestPodIPsInPlace(t *testing.T) {
 		}
 	}
 }
+
+// TestPodPhase: every API phase survives the byte it is kept in; a phase
+// this release does not know reads as Unknown, no phase as none.
+func TestPodPhase(t *testing.T) {
+	for _, ph := range []corev1.PodPhase{"", corev1.PodPending, corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed, corev1.PodUnknown} {
+		if got := PhaseOf(ph).String(); got != string(ph) {
+			t.Errorf("%q kept as %q", ph, got)
+		}
+	}
+	if PhaseOf("Hibernating") != PhaseUnknown || PhaseOf("") != PhaseNone {
+		t.Error("an unknown phase or none is not told apart")
+	}
+}

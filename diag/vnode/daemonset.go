@@ -389,7 +389,7 @@ func podEvidence(ps []vnodePod) []*pb.Evidence {
 		if !p.bound {
 			where = "not bound, pinned by node affinity to VNode " + p.vnode
 		}
-		phase := string(p.pod.Phase)
+		phase := p.pod.Phase.String()
 		if phase == "" {
 			phase = "no phase"
 		}

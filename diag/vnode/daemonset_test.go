@@ -236,12 +236,12 @@ func TestEvaluateDaemonSets(t *testing.T) {
 	})
 	exporter := testDS("monitoring", "node-exporter", func(s *corev1.PodSpec) { s.Tolerations = tolerateAll })
 	pods := []kube.Pod{
-		{Namespace: "kube-system", Name: "kube-proxy-abcde", NodeName: "vn-1", Phase: corev1.PodPending, OwnerKind: "DaemonSet", OwnerName: "kube-proxy"},
-		{Namespace: "kube-system", Name: "kube-proxy-fghij", NodeName: "ecs-1", Phase: corev1.PodRunning, OwnerKind: "DaemonSet", OwnerName: "kube-proxy"},
-		{Namespace: "monitoring", Name: "node-exporter-x", Detail: &kube.PodDetail{PinnedNode: "vn-2"}, Phase: corev1.PodPending, OwnerKind: "DaemonSet", OwnerName: "node-exporter"},
-		{Namespace: "default", Name: "web-1", NodeName: "vn-1", Phase: corev1.PodRunning, OwnerKind: "ReplicaSet", OwnerName: "web-5d8f"},
-		{Namespace: "old", Name: "gone-q", NodeName: "vn-1", Phase: corev1.PodPending, OwnerKind: "DaemonSet", OwnerName: "gone"},
-		{Namespace: "logging", Name: "fluent-bit-stale", NodeName: "vn-2", Phase: corev1.PodFailed, OwnerKind: "DaemonSet", OwnerName: "fluent-bit"},
+		{Namespace: "kube-system", Name: "kube-proxy-abcde", NodeName: "vn-1", Phase: kube.PhasePending, OwnerKind: "DaemonSet", OwnerName: "kube-proxy"},
+		{Namespace: "kube-system", Name: "kube-proxy-fghij", NodeName: "ecs-1", Phase: kube.PhaseRunning, OwnerKind: "DaemonSet", OwnerName: "kube-proxy"},
+		{Namespace: "monitoring", Name: "node-exporter-x", Detail: &kube.PodDetail{PinnedNode: "vn-2"}, Phase: kube.PhasePending, OwnerKind: "DaemonSet", OwnerName: "node-exporter"},
+		{Namespace: "default", Name: "web-1", NodeName: "vn-1", Phase: kube.PhaseRunning, OwnerKind: "ReplicaSet", OwnerName: "web-5d8f"},
+		{Namespace: "old", Name: "gone-q", NodeName: "vn-1", Phase: kube.PhasePending, OwnerKind: "DaemonSet", OwnerName: "gone"},
+		{Namespace: "logging", Name: "fluent-bit-stale", NodeName: "vn-2", Phase: kube.PhaseFailed, OwnerKind: "DaemonSet", OwnerName: "fluent-bit"},
 	}
 
 	t.Run("no VNode", func(t *testing.T) {

@@ -87,7 +87,7 @@ func evaluateECIProfile(ctx context.Context, p *kube.ECIProfile, nodes []*corev1
 				return diag.Stopped(ctx)
 			}
 			pod := &pods[j]
-			if pod.Labels() == nil && pod.Scheduling() == nil || pod.Phase != corev1.PodRunning && pod.Phase != corev1.PodPending {
+			if pod.Labels() == nil && pod.Scheduling() == nil || pod.Phase != kube.PhaseRunning && pod.Phase != kube.PhasePending {
 				continue
 			}
 			if !sel.Matches(nsLabels[pod.Namespace], pod.Labels()) {

@@ -13,10 +13,10 @@ import (
 
 func TestEvaluateECIProfile(t *testing.T) {
 	nodes := []*corev1.Node{realNode("dc-1"), typeVNode("vk-1")}
-	onVN := kube.Pod{Namespace: "shop", Name: "web-1", NodeName: "vk-1", Phase: corev1.PodRunning, Detail: &kube.PodDetail{Labels: map[string]string{"burst": "eci"}}}
-	pending := kube.Pod{Namespace: "shop", Name: "web-2", Phase: corev1.PodPending, Detail: &kube.PodDetail{Labels: map[string]string{"burst": "eci"}, Scheduling: &kube.PodScheduling{}}}
-	other := kube.Pod{Namespace: "shop", Name: "db-0", NodeName: "dc-1", Phase: corev1.PodRunning}
-	inBatch := kube.Pod{Namespace: "batch", Name: "job-1", NodeName: "vk-1", Phase: corev1.PodRunning, Detail: &kube.PodDetail{Labels: map[string]string{}}}
+	onVN := kube.Pod{Namespace: "shop", Name: "web-1", NodeName: "vk-1", Phase: kube.PhaseRunning, Detail: &kube.PodDetail{Labels: map[string]string{"burst": "eci"}}}
+	pending := kube.Pod{Namespace: "shop", Name: "web-2", Phase: kube.PhasePending, Detail: &kube.PodDetail{Labels: map[string]string{"burst": "eci"}, Scheduling: &kube.PodScheduling{}}}
+	other := kube.Pod{Namespace: "shop", Name: "db-0", NodeName: "dc-1", Phase: kube.PhaseRunning}
+	inBatch := kube.Pod{Namespace: "batch", Name: "job-1", NodeName: "vk-1", Phase: kube.PhaseRunning, Detail: &kube.PodDetail{Labels: map[string]string{}}}
 	pods := []kube.Pod{onVN, pending, other, inBatch}
 	ns := map[string]map[string]string{"batch": {"eci": "true"}, "shop": {}}
 	good := map[string]string{"vSwitchIds": "vsw-a1, vsw-b2", "securityGroupId": "sg-c3", "vpcId": "vpc-d4",
@@ -74,7 +74,7 @@ func TestEvaluateNASFSGroup(t *testing.T) {
 		{Name: "pv-old", Phase: corev1.VolumeReleased, ClaimNamespace: "shop", ClaimName: "gone", CSIDriver: nasCSIDriver},
 	}
 	pod := func(name, node string, policy corev1.PodFSGroupChangePolicy, vols ...kube.PodVolume) kube.Pod {
-		return kube.Pod{Namespace: "shop", Name: name, NodeName: node, Phase: corev1.PodRunning, OwnerKind: "ReplicaSet", OwnerName: "files-7c9d",
+		return kube.Pod{Namespace: "shop", Name: name, NodeName: node, Phase: kube.PhaseRunning, OwnerKind: "ReplicaSet", OwnerName: "files-7c9d",
 			Detail: &kube.PodDetail{Storage: &kube.PodStorage{FSGroup: 1000, FSGroupChangePolicy: policy, Volumes: vols}}}
 	}
 	tests := []struct {

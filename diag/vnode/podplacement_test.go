@@ -15,7 +15,7 @@ import (
 )
 
 func pendingPod(name string, sel map[string]string, tols ...corev1.Toleration) kube.Pod {
-	return kube.Pod{Namespace: "batch", Name: name, Phase: corev1.PodPending, OwnerKind: "Job", OwnerName: name,
+	return kube.Pod{Namespace: "batch", Name: name, Phase: kube.PhasePending, OwnerKind: "Job", OwnerName: name,
 		Detail: &kube.PodDetail{Labels: map[string]string{"app": name}, Scheduling: &kube.PodScheduling{NodeSelector: sel, Tolerations: tols}}}
 }
 

@@ -57,7 +57,7 @@ func TestCoveredBy(t *testing.T) {
 func TestEvaluateRegistryTLS(t *testing.T) {
 	nodes := []*corev1.Node{realNode("ecs-1"), typeVNode("vn-1")}
 	pullPod := func(ns, name, node, reason, msg string) kube.Pod {
-		return kube.Pod{Namespace: ns, Name: name, NodeName: node, Phase: corev1.PodPending,
+		return kube.Pod{Namespace: ns, Name: name, NodeName: node, Phase: kube.PhasePending,
 			OwnerKind: "ReplicaSet", OwnerName: "web-7c9f8d6b5",
 			Detail: &kube.PodDetail{Images: []string{"harbor.corp.local:8443/shop/web:1.4"}, Waiting: []kube.ContainerWaiting{{Container: "web", Image: "harbor.corp.local:8443/shop/web:1.4", Reason: reason, Message: msg}}}}
 	}

@@ -44,13 +44,13 @@ func scaleCluster() ([]*corev1.Node, []*appsv1.DaemonSet, []kube.Pod, []kube.Eve
 	}
 	pods := make([]kube.Pod, 0, 150000)
 	for i := 0; i < 150000; i++ {
-		p := kube.Pod{Namespace: fmt.Sprintf("ns-%d", i%30), Name: fmt.Sprintf("pod-%06d", i), NodeName: nodes[i%len(nodes)].Name, Phase: corev1.PodRunning,
+		p := kube.Pod{Namespace: fmt.Sprintf("ns-%d", i%30), Name: fmt.Sprintf("pod-%06d", i), NodeName: nodes[i%len(nodes)].Name, Phase: kube.PhaseRunning,
 			OwnerKind: "ReplicaSet"}
 		if i%10 == 0 {
 			p.OwnerKind, p.OwnerName = "DaemonSet", fmt.Sprintf("ds-%03d", i%300)
 		}
 		if i%100 == 7 {
-			p.NodeName, p.Phase = "", corev1.PodPending
+			p.NodeName, p.Phase = "", kube.PhasePending
 			p.EnsureDetail().Labels = map[string]string{"burst": "eci"}
 			p.EnsureDetail().Scheduling = &kube.PodScheduling{NodeSelector: map[string]string{"type": "virtual-kubelet"}}
 		}
@@ -115,11 +115,11 @@ func TestEvaluationsStopSoonAfterTheirContext(t *testing.T) {
 	}
 	pods := make([]kube.Pod, 100000)
 	for i := range pods {
-		pods[i] = kube.Pod{Namespace: "ns", Name: fmt.Sprintf("pod-%06d", i), NodeName: nodes[i%len(nodes)].Name, Phase: corev1.PodRunning,
+		pods[i] = kube.Pod{Namespace: "ns", Name: fmt.Sprintf("pod-%06d", i), NodeName: nodes[i%len(nodes)].Name, Phase: kube.PhaseRunning,
 			OwnerKind: "DaemonSet", OwnerName: fmt.Sprintf("ds-%03d", i%300), Detail: &kube.PodDetail{Labels: map[string]string{"burst": "eci"},
 				Waiting: []kube.ContainerWaiting{{Container: "app", Image: "harbor.corp.local:8443/app:1", Reason: "ErrImagePull", Message: x509Msg}}}}
 		if i%2 == 0 {
-			pods[i].NodeName, pods[i].Phase = "", corev1.PodPending
+			pods[i].NodeName, pods[i].Phase = "", kube.PhasePending
 			pods[i].Detail.Scheduling = &kube.PodScheduling{NodeSelector: map[string]string{"type": "virtual-kubelet"}}
 		}
 	}
