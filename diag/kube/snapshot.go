@@ -3,6 +3,7 @@ package kube
 import (
 	"fmt"
 	"net/netip"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -74,6 +75,37 @@ type Snapshot struct {
 	// parts are the generations of its parts, by part name (nil for a
 	// one-shot gather's).
 	parts map[string]uint64
+	// detail holds the pods with a Detail, found once (PodsWithDetail);
+	// nil in a snapshot not made by a gather.
+	detail *detailPods
+}
+
+// detailPods are the pods of a snapshot that have a Detail, found by one
+// pass over every pod the first time a check asks, then shared by every
+// check of the run (and the copies Only makes).
+type detailPods struct {
+	once sync.Once
+	pods []Pod
+}
+
+// PodsWithDetail are the pods that have a Detail (unbound, waiting on a
+// container, mounting network volumes, holding labels or a kept
+// annotation), in the order of Pods: all that the checks reading only
+// Detail's fields need to walk, a small part of a large cluster's pods.
+// Found once per snapshot made by a gather; callers must not modify it.
+func (s *Snapshot) PodsWithDetail() []Pod {
+	d := s.detail
+	if d == nil {
+		d = &detailPods{} // a snapshot made by hand: found for this call
+	}
+	d.once.Do(func() {
+		for i := range s.Pods {
+			if s.Pods[i].Detail != nil {
+				d.pods = append(d.pods, s.Pods[i])
+			}
+		}
+	})
+	return d.pods
 }
 
 // Generation implements diag.Generational: two snapshots of one watch
@@ -105,7 +137,7 @@ func (s *Snapshot) Only(parts []string) any {
 		case PartNodes:
 			o.Nodes = s.Nodes
 		case PartPods:
-			o.Pods = s.Pods
+			o.Pods, o.detail = s.Pods, s.detail
 		case PartVersion:
 			o.Version = s.Version
 		case PartDaemonSets:

@@ -300,3 +300,24 @@ func TestPodPhase(t *testing.T) {
 		t.Error("an unknown phase or none is not told apart")
 	}
 }
+
+// TestPodsWithDetail: the pods with a Detail, in order, found once per
+// gathered snapshot and shared with the copies Only makes; a snapshot
+// made by hand finds them too.
+func TestPodsWithDetail(t *testing.T) {
+	pods := []Pod{{Name: "a"}, {Name: "b", Detail: &PodDetail{PinnedNode: "vn-1"}}, {Name: "c"}, {Name: "d", Detail: &PodDetail{Waiting: []ContainerWaiting{{Reason: "ErrImagePull"}}}}}
+	s := &Snapshot{Pods: pods, detail: &detailPods{}}
+	got := s.PodsWithDetail()
+	if len(got) != 2 || got[0].Name != "b" || got[1].Name != "d" {
+		t.Fatalf("PodsWithDetail = %+v", got)
+	}
+	if again := s.Only([]string{PartPods}).(*Snapshot).PodsWithDetail(); &again[0] != &got[0] {
+		t.Error("a copy made by Only found the pods again instead of sharing them")
+	}
+	if byHand := (&Snapshot{Pods: pods}).PodsWithDetail(); len(byHand) != 2 {
+		t.Errorf("a snapshot made by hand: %+v", byHand)
+	}
+	if none := s.Only([]string{PartNodes}).(*Snapshot).PodsWithDetail(); none != nil {
+		t.Errorf("a copy without pods has pods with detail: %+v", none)
+	}
+}

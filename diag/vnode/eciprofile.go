@@ -21,7 +21,7 @@ func runECIProfile(ctx context.Context, in *diag.Inputs) []*pb.Result {
 		r.Objects = []*pb.Object{profileObj()}
 		return []*pb.Result{r}
 	}
-	out := evaluateECIProfile(ctx, s.ECIProfile, s.Nodes, s.Pods, s.NamespaceLabels)
+	out := evaluateECIProfile(ctx, s.ECIProfile, s.Nodes, s.PodsWithDetail(), s.NamespaceLabels)
 	if r := s.Unread(kube.PartNamespaces); r != nil && s.ECIProfile != nil && len(s.ECIProfile.Selectors) > 0 {
 		r.Summary += " (selectors with namespaceLabels are matched against no namespace)"
 		out = append(out, r)

@@ -27,7 +27,7 @@ func runNASFSGroup(ctx context.Context, in *diag.Inputs) []*pb.Result {
 	if r := canceled(ctx); r != nil {
 		return r
 	}
-	out := evaluateNASFSGroup(ctx, s.Nodes, s.Pods, s.PersistentVolumes, listedDeployments(s))
+	out := evaluateNASFSGroup(ctx, s.Nodes, s.PodsWithDetail(), s.PersistentVolumes, listedDeployments(s))
 	return noteUnread(out, s, kube.PartPersistentVolumes, "NAS mounted through a PersistentVolumeClaim is not seen")
 }
 

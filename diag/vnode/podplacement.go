@@ -26,7 +26,7 @@ func runPodPlacement(ctx context.Context, in *diag.Inputs) []*pb.Result {
 	if s.PartErrors[kube.PartECIProfile] == nil {
 		profile = s.ECIProfile
 	}
-	out := evaluatePodPlacement(ctx, placementInput{nodes: s.Nodes, pods: s.Pods, events: s.PodEvents, profile: profile,
+	out := evaluatePodPlacement(ctx, placementInput{nodes: s.Nodes, pods: s.PodsWithDetail(), events: s.PodEvents, profile: profile,
 		nsLabels: s.NamespaceLabels, deps: listedDeployments(s)})
 	return noteUnread(out, s, kube.PartEvents, "the scheduler's FailedScheduling messages are not shown")
 }

@@ -78,7 +78,7 @@ func runRegistryTLS(ctx context.Context, in *diag.Inputs) []*pb.Result {
 	if r := canceled(ctx); r != nil {
 		return r
 	}
-	out := evaluateRegistryTLS(ctx, s.Nodes, s.Pods, s.PodEvents, listedDeployments(s))
+	out := evaluateRegistryTLS(ctx, s.Nodes, s.PodsWithDetail(), s.PodEvents, listedDeployments(s))
 	return noteUnread(out, s, kube.PartEvents, "certificate errors reported only in events are not seen")
 }
 

@@ -158,3 +158,31 @@ func TestEvaluationsStopSoonAfterTheirContext(t *testing.T) {
 		t.Errorf("daemonset-affinity looked %d times over %d pods, want at least %d", free.Asks, len(pods), want)
 	}
 }
+
+// TestDetailPodsSuffice: the checks that are handed only the pods with a
+// Detail (kube.Snapshot.PodsWithDetail) judge them as they judge every
+// pod: on the scale cluster, whose pods are of every shape, each gives the
+// same results from both.
+func TestDetailPodsSuffice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a 150,000-pod cluster")
+	}
+	nodes, _, pods, events := scaleCluster()
+	detail := (&kube.Snapshot{Pods: pods}).PodsWithDetail()
+	if len(detail) == 0 || len(detail) == len(pods) {
+		t.Fatalf("%d of %d pods with a Detail: the cluster does not tell the two apart", len(detail), len(pods))
+	}
+	ctx := context.Background()
+	for name, f := range map[string]func([]kube.Pod) []*pb.Result{
+		"registry-tls": func(ps []kube.Pod) []*pb.Result { return evaluateRegistryTLS(ctx, nodes, ps, events, nil) },
+		"pod-placement": func(ps []kube.Pod) []*pb.Result {
+			return evaluatePodPlacement(ctx, placementInput{nodes: nodes, pods: ps, events: events, profile: scaleProfile})
+		},
+		"eci-profile": func(ps []kube.Pod) []*pb.Result { return evaluateECIProfile(ctx, scaleProfile, nodes, ps, nil) },
+		"nas-fsgroup": func(ps []kube.Pod) []*pb.Result { return evaluateNASFSGroup(ctx, nodes, ps, nil, nil) },
+	} {
+		if all, some := diagtest.Dump(f(pods)), diagtest.Dump(f(detail)); all != some {
+			t.Errorf("%s: every pod gives\n%s\nthe pods with a Detail give\n%s", name, all, some)
+		}
+	}
+}
