@@ -48,18 +48,31 @@ func maxPods(n *corev1.Node) int64 {
 // the usable addresses of each of its pod CIDRs and with its max pods: a
 // CIDR smaller than max pods FAILs (the kubelet admits pods the IPAM
 // cannot address), one 80 % used WARNs.
-func evalPodCIDRCapacity(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod) []*pb.Result {
+//
+// podNodes is kube.Snapshot.PodNodes (each pod's node by position), nil to
+// find it here.
+func evalPodCIDRCapacity(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod, podNodes []int32) []*pb.Result {
 	poll := diag.NewPoll(ctx)
-	onNet := map[string]int64{}
+	if podNodes == nil {
+		podNodes = kube.NodePositions(nodes, pods)
+	}
+	// Pods on the pod network, by the position of their node; a name
+	// given to more than one node counts on the last, as a lookup by name
+	// would.
+	onNetAt := make([]int64, len(nodes))
 	for i := range pods {
 		if poll.Stop() {
 			return diag.Stopped(ctx)
 		}
 		p := &pods[i]
-		if p.HostNetwork || p.NodeName == "" || p.Phase == kube.PhaseSucceeded || p.Phase == kube.PhaseFailed {
+		if p.HostNetwork || podNodes[i] < 0 || p.Phase == kube.PhaseSucceeded || p.Phase == kube.PhaseFailed {
 			continue
 		}
-		onNet[p.NodeName]++
+		onNetAt[podNodes[i]]++
+	}
+	onNet := make(map[string]int64, len(nodes))
+	for i, n := range nodes {
+		onNet[n.Name] += onNetAt[i]
 	}
 	var out []*pb.Result
 	judged := 0

@@ -29,19 +29,27 @@ type strayPod struct {
 // podCIDRs. hostNetwork pods, pods on VNodes and pods without IPs are left
 // out; pods on nodes without a podCIDR are counted (podcidr-assigned fails
 // those nodes).
-func evalPodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod) []*pb.Result {
+//
+// podNodes is kube.Snapshot.PodNodes (each pod's node by position), nil to
+// find it here.
+func evalPodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod, podNodes []int32) []*pb.Result {
 	poll := diag.NewPoll(ctx)
 	type nodeInfo struct {
 		node     *corev1.Node
 		prefixes []netip.Prefix
 		virtual  bool
 	}
+	if podNodes == nil {
+		podNodes = kube.NodePositions(nodes, pods)
+	}
 	byName := make(map[string]*nodeInfo, len(nodes))
-	for _, n := range nodes {
+	byPos := make([]*nodeInfo, len(nodes))
+	for i, n := range nodes {
 		if poll.Stop() {
 			return diag.Stopped(ctx)
 		}
-		byName[n.Name] = &nodeInfo{node: n, prefixes: kube.PodCIDRs(n), virtual: kube.ClassOf(n) == kube.ClassVirtual}
+		byPos[i] = &nodeInfo{node: n, prefixes: kube.PodCIDRs(n), virtual: kube.ClassOf(n) == kube.ClassVirtual}
+		byName[n.Name] = byPos[i]
 	}
 	stray := map[string][]strayPod{}
 	checked, noCIDR, unknownNode := 0, 0, 0
@@ -54,7 +62,10 @@ func evalPodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.P
 		if p.HostNetwork || len(ips) == 0 || p.NodeName == "" {
 			continue
 		}
-		ni := byName[p.NodeName]
+		var ni *nodeInfo
+		if j := podNodes[i]; j >= 0 {
+			ni = byPos[j]
+		}
 		switch {
 		case ni == nil:
 			unknownNode++

@@ -3,6 +3,7 @@ package kube
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -78,6 +79,48 @@ type Snapshot struct {
 	// detail holds the pods with a Detail, found once (PodsWithDetail);
 	// nil in a snapshot not made by a gather.
 	detail *detailPods
+	// podNodes holds each pod's node, found once (PodNodes); nil in a
+	// snapshot not made by a gather.
+	podNodes *podNodes
+}
+
+// podNodes are the positions of a snapshot's pods' nodes, found by one
+// pass over every pod the first time a check asks, then shared by every
+// check of the run (and the copies Only makes that hold nodes and pods).
+type podNodes struct {
+	once sync.Once
+	at   []int32
+}
+
+// PodNodes is, for each pod of Pods, the position in Nodes of the node it
+// is bound to; -1 for an unbound pod and for one whose node is not in the
+// snapshot. The checks that walk pods per node read it instead of each
+// looking every pod's node up by name. Found once per snapshot made by a
+// gather; callers must not modify it.
+func (s *Snapshot) PodNodes() []int32 {
+	x := s.podNodes
+	if x == nil {
+		x = &podNodes{} // a snapshot made by hand: found for this call
+	}
+	x.once.Do(func() { x.at = NodePositions(s.Nodes, s.Pods) })
+	return x.at
+}
+
+// NodePositions is PodNodes for nodes and pods.
+func NodePositions(nodes []*corev1.Node, pods []Pod) []int32 {
+	byName := make(map[string]int32, len(nodes))
+	for i, n := range nodes {
+		byName[n.Name] = int32(i)
+	}
+	at := make([]int32, len(pods))
+	for i := range pods {
+		j, ok := byName[pods[i].NodeName]
+		if !ok || pods[i].NodeName == "" {
+			j = -1
+		}
+		at[i] = j
+	}
+	return at
 }
 
 // detailPods are the pods of a snapshot that have a Detail, found by one
@@ -126,6 +169,9 @@ func (s *Snapshot) PartGeneration(part string) (uint64, bool) {
 // A check that names the parts it reads (diag.Check.Reads) sees this.
 func (s *Snapshot) Only(parts []string) any {
 	o := &Snapshot{Server: s.Server, Context: s.Context, Namespace: s.Namespace, API: s.API, generation: s.generation, parts: s.parts}
+	if slices.Contains(parts, PartNodes) && slices.Contains(parts, PartPods) {
+		o.podNodes = s.podNodes
+	}
 	for _, part := range parts {
 		if err, failed := s.PartErrors[part]; failed {
 			if o.PartErrors == nil {

@@ -321,3 +321,22 @@ func TestPodsWithDetail(t *testing.T) {
 		t.Errorf("a copy without pods has pods with detail: %+v", none)
 	}
 }
+
+// TestPodNodes: each pod's node by position, -1 unbound or unknown; found
+// once per gathered snapshot and shared with the copies Only makes that
+// hold both nodes and pods, never with one that holds only one of them.
+func TestPodNodes(t *testing.T) {
+	nodes := []*corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, {ObjectMeta: metav1.ObjectMeta{Name: "n2"}}}
+	pods := []Pod{{Name: "a", NodeName: "n2"}, {Name: "b"}, {Name: "c", NodeName: "gone"}, {Name: "d", NodeName: "n1"}}
+	s := &Snapshot{Nodes: nodes, Pods: pods, podNodes: &podNodes{}}
+	got := s.PodNodes()
+	if fmt.Sprint(got) != "[1 -1 -1 0]" {
+		t.Fatalf("PodNodes = %v", got)
+	}
+	if again := s.Only([]string{PartNodes, PartPods}).(*Snapshot).PodNodes(); &again[0] != &got[0] {
+		t.Error("a copy with nodes and pods found the positions again instead of sharing them")
+	}
+	if podsOnly := s.Only([]string{PartPods}).(*Snapshot).PodNodes(); fmt.Sprint(podsOnly) != "[-1 -1 -1 -1]" {
+		t.Errorf("a copy without nodes: %v", podsOnly)
+	}
+}
