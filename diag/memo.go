@@ -38,7 +38,8 @@ type Parted interface {
 
 // Memo keeps each check's results of the last run that ran it, keyed by
 // what the check read: the generation (see Generational) or the identity
-// of the value of every source it needs or may use. A Runner with a Memo
+// of the value of every source it needs or may use, and of a Parted value
+// the generations of the parts the check names (Check.Reads). A Runner with a Memo
 // reuses the results of a check whose sources did not change since, and
 // reruns only the others; the report is what a run without the memo gives
 // (the reused results keep the duration of the run that produced them).

@@ -2,7 +2,11 @@
 // standard rules, reads one snapshot of the cluster per run (paged lists,
 // protobuf, read-only verbs only; pods decoded field by field, only what
 // the compact pod keeps, see podwire.go) and classifies nodes as ECS,
-// on-prem or VNode. Checks read the snapshot through Source.Get.
+// on-prem or VNode. Checks read the snapshot through Source.Get; a check
+// that names the parts it reads (diag.Check.Reads, the Part* names) is
+// given a copy holding those parts alone (Snapshot.Only), and what several
+// checks would each find by a pass over every pod is found once per
+// snapshot (PodsWithDetail, PodNodes).
 //
 // Every request obeys the context of the gather, so a server that never
 // answers costs the source deadline, and the userinfo of the server URL is
