@@ -635,7 +635,7 @@ func (c *CachedProvider) Gather(ctx context.Context) (any, error) {
 	s.PartErrors = maps.Clone(s.PartErrors)
 	s.Nodes, _ = c.nodes.view()
 	s.Pods, _ = c.pods.view()
-	s.detail, s.podNodes = &detailPods{}, &podNodes{}
+	s.detail, s.podNodes = &once[[]Pod]{}, &once[[]int32]{}
 	s.DaemonSets, _ = c.daemonSets.view()
 	s.Deployments, _ = c.deployments.view()
 	s.PersistentVolumes, _ = c.pvs.view()

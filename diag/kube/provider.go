@@ -311,7 +311,7 @@ func (p *Provider) Gather(ctx context.Context) (any, error) {
 			p.Close()
 		}
 	}()
-	s := &Snapshot{Server: diag.RedactURL(p.rest.Host), Context: p.context, Namespace: p.set.namespace, PartErrors: map[string]error{}, detail: &detailPods{}, podNodes: &podNodes{}}
+	s := &Snapshot{Server: diag.RedactURL(p.rest.Host), Context: p.context, Namespace: p.set.namespace, PartErrors: map[string]error{}, detail: &once[[]Pod]{}, podNodes: &once[[]int32]{}}
 	s.ServiceCIDRs = append(s.ServiceCIDRs, p.set.serviceCIDRs...)
 	s.API = p.client
 

@@ -76,20 +76,28 @@ type Snapshot struct {
 	// parts are the generations of its parts, by part name (nil for a
 	// one-shot gather's).
 	parts map[string]uint64
-	// detail holds the pods with a Detail, found once (PodsWithDetail);
-	// nil in a snapshot not made by a gather.
-	detail *detailPods
-	// podNodes holds each pod's node, found once (PodNodes); nil in a
-	// snapshot not made by a gather.
-	podNodes *podNodes
+	// detail holds the pods with a Detail (PodsWithDetail), podNodes each
+	// pod's node (PodNodes); nil in a snapshot not made by a gather.
+	detail   *once[[]Pod]
+	podNodes *once[[]int32]
 }
 
-// podNodes are the positions of a snapshot's pods' nodes, found by one
-// pass over every pod the first time a check asks, then shared by every
-// check of the run (and the copies Only makes that hold nodes and pods).
-type podNodes struct {
-	once sync.Once
-	at   []int32
+// once is what several checks would each find by a pass over every pod:
+// found the first time one asks, then shared by every check of the run
+// (and the copies Only makes that hold what it is found from).
+type once[T any] struct {
+	sync.Once
+	v T
+}
+
+// get is o's value, found by find the first time; a nil o (a snapshot
+// made by hand) finds it for this call alone.
+func (o *once[T]) get(find func() T) T {
+	if o == nil {
+		return find()
+	}
+	o.Do(func() { o.v = find() })
+	return o.v
 }
 
 // PodNodes is, for each pod of Pods, the position in Nodes of the node it
@@ -98,12 +106,7 @@ type podNodes struct {
 // looking every pod's node up by name. Found once per snapshot made by a
 // gather; callers must not modify it.
 func (s *Snapshot) PodNodes() []int32 {
-	x := s.podNodes
-	if x == nil {
-		x = &podNodes{} // a snapshot made by hand: found for this call
-	}
-	x.once.Do(func() { x.at = NodePositions(s.Nodes, s.Pods) })
-	return x.at
+	return s.podNodes.get(func() []int32 { return NodePositions(s.Nodes, s.Pods) })
 }
 
 // NodePositions is PodNodes for nodes and pods.
@@ -123,32 +126,21 @@ func NodePositions(nodes []*corev1.Node, pods []Pod) []int32 {
 	return at
 }
 
-// detailPods are the pods of a snapshot that have a Detail, found by one
-// pass over every pod the first time a check asks, then shared by every
-// check of the run (and the copies Only makes).
-type detailPods struct {
-	once sync.Once
-	pods []Pod
-}
-
 // PodsWithDetail are the pods that have a Detail (unbound, waiting on a
 // container, mounting network volumes, holding labels or a kept
 // annotation), in the order of Pods: all that the checks reading only
 // Detail's fields need to walk, a small part of a large cluster's pods.
 // Found once per snapshot made by a gather; callers must not modify it.
 func (s *Snapshot) PodsWithDetail() []Pod {
-	d := s.detail
-	if d == nil {
-		d = &detailPods{} // a snapshot made by hand: found for this call
-	}
-	d.once.Do(func() {
+	return s.detail.get(func() []Pod {
+		var out []Pod
 		for i := range s.Pods {
 			if s.Pods[i].Detail != nil {
-				d.pods = append(d.pods, s.Pods[i])
+				out = append(out, s.Pods[i])
 			}
 		}
+		return out
 	})
-	return d.pods
 }
 
 // Generation implements diag.Generational: two snapshots of one watch

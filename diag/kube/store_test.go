@@ -306,7 +306,7 @@ func TestPodPhase(t *testing.T) {
 // made by hand finds them too.
 func TestPodsWithDetail(t *testing.T) {
 	pods := []Pod{{Name: "a"}, {Name: "b", Detail: &PodDetail{PinnedNode: "vn-1"}}, {Name: "c"}, {Name: "d", Detail: &PodDetail{Waiting: []ContainerWaiting{{Reason: "ErrImagePull"}}}}}
-	s := &Snapshot{Pods: pods, detail: &detailPods{}}
+	s := &Snapshot{Pods: pods, detail: &once[[]Pod]{}}
 	got := s.PodsWithDetail()
 	if len(got) != 2 || got[0].Name != "b" || got[1].Name != "d" {
 		t.Fatalf("PodsWithDetail = %+v", got)
@@ -328,7 +328,7 @@ func TestPodsWithDetail(t *testing.T) {
 func TestPodNodes(t *testing.T) {
 	nodes := []*corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, {ObjectMeta: metav1.ObjectMeta{Name: "n2"}}}
 	pods := []Pod{{Name: "a", NodeName: "n2"}, {Name: "b"}, {Name: "c", NodeName: "gone"}, {Name: "d", NodeName: "n1"}}
-	s := &Snapshot{Nodes: nodes, Pods: pods, podNodes: &podNodes{}}
+	s := &Snapshot{Nodes: nodes, Pods: pods, podNodes: &once[[]int32]{}}
 	got := s.PodNodes()
 	if fmt.Sprint(got) != "[1 -1 -1 0]" {
 		t.Fatalf("PodNodes = %v", got)
