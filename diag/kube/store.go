@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"hash/maphash"
 	"reflect"
 	"slices"
 	"sync"
@@ -26,8 +27,8 @@ type compactStore[T any] struct {
 	compact func(runtime.Object) (T, error)
 
 	mu    sync.Mutex
-	index map[string]int
-	keys  []string
+	index map[storeKey]int
+	keys  []storeKey
 	items []T
 	// shared is set when items was handed out by view.
 	shared bool
@@ -38,7 +39,7 @@ type compactStore[T any] struct {
 }
 
 func newCompactStore[T any](compact func(runtime.Object) (T, error)) *compactStore[T] {
-	return &compactStore[T]{compact: compact, index: map[string]int{}}
+	return &compactStore[T]{compact: compact, index: map[storeKey]int{}}
 }
 
 // compacted is an object in its compact form with the name that keys it:
@@ -55,11 +56,30 @@ func (c *compacted[T]) GetObjectMeta() metav1.Object {
 	return &metav1.ObjectMeta{Namespace: c.namespace, Name: c.name}
 }
 
-func (c *compacted[T]) key() string {
-	if c.namespace == "" {
-		return c.name
+func (c *compacted[T]) key() storeKey { return keyOf(c.namespace, c.name) }
+
+// storeKey identifies an object in a compactStore: a 128-bit hash of its
+// namespace and name (two seeded maphashes), 16 bytes where the string
+// "namespace/name" cost an allocation of its own for every object (7 MB at
+// 150,000 pods). Two of n objects share a key with a probability of about
+// n²/2^129: 1e-28 for 150,000.
+type storeKey [2]uint64
+
+var keySeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+// keyOf is the storeKey of namespace/name ("" for a cluster-scoped
+// object: a namespace never contains "/", so no two names meet).
+func keyOf(namespace, name string) storeKey {
+	var k storeKey
+	for i, seed := range keySeeds {
+		var h maphash.Hash
+		h.SetSeed(seed)
+		h.WriteString(namespace)
+		h.WriteByte('/')
+		h.WriteString(name)
+		k[i] = h.Sum64()
 	}
-	return c.namespace + "/" + c.name
+	return k
 }
 
 func (s *compactStore[T]) entry(obj any) (*compacted[T], error) {
@@ -131,18 +151,15 @@ func (s *compactStore[T]) Update(obj any) error { return s.put(obj) }
 
 // Delete implements cache.ReflectorStore.
 func (s *compactStore[T]) Delete(obj any) error {
-	var k string
-	if c, ok := obj.(interface{ key() string }); ok {
+	var k storeKey
+	if c, ok := obj.(interface{ key() storeKey }); ok {
 		k = c.key()
 	} else {
 		m, err := meta.Accessor(obj)
 		if err != nil {
 			return err
 		}
-		k = m.GetName()
-		if m.GetNamespace() != "" {
-			k = m.GetNamespace() + "/" + k
-		}
+		k = keyOf(m.GetNamespace(), m.GetName())
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -166,8 +183,8 @@ func (s *compactStore[T]) Delete(obj any) error {
 
 // Replace implements cache.ReflectorStore: the result of a (re)list.
 func (s *compactStore[T]) Replace(list []any, _ string) error {
-	index := make(map[string]int, len(list))
-	keys := make([]string, 0, len(list))
+	index := make(map[storeKey]int, len(list))
+	keys := make([]storeKey, 0, len(list))
 	items := make([]T, 0, len(list))
 	for i, obj := range list {
 		e, err := s.entry(obj)

@@ -340,3 +340,27 @@ func TestPodNodes(t *testing.T) {
 		t.Errorf("a copy without nodes: %v", podsOnly)
 	}
 }
+
+// TestStoreKey: keys tell namespaces, names and cluster-scoped objects
+// apart, and an object deleted by its API form is found by the key it was
+// added under in its compact form.
+func TestStoreKey(t *testing.T) {
+	seen := map[storeKey]string{}
+	for _, nn := range [][2]string{{"", "a"}, {"a", ""}, {"ns", "a"}, {"ns", "b"}, {"n", "sa"}, {"ns/a", ""}, {"", "ns/a"}} {
+		k := keyOf(nn[0], nn[1])
+		if other, dup := seen[k]; dup {
+			t.Errorf("%q and %q share a key", nn, other)
+		}
+		seen[k] = fmt.Sprint(nn)
+	}
+	s := newCompactStore(func(o runtime.Object) (Pod, error) { return compactPod(o.(*corev1.Pod)), nil })
+	if err := s.Replace([]any{podObj("ns", "a", "n1"), podObj("ns", "b", "n1")}, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(podObj("ns", "a", "n1")); err != nil {
+		t.Fatal(err)
+	}
+	if items, _ := s.view(); len(items) != 1 || items[0].Name != "b" {
+		t.Errorf("after deleting ns/a: %v", names(items))
+	}
+}
