@@ -772,10 +772,21 @@ func (p *Provider) listDaemonSets(ctx context.Context, s *Snapshot) error {
 	})
 }
 
-// trimDaemonSet drops a DaemonSet's managed fields and resourceVersion.
+// trimDaemonSet drops what no check reads of a DaemonSet: managed fields,
+// the resourceVersion, its annotations (the pod template's stay), its
+// selector, update strategy and status, and of its pod template's spec all
+// but what places its pods (node name, node selector, affinity,
+// tolerations, host network).
 func trimDaemonSet(ds *appsv1.DaemonSet) {
 	ds.ManagedFields = nil
 	ds.ResourceVersion = ""
+	ds.Annotations = nil
+	ds.Spec.Selector = nil
+	ds.Spec.UpdateStrategy = appsv1.DaemonSetUpdateStrategy{}
+	ds.Status = appsv1.DaemonSetStatus{}
+	spec := &ds.Spec.Template.Spec
+	*spec = corev1.PodSpec{NodeName: spec.NodeName, NodeSelector: spec.NodeSelector, Affinity: spec.Affinity,
+		Tolerations: spec.Tolerations, HostNetwork: spec.HostNetwork}
 }
 
 func (p *Provider) listDeployments(ctx context.Context, s *Snapshot) error {

@@ -364,3 +364,27 @@ func TestStoreKey(t *testing.T) {
 		t.Errorf("after deleting ns/a: %v", names(items))
 	}
 }
+
+// TestTrimDaemonSet: a trimmed DaemonSet keeps what checks read (names,
+// labels, template annotations, what places its pods) and loses the rest.
+func TestTrimDaemonSet(t *testing.T) {
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "agent", Labels: map[string]string{"addonmanager.kubernetes.io/mode": "Reconcile"},
+			Annotations: map[string]string{corev1.LastAppliedConfigAnnotation: "{...}"}, ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}},
+		Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}}, Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "agent"}, Annotations: map[string]string{"k8s.io/x": "y"}},
+			Spec: corev1.PodSpec{NodeSelector: map[string]string{"a": "b"}, HostNetwork: true, Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+				Affinity:   &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{}},
+				Containers: []corev1.Container{{Name: "agent", Image: "agent:1", Env: []corev1.EnvVar{{Name: "A"}}}}, Volumes: []corev1.Volume{{Name: "v"}}}}},
+		Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 3},
+	}
+	trimDaemonSet(ds)
+	spec := ds.Spec.Template.Spec
+	if spec.NodeSelector["a"] != "b" || !spec.HostNetwork || len(spec.Tolerations) != 1 || spec.Affinity == nil ||
+		ds.Labels["addonmanager.kubernetes.io/mode"] != "Reconcile" || ds.Spec.Template.Annotations["k8s.io/x"] != "y" || ds.Name != "agent" {
+		t.Errorf("what checks read was lost: %+v", ds)
+	}
+	if spec.Containers != nil || spec.Volumes != nil || ds.Annotations != nil || ds.ManagedFields != nil || ds.Spec.Selector != nil || ds.Status.DesiredNumberScheduled != 0 {
+		t.Errorf("the rest was kept: %+v", ds)
+	}
+}
