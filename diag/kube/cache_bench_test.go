@@ -27,8 +27,9 @@ import (
 // whole run without a memo (run), with the live heap the warm cache added;
 // then with the daemon's memo of check results, while the cluster does not
 // change (memo-unchanged), with one pod changed before every run
-// (memo-churn: an annotation a check reads, so every kube
-// check reruns; the wait for the watch to deliver it is not timed) and
+// (memo-churn: an annotation a check reads, so every check that reads
+// pods reruns and the others are reused; the wait for the watch to deliver
+// it is not timed) and
 // with a label no check reads changed before every run (memo-relabel: the
 // cache sees no change, the memo answers). Each reports p50 and p99 of its
 // runs.
