@@ -126,7 +126,7 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = r.runOne(ctx, c, in.readBy(c))
+			results[i] = r.runOne(ctx, c, in.ReadBy(c))
 			if memo && ctx.Err() == nil {
 				r.Memo.store(c.ID, key, results[i])
 			}

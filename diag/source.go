@@ -125,9 +125,10 @@ func NewInputs(bindings ...Binding) *Inputs {
 	return in
 }
 
-// readBy is in as check c sees it: each Parted value with only the parts
-// c reads (Check.Reads); in itself when c names none.
-func (in *Inputs) readBy(c Check) *Inputs {
+// ReadBy is in as check c sees it in a run: each Parted value with only
+// the parts c reads (Check.Reads); in itself when c names none. Tests that
+// call a check's Run directly hand it this, as the runner does.
+func (in *Inputs) ReadBy(c Check) *Inputs {
 	if in == nil || len(c.Reads) == 0 {
 		return in
 	}
