@@ -16,9 +16,25 @@ import (
 // same port when tcp is set), like blackbox_exporter's prober tests.
 func startServer(t *testing.T, tcp bool, h dns.HandlerFunc) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	// The UDP port the kernel picks may be taken for TCP by another
+	// process: pick again (a bounded number of times) until both bind.
+	var pc net.PacketConn
+	var l net.Listener
+	var err error
+	for range 20 {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if !tcp {
+			break
+		}
+		if l, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		_ = pc.Close()
+	}
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("no loopback port free for both UDP and TCP: %v", err)
 	}
 	addr := pc.LocalAddr().String()
 	srv := &dns.Server{PacketConn: pc, Handler: h}
@@ -28,10 +44,6 @@ func startServer(t *testing.T, tcp bool, h dns.HandlerFunc) string {
 	<-started
 	t.Cleanup(func() { _ = srv.Shutdown() })
 	if tcp {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
 		ts := &dns.Server{Listener: l, Handler: h}
 		tstarted := make(chan struct{})
 		ts.NotifyStartedFunc = func() { close(tstarted) }
