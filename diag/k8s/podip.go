@@ -42,16 +42,14 @@ func evalPodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.P
 	if podNodes == nil {
 		podNodes = kube.NodePositions(nodes, pods)
 	}
-	byName := make(map[string]*nodeInfo, len(nodes))
 	byPos := make([]*nodeInfo, len(nodes))
 	for i, n := range nodes {
 		if poll.Stop() {
 			return diag.Stopped(ctx)
 		}
 		byPos[i] = &nodeInfo{node: n, prefixes: kube.PodCIDRs(n), virtual: kube.ClassOf(n) == kube.ClassVirtual}
-		byName[n.Name] = byPos[i]
 	}
-	stray := map[string][]strayPod{}
+	stray := map[*nodeInfo][]strayPod{}
 	checked, noCIDR, unknownNode := 0, 0, 0
 	for i := range pods {
 		if poll.Stop() {
@@ -79,18 +77,18 @@ func evalPodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.P
 		checked++
 		for _, ip := range ips {
 			if !ip.IsValid() || !inAny(ip, ni.prefixes) {
-				stray[p.NodeName] = append(stray[p.NodeName], strayPod{pod: p, ip: ipText(ip)})
+				stray[ni] = append(stray[ni], strayPod{pod: p, ip: ipText(ip)})
 			}
 		}
 	}
-	names := make([]string, 0, len(stray))
-	for name := range stray {
-		names = append(names, name)
+	failing := make([]*nodeInfo, 0, len(stray))
+	for ni := range stray {
+		failing = append(failing, ni)
 	}
-	sort.Strings(names)
+	sort.Slice(failing, func(i, j int) bool { return failing[i].node.Name < failing[j].node.Name })
 	var out []*pb.Result
-	for _, name := range names {
-		ni, sp := byName[name], stray[name]
+	for _, ni := range failing {
+		name, sp := ni.node.Name, stray[ni]
 		if poll.Stop() {
 			return diag.Stopped(ctx)
 		}

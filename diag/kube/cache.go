@@ -408,43 +408,32 @@ func samePolled(a, b *Snapshot) bool {
 	return reflect.DeepEqual(&x, &y)
 }
 
-// generation counts every change the cache has seen: of a store, of a
-// watch's health, of a poll's outcome. It only grows, and never is 0.
-// Read before the parts it describes, it is at most their generation.
-func (c *CachedProvider) generation() uint64 {
-	g := 1 + c.nodes.generation() + c.pods.generation() + c.daemonSets.generation() + c.deployments.generation() +
-		c.namespaces.generation() + c.pvs.generation() + c.events.generation()
+// generations are the cache's generation, which counts every change it
+// has seen (of a store, of a watch's health, of a poll's outcome), and
+// the generations of a snapshot's parts: of each watched list, its
+// store's changes and its watch's health; of the polled parts, one for
+// all (the polls that changed any). Each only grows and is never 0. Read
+// before the parts they describe, they are at most the parts'.
+func (c *CachedProvider) generations() (whole uint64, parts map[string]uint64) {
+	parts = make(map[string]uint64, len(c.units)+len(polledParts)+1)
+	whole = 1
 	for _, u := range c.units {
 		u.mu.Lock()
-		g += u.changes
+		g := u.changes
 		u.mu.Unlock()
+		g += u.store.generation()
+		whole += g
+		parts[u.part] = 1 + g
 	}
-	c.mu.Lock()
-	g += c.polls
-	c.mu.Unlock()
-	return g
-}
-
-// partGenerations are the generations of a snapshot's parts: of each
-// watched list, its store's changes and its watch's health; of the polled
-// parts, one generation for all (the polls that changed any). Each only
-// grows and is never 0; read before the parts, as generation is.
-func (c *CachedProvider) partGenerations() map[string]uint64 {
-	gens := make(map[string]uint64, len(c.units)+len(polledParts)+1)
-	for _, u := range c.units {
-		u.mu.Lock()
-		gens[u.part] = 1 + u.changes
-		u.mu.Unlock()
-		gens[u.part] += u.store.generation()
-	}
-	gens[PartClusterUID] = gens[PartNamespaces]
+	parts[PartClusterUID] = parts[PartNamespaces]
 	c.mu.Lock()
 	polls := c.polls
 	c.mu.Unlock()
+	whole += polls
 	for _, part := range polledParts {
-		gens[part] = 1 + polls
+		parts[part] = 1 + polls
 	}
-	return gens
+	return whole, parts
 }
 
 func (c *CachedProvider) stopping() bool {
@@ -625,7 +614,7 @@ func (c *CachedProvider) Gather(ctx context.Context) (any, error) {
 	if err := c.waitUsable(ctx); err != nil {
 		return nil, fmt.Errorf("kubernetes API %s: %w", server, err)
 	}
-	gen, parts := c.generation(), c.partGenerations()
+	gen, parts := c.generations()
 	c.mu.Lock()
 	s := *c.polled
 	c.mu.Unlock()

@@ -483,14 +483,12 @@ func (p *Provider) listNodes(ctx context.Context, s *Snapshot) error {
 // that change with every heartbeat (resourceVersion, the conditions'
 // heartbeat times).
 func trimNode(n *corev1.Node) {
-	n.ManagedFields = nil
-	n.Annotations = nil
+	trimMeta(&n.ObjectMeta)
 	n.Status.Conditions = slices.DeleteFunc(n.Status.Conditions, func(c corev1.NodeCondition) bool {
 		return c.Type != corev1.NodeReady && c.Type != corev1.NodeNetworkUnavailable
 	})
 	// Nor what changes on every status update without saying anything a
 	// check reads (so that the watch cache sees no change in it).
-	n.ResourceVersion = ""
 	for i := range n.Status.Conditions {
 		n.Status.Conditions[i].LastHeartbeatTime = metav1.Time{}
 	}
@@ -515,6 +513,16 @@ func trimNode(n *corev1.Node) {
 	}
 }
 
+// trimMeta drops what no check reads of a node's, a Deployment's or a
+// DaemonSet's metadata: managed fields, annotations (a pod template's
+// are the template's own) and the resourceVersion, which changes with
+// every write without saying anything a check reads.
+func trimMeta(m *metav1.ObjectMeta) {
+	m.ManagedFields = nil
+	m.Annotations = nil
+	m.ResourceVersion = ""
+}
+
 // trimDeployment drops what no check reads of a Deployment, most of its
 // size: managed fields, the resourceVersion, its annotations (the pod
 // template's stay), its selector, strategy and status, and of its pod
@@ -522,9 +530,7 @@ func trimNode(n *corev1.Node) {
 // args (init containers too). Containers keep their places: a fix names
 // them by index.
 func trimDeployment(d *appsv1.Deployment) {
-	d.ManagedFields = nil
-	d.ResourceVersion = ""
-	d.Annotations = nil
+	trimMeta(&d.ObjectMeta)
 	d.Spec.Selector = nil
 	d.Spec.Strategy = appsv1.DeploymentStrategy{}
 	d.Status = appsv1.DeploymentStatus{}
@@ -778,9 +784,7 @@ func (p *Provider) listDaemonSets(ctx context.Context, s *Snapshot) error {
 // but what places its pods (node name, node selector, affinity,
 // tolerations, host network).
 func trimDaemonSet(ds *appsv1.DaemonSet) {
-	ds.ManagedFields = nil
-	ds.ResourceVersion = ""
-	ds.Annotations = nil
+	trimMeta(&ds.ObjectMeta)
 	ds.Spec.Selector = nil
 	ds.Spec.UpdateStrategy = appsv1.DaemonSetUpdateStrategy{}
 	ds.Status = appsv1.DaemonSetStatus{}
