@@ -22,9 +22,18 @@ type PreEncoded interface {
 }
 
 // codec is the server's "proto" codec: gRPC's own, except that a
-// PreEncoded reply is sent without marshalling it again. Clients see an
-// ordinary message; nothing else changes (requests, health, reflection).
+// PreEncoded reply is sent without marshalling it again, and a reply
+// larger than pooledLimit is marshalled into bytes of its own. Clients see
+// an ordinary message; nothing else changes (requests, health, reflection).
 type codec struct{ std encoding.CodecV2 }
+
+// pooledLimit is the largest reply marshalled into a buffer of gRPC's
+// pool. A pool keeps what it is given until two garbage collections pass
+// without a use: a daemon answering Diagnose every few seconds would keep
+// a few multi-megabyte buffers (a report at 150,000 pods) alive for good,
+// and the garbage collector lets the heap grow in proportion to what is
+// live. gRPC's own tiers end at 1 MiB.
+const pooledLimit = 1 << 20
 
 func newCodec() codec {
 	std := encoding.GetCodecV2(proto.Name)
@@ -40,6 +49,15 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	if p, ok := v.(PreEncoded); ok {
 		// A SliceBuffer is never returned to a pool: the bytes stay ours.
 		return mem.BufferSlice{mem.SliceBuffer(p.PreEncoded())}, nil
+	}
+	if m, ok := v.(protov2.Message); ok {
+		if n := protov2.Size(m); n > pooledLimit {
+			b, err := protov2.MarshalOptions{UseCachedSize: true}.MarshalAppend(make([]byte, 0, n), m)
+			if err != nil {
+				return nil, fmt.Errorf("marshal %T: %w", v, err)
+			}
+			return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+		}
 	}
 	return c.std.Marshal(v)
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,6 +133,23 @@ func TestCodec(t *testing.T) {
 	got, err := c.Marshal(msg)
 	if err != nil || string(got.Materialize()) != string(want.Materialize()) {
 		t.Fatalf("ordinary message: %v", err)
+	}
+	// A reply larger than pooledLimit: the same bytes, in a buffer of its
+	// own that no pool keeps.
+	big := &pb.Report{RunId: "big"}
+	for i := 0; proto.Size(big) <= pooledLimit; i++ {
+		big.Results = append(big.Results, diag.Pass("node-%d: %s", i, strings.Repeat("x", 1000)))
+	}
+	want, err = std.Marshal(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = c.Marshal(big)
+	if err != nil || string(got.Materialize()) != string(want.Materialize()) {
+		t.Fatalf("large message: %v", err)
+	}
+	if _, own := got[0].(mem.SliceBuffer); len(got) != 1 || !own {
+		t.Errorf("a large reply was marshalled into %d buffer(s) of type %T, want one of its own", len(got), got[0])
 	}
 	var back pb.LatestReport
 	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, &back); err != nil || !proto.Equal(&back, msg) {

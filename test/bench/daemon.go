@@ -24,6 +24,7 @@ import (
 type daemonFigures struct {
 	warm         time.Duration // from start to the first answer (the cache synced)
 	rss, peakRSS int64         // KiB: after the calls, and the high-water mark
+	anon, file   int64         // KiB of rss: the process's own memory, and the binary's (and other files') pages
 	p50, p99     time.Duration
 	calls        int
 }
@@ -106,15 +107,15 @@ func measureDaemon(bin, cfgPath string, only []string, calls int) (*daemonFigure
 	f.p50 = lat[len(lat)/2]
 	f.p99 = lat[min(len(lat)-1, (len(lat)*99+99)/100-1)]
 	time.Sleep(2 * time.Second)
-	f.rss, f.peakRSS, err = procRSS(cmd.Process.Pid)
+	f.rss, f.peakRSS, f.anon, f.file, err = procRSS(cmd.Process.Pid)
 	return f, err
 }
 
-// procRSS reads VmRSS and VmHWM (KiB) of a process.
-func procRSS(pid int) (rss, hwm int64, err error) {
+// procRSS reads VmRSS, VmHWM, RssAnon and RssFile (KiB) of a process.
+func procRSS(pid int) (rss, hwm, anon, file int64, err error) {
 	fh, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	defer fh.Close()
 	sc := bufio.NewScanner(fh)
@@ -129,7 +130,11 @@ func procRSS(pid int) (rss, hwm int64, err error) {
 			rss = v
 		case "VmHWM:":
 			hwm = v
+		case "RssAnon:":
+			anon = v
+		case "RssFile:":
+			file = v
 		}
 	}
-	return rss, hwm, sc.Err()
+	return rss, hwm, anon, file, sc.Err()
 }

@@ -192,7 +192,8 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 	if daemon != nil {
 		fmt.Printf("\n%-62s %12s %12s   %s\n", "daemon: vnodediag serve, watch cache warm", "", "RSS", "")
 		fmt.Printf(row, fmt.Sprintf("  synced and answering after %s", daemon.warm.Round(time.Second)), "", mb(daemon.rss),
-			fmt.Sprintf("steady state (target <= 150 MB); peak %s while syncing", mb(daemon.peakRSS)))
+			fmt.Sprintf("steady state (target <= 150 MB): %s its own, %s the binary's pages; peak %s while syncing",
+				mb(daemon.anon), mb(daemon.file), mb(daemon.peakRSS)))
 		fmt.Printf(row, fmt.Sprintf("  Diagnose --only %s from the cache, %d calls", only, daemon.calls),
 			"p50 "+daemon.p50.Round(100*time.Microsecond).String(), "", "p99 "+daemon.p99.Round(100*time.Microsecond).String()+" (target <= 50ms)")
 	}
