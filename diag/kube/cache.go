@@ -141,13 +141,13 @@ func newCached(p *Provider, log *slog.Logger) *CachedProvider {
 		trimNode(n)
 		return n, nil
 	})
-	c.pods = newCompactStore(func(o runtime.Object) (Pod, error) {
+	c.pods = newKeyedStore(func(o runtime.Object) (Pod, error) {
 		pod, ok := o.(*corev1.Pod)
 		if !ok {
 			return Pod{}, fmt.Errorf("watch pods: got %T", o)
 		}
 		return compactPod(pod), nil
-	})
+	}, func(p *Pod) storeKey { return keyOf(p.Namespace, p.Name) })
 	c.daemonSets = newCompactStore(func(o runtime.Object) (*appsv1.DaemonSet, error) {
 		ds, ok := o.(*appsv1.DaemonSet)
 		if !ok {

@@ -26,9 +26,13 @@ import (
 type compactStore[T any] struct {
 	compact func(runtime.Object) (T, error)
 
+	// itemKey, when set, is the key of an item, found from the item
+	// itself; without it the store keeps every item's key beside it (keys).
+	itemKey func(*T) storeKey
+
 	mu    sync.Mutex
 	index map[storeKey]int
-	keys  []storeKey
+	keys  []storeKey // nil with itemKey
 	items []T
 	// shared is set when items was handed out by view.
 	shared bool
@@ -40,6 +44,21 @@ type compactStore[T any] struct {
 
 func newCompactStore[T any](compact func(runtime.Object) (T, error)) *compactStore[T] {
 	return &compactStore[T]{compact: compact, index: map[storeKey]int{}}
+}
+
+// newKeyedStore is a compactStore whose items carry what keys them
+// (itemKey): it keeps no key beside each item, 16 bytes an item (2.4 MB
+// at 150,000 pods).
+func newKeyedStore[T any](compact func(runtime.Object) (T, error), itemKey func(*T) storeKey) *compactStore[T] {
+	return &compactStore[T]{compact: compact, itemKey: itemKey, index: map[storeKey]int{}}
+}
+
+// keyAt is the key of the item at i.
+func (s *compactStore[T]) keyAt(i int) storeKey {
+	if s.itemKey != nil {
+		return s.itemKey(&s.items[i])
+	}
+	return s.keys[i]
 }
 
 // compacted is an object in its compact form with the name that keys it:
@@ -138,7 +157,9 @@ func (s *compactStore[T]) put(obj any) error {
 	s.own()
 	s.changes++
 	s.index[k] = len(s.items)
-	s.keys = append(s.keys, k)
+	if s.itemKey == nil {
+		s.keys = append(s.keys, k)
+	}
 	s.items = append(s.items, e.v)
 	return nil
 }
@@ -171,12 +192,19 @@ func (s *compactStore[T]) Delete(obj any) error {
 	s.changes++
 	last := len(s.items) - 1
 	if i != last {
-		s.items[i], s.keys[i] = s.items[last], s.keys[last]
-		s.index[s.keys[i]] = i
+		moved := s.keyAt(last)
+		s.items[i] = s.items[last]
+		if s.keys != nil {
+			s.keys[i] = moved
+		}
+		s.index[moved] = i
 	}
 	var zero T
 	s.items[last] = zero
-	s.items, s.keys = s.items[:last], s.keys[:last]
+	s.items = s.items[:last]
+	if s.keys != nil {
+		s.keys = s.keys[:last]
+	}
 	delete(s.index, k)
 	return nil
 }
@@ -184,7 +212,10 @@ func (s *compactStore[T]) Delete(obj any) error {
 // Replace implements cache.ReflectorStore: the result of a (re)list.
 func (s *compactStore[T]) Replace(list []any, _ string) error {
 	index := make(map[storeKey]int, len(list))
-	keys := make([]storeKey, 0, len(list))
+	var keys []storeKey
+	if s.itemKey == nil {
+		keys = make([]storeKey, 0, len(list))
+	}
 	items := make([]T, 0, len(list))
 	for i, obj := range list {
 		e, err := s.entry(obj)
@@ -198,7 +229,9 @@ func (s *compactStore[T]) Replace(list []any, _ string) error {
 			continue
 		}
 		index[k] = len(items)
-		keys = append(keys, k)
+		if s.itemKey == nil {
+			keys = append(keys, k)
+		}
 		items = append(items, e.v)
 	}
 	s.mu.Lock()

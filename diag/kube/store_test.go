@@ -28,9 +28,18 @@ func names(ps []Pod) []string {
 }
 
 // TestCompactStoreCopyOnWrite: a view handed to a run never changes, while
-// the store follows adds, updates and deletes, and a relist replaces it.
+// the store follows adds, updates and deletes, and a relist replaces it;
+// alike for a store that keeps keys beside its items and one that finds
+// them from the items (newKeyedStore).
 func TestCompactStoreCopyOnWrite(t *testing.T) {
-	s := newCompactStore(func(o runtime.Object) (Pod, error) { return compactPod(o.(*corev1.Pod)), nil })
+	compact := func(o runtime.Object) (Pod, error) { return compactPod(o.(*corev1.Pod)), nil }
+	t.Run("keys", func(t *testing.T) { testCopyOnWrite(t, newCompactStore(compact)) })
+	t.Run("keyed", func(t *testing.T) {
+		testCopyOnWrite(t, newKeyedStore(compact, func(p *Pod) storeKey { return keyOf(p.Namespace, p.Name) }))
+	})
+}
+
+func testCopyOnWrite(t *testing.T, s *compactStore[Pod]) {
 	if _, ok := s.view(); ok {
 		t.Fatal("synced before the first list")
 	}
