@@ -153,6 +153,11 @@ func (r *Runner) fitReport(rep *pb.Report, lists [][]*pb.Result) {
 		rep.Results = append(rep.Results, res)
 	}
 
+	// Trimming writes the results: those of a memo are shared with it and
+	// with other reports, so the report gets copies of its own first.
+	for i, l := range lists {
+		lists[i] = cloneResults(l)
+	}
 	trimmed := 0
 	for _, l := range lists {
 		for _, res := range l {

@@ -50,6 +50,12 @@ type Parted interface {
 // timeout or an interruption says nothing about the next run. A source
 // value that is neither Generational nor comparable (a slice, a map)
 // makes the checks that read it rerun every time.
+//
+// Reused results are shared, not copied: the memo and every report that
+// reused them hold the same messages (a daemon answering from a warm
+// cache copies nothing). Whoever reads a report of a Runner with a Memo
+// must therefore not modify its results; the runner's own trimming of a
+// report over its budget works on copies.
 type Memo struct {
 	mu      sync.Mutex
 	entries map[string]memoEntry
@@ -146,7 +152,8 @@ func sameKey(a, b []any) bool {
 	return true
 }
 
-// lookup returns a copy of the results stored for check id under key.
+// lookup returns the results stored for check id under key: shared with
+// the memo and every report that reused them, never to be written.
 func (m *Memo) lookup(id string, key []any) ([]*pb.Result, bool) {
 	m.mu.Lock()
 	e, ok := m.entries[id]
@@ -157,12 +164,13 @@ func (m *Memo) lookup(id string, key []any) ([]*pb.Result, bool) {
 	}
 	m.hits++
 	m.mu.Unlock()
-	return cloneResults(e.results), true
+	return e.results, true
 }
 
-// store keeps a copy of results for check id under key, replacing the
-// check's previous entry; results with an ERROR are not kept (and drop
-// the entry).
+// store keeps results for check id under key, replacing the check's
+// previous entry; results with an ERROR are not kept (and drop the
+// entry). The results must be finished (see finish): from here on they
+// are shared and never written.
 func (m *Memo) store(id string, key []any, results []*pb.Result) {
 	for _, r := range results {
 		if r.GetStatus() == pb.Status_ERROR {
@@ -172,7 +180,7 @@ func (m *Memo) store(id string, key []any, results []*pb.Result) {
 			return
 		}
 	}
-	e := memoEntry{key: key, results: cloneResults(results)}
+	e := memoEntry{key: key, results: results}
 	m.mu.Lock()
 	m.entries[id] = e
 	m.mu.Unlock()

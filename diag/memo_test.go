@@ -3,9 +3,12 @@ package diag_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -38,8 +41,9 @@ func withoutDurations(rep *pb.Report) string {
 // TestMemo: a check reruns only when a source it reads changed (a new
 // value, or a new generation of a Generational one); ERROR results and
 // values that cannot be compared are never reused; the report of a run
-// with the memo is that of a run without; a later trim of the report does
-// not reach the memo.
+// with the memo is that of a run without (redacted, valid UTF-8); reused
+// results are shared, not copied; a later trim of the report does not
+// reach the memo.
 func TestMemo(t *testing.T) {
 	facts := &memoFacts{n: 1}
 	gen := &genFacts{gen: 1}
@@ -53,7 +57,9 @@ func TestMemo(t *testing.T) {
 	}
 	checks := []diag.Check{
 		mk(0, "t.facts", factsKey.Name(), func(in *diag.Inputs) []*pb.Result {
-			r := diag.Pass("n=%d", factsKey.Get(in).n)
+			// A credential in a URL and a stray byte: the memo keeps the
+			// result as the report has it (redacted, valid UTF-8).
+			r := diag.Pass("n=%d from https://admin:s3cret@api.example.com/\xff", factsKey.Get(in).n)
 			r.Evidence = []*pb.Evidence{diag.Ev("n", "any", fmt.Sprint(factsKey.Get(in).n))}
 			return []*pb.Result{r}
 		}),
@@ -80,6 +86,7 @@ func TestMemo(t *testing.T) {
 	withMemo := &diag.Runner{Providers: providers, Memo: memo}
 	plain := &diag.Runner{Providers: providers}
 	ctx := context.Background()
+	last := map[string]*pb.Result{}
 	want := func(step string, counts [4]int32) {
 		t.Helper()
 		before := [4]int32{}
@@ -95,9 +102,17 @@ func TestMemo(t *testing.T) {
 		if b := plain.Run(ctx, checks); withoutDurations(a) != withoutDurations(b) {
 			t.Errorf("%s: reports differ:\n%s\nagainst\n%s", step, withoutDurations(a), withoutDurations(b))
 		}
-		// What a caller does to a report must not reach the memo.
 		for _, r := range a.Results {
-			r.Summary, r.Evidence = "changed by the caller", nil
+			if strings.Contains(r.Summary, "s3cret") || !utf8.ValidString(r.Summary) {
+				t.Errorf("%s: a secret or invalid UTF-8 in the report: %q", step, r.Summary)
+			}
+		}
+		// Reused results are the memo's own messages, shared, not copies.
+		for _, r := range a.Results {
+			if prev, ok := last[r.CheckId]; ok && counts[slices.IndexFunc(checks, func(c diag.Check) bool { return c.ID == r.CheckId })] == 0 && prev != r {
+				t.Errorf("%s: %s was reused as a copy", step, r.CheckId)
+			}
+			last[r.CheckId] = r
 		}
 	}
 	want("first", [4]int32{1, 1, 1, 1})
@@ -114,16 +129,20 @@ func TestMemo(t *testing.T) {
 		t.Errorf("memo holds %d entries for %d checks", memo.Len(), len(checks))
 	}
 
-	// A report over its budget is trimmed in place; the memo keeps the
-	// whole results.
-	tight := &diag.Runner{Providers: providers, Memo: diag.NewMemo(), MaxReportBytes: 1}
-	// (The trim note quotes the report's size, which the durations' varints
-	// move by a byte: it is left out.)
-	first := tight.Run(ctx, checks[:1])
-	second := tight.Run(ctx, checks[:1])
-	first.Results, second.Results = first.Results[:1], second.Results[:1]
-	if withoutDurations(first) != withoutDurations(second) {
-		t.Errorf("trimmed reports differ:\n%s\nagainst\n%s", withoutDurations(first), withoutDurations(second))
+	// A report over its budget is trimmed; the memo keeps the whole
+	// results: a later run that fits shows them whole.
+	big := mk(1, "t.big", factsKey.Name(), func(*diag.Inputs) []*pb.Result {
+		r := diag.Pass("big")
+		r.Evidence = []*pb.Evidence{diag.Ev("bulk", "", strings.Repeat("x", 16<<10))}
+		return []*pb.Result{r}
+	})
+	tight := &diag.Runner{Providers: providers, Memo: diag.NewMemo(), MaxReportBytes: 8 << 10}
+	if rep := tight.Run(ctx, []diag.Check{checks[0], big}); rep.Results[0].Evidence != nil {
+		t.Fatalf("the report was not trimmed: %v", rep.Results[0])
+	}
+	got := tight.Run(ctx, checks[:1])
+	if want := (&diag.Runner{Providers: providers, MaxReportBytes: 8 << 10}).Run(ctx, checks[:1]); withoutDurations(got) != withoutDurations(want) {
+		t.Errorf("a trim reached the memo:\n%s\nwant\n%s", withoutDurations(got), withoutDurations(want))
 	}
 }
 
@@ -195,5 +214,47 @@ func TestMemoParts(t *testing.T) {
 	}
 	if runs["t.a"] != 1 || runs["t.b"] != 2 || runs["t.whole"] != 2 || runs["t.unknown"] != 2 {
 		t.Errorf("after b changed, runs %v; want t.a reused, the others rerun", runs)
+	}
+}
+
+// TestMemoShared: runs that share a memo's results, at once, read them as
+// a daemon's callers do (fix UTF-8, marshal) while other runs replace
+// them; under the race detector, a write to a shared result fails this.
+func TestMemoShared(t *testing.T) {
+	var n atomic.Int32
+	checks := []diag.Check{
+		{ID: "t.stable", Needs: []diag.SourceName{genKey.Name()}, Run: func(context.Context, *diag.Inputs) []*pb.Result {
+			r := diag.Pass("from https://admin:s3cret@api.example.com/\xff")
+			r.Evidence = []*pb.Evidence{diag.Ev("url", "", "https://u:p@h/\xfe")}
+			return []*pb.Result{r}
+		}},
+		{ID: "t.changing", Needs: []diag.SourceName{factsKey.Name()}, Run: func(context.Context, *diag.Inputs) []*pb.Result {
+			return []*pb.Result{diag.Pass("run %d", n.Add(1))}
+		}},
+	}
+	providers := []diag.Provider{
+		genKey.Provide(func(context.Context) (*genFacts, error) { return &genFacts{gen: 1}, nil }),
+		factsKey.Provide(func(context.Context) (*memoFacts, error) { return &memoFacts{}, nil }),
+	}
+	r := &diag.Runner{Providers: providers, Memo: diag.NewMemo()}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				rep := r.Run(ctx, checks)
+				diag.ValidUTF8(rep)
+				if _, err := proto.Marshal(rep); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if hits, _ := r.Memo.Stats(); hits == 0 {
+		t.Error("no run reused a result")
 	}
 }

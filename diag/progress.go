@@ -74,11 +74,7 @@ func reportCheckDone(ctx context.Context, c Check, out []*pb.Result) {
 	cp := make([]*pb.Result, len(out))
 	for i, res := range out {
 		cp[i] = proto.Clone(res).(*pb.Result)
-		cp[i].CheckId = c.ID
-		if cp[i].Reference == "" {
-			cp[i].Reference = c.Reference
-		}
-		redactResult(cp[i])
 	}
+	finish(c, cp)
 	ReportProgress(ctx, Progress{Kind: CheckDone, Check: c.ID, Results: cp})
 }

@@ -40,14 +40,11 @@ func RedactURL(s string) string {
 	return s[strings.LastIndex(s, "@")+1:]
 }
 
-// redactReport strips URL userinfo from every text of the report, so that no
-// source and no check can leak a credential embedded in a URL.
-func redactReport(rep *pb.Report, lists [][]*pb.Result) {
-	for _, l := range lists {
-		for _, r := range l {
-			redactResult(r)
-		}
-	}
+// redactReport strips URL userinfo from the texts of the report's sources
+// and cluster identity, and redactResult from those of a result (the
+// runner's finish), so that no source and no check can leak a credential
+// embedded in a URL.
+func redactReport(rep *pb.Report) {
 	for _, s := range rep.Sources {
 		s.Message = RedactURLs(s.Message)
 	}

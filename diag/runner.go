@@ -65,6 +65,7 @@ type Runner struct {
 	// Memo, when set, keeps each check's results and reuses them in a
 	// later run when the sources the check reads did not change (see
 	// Memo). The daemon sets one; a one-shot run has nothing to reuse.
+	// With a Memo, a report's results are shared: read them, never write.
 	Memo *Memo
 
 	mu        sync.Mutex
@@ -101,6 +102,10 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 	in := inputsOf(g)
 
 	results := make([][]*pb.Result, len(checks))
+	// reused marks the checks whose results came from the memo: they were
+	// finished when stored and are shared, never written again.
+	reused := make([]bool, len(checks))
+	memoKeys := make([][]any, len(checks))
 	var wg sync.WaitGroup
 	for i, c := range checks {
 		if ctx.Err() != nil {
@@ -112,24 +117,20 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 			reportCheckDone(ctx, c, results[i])
 			continue
 		}
-		var key []any
-		memo := false
 		if r.Memo != nil {
-			if key, memo = memoKey(c, g); memo {
-				if res, ok := r.Memo.lookup(c.ID, key); ok {
-					results[i] = res
+			if key, ok := memoKey(c, g); ok {
+				if res, hit := r.Memo.lookup(c.ID, key); hit {
+					results[i], reused[i] = res, true
 					reportCheckDone(ctx, c, results[i])
 					continue
 				}
+				memoKeys[i] = key
 			}
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			results[i] = r.runOne(ctx, c, in.ReadBy(c))
-			if memo && ctx.Err() == nil {
-				r.Memo.store(c.ID, key, results[i])
-			}
 			reportCheckDone(ctx, c, results[i])
 		}()
 	}
@@ -142,10 +143,10 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 	sort.SliceStable(order, func(a, b int) bool { return checks[order[a]].ID < checks[order[b]].ID })
 	lists := make([][]*pb.Result, 0, len(checks))
 	for _, i := range order {
-		for _, res := range results[i] {
-			res.CheckId = checks[i].ID
-			if res.Reference == "" {
-				res.Reference = checks[i].Reference
+		if !reused[i] {
+			finish(checks[i], results[i])
+			if memoKeys[i] != nil && ctx.Err() == nil {
+				r.Memo.store(checks[i].ID, memoKeys[i], results[i])
 			}
 		}
 		lists = append(lists, results[i])
@@ -153,11 +154,25 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 	if r.Identify != nil {
 		rep.Cluster = r.Identify(in)
 	}
-	redactReport(rep, lists)
+	redactReport(rep)
 	r.fitReport(rep, lists)
 	rep.Summary = Summarize(rep.Results)
 	rep.EndTime = timestamppb.Now()
 	return rep
+}
+
+// finish makes results what a report holds: each names its check and
+// reference, has secrets in URLs redacted and only valid UTF-8. A memo
+// stores them finished: reused, they are shared and never written again.
+func finish(c Check, results []*pb.Result) {
+	for _, res := range results {
+		res.CheckId = c.ID
+		if res.Reference == "" {
+			res.Reference = c.Reference
+		}
+		redactResult(res)
+		ValidUTF8(res)
+	}
 }
 
 func (r *Runner) init() {

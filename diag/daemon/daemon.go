@@ -22,7 +22,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vnodediag/vnodediag/diag"
-	"github.com/vnodediag/vnodediag/diag/render"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -478,7 +477,7 @@ func (d *Daemon) RunNow() {
 
 func (d *Daemon) record(rep *pb.Report, dur time.Duration) {
 	// Protobuf strings must be UTF-8, or the report cannot be sent.
-	render.ValidUTF8(rep)
+	diag.ValidUTF8(rep)
 	now := time.Now()
 	d.mu.Lock()
 	cfg := d.gen.cfg

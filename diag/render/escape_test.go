@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"sigs.k8s.io/yaml"
 
+	"github.com/vnodediag/vnodediag/diag"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -147,7 +148,7 @@ func TestJUnitEscapesAndStaysXML(t *testing.T) {
 // control character reaches the output either.
 func TestJSONAndYAMLExact(t *testing.T) {
 	want := attacked()
-	ValidUTF8(want) // protobuf strings are UTF-8; the stray byte becomes U+FFFD
+	diag.ValidUTF8(want) // protobuf strings are UTF-8; the stray byte becomes U+FFFD
 	for _, format := range []string{"json", "yaml"} {
 		var b bytes.Buffer
 		if err := Write(&b, format, attacked(), Options{}); err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fatih/color"
 	"github.com/jstemmer/go-junit-report/v2/junit"
+	"github.com/vnodediag/vnodediag/diag"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -36,7 +37,7 @@ type Options struct {
 // table and JUnit show such bytes escaped.
 func Write(w io.Writer, format string, rep *pb.Report, opt Options) error {
 	if format == "json" || format == "yaml" {
-		ValidUTF8(rep)
+		diag.ValidUTF8(rep)
 	}
 	switch format {
 	case "table", "":

@@ -11,7 +11,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vnodediag/vnodediag/diag"
-	"github.com/vnodediag/vnodediag/diag/render"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -184,7 +183,7 @@ func (s *Service) DiagnoseStream(req *pb.DiagnoseRequest, stream grpc.ServerStre
 			if err := flush(); err != nil {
 				return err
 			}
-			render.ValidUTF8(o.rep)
+			diag.ValidUTF8(o.rep)
 			sm := o.rep.GetSummary()
 			s.log().Info("diagnose stream", "run", o.rep.GetRunId(), "checks", len(sel), "fresh", req.GetFresh(), "pass", sm.GetPass(),
 				"warn", sm.GetWarn(), "fail", sm.GetFail(), "error", sm.GetError(), "skip", sm.GetSkip(), "duration", time.Since(start))
