@@ -495,22 +495,64 @@ func trimNode(n *corev1.Node) {
 	n.Status.Images = nil
 	n.Status.VolumesAttached = nil
 	n.Status.VolumesInUse = nil
-	n.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: n.Status.NodeInfo.KubeletVersion}
+	n.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: intern(n.Status.NodeInfo.KubeletVersion)}
+	// Most of a node's labels and its conditions' texts are those of the
+	// other nodes (os, arch, zone, instance type; "KubeletReady"): one
+	// copy for all.
+	if len(n.Labels) > 0 {
+		nl := make(map[string]string, len(n.Labels))
+		for k, v := range n.Labels {
+			nl[intern(k)] = intern(v)
+		}
+		n.Labels = nl
+	}
+	for i := range n.Status.Conditions {
+		c := &n.Status.Conditions[i]
+		c.Type, c.Status, c.Reason, c.Message = corev1.NodeConditionType(intern(string(c.Type))), corev1.ConditionStatus(intern(string(c.Status))), intern(c.Reason), intern(c.Message)
+	}
 	n.Status.Config = nil
 	n.Status.RuntimeHandlers = nil
 	n.Status.Features = nil
 	// Max pods is allocatable's, else capacity's: keep the one that has
-	// it, in place (a new map, however small, costs more than the old).
+	// it, as a list of that one resource that every node with the same
+	// max pods shares (a map of one entry still costs hundreds of bytes:
+	// 3 MB at 5,000 nodes).
 	if _, ok := n.Status.Allocatable[corev1.ResourcePods]; ok {
 		n.Status.Capacity = nil
 	}
-	for _, rl := range []corev1.ResourceList{n.Status.Allocatable, n.Status.Capacity} {
-		for name := range rl {
-			if name != corev1.ResourcePods {
-				delete(rl, name)
-			}
-		}
+	n.Status.Allocatable = maxPodsList(n.Status.Allocatable)
+	n.Status.Capacity = maxPodsList(n.Status.Capacity)
+}
+
+// maxPods holds the shared lists of maxPodsList, by max pods: a few
+// values in a cluster, and never more than maxPodsShared of them.
+var maxPods = struct {
+	sync.Mutex
+	lists map[string]corev1.ResourceList
+}{lists: map[string]corev1.ResourceList{}}
+
+const maxPodsShared = 64
+
+// maxPodsList is rl's pods alone, as a list shared with every other node
+// of the same max pods (read only, as all of a snapshot is); nil when rl
+// has none. Past maxPodsShared distinct values a node gets a list of its
+// own.
+func maxPodsList(rl corev1.ResourceList) corev1.ResourceList {
+	q, ok := rl[corev1.ResourcePods]
+	if !ok {
+		return nil
 	}
+	key := q.String()
+	maxPods.Lock()
+	defer maxPods.Unlock()
+	if shared, ok := maxPods.lists[key]; ok {
+		return shared
+	}
+	own := corev1.ResourceList{corev1.ResourcePods: q}
+	if len(maxPods.lists) < maxPodsShared {
+		maxPods.lists[key] = own
+	}
+	return own
 }
 
 // trimMeta drops what no check reads of a node's, a Deployment's or a

@@ -145,6 +145,20 @@ func TestTrimNode(t *testing.T) {
 	if len(old.Status.Capacity) != 1 || old.Status.Capacity.Pods().Value() != 110 {
 		t.Errorf("capacity without allocatable pods: %+v", old.Status.Capacity)
 	}
+	// Nodes of the same max pods share one list; past maxPodsShared
+	// distinct values each still gets its own value.
+	same := &corev1.Node{Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("100"), corev1.ResourceCPU: resource.MustParse("2")}}}
+	trimNode(same)
+	if reflect.ValueOf(same.Status.Allocatable).UnsafePointer() != reflect.ValueOf(st.Allocatable).UnsafePointer() {
+		t.Error("two nodes of max pods 100 hold a list each")
+	}
+	for i := range 2 * maxPodsShared {
+		v := &corev1.Node{Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourcePods: *resource.NewQuantity(int64(1000+i), resource.DecimalSI)}}}
+		trimNode(v)
+		if got := v.Status.Allocatable.Pods().Value(); got != int64(1000+i) || len(v.Status.Allocatable) != 1 {
+			t.Fatalf("max pods %d became %d (%v)", 1000+i, got, v.Status.Allocatable)
+		}
+	}
 	if n.Labels["a"] != "b" || n.Spec.PodCIDR == "" || n.Spec.ProviderID == "" || len(n.Spec.Taints) != 1 ||
 		len(st.Addresses) != 1 || len(st.Conditions) != 2 || st.Conditions[0].Type != corev1.NodeReady || st.Conditions[1].Type != corev1.NodeNetworkUnavailable ||
 		st.DaemonEndpoints.KubeletEndpoint.Port != 10250 || n.Annotations != nil {
