@@ -88,7 +88,8 @@ type gathered struct {
 // Run gathers the sources the checks need and runs them. It never fails:
 // every problem becomes a result. It returns soon after ctx ends: results of
 // checks that finished are kept, checks still running or not started become
-// ERROR "interrupted: <cause>".
+// ERROR "interrupted: <cause>". The report's strings are valid UTF-8 (as
+// protobuf wants them) and carry no credential of a URL.
 func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 	r.init()
 	start := time.Now()
@@ -155,6 +156,12 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 		rep.Cluster = r.Identify(in)
 	}
 	redactReport(rep)
+	for _, st := range rep.Sources {
+		ValidUTF8(st)
+	}
+	if rep.Cluster != nil {
+		ValidUTF8(rep.Cluster)
+	}
 	r.fitReport(rep, lists)
 	rep.Summary = Summarize(rep.Results)
 	rep.EndTime = timestamppb.Now()
@@ -171,7 +178,7 @@ func finish(c Check, results []*pb.Result) {
 			res.Reference = c.Reference
 		}
 		redactResult(res)
-		ValidUTF8(res)
+		validResult(res)
 	}
 }
 

@@ -477,7 +477,7 @@ func (d *Daemon) RunNow() {
 
 func (d *Daemon) record(rep *pb.Report, dur time.Duration) {
 	// Protobuf strings must be UTF-8, or the report cannot be sent.
-	diag.ValidUTF8(rep)
+	diag.ValidReport(rep)
 	now := time.Now()
 	d.mu.Lock()
 	cfg := d.gen.cfg

@@ -96,7 +96,7 @@ func (s *Service) Diagnose(ctx context.Context, req *pb.DiagnoseRequest) (*pb.Re
 		return nil, err
 	}
 	// Protobuf strings must be UTF-8, or the reply cannot be marshalled.
-	diag.ValidUTF8(rep)
+	diag.ValidReport(rep)
 	sm := rep.GetSummary()
 	s.log().Info("diagnose", "run", rep.GetRunId(), "checks", len(sel), "pass", sm.GetPass(), "warn", sm.GetWarn(),
 		"fail", sm.GetFail(), "error", sm.GetError(), "skip", sm.GetSkip(), "duration", time.Since(start))

@@ -183,7 +183,7 @@ func (s *Service) DiagnoseStream(req *pb.DiagnoseRequest, stream grpc.ServerStre
 			if err := flush(); err != nil {
 				return err
 			}
-			diag.ValidUTF8(o.rep)
+			diag.ValidReport(o.rep)
 			sm := o.rep.GetSummary()
 			s.log().Info("diagnose stream", "run", o.rep.GetRunId(), "checks", len(sel), "fresh", req.GetFresh(), "pass", sm.GetPass(),
 				"warn", sm.GetWarn(), "fail", sm.GetFail(), "error", sm.GetError(), "skip", sm.GetSkip(), "duration", time.Since(start))
