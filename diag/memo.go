@@ -19,6 +19,16 @@ type Generational interface {
 	Generation() uint64
 }
 
+// Releaser is a source value that shares memory with a longer-lived
+// store (a watch cache's snapshot): the runner calls Release once nothing
+// of its run reads the value any more, checks it abandoned included, so
+// the store may write that memory in place again. A run with a Gather
+// still stuck past its deadline releases nothing: the store then copies,
+// as for a value never released.
+type Releaser interface {
+	Release()
+}
+
 // Parted is a Generational source value made of parts that change apart
 // (a watch cache's snapshot: nodes, pods, DaemonSets, ...). A check that
 // names the parts it reads (Check.Reads) is given the value with those

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
@@ -257,4 +258,56 @@ func TestMemoShared(t *testing.T) {
 	if hits, _ := r.Memo.Stats(); hits == 0 {
 		t.Error("no run reused a result")
 	}
+}
+
+// releasable is a source value that counts its releases.
+type releasable struct{ released atomic.Int32 }
+
+func (r *releasable) Release() { r.released.Add(1) }
+
+// TestRunReleases: a run releases its Releaser values once nothing of it
+// reads them: at its end, or, when it abandoned a check that ignored its
+// deadline, when that check returns; never while a Gather is stuck.
+func TestRunReleases(t *testing.T) {
+	relKey := diag.NewKey[*releasable]("rel")
+	v := &releasable{}
+	released := func(want int32, within time.Duration) {
+		t.Helper()
+		for deadline := time.Now().Add(within); v.released.Load() != want; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("released %d times, want %d", v.released.Load(), want)
+			}
+		}
+	}
+	check := func(id string, run func()) diag.Check {
+		return diag.Check{ID: id, Needs: []diag.SourceName{relKey.Name()}, Run: func(context.Context, *diag.Inputs) []*pb.Result {
+			run()
+			return []*pb.Result{diag.Pass("ok")}
+		}}
+	}
+	r := &diag.Runner{Providers: []diag.Provider{relKey.Provide(func(context.Context) (*releasable, error) { return v, nil })},
+		CheckTimeout: 50 * time.Millisecond}
+	ctx := context.Background()
+	r.Run(ctx, []diag.Check{check("t.quick", func() {})})
+	released(1, 0)
+
+	block := make(chan struct{})
+	rep := r.Run(ctx, []diag.Check{check("t.stuck", func() { <-block })})
+	if rep.Results[0].Status != pb.Status_ERROR {
+		t.Fatalf("the stuck check was not abandoned: %v", rep.Results[0])
+	}
+	time.Sleep(50 * time.Millisecond)
+	released(1, 0) // the abandoned check still reads it
+	close(block)
+	released(2, 5*time.Second)
+
+	// A Gather stuck past its deadline may hold what it was given.
+	stuck := make(chan struct{})
+	defer close(stuck)
+	slowKey := diag.NewKey[int]("slow")
+	r2 := &diag.Runner{Providers: []diag.Provider{relKey.Provide(func(context.Context) (*releasable, error) { return v, nil }),
+		slowKey.Provide(func(context.Context) (int, error) { <-stuck; return 0, nil })}, SourceTimeout: 20 * time.Millisecond}
+	r2.Run(ctx, []diag.Check{check("t.quick", func() {}), {ID: "t.slow", Needs: []diag.SourceName{slowKey.Name()},
+		Run: func(context.Context, *diag.Inputs) []*pb.Result { return nil }}})
+	released(2, 0)
 }

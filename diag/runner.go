@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
@@ -102,6 +103,8 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 	sort.Slice(rep.Sources, func(i, j int) bool { return rep.Sources[i].Name < rep.Sources[j].Name })
 	in := inputsOf(g)
 
+	refs := &runRefs{release: func() { r.release(g) }}
+	refs.hold()
 	results := make([][]*pb.Result, len(checks))
 	// reused marks the checks whose results came from the memo: they were
 	// finished when stored and are shared, never written again.
@@ -131,7 +134,7 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = r.runOne(ctx, c, in.ReadBy(c))
+			results[i] = r.runOne(ctx, c, in.ReadBy(c), refs)
 			reportCheckDone(ctx, c, results[i])
 		}()
 	}
@@ -165,7 +168,42 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 	r.fitReport(rep, lists)
 	rep.Summary = Summarize(rep.Results)
 	rep.EndTime = timestamppb.Now()
+	refs.drop()
 	return rep
+}
+
+// runRefs counts what still reads a run's gathered values: the run itself
+// and every check goroutine it started, abandoned or not. The last to let
+// go releases them (see Releaser).
+type runRefs struct {
+	n       atomic.Int32
+	release func()
+}
+
+func (u *runRefs) hold() { u.n.Add(1) }
+
+func (u *runRefs) drop() {
+	if u.n.Add(-1) == 0 {
+		u.release()
+	}
+}
+
+// release releases the gathered values that are Releasers, unless a
+// Gather of this Runner is still stuck past its deadline: it may hold a
+// value another source gave it (the kube snapshot a dependent source
+// reads).
+func (r *Runner) release(g map[SourceName]*gathered) {
+	r.mu.Lock()
+	stuck := len(r.stuck) > 0
+	r.mu.Unlock()
+	if stuck {
+		return
+	}
+	for _, s := range g {
+		if rel, ok := s.value.(Releaser); ok && s.err == nil {
+			rel.Release()
+		}
+	}
 }
 
 // finish makes results what a report holds: each names its check and
@@ -499,7 +537,7 @@ func (r *Runner) setAbandoned(id string, delta int) {
 
 // runOne runs one check under its deadline and turns a panic, a timeout,
 // an interruption or a malformed answer into ERROR results.
-func (r *Runner) runOne(ctx context.Context, c Check, in *Inputs) []*pb.Result {
+func (r *Runner) runOne(ctx context.Context, c Check, in *Inputs, refs *runRefs) []*pb.Result {
 	start := time.Now()
 	release, problem := r.acquire(ctx)
 	if problem != nil {
@@ -515,7 +553,9 @@ func (r *Runner) runOne(ctx context.Context, c Check, in *Inputs) []*pb.Result {
 	done := make(chan []*pb.Result, 1) // buffered: an abandoned check still ends
 	var mu sync.Mutex
 	finished, abandoned := false, false
+	refs.hold()
 	go func() {
+		defer refs.drop() // last: the check no longer reads its inputs
 		defer func() {
 			mu.Lock()
 			finished = true

@@ -622,14 +622,20 @@ func (c *CachedProvider) Gather(ctx context.Context) (any, error) {
 	s.Server, s.Context, s.Namespace, s.API = server, c.p.context, c.p.set.namespace, c.p.client
 	s.ServiceCIDRs = s.ServiceCIDRs[:len(s.ServiceCIDRs):len(s.ServiceCIDRs)]
 	s.PartErrors = maps.Clone(s.PartErrors)
-	s.Nodes, _ = c.nodes.view()
-	s.Pods, _ = c.pods.view()
+	var views [6]func()
+	s.Nodes, views[0], _ = c.nodes.view()
+	s.Pods, views[1], _ = c.pods.view()
 	s.detail, s.podNodes = &once[[]Pod]{}, &once[[]int32]{}
-	s.DaemonSets, _ = c.daemonSets.view()
-	s.Deployments, _ = c.deployments.view()
-	s.PersistentVolumes, _ = c.pvs.view()
-	s.PodEvents, _ = c.events.view()
-	nss, _ := c.namespaces.view()
+	s.DaemonSets, views[2], _ = c.daemonSets.view()
+	s.Deployments, views[3], _ = c.deployments.view()
+	s.PersistentVolumes, views[4], _ = c.pvs.view()
+	s.PodEvents, views[5], _ = c.events.view()
+	s.release = sync.OnceFunc(func() {
+		for _, release := range views {
+			release()
+		}
+	})
+	nss, releaseNS, _ := c.namespaces.view()
 	s.NamespaceLabels = make(map[string]map[string]string, len(nss))
 	for _, ns := range nss {
 		s.NamespaceLabels[ns.name] = ns.labels
@@ -637,6 +643,7 @@ func (c *CachedProvider) Gather(ctx context.Context) (any, error) {
 			s.ClusterUID = ns.uid
 		}
 	}
+	releaseNS() // read here alone
 	for _, u := range c.units {
 		if u.core {
 			continue

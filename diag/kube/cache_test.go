@@ -28,7 +28,14 @@ func snapshotOf(t *testing.T, ctx context.Context, p diag.Provider) (*kube.Snaps
 	t.Helper()
 	var s *kube.Snapshot
 	look := diag.Check{ID: "test.snapshot", Needs: diag.Needs(kube.Source), Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
-		s = kube.Source.Get(in)
+		// The run releases its snapshot when it ends (the cache may then
+		// change its arrays in place): what is read after is copied now.
+		got := kube.Source.Get(in)
+		s = &kube.Snapshot{Nodes: slices.Clone(got.Nodes), Pods: slices.Clone(got.Pods), DaemonSets: slices.Clone(got.DaemonSets),
+			Deployments: slices.Clone(got.Deployments), PersistentVolumes: slices.Clone(got.PersistentVolumes), PodEvents: slices.Clone(got.PodEvents),
+			Namespace: got.Namespace, Version: got.Version, ClusterUID: got.ClusterUID, ServiceCIDRs: got.ServiceCIDRs, CoreDNS: got.CoreDNS,
+			MetricsAPIService: got.MetricsAPIService, NamespaceLabels: got.NamespaceLabels, ECIProfile: got.ECIProfile, CNIConfigs: got.CNIConfigs,
+			KubeProxyConfigs: got.KubeProxyConfigs, PartErrors: got.PartErrors}
 		return []*pb.Result{diag.Pass("read")}
 	}}
 	r := &diag.Runner{Providers: []diag.Provider{p}}

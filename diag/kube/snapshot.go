@@ -71,6 +71,10 @@ type Snapshot struct {
 	// succeeded; checks that need a failed part report ERROR for it.
 	PartErrors map[string]error
 
+	// release lets the watch cache write the arrays the snapshot shares
+	// with it again (see Release); nil for a one-shot gather's snapshot
+	// and for the copies Only makes.
+	release func()
 	// generation is the watch cache's generation the snapshot was read
 	// at; 0 for a snapshot of a one-shot gather.
 	generation uint64
@@ -142,6 +146,16 @@ func (s *Snapshot) PodsWithDetail() []Pod {
 		}
 		return out
 	})
+}
+
+// Release implements diag.Releaser: the run that gathered s has ended
+// and nothing reads s (nor a copy Only made) any more, so the watch cache
+// may change what s shares with it in place instead of copying it. A
+// snapshot never released only costs the cache a copy at its next change.
+func (s *Snapshot) Release() {
+	if s.release != nil {
+		s.release()
+	}
 }
 
 // Generation implements diag.Generational: two snapshots of one watch

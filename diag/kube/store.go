@@ -17,9 +17,13 @@ import (
 // every object only in the compact form T the checks read, in one slice
 // that a snapshot can share.
 //
-// The slice handed to a snapshot is never written again: the next change
-// copies it first (copy on write), so a run reads a consistent view while
-// the watch goes on, and a cluster that does not change costs no copy.
+// The slice handed to a snapshot is not written while the snapshot may be
+// read: the next change copies it first (copy on write), so a run reads a
+// consistent view while the watch goes on, and a cluster that does not
+// change costs no copy. A view that is released (its run ended) no longer
+// counts: a change after every view was released writes in place, so a
+// daemon whose runs end before the next change copies nothing (at 150,000
+// pods a copy is 18 MB of garbage).
 // The order of the items is not the server's: a deletion moves the last
 // item into the hole. An update whose compact form equals the item's is
 // no change: the compact form is all checks read.
@@ -34,8 +38,11 @@ type compactStore[T any] struct {
 	index map[storeKey]int
 	keys  []storeKey // nil with itemKey
 	items []T
-	// shared is set when items was handed out by view.
-	shared bool
+	// readers counts the views of items not yet released; epoch names
+	// the array items is, so that releasing a view of an older array
+	// (copied since) counts nothing.
+	readers int
+	epoch   uint64
 	// replaced counts Replace calls: the initial list and every relist.
 	replaced uint64
 	// changes counts every change of the items (a Replace is one).
@@ -126,11 +133,12 @@ func (s *compactStore[T]) Transformer() cache.TransformFunc {
 	return func(obj any) (any, error) { return s.entry(obj) }
 }
 
-// own makes items writable: after view handed it out, a copy.
+// own makes items writable: while a view of it is out, a copy.
 func (s *compactStore[T]) own() {
-	if s.shared {
+	if s.readers > 0 {
 		s.items = slices.Clone(s.items)
-		s.shared = false
+		s.readers = 0
+		s.epoch++
 	}
 }
 
@@ -236,7 +244,8 @@ func (s *compactStore[T]) Replace(list []any, _ string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.index, s.keys, s.items, s.shared = index, keys, items, false
+	s.index, s.keys, s.items, s.readers = index, keys, items, 0
+	s.epoch++
 	s.replaced++
 	s.changes++
 	return nil
@@ -245,13 +254,22 @@ func (s *compactStore[T]) Replace(list []any, _ string) error {
 // Resync implements cache.ReflectorStore; there is nothing to resync.
 func (s *compactStore[T]) Resync() error { return nil }
 
-// view returns the items as they are now, never written again; ok is false
-// before the first list.
-func (s *compactStore[T]) view() (items []T, ok bool) {
+// view returns the items as they are now, not written again until
+// release is called (once; a view never released is never written); ok is
+// false before the first list.
+func (s *compactStore[T]) view() (items []T, release func(), ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.shared = true
-	return s.items[:len(s.items):len(s.items)], s.replaced > 0
+	s.readers++
+	epoch := s.epoch
+	release = func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.epoch == epoch {
+			s.readers--
+		}
+	}
+	return s.items[:len(s.items):len(s.items)], release, s.replaced > 0
 }
 
 // generation counts the changes of the items so far.

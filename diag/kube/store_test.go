@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"unsafe"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -27,8 +28,10 @@ func names(ps []Pod) []string {
 	return out
 }
 
-// TestCompactStoreCopyOnWrite: a view handed to a run never changes, while
-// the store follows adds, updates and deletes, and a relist replaces it;
+// TestCompactStoreCopyOnWrite: a view handed to a run never changes until
+// it is released, while the store follows adds, updates and deletes, and a
+// relist replaces it; once every view is released, changes are made in
+// place;
 // alike for a store that keeps keys beside its items and one that finds
 // them from the items (newKeyedStore).
 func TestCompactStoreCopyOnWrite(t *testing.T) {
@@ -40,7 +43,7 @@ func TestCompactStoreCopyOnWrite(t *testing.T) {
 }
 
 func testCopyOnWrite(t *testing.T, s *compactStore[Pod]) {
-	if _, ok := s.view(); ok {
+	if _, _, ok := s.view(); ok {
 		t.Fatal("synced before the first list")
 	}
 	// The reflector's streaming list hands over objects it compacted with
@@ -50,7 +53,7 @@ func testCopyOnWrite(t *testing.T, s *compactStore[Pod]) {
 	if err := s.Replace([]any{a, podObj("ns", "b", "n1"), podObj("ns", "c", "n2")}, "1"); err != nil {
 		t.Fatal(err)
 	}
-	v1, ok := s.view()
+	v1, release1, ok := s.view()
 	if !ok || !slices.Equal(names(v1), []string{"ns/a@n1", "ns/b@n1", "ns/c@n2"}) {
 		t.Fatalf("after list: %v %v", names(v1), ok)
 	}
@@ -61,26 +64,38 @@ func testCopyOnWrite(t *testing.T, s *compactStore[Pod]) {
 	if got := names(v1); !slices.Equal(got, []string{"ns/a@n1", "ns/b@n1", "ns/c@n2"}) {
 		t.Errorf("a view changed under its run: %v", got)
 	}
-	v2, _ := s.view()
+	v2, release2, _ := s.view()
 	if got := names(v2); !slices.Equal(got, []string{"ns/b@n9", "ns/c@n2", "other/d@n3"}) {
 		t.Errorf("after changes: %v", got)
 	}
-	// Without a view out, changes are made in place; the index stays right
-	// through swaps.
+	// Releasing v1, whose array was copied since, frees nothing of v2's.
+	release1()
+	_ = s.Update(podObj("ns", "c", "n7"))
+	if got := names(v2); !slices.Equal(got, []string{"ns/b@n9", "ns/c@n2", "other/d@n3"}) {
+		t.Errorf("a view changed under its run after an older one was released: %v", got)
+	}
+	v3, release3, _ := s.view()
+	release2()
+	release3()
+	// Every view released: changes are made in place; the index stays
+	// right through swaps.
 	_ = s.Delete(podObj("ns", "b", ""))
 	_ = s.Update(podObj("other", "d", "n4"))
 	_ = s.Delete(podObj("ns", "c", ""))
-	v3, _ := s.view()
-	if got := names(v3); !slices.Equal(got, []string{"other/d@n4"}) {
+	v4, _, _ := s.view()
+	if got := names(v4); !slices.Equal(got, []string{"other/d@n4"}) {
 		t.Errorf("after deletes: %v", got)
+	}
+	if unsafe.SliceData(v3) != unsafe.SliceData(v4) {
+		t.Error("copied although every view was released")
 	}
 	if err := s.Replace(nil, "2"); err != nil {
 		t.Fatal(err)
 	}
-	if v4, ok := s.view(); len(v4) != 0 || !ok || s.lists() != 2 {
-		t.Errorf("after an empty relist: %v %v lists %d", names(v4), ok, s.lists())
+	if v5, _, ok := s.view(); len(v5) != 0 || !ok || s.lists() != 2 {
+		t.Errorf("after an empty relist: %v %v lists %d", names(v5), ok, s.lists())
 	}
-	if got := names(v3); !slices.Equal(got, []string{"other/d@n4"}) {
+	if got := names(v4); !slices.Equal(got, []string{"other/d@n4"}) {
 		t.Errorf("a view changed under its run: %v", got)
 	}
 }
@@ -383,7 +398,7 @@ func TestStoreKey(t *testing.T) {
 	if err := s.Delete(podObj("ns", "a", "n1")); err != nil {
 		t.Fatal(err)
 	}
-	if items, _ := s.view(); len(items) != 1 || items[0].Name != "b" {
+	if items, _, _ := s.view(); len(items) != 1 || items[0].Name != "b" {
 		t.Errorf("after deleting ns/a: %v", names(items))
 	}
 }
