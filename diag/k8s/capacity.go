@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -49,12 +48,15 @@ func maxPods(n *corev1.Node) int64 {
 // CIDR smaller than max pods FAILs (the kubelet admits pods the IPAM
 // cannot address), one 80 % used WARNs.
 //
-// podNodes is kube.Snapshot.PodNodes (each pod's node by position), nil to
-// find it here.
-func evalPodCIDRCapacity(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod, podNodes []int32) []*pb.Result {
+// podNodes is kube.Snapshot.PodNodes (each pod's node by position) and
+// facts kube.Snapshot.NodeFacts; nil to find them here.
+func evalPodCIDRCapacity(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod, podNodes []int32, facts *kube.NodeFacts) []*pb.Result {
 	poll := diag.NewPoll(ctx)
 	if podNodes == nil {
 		podNodes = kube.NodePositions(nodes, pods)
+	}
+	if facts == nil {
+		facts = kube.FactsOf(nodes)
 	}
 	// Pods on the pod network, by the position of their node; a name
 	// given to more than one node counts on the last, as a lookup by name
@@ -77,20 +79,25 @@ func evalPodCIDRCapacity(ctx context.Context, nodes []*corev1.Node, pods []kube.
 	var out []*pb.Result
 	judged := 0
 	tightestNode, tightestUsed, tightestFree, tightestUse := "", int64(0), int64(0), -1.0
-	for _, n := range sortedNodes(nodes) {
+	for _, at := range facts.ByName {
 		if poll.Stop() {
 			return diag.Stopped(ctx)
 		}
-		cidrs := kube.PodCIDRs(n)
-		if kube.ClassOf(n) == kube.ClassVirtual || len(cidrs) == 0 {
+		n, cidrs := nodes[at], facts.PodCIDRs[at]
+		if facts.Classes[at] == kube.ClassVirtual || len(cidrs) == 0 {
 			continue
 		}
 		judged++
 		used, limit := onNet[n.Name], maxPods(n)
 		// The smallest range bounds the node: every pod needs an address
-		// of each family.
-		sort.Slice(cidrs, func(i, j int) bool { return usable(cidrs[i]) < usable(cidrs[j]) })
+		// of each family (the first of the smallest, as a stable sort
+		// would put first; facts are shared, so not sorted here).
 		c := cidrs[0]
+		for _, other := range cidrs[1:] {
+			if usable(other) < usable(c) {
+				c = other
+			}
+		}
 		free := usable(c)
 		use := float64(used) / float64(max(free, 1))
 		if use > tightestUse {

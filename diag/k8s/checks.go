@@ -63,7 +63,7 @@ func Checks() []diag.Check {
 		{ID: CheckPodIPInPodCIDR, Title: "every pod IP lies inside its node's podCIDRs", Needs: kubeOnly, Reads: []string{kube.PartNodes, kube.PartPods}, Reference: refPodCIDR,
 			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
 				s := kube.Source.Get(in)
-				return evalPodIPInPodCIDR(ctx, s.Nodes, s.Pods, s.PodNodes())
+				return evalPodIPInPodCIDR(ctx, s.Nodes, s.Pods, s.PodNodes(), s.NodeFacts())
 			}},
 		{ID: CheckPodCIDROverlap, Title: "node podCIDRs overlap neither each other, Service CIDRs nor 100.64.0.0/10", Needs: kubeOnly, Reads: []string{kube.PartNodes, kube.PartServiceCIDRs}, Reference: refCGNAT,
 			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
@@ -88,7 +88,7 @@ func Checks() []diag.Check {
 		{ID: CheckPodCIDRCapacity, Title: "Each node's podCIDR holds its pods and its max pods", Needs: kubeOnly, Reads: []string{kube.PartNodes, kube.PartPods}, Reference: refPodCIDR,
 			Run: func(ctx context.Context, in *diag.Inputs) []*pb.Result {
 				s := kube.Source.Get(in)
-				return evalPodCIDRCapacity(ctx, s.Nodes, s.Pods, s.PodNodes())
+				return evalPodCIDRCapacity(ctx, s.Nodes, s.Pods, s.PodNodes(), s.NodeFacts())
 			}},
 		{ID: CheckKubeProxy, Title: "kube-proxy's IPVS UDP timeout and conntrack limits", Needs: kubeOnly, Reads: []string{kube.PartKubeProxyConfig}, Reference: refKubeProxy,
 			Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {

@@ -142,7 +142,7 @@ func TestPodCIDRCapacity(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := evalPodCIDRCapacity(context.Background(), c.nodes, c.pods, nil)
+			got := evalPodCIDRCapacity(context.Background(), c.nodes, c.pods, nil, nil)
 			if diagtest.StatusNames(got) != c.want || !strings.HasPrefix(got[0].Summary, c.sum) || !strings.Contains(got[0].Remediation, c.fix) {
 				t.Fatalf("got %s\n%s", diagtest.Dump(got), got[0].Remediation)
 			}

@@ -142,7 +142,7 @@ func TestPodIPInPodCIDR(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			diagtest.ExpectOne(t, evalPodIPInPodCIDR(context.Background(), nodes, c.pods, nil), c.status, c.want)
+			diagtest.ExpectOne(t, evalPodIPInPodCIDR(context.Background(), nodes, c.pods, nil, nil), c.status, c.want)
 		})
 	}
 }

@@ -30,9 +30,9 @@ type strayPod struct {
 // out; pods on nodes without a podCIDR are counted (podcidr-assigned fails
 // those nodes).
 //
-// podNodes is kube.Snapshot.PodNodes (each pod's node by position), nil to
-// find it here.
-func evalPodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod, podNodes []int32) []*pb.Result {
+// podNodes is kube.Snapshot.PodNodes (each pod's node by position) and
+// facts kube.Snapshot.NodeFacts; nil to find them here.
+func evalPodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod, podNodes []int32, facts *kube.NodeFacts) []*pb.Result {
 	poll := diag.NewPoll(ctx)
 	type nodeInfo struct {
 		node     *corev1.Node
@@ -42,12 +42,15 @@ func evalPodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.P
 	if podNodes == nil {
 		podNodes = kube.NodePositions(nodes, pods)
 	}
+	if facts == nil {
+		facts = kube.FactsOf(nodes)
+	}
 	byPos := make([]*nodeInfo, len(nodes))
 	for i, n := range nodes {
 		if poll.Stop() {
 			return diag.Stopped(ctx)
 		}
-		byPos[i] = &nodeInfo{node: n, prefixes: kube.PodCIDRs(n), virtual: kube.ClassOf(n) == kube.ClassVirtual}
+		byPos[i] = &nodeInfo{node: n, prefixes: facts.PodCIDRs[i], virtual: facts.Classes[i] == kube.ClassVirtual}
 	}
 	stray := map[*nodeInfo][]strayPod{}
 	checked, noCIDR, unknownNode := 0, 0, 0

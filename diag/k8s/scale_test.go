@@ -168,12 +168,12 @@ func bigCluster() ([]*corev1.Node, []kube.Pod) {
 func TestHeavyLoopsStopSoonAfterTheirContext(t *testing.T) {
 	nodes, pods := bigCluster()
 	evals := map[string]func(context.Context) []*pb.Result{
-		"pod-ip-in-podcidr":   func(ctx context.Context) []*pb.Result { return evalPodIPInPodCIDR(ctx, nodes, pods, nil) },
+		"pod-ip-in-podcidr":   func(ctx context.Context) []*pb.Result { return evalPodIPInPodCIDR(ctx, nodes, pods, nil, nil) },
 		"podcidr-overlap":     func(ctx context.Context) []*pb.Result { return evalPodCIDROverlap(ctx, nodes, nil) },
 		"podcidr-assigned":    func(ctx context.Context) []*pb.Result { return evalPodCIDRAssigned(ctx, nodes) },
 		"providerid-format":   func(ctx context.Context) []*pb.Result { return evalProviderIDFormat(ctx, nodes) },
 		"overlap of a shared": func(ctx context.Context) []*pb.Result { return evalPodCIDROverlap(ctx, sharedCluster(5000), nil) },
-		"podcidr-capacity":    func(ctx context.Context) []*pb.Result { return evalPodCIDRCapacity(ctx, nodes, pods, nil) },
+		"podcidr-capacity":    func(ctx context.Context) []*pb.Result { return evalPodCIDRCapacity(ctx, nodes, pods, nil, nil) },
 		"node-network":        func(ctx context.Context) []*pb.Result { return evalNodeNetwork(ctx, nodes) },
 		"version-skew":        func(ctx context.Context) []*pb.Result { return evalVersionSkew(ctx, v137, nodes) },
 		"cni-ipam flannel": func(ctx context.Context) []*pb.Result {
@@ -206,7 +206,7 @@ func TestHeavyLoopsStopSoonAfterTheirContext(t *testing.T) {
 	}
 	// The pod loop looks at least once per PollEvery pods.
 	free := &diagtest.PollCtx{Context: context.Background(), K: 1 << 30}
-	evalPodIPInPodCIDR(free, nodes, pods, nil)
+	evalPodIPInPodCIDR(free, nodes, pods, nil, nil)
 	if want := len(pods) / diag.PollEvery; free.Asks < want {
 		t.Errorf("pod-ip-in-podcidr looked %d times over %d pods, want at least %d", free.Asks, len(pods), want)
 	}

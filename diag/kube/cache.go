@@ -62,6 +62,9 @@ type CachedProvider struct {
 	cancel context.CancelFunc
 	closed bool
 	polled *Snapshot // the polled parts, nil before the first poll
+	// facts holds the NodeFacts of the nodes at store generation factsGen.
+	facts    *once[*NodeFacts]
+	factsGen uint64
 	// polls counts the polls that changed polled.
 	polls   uint64
 	pollErr error // why the last poll could not read the server version
@@ -606,6 +609,18 @@ func (c *CachedProvider) Refresh(ctx context.Context) error {
 	}
 }
 
+// nodeFacts is the holder of NodeFacts for the nodes store's items at
+// generation gen (read with the view, under the store's lock): the same
+// as the last snapshot's while the nodes did not change.
+func (c *CachedProvider) nodeFacts(gen uint64) *once[*NodeFacts] {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.facts == nil || c.factsGen != gen {
+		c.facts, c.factsGen = &once[*NodeFacts]{}, gen
+	}
+	return c.facts
+}
+
 // Gather implements diag.Provider: the snapshot from the cache. It waits
 // for the first sync (bounded by ctx), and fails as a one-shot gather
 // would while the watch of nodes or pods is failing.
@@ -623,9 +638,11 @@ func (c *CachedProvider) Gather(ctx context.Context) (any, error) {
 	s.ServiceCIDRs = s.ServiceCIDRs[:len(s.ServiceCIDRs):len(s.ServiceCIDRs)]
 	s.PartErrors = maps.Clone(s.PartErrors)
 	var views [6]func()
-	s.Nodes, views[0], _ = c.nodes.view()
+	var nodesAt uint64
+	s.Nodes, views[0], nodesAt, _ = c.nodes.viewAt()
 	s.Pods, views[1], _ = c.pods.view()
 	s.detail, s.podNodes = &once[[]Pod]{}, &once[[]int32]{}
+	s.nodeFacts = c.nodeFacts(nodesAt)
 	s.DaemonSets, views[2], _ = c.daemonSets.view()
 	s.Deployments, views[3], _ = c.deployments.view()
 	s.PersistentVolumes, views[4], _ = c.pvs.view()

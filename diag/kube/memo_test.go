@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/k8s"
@@ -103,6 +104,10 @@ func TestCachedMemo(t *testing.T) {
 
 	// A pod outside every podCIDR: the kube checks rerun and the report
 	// shows it, as a run without the memo does.
+	before, err := c.Gather(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := lab.Apply(ctx, kubelab.Pod("shop", "memo-stray", "dc-2", "10.99.0.1")); err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +132,14 @@ func TestCachedMemo(t *testing.T) {
 	if misses != uint64(podChecks) || hits+misses != reused || hits == 0 {
 		t.Errorf("after a pod change: %d hits, %d misses; want the %d checks reading pods rerun and the other %d reused", hits, misses, podChecks, int(reused)-podChecks)
 	}
+	// The nodes did not change: the snapshots share their node facts.
+	after, err := c.Gather(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.(*kube.Snapshot).NodeFacts() != after.(*kube.Snapshot).NodeFacts() {
+		t.Error("a pod change made the node facts be found again")
+	}
 	rep := withMemo.Run(ctx, checks)
 	found := false
 	for _, r := range rep.GetResults() {
@@ -139,4 +152,20 @@ func TestCachedMemo(t *testing.T) {
 	if !found {
 		t.Error("the memo's report does not show the stray pod")
 	}
+
+	// A node change: new facts, with the change in them.
+	if err := lab.Apply(ctx, kubelab.VNode("memo-vk", "type")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "new node facts", func() string {
+		v, err := c.Gather(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		f := v.(*kube.Snapshot).NodeFacts()
+		if f == after.(*kube.Snapshot).NodeFacts() || !slices.ContainsFunc(f.VNodes, func(n *corev1.Node) bool { return n.Name == "memo-vk" }) {
+			return "the new VNode is not in the facts"
+		}
+		return ""
+	})
 }

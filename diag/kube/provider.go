@@ -311,7 +311,8 @@ func (p *Provider) Gather(ctx context.Context) (any, error) {
 			p.Close()
 		}
 	}()
-	s := &Snapshot{Server: diag.RedactURL(p.rest.Host), Context: p.context, Namespace: p.set.namespace, PartErrors: map[string]error{}, detail: &once[[]Pod]{}, podNodes: &once[[]int32]{}}
+	s := &Snapshot{Server: diag.RedactURL(p.rest.Host), Context: p.context, Namespace: p.set.namespace, PartErrors: map[string]error{}, detail: &once[[]Pod]{}, podNodes: &once[[]int32]{},
+		nodeFacts: &once[*NodeFacts]{}}
 	s.ServiceCIDRs = append(s.ServiceCIDRs, p.set.serviceCIDRs...)
 	s.API = p.client
 

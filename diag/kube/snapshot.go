@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sort"
 	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -85,6 +86,43 @@ type Snapshot struct {
 	// pod's node (PodNodes); nil in a snapshot not made by a gather.
 	detail   *once[[]Pod]
 	podNodes *once[[]int32]
+	// nodeFacts holds NodeFacts; a watch cache's snapshots share it while
+	// the nodes do not change.
+	nodeFacts *once[*NodeFacts]
+}
+
+// NodeFacts is what checks derive from the nodes alone: found once for a
+// state of the nodes and shared by every check that asks (and, in a
+// daemon, by every run until a node changes), instead of each check
+// classifying and parsing 5,000 nodes again. Callers must not modify it.
+type NodeFacts struct {
+	// Classes and PodCIDRs are ClassOf and PodCIDRs of each node, by its
+	// position in the snapshot's Nodes.
+	Classes  []NodeClass
+	PodCIDRs [][]netip.Prefix
+	// ByName are the nodes' positions, in the order of their names.
+	ByName []int
+	// VNodes are the nodes of ClassVirtual, sorted by name.
+	VNodes []*corev1.Node
+}
+
+// FactsOf finds NodeFacts for nodes.
+func FactsOf(nodes []*corev1.Node) *NodeFacts {
+	f := &NodeFacts{Classes: make([]NodeClass, len(nodes)), PodCIDRs: make([][]netip.Prefix, len(nodes)), ByName: make([]int, len(nodes))}
+	for i, n := range nodes {
+		f.Classes[i], f.PodCIDRs[i], f.ByName[i] = ClassOf(n), PodCIDRs(n), i
+		if f.Classes[i] == ClassVirtual {
+			f.VNodes = append(f.VNodes, n)
+		}
+	}
+	sort.SliceStable(f.ByName, func(a, b int) bool { return nodes[f.ByName[a]].Name < nodes[f.ByName[b]].Name })
+	sort.Slice(f.VNodes, func(a, b int) bool { return f.VNodes[a].Name < f.VNodes[b].Name })
+	return f
+}
+
+// NodeFacts is FactsOf the snapshot's Nodes, found once (see NodeFacts).
+func (s *Snapshot) NodeFacts() *NodeFacts {
+	return s.nodeFacts.get(func() *NodeFacts { return FactsOf(s.Nodes) })
 }
 
 // once is what several checks would each find by a pass over every pod:
@@ -178,6 +216,9 @@ func (s *Snapshot) Only(parts []string) any {
 	o := &Snapshot{Server: s.Server, Context: s.Context, Namespace: s.Namespace, API: s.API, generation: s.generation, parts: s.parts}
 	if slices.Contains(parts, PartNodes) && slices.Contains(parts, PartPods) {
 		o.podNodes = s.podNodes
+	}
+	if slices.Contains(parts, PartNodes) {
+		o.nodeFacts = s.nodeFacts
 	}
 	for _, part := range parts {
 		if err, failed := s.PartErrors[part]; failed {

@@ -258,6 +258,12 @@ func (s *compactStore[T]) Resync() error { return nil }
 // release is called (once; a view never released is never written); ok is
 // false before the first list.
 func (s *compactStore[T]) view() (items []T, release func(), ok bool) {
+	items, release, _, ok = s.viewAt()
+	return items, release, ok
+}
+
+// viewAt is view, with the generation of the items it returns.
+func (s *compactStore[T]) viewAt() (items []T, release func(), gen uint64, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.readers++
@@ -269,7 +275,7 @@ func (s *compactStore[T]) view() (items []T, release func(), ok bool) {
 			s.readers--
 		}
 	}
-	return s.items[:len(s.items):len(s.items)], release, s.replaced > 0
+	return s.items[:len(s.items):len(s.items)], release, s.changes, s.replaced > 0
 }
 
 // generation counts the changes of the items so far.

@@ -379,6 +379,34 @@ func TestPodNodes(t *testing.T) {
 	}
 }
 
+// TestNodeFacts: each node's class and parsed podCIDRs by position, the
+// positions by name and the VNodes by name; shared with the copies Only
+// makes that hold the nodes.
+func TestNodeFacts(t *testing.T) {
+	node := func(name, cidr string, labels map[string]string) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: corev1.NodeSpec{PodCIDR: cidr}}
+	}
+	nodes := []*corev1.Node{node("vk-b", "", map[string]string{LabelType: LabelTypeVirtual}), node("dc-1", "10.1.0.0/24", nil),
+		node("vk-a", "", map[string]string{LabelVNode: "true"}), node("ecs-1", "10.2.0.7/24", map[string]string{labelInstanceType: "ecs.g7.large"})}
+	s := &Snapshot{Nodes: nodes, nodeFacts: &once[*NodeFacts]{}}
+	f := s.NodeFacts()
+	if fmt.Sprint(f.Classes) != fmt.Sprint([]NodeClass{ClassVirtual, ClassOnPrem, ClassVirtual, ClassECS}) {
+		t.Errorf("classes %v", f.Classes)
+	}
+	if fmt.Sprint(f.PodCIDRs) != "[[] [10.1.0.0/24] [] [10.2.0.0/24]]" || fmt.Sprint(f.ByName) != "[1 3 2 0]" {
+		t.Errorf("podCIDRs %v, by name %v", f.PodCIDRs, f.ByName)
+	}
+	if len(f.VNodes) != 2 || f.VNodes[0].Name != "vk-a" || f.VNodes[1].Name != "vk-b" {
+		t.Errorf("VNodes %v", f.VNodes)
+	}
+	if s.Only([]string{PartNodes}).(*Snapshot).NodeFacts() != f {
+		t.Error("a copy with the nodes found the facts again instead of sharing them")
+	}
+	if byHand := (&Snapshot{Nodes: nodes}).NodeFacts(); len(byHand.VNodes) != 2 {
+		t.Errorf("a snapshot made by hand: %+v", byHand)
+	}
+}
+
 // TestStoreKey: keys tell namespaces, names and cluster-scoped objects
 // apart, and an object deleted by its API form is found by the key it was
 // added under in its compact form.

@@ -157,7 +157,7 @@ func runDaemonSetAffinity(ctx context.Context, in *diag.Inputs) []*pb.Result {
 	if r := s.Unread(kube.PartDaemonSets); r != nil {
 		return []*pb.Result{r}
 	}
-	return evaluateDaemonSets(ctx, s.Nodes, s.DaemonSets, s.Pods)
+	return evaluateDaemonSets(ctx, s.Nodes, s.DaemonSets, s.Pods, s.NodeFacts())
 }
 
 // vnodePod is a DaemonSet pod bound, or pinned, to a VNode.
@@ -193,8 +193,8 @@ func daemonPodsOnVNodes(poll *diag.Poll, pods []kube.Pod, isVN map[string]bool) 
 // evaluateDaemonSets decides, for every DaemonSet and VNode, whether the
 // DaemonSet controller would place a pod there, and reports the DaemonSet
 // pods that are on a VNode already.
-func evaluateDaemonSets(ctx context.Context, nodes []*corev1.Node, dss []*appsv1.DaemonSet, pods []kube.Pod) []*pb.Result {
-	vns := vnodes(nodes)
+func evaluateDaemonSets(ctx context.Context, nodes []*corev1.Node, dss []*appsv1.DaemonSet, pods []kube.Pod, facts *kube.NodeFacts) []*pb.Result {
+	vns := vnodesOf(nodes, facts)
 	if len(vns) == 0 {
 		return []*pb.Result{noVNode(len(nodes))}
 	}

@@ -245,25 +245,25 @@ func TestEvaluateDaemonSets(t *testing.T) {
 	}
 
 	t.Run("no VNode", func(t *testing.T) {
-		got := evaluateDaemonSets(ctx, nodes[:1], []*appsv1.DaemonSet{proxy}, pods)
+		got := evaluateDaemonSets(ctx, nodes[:1], []*appsv1.DaemonSet{proxy}, pods, nil)
 		if diagtest.StatusNames(got) != "SKIP" || !strings.Contains(got[0].Summary, "no VNode") {
 			t.Errorf("got %s", diagtest.Dump(got))
 		}
 	})
 	t.Run("all kept off", func(t *testing.T) {
-		got := evaluateDaemonSets(ctx, nodes, []*appsv1.DaemonSet{kept, plain}, nil)
+		got := evaluateDaemonSets(ctx, nodes, []*appsv1.DaemonSet{kept, plain}, nil, nil)
 		if diagtest.StatusNames(got) != "PASS" || got[0].Summary != "all 2 DaemonSets keep off the 2 VNode(s)" {
 			t.Errorf("got %s", diagtest.Dump(got))
 		}
 	})
 	t.Run("no DaemonSet", func(t *testing.T) {
-		got := evaluateDaemonSets(ctx, nodes, nil, nil)
+		got := evaluateDaemonSets(ctx, nodes, nil, nil, nil)
 		if diagtest.StatusNames(got) != "PASS" || got[0].Summary != "no DaemonSet in the cluster" {
 			t.Errorf("got %s", diagtest.Dump(got))
 		}
 	})
 	t.Run("faults", func(t *testing.T) {
-		got := evaluateDaemonSets(ctx, nodes, []*appsv1.DaemonSet{proxy, exporter, kept, plain}, pods)
+		got := evaluateDaemonSets(ctx, nodes, []*appsv1.DaemonSet{proxy, exporter, kept, plain}, pods, nil)
 		if diagtest.StatusNames(got) != "FAIL,FAIL,FAIL,FAIL,PASS" {
 			t.Fatalf("statuses %s\n%s", diagtest.StatusNames(got), diagtest.Dump(got))
 		}
@@ -313,7 +313,7 @@ func TestEvaluateDaemonSets(t *testing.T) {
 	t.Run("canceled", func(t *testing.T) {
 		c, cancel := context.WithCancel(ctx)
 		cancel()
-		got := evaluateDaemonSets(c, nodes, []*appsv1.DaemonSet{proxy}, nil)
+		got := evaluateDaemonSets(c, nodes, []*appsv1.DaemonSet{proxy}, nil, nil)
 		if diagtest.StatusNames(got) != "ERROR" {
 			t.Errorf("got %s", diagtest.Dump(got))
 		}

@@ -21,7 +21,7 @@ func runECIProfile(ctx context.Context, in *diag.Inputs) []*pb.Result {
 		r.Objects = []*pb.Object{profileObj()}
 		return []*pb.Result{r}
 	}
-	out := evaluateECIProfile(ctx, s.ECIProfile, s.Nodes, s.PodsWithDetail(), s.NamespaceLabels)
+	out := evaluateECIProfile(ctx, s.ECIProfile, s.Nodes, s.PodsWithDetail(), s.NamespaceLabels, s.NodeFacts())
 	if r := s.Unread(kube.PartNamespaces); r != nil && s.ECIProfile != nil && len(s.ECIProfile.Selectors) > 0 {
 		r.Summary += " (selectors with namespaceLabels are matched against no namespace)"
 		out = append(out, r)
@@ -37,7 +37,7 @@ func profileObj() *pb.Object {
 // one per selector naming the pods it matches. Pods are matched when the
 // snapshot kept their labels, that is pods on VNodes or meant for them
 // (unbound, or tolerating a VNode taint): the pods a selector is about.
-func evaluateECIProfile(ctx context.Context, p *kube.ECIProfile, nodes []*corev1.Node, pods []kube.Pod, nsLabels map[string]map[string]string) []*pb.Result {
+func evaluateECIProfile(ctx context.Context, p *kube.ECIProfile, nodes []*corev1.Node, pods []kube.Pod, nsLabels map[string]map[string]string, facts *kube.NodeFacts) []*pb.Result {
 	if p == nil {
 		res := diag.Skip("no ConfigMap kube-system/eci-profile: pods reach VNodes only through their own nodeSelector and tolerations")
 		res.Objects = []*pb.Object{profileObj()}
@@ -77,7 +77,7 @@ func evaluateECIProfile(ctx context.Context, p *kube.ECIProfile, nodes []*corev1
 	head.Evidence = ev
 	out := []*pb.Result{head}
 
-	isVN := nameSet(vnodes(nodes))
+	isVN := nameSet(vnodesOf(nodes, facts))
 	poll := diag.NewPoll(ctx)
 	for i := range p.Selectors {
 		sel := &p.Selectors[i]

@@ -53,7 +53,7 @@ func TestEvaluateECIProfile(t *testing.T) {
 			if tt.data != nil {
 				p = kube.ParseECIProfile(tt.data)
 			}
-			got := evaluateECIProfile(context.Background(), p, nodes, pods, ns)
+			got := evaluateECIProfile(context.Background(), p, nodes, pods, ns, nil)
 			if diagtest.StatusNames(got) != tt.want {
 				t.Fatalf("got %s", diagtest.Dump(got))
 			}
@@ -97,13 +97,13 @@ func TestEvaluateNASFSGroup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := evaluateNASFSGroup(context.Background(), nodes, tt.pods, pvs, nil)
+			got := evaluateNASFSGroup(context.Background(), nodes, tt.pods, pvs, nil, nil)
 			if diagtest.StatusNames(got) != tt.want || !strings.HasPrefix(got[0].Summary, tt.sum) || !strings.Contains(got[0].Remediation, tt.fix) {
 				t.Fatalf("got %s\n%s", diagtest.Dump(got), got[0].Remediation)
 			}
 		})
 	}
-	if got := evaluateNASFSGroup(context.Background(), []*corev1.Node{realNode("dc-1")}, nil, nil, nil); diagtest.StatusNames(got) != "SKIP" {
+	if got := evaluateNASFSGroup(context.Background(), []*corev1.Node{realNode("dc-1")}, nil, nil, nil, nil); diagtest.StatusNames(got) != "SKIP" {
 		t.Errorf("no vnode: %s", diagtest.Dump(got))
 	}
 }

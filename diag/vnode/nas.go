@@ -27,7 +27,7 @@ func runNASFSGroup(ctx context.Context, in *diag.Inputs) []*pb.Result {
 	if r := canceled(ctx); r != nil {
 		return r
 	}
-	out := evaluateNASFSGroup(ctx, s.Nodes, s.PodsWithDetail(), s.PersistentVolumes, listedDeployments(s))
+	out := evaluateNASFSGroup(ctx, s.Nodes, s.PodsWithDetail(), s.PersistentVolumes, listedDeployments(s), s.NodeFacts())
 	return noteUnread(out, s, kube.PartPersistentVolumes, "NAS mounted through a PersistentVolumeClaim is not seen")
 }
 
@@ -70,8 +70,8 @@ func nasSource(csi, flex, server string) string {
 // set and fsGroupChangePolicy not OnRootMismatch: at every start the
 // kubelet changes the group of every file on the volume, which on a large
 // NAS file system takes long enough that the pod fails to start in time.
-func evaluateNASFSGroup(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod, pvs []kube.PersistentVolume, deps []*appsv1.Deployment) []*pb.Result {
-	vns := vnodes(nodes)
+func evaluateNASFSGroup(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod, pvs []kube.PersistentVolume, deps []*appsv1.Deployment, facts *kube.NodeFacts) []*pb.Result {
+	vns := vnodesOf(nodes, facts)
 	if len(vns) == 0 {
 		return []*pb.Result{noVNode(len(nodes))}
 	}
@@ -124,7 +124,7 @@ func evaluateNASFSGroup(ctx context.Context, nodes []*corev1.Node, pods []kube.P
 	return sortResults(out)
 }
 
-func fsGroupFix(p *kube.Pod, depByName map[string]bool) string {
+func fsGroupFix(p *kube.Pod, depByName deploymentSet) string {
 	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
 		"securityContext": map[string]any{"fsGroupChangePolicy": corev1.FSGroupChangeOnRootMismatch}}}}})
 	why := "With OnRootMismatch the kubelet changes ownership only when the volume's root does not already match fsGroup, " +

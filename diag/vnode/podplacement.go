@@ -27,7 +27,7 @@ func runPodPlacement(ctx context.Context, in *diag.Inputs) []*pb.Result {
 		profile = s.ECIProfile
 	}
 	out := evaluatePodPlacement(ctx, placementInput{nodes: s.Nodes, pods: s.PodsWithDetail(), events: s.PodEvents, profile: profile,
-		nsLabels: s.NamespaceLabels, deps: listedDeployments(s)})
+		nsLabels: s.NamespaceLabels, deps: listedDeployments(s), facts: s.NodeFacts()})
 	return noteUnread(out, s, kube.PartEvents, "the scheduler's FailedScheduling messages are not shown")
 }
 
@@ -38,6 +38,7 @@ type placementInput struct {
 	profile  *kube.ECIProfile
 	nsLabels map[string]map[string]string
 	deps     []*appsv1.Deployment
+	facts    *kube.NodeFacts // nil: found from nodes
 }
 
 // evaluatePodPlacement judges every unbound pod that is meant for a VNode
@@ -47,7 +48,7 @@ type placementInput struct {
 // each VNode and the block that lets it there; a pod that one accepts but
 // that the scheduler still reports as unschedulable WARNs with its events.
 func evaluatePodPlacement(ctx context.Context, in placementInput) []*pb.Result {
-	vns := vnodes(in.nodes)
+	vns := vnodesOf(in.nodes, in.facts)
 	if len(vns) == 0 {
 		return []*pb.Result{noVNode(len(in.nodes))}
 	}
@@ -274,7 +275,7 @@ func target(vns []*corev1.Node) *corev1.Node {
 // NoSchedule and NoExecute taints not yet tolerated. The strategic merge
 // patch deletes dropped keys with null and carries the whole toleration
 // list, which it replaces.
-func placementFix(p *kube.Pod, spec *corev1.PodSpec, vn *corev1.Node, profile *kube.ECIProfile, depByName map[string]bool) (string, []*pb.Snippet) {
+func placementFix(p *kube.Pod, spec *corev1.PodSpec, vn *corev1.Node, profile *kube.ECIProfile, depByName deploymentSet) (string, []*pb.Snippet) {
 	sel := map[string]string{}
 	patchSel := map[string]any{}
 	var dropped []string
@@ -405,11 +406,15 @@ func listedDeployments(s *kube.Snapshot) []*appsv1.Deployment {
 	return s.Deployments
 }
 
-// deploymentNames indexes deps by namespace/name, for workloadOf.
-func deploymentNames(deps []*appsv1.Deployment) map[string]bool {
-	m := make(map[string]bool, len(deps))
+// deploymentSet holds Deployments by namespace and name, for workloadOf.
+type deploymentSet map[[2]string]bool
+
+// deploymentNames indexes deps by namespace and name (a key of two
+// strings: no string is made per Deployment, nor per lookup).
+func deploymentNames(deps []*appsv1.Deployment) deploymentSet {
+	m := make(deploymentSet, len(deps))
 	for _, d := range deps {
-		m[d.Namespace+"/"+d.Name] = true
+		m[[2]string{d.Namespace, d.Name}] = true
 	}
 	return m
 }
@@ -423,10 +428,10 @@ func defaultToleration(t corev1.Toleration) bool {
 
 // workloadOf names the workload whose pod template makes p: a ReplicaSet
 // is named for its Deployment when that Deployment exists.
-func workloadOf(p *kube.Pod, depByName map[string]bool) (kind, name string) {
+func workloadOf(p *kube.Pod, depByName deploymentSet) (kind, name string) {
 	kind, name = p.OwnerKind, p.OwnerName
 	if kind == "ReplicaSet" {
-		if i := strings.LastIndexByte(name, '-'); i > 0 && depByName[p.Namespace+"/"+name[:i]] {
+		if i := strings.LastIndexByte(name, '-'); i > 0 && depByName[[2]string{p.Namespace, name[:i]}] {
 			return "Deployment", name[:i]
 		}
 	}

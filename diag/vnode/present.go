@@ -41,6 +41,15 @@ func hasVNodeLabel(n *corev1.Node) bool {
 	return n.Labels[kube.LabelType] == kube.LabelTypeVirtual || n.Labels[kube.LabelVNode] == "true"
 }
 
+// vnodesOf is facts' VNodes, or, without facts (an evaluation called
+// directly), vnodes(nodes).
+func vnodesOf(nodes []*corev1.Node, facts *kube.NodeFacts) []*corev1.Node {
+	if facts != nil {
+		return facts.VNodes
+	}
+	return vnodes(nodes)
+}
+
 // vnodes returns the VNodes among nodes, sorted by name.
 func vnodes(nodes []*corev1.Node) []*corev1.Node {
 	var out []*corev1.Node

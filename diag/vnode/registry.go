@@ -78,7 +78,7 @@ func runRegistryTLS(ctx context.Context, in *diag.Inputs) []*pb.Result {
 	if r := canceled(ctx); r != nil {
 		return r
 	}
-	out := evaluateRegistryTLS(ctx, s.Nodes, s.PodsWithDetail(), s.PodEvents, listedDeployments(s))
+	out := evaluateRegistryTLS(ctx, s.Nodes, s.PodsWithDetail(), s.PodEvents, listedDeployments(s), s.NodeFacts())
 	return noteUnread(out, s, kube.PartEvents, "certificate errors reported only in events are not seen")
 }
 
@@ -93,8 +93,8 @@ type pullFailure struct {
 // evaluateRegistryTLS finds pods on VNodes that cannot pull an image because
 // the registry's certificate does not verify, and gives the annotation that
 // makes ECI skip the verification for that registry.
-func evaluateRegistryTLS(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod, events []kube.Event, deps []*appsv1.Deployment) []*pb.Result {
-	vns := vnodes(nodes)
+func evaluateRegistryTLS(ctx context.Context, nodes []*corev1.Node, pods []kube.Pod, events []kube.Event, deps []*appsv1.Deployment, facts *kube.NodeFacts) []*pb.Result {
+	vns := vnodesOf(nodes, facts)
 	if len(vns) == 0 {
 		return []*pb.Result{noVNode(len(nodes))}
 	}
@@ -213,7 +213,7 @@ func podPullFailure(p *kube.Pod, evs []kube.Event) (f *pullFailure, pulling bool
 	return f, true
 }
 
-func registryResult(f pullFailure, depByName map[string]bool) *pb.Result {
+func registryResult(f pullFailure, depByName deploymentSet) *pb.Result {
 	p := f.pod
 	key := p.Namespace + "/" + p.Name
 	current, has := p.Annotations()[annotationInsecureRegistry]
@@ -263,7 +263,7 @@ func registryResult(f pullFailure, depByName map[string]bool) *pb.Result {
 
 // annotationFix says where the annotation goes: the pod template of the
 // workload that creates the pod, since ECI reads it at instance creation.
-func annotationFix(p *kube.Pod, value string, depByName map[string]bool) string {
+func annotationFix(p *kube.Pod, value string, depByName deploymentSet) string {
 	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
 		"annotations": map[string]string{annotationInsecureRegistry: value}}}}})
 	why := fmt.Sprintf("ECI then skips certificate verification for these registries; it reads the annotation when it creates the instance, "+

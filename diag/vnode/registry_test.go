@@ -64,7 +64,7 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 	deps := []*appsv1.Deployment{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}}}
 
 	t.Run("no VNode", func(t *testing.T) {
-		got := evaluateRegistryTLS(context.Background(), nodes[:1], nil, nil, nil)
+		got := evaluateRegistryTLS(context.Background(), nodes[:1], nil, nil, nil, nil)
 		if diagtest.StatusNames(got) != "SKIP" {
 			t.Errorf("got %s", diagtest.Dump(got))
 		}
@@ -74,13 +74,13 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 			pullPod("shop", "web-1", "vn-1", "ImagePullBackOff", `Back-off pulling image "docker.io/library/nginx:nope"`),
 			pullPod("shop", "web-2", "ecs-1", "ErrImagePull", x509Msg), // not on a VNode
 		}
-		got := evaluateRegistryTLS(context.Background(), nodes, pods, nil, deps)
+		got := evaluateRegistryTLS(context.Background(), nodes, pods, nil, deps, nil)
 		if diagtest.StatusNames(got) != "PASS" || !hasEvidence(got[0], "VNode pods failing image pulls for other reasons", "1") {
 			t.Errorf("got %s", diagtest.Dump(got))
 		}
 	})
 	t.Run("message in status", func(t *testing.T) {
-		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{pullPod("shop", "web-7c9f8d6b5-abcde", "vn-1", "ErrImagePull", x509Msg)}, nil, deps)
+		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{pullPod("shop", "web-7c9f8d6b5-abcde", "vn-1", "ErrImagePull", x509Msg)}, nil, deps, nil)
 		if diagtest.StatusNames(got) != "WARN" {
 			t.Fatalf("got %s", diagtest.Dump(got))
 		}
@@ -102,7 +102,7 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 			{Namespace: "shop", Pod: "web-7c9f8d6b5-abcde", Reason: "BackOff", Message: `Back-off pulling image "harbor.corp.local:8443/shop/web:1.4"`, Count: 9},
 			{Namespace: "shop", Pod: "other", Reason: "Failed", Message: x509Msg},
 		}
-		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, evs, nil)
+		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, evs, nil, nil)
 		if diagtest.StatusNames(got) != "WARN" || !hasEvidence(got[0], "event Failed (count 4)", "x509") || hasEvidence(got[0], "event BackOff (count 9)", "") {
 			t.Fatalf("got %s", diagtest.Dump(got))
 		}
@@ -114,7 +114,7 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 	t.Run("annotation present for another host", func(t *testing.T) {
 		p := pullPod("shop", "web-1", "vn-1", "ErrImagePull", x509Msg)
 		p.Detail.Annotations = map[string]string{annotationInsecureRegistry: "old.corp.local"}
-		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, nil, deps)
+		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, nil, deps, nil)
 		want := `add annotation k8s.aliyun.com/insecure-registry: "old.corp.local,harbor.corp.local:8443" (it carries "old.corp.local", which does not list harbor.corp.local:8443)`
 		if diagtest.StatusNames(got) != "WARN" || !strings.HasSuffix(got[0].Summary, want) {
 			t.Errorf("got %s", diagtest.Dump(got))
@@ -123,7 +123,7 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 	t.Run("annotation already covers the host", func(t *testing.T) {
 		p := pullPod("shop", "web-1", "vn-1", "ErrImagePull", x509Msg)
 		p.Detail.Annotations = map[string]string{annotationInsecureRegistry: "harbor*.corp.local:8443"}
-		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, nil, deps)
+		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, nil, deps, nil)
 		if diagtest.StatusNames(got) != "WARN" || !strings.Contains(got[0].Summary, `although it already carries k8s.aliyun.com/insecure-registry: "harbor*.corp.local:8443"`) ||
 			!strings.Contains(got[0].Remediation, "kubectl -n shop delete pod web-1") {
 			t.Errorf("got %s", diagtest.Dump(got))
@@ -132,7 +132,7 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 	t.Run("bare pod, Docker Hub image, init container", func(t *testing.T) {
 		p := kube.Pod{Namespace: "ci", Name: "job-x", NodeName: "vn-1",
 			Detail: &kube.PodDetail{Images: []string{"team/runner:3"}, Waiting: []kube.ContainerWaiting{{Container: "init", Reason: "ErrImagePull", Message: "x509: certificate signed by unknown authority"}}}}
-		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, nil, nil)
+		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, nil, nil, nil)
 		if diagtest.StatusNames(got) != "WARN" || !strings.Contains(got[0].Summary, `pull from docker.io`) ||
 			!strings.HasPrefix(got[0].Remediation, `Recreate pod ci/job-x with metadata.annotations k8s.aliyun.com/insecure-registry: "docker.io"`) {
 			t.Errorf("got %s", diagtest.Dump(got))
@@ -141,14 +141,14 @@ func TestEvaluateRegistryTLS(t *testing.T) {
 	t.Run("image not known", func(t *testing.T) {
 		p := kube.Pod{Namespace: "ci", Name: "two", NodeName: "vn-1", OwnerKind: "Job", OwnerName: "j",
 			Detail: &kube.PodDetail{Images: []string{"a.example.com/x:1", "b.example.com/y:1"}, Waiting: []kube.ContainerWaiting{{Container: "x", Reason: "ErrImagePull", Message: "x509: certificate signed by unknown authority"}}}}
-		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, nil, nil)
+		got := evaluateRegistryTLS(context.Background(), nodes, []kube.Pod{p}, nil, nil, nil)
 		if diagtest.StatusNames(got) != "WARN" || !strings.Contains(got[0].Summary, "the image could not be told") {
 			t.Errorf("got %s", diagtest.Dump(got))
 		}
 	})
 	t.Run("sorted by pod", func(t *testing.T) {
 		pods := []kube.Pod{pullPod("shop", "web-b", "vn-1", "ErrImagePull", x509Msg), pullPod("shop", "web-a", "vn-1", "ErrImagePull", x509Msg)}
-		got := evaluateRegistryTLS(context.Background(), nodes, pods, nil, deps)
+		got := evaluateRegistryTLS(context.Background(), nodes, pods, nil, deps, nil)
 		if len(got) != 2 || got[0].Objects[0].Name != "web-a" {
 			t.Errorf("got %s", diagtest.Dump(got))
 		}

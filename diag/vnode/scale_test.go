@@ -79,14 +79,14 @@ func TestScale(t *testing.T) {
 	nodes, dss, pods, events := scaleCluster()
 	ctx := context.Background()
 	for name, f := range map[string]func() int{
-		"daemonset-affinity": func() int { return len(evaluateDaemonSets(ctx, nodes, dss, pods)) },
-		"registry-tls":       func() int { return len(evaluateRegistryTLS(ctx, nodes, pods, events, nil)) },
+		"daemonset-affinity": func() int { return len(evaluateDaemonSets(ctx, nodes, dss, pods, nil)) },
+		"registry-tls":       func() int { return len(evaluateRegistryTLS(ctx, nodes, pods, events, nil, nil)) },
 		"present":            func() int { return len(evaluatePresent(ctx, nodes)) },
 		"pod-placement": func() int {
 			return len(evaluatePodPlacement(ctx, placementInput{nodes: nodes, pods: pods, events: events, profile: scaleProfile}))
 		},
-		"eci-profile": func() int { return len(evaluateECIProfile(ctx, scaleProfile, nodes, pods, nil)) },
-		"nas-fsgroup": func() int { return len(evaluateNASFSGroup(ctx, nodes, pods, nil, nil)) },
+		"eci-profile": func() int { return len(evaluateECIProfile(ctx, scaleProfile, nodes, pods, nil, nil)) },
+		"nas-fsgroup": func() int { return len(evaluateNASFSGroup(ctx, nodes, pods, nil, nil, nil)) },
 	} {
 		start := time.Now()
 		n := f()
@@ -124,14 +124,14 @@ func TestEvaluationsStopSoonAfterTheirContext(t *testing.T) {
 		}
 	}
 	evals := map[string]func(context.Context) []*pb.Result{
-		"daemonset-affinity": func(ctx context.Context) []*pb.Result { return evaluateDaemonSets(ctx, nodes, dss, pods) },
-		"registry-tls":       func(ctx context.Context) []*pb.Result { return evaluateRegistryTLS(ctx, nodes, pods, nil, nil) },
+		"daemonset-affinity": func(ctx context.Context) []*pb.Result { return evaluateDaemonSets(ctx, nodes, dss, pods, nil) },
+		"registry-tls":       func(ctx context.Context) []*pb.Result { return evaluateRegistryTLS(ctx, nodes, pods, nil, nil, nil) },
 		"present":            func(ctx context.Context) []*pb.Result { return evaluatePresent(ctx, nodes) },
 		"pod-placement": func(ctx context.Context) []*pb.Result {
 			return evaluatePodPlacement(ctx, placementInput{nodes: nodes, pods: pods, profile: scaleProfile})
 		},
-		"eci-profile": func(ctx context.Context) []*pb.Result { return evaluateECIProfile(ctx, scaleProfile, nodes, pods, nil) },
-		"nas-fsgroup": func(ctx context.Context) []*pb.Result { return evaluateNASFSGroup(ctx, nodes, pods, nil, nil) },
+		"eci-profile": func(ctx context.Context) []*pb.Result { return evaluateECIProfile(ctx, scaleProfile, nodes, pods, nil, nil) },
+		"nas-fsgroup": func(ctx context.Context) []*pb.Result { return evaluateNASFSGroup(ctx, nodes, pods, nil, nil, nil) },
 	}
 	for name, eval := range evals {
 		t.Run(name, func(t *testing.T) {
@@ -153,7 +153,7 @@ func TestEvaluationsStopSoonAfterTheirContext(t *testing.T) {
 		})
 	}
 	free := &diagtest.PollCtx{Context: context.Background(), K: 1 << 30}
-	evaluateDaemonSets(free, nodes, dss, pods)
+	evaluateDaemonSets(free, nodes, dss, pods, nil)
 	if want := len(pods) / diag.PollEvery; free.Asks < want {
 		t.Errorf("daemonset-affinity looked %d times over %d pods, want at least %d", free.Asks, len(pods), want)
 	}
@@ -174,12 +174,12 @@ func TestDetailPodsSuffice(t *testing.T) {
 	}
 	ctx := context.Background()
 	for name, f := range map[string]func([]kube.Pod) []*pb.Result{
-		"registry-tls": func(ps []kube.Pod) []*pb.Result { return evaluateRegistryTLS(ctx, nodes, ps, events, nil) },
+		"registry-tls": func(ps []kube.Pod) []*pb.Result { return evaluateRegistryTLS(ctx, nodes, ps, events, nil, nil) },
 		"pod-placement": func(ps []kube.Pod) []*pb.Result {
 			return evaluatePodPlacement(ctx, placementInput{nodes: nodes, pods: ps, events: events, profile: scaleProfile})
 		},
-		"eci-profile": func(ps []kube.Pod) []*pb.Result { return evaluateECIProfile(ctx, scaleProfile, nodes, ps, nil) },
-		"nas-fsgroup": func(ps []kube.Pod) []*pb.Result { return evaluateNASFSGroup(ctx, nodes, ps, nil, nil) },
+		"eci-profile": func(ps []kube.Pod) []*pb.Result { return evaluateECIProfile(ctx, scaleProfile, nodes, ps, nil, nil) },
+		"nas-fsgroup": func(ps []kube.Pod) []*pb.Result { return evaluateNASFSGroup(ctx, nodes, ps, nil, nil, nil) },
 	} {
 		if all, some := diagtest.Dump(f(pods)), diagtest.Dump(f(detail)); all != some {
 			t.Errorf("%s: every pod gives\n%s\nthe pods with a Detail give\n%s", name, all, some)
