@@ -130,7 +130,9 @@ func TestEvaluationsStopSoonAfterTheirContext(t *testing.T) {
 		"pod-placement": func(ctx context.Context) []*pb.Result {
 			return evaluatePodPlacement(ctx, placementInput{nodes: nodes, pods: pods, profile: scaleProfile})
 		},
-		"eci-profile": func(ctx context.Context) []*pb.Result { return evaluateECIProfile(ctx, scaleProfile, nodes, pods, nil, nil) },
+		"eci-profile": func(ctx context.Context) []*pb.Result {
+			return evaluateECIProfile(ctx, scaleProfile, nodes, pods, nil, nil)
+		},
 		"nas-fsgroup": func(ctx context.Context) []*pb.Result { return evaluateNASFSGroup(ctx, nodes, pods, nil, nil, nil) },
 	}
 	for name, eval := range evals {
