@@ -62,6 +62,8 @@ type CachedProvider struct {
 	cancel context.CancelFunc
 	closed bool
 	polled *Snapshot // the polled parts, nil before the first poll
+	// names holds one copy of each node's name for its pods to share.
+	names nodeNames
 	// facts holds the NodeFacts of the nodes at store generation factsGen.
 	facts    *once[*NodeFacts]
 	factsGen uint64
@@ -142,6 +144,7 @@ func newCached(p *Provider, log *slog.Logger) *CachedProvider {
 			return nil, fmt.Errorf("watch nodes: got %T", o)
 		}
 		trimNode(n)
+		c.names.add(n.Name)
 		return n, nil
 	})
 	c.pods = newKeyedStore(func(o runtime.Object) (Pod, error) {
@@ -149,7 +152,9 @@ func newCached(p *Provider, log *slog.Logger) *CachedProvider {
 		if !ok {
 			return Pod{}, fmt.Errorf("watch pods: got %T", o)
 		}
-		return compactPod(pod), nil
+		p := compactPod(pod)
+		p.NodeName = c.names.canonical(p.NodeName)
+		return p, nil
 	}, func(p *Pod) storeKey { return keyOf(p.Namespace, p.Name) })
 	c.daemonSets = newCompactStore(func(o runtime.Object) (*appsv1.DaemonSet, error) {
 		ds, ok := o.(*appsv1.DaemonSet)
@@ -611,14 +616,61 @@ func (c *CachedProvider) Refresh(ctx context.Context) error {
 
 // nodeFacts is the holder of NodeFacts for the nodes store's items at
 // generation gen (read with the view, under the store's lock): the same
-// as the last snapshot's while the nodes did not change.
-func (c *CachedProvider) nodeFacts(gen uint64) *once[*NodeFacts] {
+// as the last snapshot's while the nodes did not change. A change also
+// drops the held names of nodes that are gone.
+func (c *CachedProvider) nodeFacts(gen uint64, nodes []*corev1.Node) *once[*NodeFacts] {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.facts == nil || c.factsGen != gen {
 		c.facts, c.factsGen = &once[*NodeFacts]{}, gen
+		c.names.keep(nodes)
 	}
 	return c.facts
+}
+
+// nodeNames holds one copy of the name of each node, which the pods bound
+// to it share instead of each holding its own (the name of a pod's node
+// is decoded per pod, and pods arrive in no order of nodes): memory, and
+// NodePositions finds most pods' node by the address of that copy.
+type nodeNames struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (n *nodeNames) add(name string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.m == nil {
+		n.m = map[string]string{}
+	}
+	if _, ok := n.m[name]; !ok {
+		n.m[name] = name
+	}
+}
+
+// canonical is the held copy of name, or name when no node has it.
+func (n *nodeNames) canonical(name string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if c, ok := n.m[name]; ok {
+		return c
+	}
+	return name
+}
+
+// keep holds the names of nodes alone (those of deleted nodes go).
+func (n *nodeNames) keep(nodes []*corev1.Node) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	m := make(map[string]string, len(nodes))
+	for _, nd := range nodes {
+		if c, ok := n.m[nd.Name]; ok {
+			m[c] = c
+		} else {
+			m[nd.Name] = nd.Name
+		}
+	}
+	n.m = m
 }
 
 // Gather implements diag.Provider: the snapshot from the cache. It waits
@@ -642,7 +694,7 @@ func (c *CachedProvider) Gather(ctx context.Context) (any, error) {
 	s.Nodes, views[0], nodesAt, _ = c.nodes.viewAt()
 	s.Pods, views[1], _ = c.pods.view()
 	s.detail, s.podNodes = &once[[]Pod]{}, &once[[]int32]{}
-	s.nodeFacts = c.nodeFacts(nodesAt)
+	s.nodeFacts = c.nodeFacts(nodesAt, s.Nodes)
 	s.DaemonSets, views[2], _ = c.daemonSets.view()
 	s.Deployments, views[3], _ = c.deployments.view()
 	s.PersistentVolumes, views[4], _ = c.pvs.view()

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"unsafe"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -158,12 +159,35 @@ func NodePositions(nodes []*corev1.Node, pods []Pod) []int32 {
 	for i, n := range nodes {
 		byName[n.Name] = int32(i)
 	}
+	// The pods of one node mostly share one copy of its name (the watch
+	// cache's nodeNames): a small table keyed by the copy's address
+	// answers them without hashing the name. Two live strings at one
+	// address with one length are one string, and every pod's name stays
+	// alive for the whole loop.
+	type seen struct {
+		p  *byte
+		n  int
+		at int32
+	}
+	table := make([]seen, 1<<13)
 	at := make([]int32, len(pods))
 	for i := range pods {
-		j, ok := byName[pods[i].NodeName]
-		if !ok || pods[i].NodeName == "" {
+		name := pods[i].NodeName
+		if name == "" {
+			at[i] = -1
+			continue
+		}
+		p := unsafe.StringData(name)
+		slot := &table[(uint64(uintptr(unsafe.Pointer(p)))*0x9E3779B97F4A7C15)>>(64-13)]
+		if slot.p == p && slot.n == len(name) {
+			at[i] = slot.at
+			continue
+		}
+		j, ok := byName[name]
+		if !ok {
 			j = -1
 		}
+		*slot = seen{p: p, n: len(name), at: j}
 		at[i] = j
 	}
 	return at

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -377,6 +378,23 @@ func TestPodNodes(t *testing.T) {
 	if podsOnly := s.Only([]string{PartPods}).(*Snapshot).PodNodes(); fmt.Sprint(podsOnly) != "[-1 -1 -1 -1]" {
 		t.Errorf("a copy without nodes: %v", podsOnly)
 	}
+	// Many pods, their node's name shared by some and copied for others,
+	// unknown for some: the same answer as a lookup by name.
+	many := make([]Pod, 20000)
+	shared := []string{"n1", "n2", "gone", ""}
+	for i := range many {
+		name := shared[i%len(shared)]
+		if i%3 == 0 {
+			name = strings.Clone(name)
+		}
+		many[i].NodeName = name
+	}
+	want := map[string]int32{"n1": 0, "n2": 1, "gone": -1, "": -1}
+	for i, at := range NodePositions(nodes, many) {
+		if at != want[many[i].NodeName] {
+			t.Fatalf("pod %d on %q: position %d, want %d", i, many[i].NodeName, at, want[many[i].NodeName])
+		}
+	}
 }
 
 // TestNodeFacts: each node's class and parsed podCIDRs by position, the
@@ -452,5 +470,23 @@ func TestTrimDaemonSet(t *testing.T) {
 	}
 	if spec.Containers != nil || spec.Volumes != nil || ds.Annotations != nil || ds.ManagedFields != nil || ds.Spec.Selector != nil || ds.Status.DesiredNumberScheduled != 0 {
 		t.Errorf("the rest was kept: %+v", ds)
+	}
+}
+
+// TestNodeNames: pods get the held copy of their node's name; the names
+// of nodes that are gone are dropped.
+func TestNodeNames(t *testing.T) {
+	var n nodeNames
+	if got := n.canonical("dc-1"); got != "dc-1" {
+		t.Fatalf("no node yet: %q", got)
+	}
+	held := strings.Clone("dc-1")
+	n.add(held)
+	if got := n.canonical(strings.Clone("dc-1")); unsafe.StringData(got) != unsafe.StringData(held) {
+		t.Error("a pod's copy of its node's name was not replaced by the held one")
+	}
+	n.keep([]*corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "dc-2"}}})
+	if _, ok := n.m["dc-1"]; ok || len(n.m) != 1 {
+		t.Errorf("names after the nodes changed: %v", n.m)
 	}
 }
