@@ -19,7 +19,9 @@ import (
 
 // Snapshot is the part of the cluster the checks read, taken once per run.
 // Checks must not modify it: under `serve` its slices are shared with the
-// watch cache (copy a slice before sorting it).
+// watch cache (copy a slice before sorting it), which may write them again
+// once the run that gathered the snapshot released it (Release): nothing
+// may keep a snapshot's slices past its run.
 // Pods are kept compact (only the fields checks use) so that a snapshot of
 // 150,000 pods stays small.
 type Snapshot struct {
