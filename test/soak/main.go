@@ -55,7 +55,7 @@ type stats struct {
 	firstErr                error
 }
 
-func (s *stats) note(err error) {
+func (s *stats) note(method string, err error) {
 	switch {
 	case err == nil:
 		s.ok.Add(1)
@@ -67,7 +67,7 @@ func (s *stats) note(err error) {
 		s.failed.Add(1)
 		s.mu.Lock()
 		if s.firstErr == nil {
-			s.firstErr = err
+			s.firstErr = fmt.Errorf("%s at %s: %w", method, time.Now().Format(time.TimeOnly), err)
 		}
 		s.mu.Unlock()
 	}
@@ -256,6 +256,9 @@ func churn(ctx context.Context, lab *kubelab.Lab, maxPods int, st *stats) {
 	}
 }
 
+// methods names the calls of callLoop's mix, in its order.
+var methods = [6]string{"GetLatestReport", "Diagnose", "Diagnose (fresh)", "DiagnoseStream", "WatchReports", "ListHistory"}
+
 // callLoop calls the daemon without pause until ctx ends, each client its
 // own mix.
 func callLoop(ctx context.Context, c pb.DiagnosticsServiceClient, i int, st *stats) {
@@ -301,6 +304,6 @@ func callLoop(ctx context.Context, c pb.DiagnosticsServiceClient, i int, st *sta
 		if ctx.Err() != nil {
 			return
 		}
-		st.note(err)
+		st.note(methods[(n+i)%6], err)
 	}
 }
