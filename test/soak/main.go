@@ -42,8 +42,9 @@ func main() {
 	sample := flag.Duration("sample", 15*time.Second, "sampling period")
 	clients := flag.Int("clients", 4, "client goroutines calling without pause")
 	pods := flag.Int("pods", 300, "pods the churn keeps alive at most")
+	daemonLog := flag.String("daemon-log", "", "write the daemon's log (JSON lines) to this file")
 	flag.Parse()
-	if err := run(*bin, *duration, *sample, *clients, *pods); err != nil {
+	if err := run(*bin, *duration, *sample, *clients, *pods, *daemonLog); err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(1)
 	}
@@ -51,11 +52,19 @@ func main() {
 
 type stats struct {
 	ok, busy, failed, churn atomic.Int64
+	start                   time.Time
 	mu                      sync.Mutex
-	firstErr                error
+	byMethod                [len(methods)]failures
 }
 
-func (s *stats) note(method string, err error) {
+// failures are one method's failed calls: how many, the first and when.
+type failures struct {
+	n           int
+	first, last time.Duration
+	firstErr    error
+}
+
+func (s *stats) note(method int, err error) {
 	switch {
 	case err == nil:
 		s.ok.Add(1)
@@ -65,15 +74,32 @@ func (s *stats) note(method string, err error) {
 		s.ok.Add(1)
 	default:
 		s.failed.Add(1)
+		at := time.Since(s.start).Round(time.Millisecond)
 		s.mu.Lock()
-		if s.firstErr == nil {
-			s.firstErr = fmt.Errorf("%s at %s: %w", method, time.Now().Format(time.TimeOnly), err)
+		f := &s.byMethod[method]
+		if f.n == 0 {
+			f.first, f.firstErr = at, err
 		}
+		f.n++
+		f.last = at
 		s.mu.Unlock()
 	}
 }
 
-func run(bin string, duration, sample time.Duration, clients, maxPods int) error {
+// failureReport names each method's failures, or "" when none failed.
+func (s *stats) failureReport() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b strings.Builder
+	for i, f := range s.byMethod {
+		if f.n > 0 {
+			fmt.Fprintf(&b, "\n  %s: %d failed between t=%s and t=%s; the first: %v", methods[i], f.n, f.first, f.last, f.firstErr)
+		}
+	}
+	return b.String()
+}
+
+func run(bin string, duration, sample time.Duration, clients, maxPods int, daemonLog string) error {
 	fmt.Fprintln(os.Stderr, "soak: starting kube-apiserver and etcd ...")
 	lab, err := kubelab.Start()
 	if err != nil {
@@ -112,7 +138,16 @@ func run(bin string, duration, sample time.Duration, clients, maxPods int) error
 	defer func() { _ = daemon.Process.Kill(); _ = daemon.Wait() }()
 	var goroutines atomic.Int64
 	ready := make(chan struct{})
-	go readLog(logs, &goroutines, ready)
+	var copyTo io.Writer = io.Discard
+	if daemonLog != "" {
+		f, err := os.Create(daemonLog)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		copyTo = f
+	}
+	go readLog(io.TeeReader(logs, copyTo), &goroutines, ready)
 	select {
 	case <-ready:
 	case <-time.After(30 * time.Second):
@@ -126,7 +161,7 @@ func run(bin string, duration, sample time.Duration, clients, maxPods int) error
 	}
 	defer conn.Close()
 	client := pb.NewDiagnosticsServiceClient(conn)
-	st := &stats{}
+	st := &stats{start: time.Now()}
 	soakCtx, stop := context.WithTimeout(ctx, duration)
 	defer stop()
 	var wg sync.WaitGroup
@@ -143,7 +178,7 @@ func run(bin string, duration, sample time.Duration, clients, maxPods int) error
 		goroutines int64
 	}
 	var points []point
-	start := time.Now()
+	start := st.start
 	tick := time.NewTicker(sample)
 	fmt.Printf("%8s  %9s  %10s  %8s  %6s  %6s  %7s\n", "t", "RSS MiB", "goroutines", "calls ok", "busy", "failed", "churn")
 	for done := false; !done; {
@@ -178,7 +213,7 @@ func run(bin string, duration, sample time.Duration, clients, maxPods int) error
 		return fmt.Errorf("the daemon did not stop within 20s of SIGTERM")
 	}
 	if n := st.failed.Load(); n > 0 {
-		return fmt.Errorf("%d calls failed; the first: %v", n, st.firstErr)
+		return fmt.Errorf("%d calls failed:%s", n, st.failureReport())
 	}
 	return nil
 }
@@ -257,15 +292,20 @@ func churn(ctx context.Context, lab *kubelab.Lab, maxPods int, st *stats) {
 }
 
 // methods names the calls of callLoop's mix, in its order.
-var methods = [6]string{"GetLatestReport", "Diagnose", "Diagnose (fresh)", "DiagnoseStream", "WatchReports", "ListHistory"}
+var methods = [...]string{"GetLatestReport", "Diagnose", "Diagnose (fresh)", "DiagnoseStream", "WatchReports", "ListHistory"}
 
 // callLoop calls the daemon without pause until ctx ends, each client its
 // own mix.
 func callLoop(ctx context.Context, c pb.DiagnosticsServiceClient, i int, st *stats) {
-	for n := 0; ctx.Err() == nil; n++ {
+	// The soak is over at its deadline, not when ctx's timer has fired:
+	// gRPC refuses a call whose deadline has passed before that, at once,
+	// as DEADLINE_EXCEEDED.
+	end, _ := ctx.Deadline()
+	over := func() bool { return ctx.Err() != nil || !time.Now().Before(end) }
+	for n := 0; !over(); n++ {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		var err error
-		switch (n + i) % 6 {
+		switch (n + i) % len(methods) {
 		case 0:
 			_, err = c.GetLatestReport(cctx, &pb.GetLatestReportRequest{})
 			if status.Code(err) == codes.Unavailable {
@@ -301,9 +341,9 @@ func callLoop(ctx context.Context, c pb.DiagnosticsServiceClient, i int, st *sta
 			_, err = c.ListHistory(cctx, &pb.ListHistoryRequest{Limit: 5})
 		}
 		cancel()
-		if ctx.Err() != nil {
+		if over() {
 			return
 		}
-		st.note(methods[(n+i)%6], err)
+		st.note((n+i)%len(methods), err)
 	}
 }
