@@ -100,9 +100,11 @@ bench-cache:
 
 # soak: `serve` for SOAKTIME (default 3m) against the envtest API server while pods churn and
 # clients call without pause; prints the daemon's RSS and goroutines over time (not in make test).
+# SOAKFLAGS passes more flags (-clients N, -daemon-log FILE).
 SOAKTIME ?= 3m
+SOAKFLAGS ?=
 soak: build envtest
-	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) run ./test/soak -bin $(BIN) -duration $(SOAKTIME)
+	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) run ./test/soak -bin $(BIN) -duration $(SOAKTIME) $(SOAKFLAGS)
 
 tools:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
