@@ -75,6 +75,5 @@ func reportCheckDone(ctx context.Context, c Check, out []*pb.Result) {
 	for i, res := range out {
 		cp[i] = proto.Clone(res).(*pb.Result)
 	}
-	finish(c, cp)
 	ReportProgress(ctx, Progress{Kind: CheckDone, Check: c.ID, Results: cp})
 }

@@ -105,26 +105,30 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 
 	refs := &runRefs{release: func() { r.release(g) }}
 	refs.hold()
+	// Every check's results are finished as they are made; those reused
+	// from the memo were finished when stored and are shared, never
+	// written again.
 	results := make([][]*pb.Result, len(checks))
-	// reused marks the checks whose results came from the memo: they were
-	// finished when stored and are shared, never written again.
-	reused := make([]bool, len(checks))
+	// memoKeys are the keys to store the results of the checks the memo
+	// missed under.
 	memoKeys := make([][]any, len(checks))
 	var wg sync.WaitGroup
 	for i, c := range checks {
 		if ctx.Err() != nil {
 			results[i] = []*pb.Result{interrupted(ctx, 0)}
+			finish(c, results[i])
 			continue
 		}
 		if res := precondition(c, g); res != nil {
 			results[i] = []*pb.Result{res}
+			finish(c, results[i])
 			reportCheckDone(ctx, c, results[i])
 			continue
 		}
 		if r.Memo != nil {
 			if key, ok := memoKey(c, g); ok {
 				if res, hit := r.Memo.lookup(c.ID, key); hit {
-					results[i], reused[i] = res, true
+					results[i] = res
 					reportCheckDone(ctx, c, results[i])
 					continue
 				}
@@ -135,6 +139,7 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 		go func() {
 			defer wg.Done()
 			results[i] = r.runOne(ctx, c, in.ReadBy(c), refs)
+			finish(c, results[i])
 			reportCheckDone(ctx, c, results[i])
 		}()
 	}
@@ -147,11 +152,8 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 	sort.SliceStable(order, func(a, b int) bool { return checks[order[a]].ID < checks[order[b]].ID })
 	lists := make([][]*pb.Result, 0, len(checks))
 	for _, i := range order {
-		if !reused[i] {
-			finish(checks[i], results[i])
-			if memoKeys[i] != nil && ctx.Err() == nil {
-				r.Memo.store(checks[i].ID, memoKeys[i], results[i])
-			}
+		if memoKeys[i] != nil && ctx.Err() == nil {
+			r.Memo.store(checks[i].ID, memoKeys[i], results[i])
 		}
 		lists = append(lists, results[i])
 	}
