@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,11 +11,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/mem"
 
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/daemon"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"github.com/vnodediag/vnodediag/test/callers"
 )
 
 // benchChecks are 10 checks of 20 objects each: a 200-result report.
@@ -85,9 +83,9 @@ func BenchmarkLatestReport(b *testing.B) {
 		}},
 		{"GetLatestReport-undecoded", func() *grpc.Server { return New(&Service{Checks: benchChecks(), Daemon: d}) }, func(ctx context.Context, cc *grpc.ClientConn) error {
 			// The reply's bytes, not decoded: the daemon's share of a call.
-			var raw rawReply
+			var raw callers.Raw
 			return cc.Invoke(ctx, pb.DiagnosticsService_GetLatestReport_FullMethodName, &pb.GetLatestReportRequest{}, &raw,
-				grpc.ForceCodecV2(rawClientCodec{newCodec()}))
+				grpc.ForceCodecV2(callers.RawCodec{}))
 		}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
@@ -117,54 +115,27 @@ func BenchmarkLatestReport(b *testing.B) {
 			// answer, so the 100 of them saturate the machine and a call's
 			// latency is mostly its wait behind the others'.
 			b.ResetTimer()
-			lat := drive(b, clients, per, call, nil)
+			lat, err := callers.Drive(clients, per, call, nil)
 			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
 			report(b, c.name, "", lat, floor50[""], floor99[""])
 			// Paced: the same 100 clients, each calling at a steady rate,
 			// staggered, each latency counted from the call's scheduled
-			// time so that a late start is not hidden (no coordinated
-			// omission): 10 calls a second each (1,000 in all), then one
-			// a second each (100 in all: clients that poll).
+			// time: 10 calls a second each (1,000 in all), then one a
+			// second each (100 in all: clients that poll).
 			for _, m := range pacedModes {
-				start := time.Now().Add(10 * time.Millisecond)
 				b.StartTimer()
-				lat = drive(b, clients, min(per, m.calls), call, func(i, k int) time.Time {
-					return start.Add(time.Duration(k)*m.every + time.Duration(i)*m.every/clients)
-				})
+				lat, err = callers.Drive(clients, min(per, m.calls), call, callers.Paced(time.Now().Add(10*time.Millisecond), m.every, clients))
 				b.StopTimer()
+				if err != nil {
+					b.Fatal(err)
+				}
 				report(b, c.name, m.prefix, lat, floor50[m.prefix], floor99[m.prefix])
 			}
 		})
 	}
-}
-
-// drive makes calls calls from each of clients concurrently and returns
-// their latencies, per client. With due, call k of client i starts at
-// due(i, k) and its latency counts from then; without, each call starts
-// when the one before it ends.
-func drive(b *testing.B, clients, calls int, call func(client int) error, due func(i, k int) time.Time) [][]time.Duration {
-	lat := make([][]time.Duration, clients)
-	var wg sync.WaitGroup
-	for i := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range calls {
-				start := time.Now()
-				if due != nil {
-					start = due(i, k)
-					time.Sleep(time.Until(start))
-				}
-				if err := call(i); err != nil {
-					b.Error(err)
-					return
-				}
-				lat[i] = append(lat[i], time.Since(start))
-			}
-		}()
-	}
-	wg.Wait()
-	return lat
 }
 
 // pacedModes are the paced measurements: how often each of the 100
@@ -182,15 +153,13 @@ var pacedModes = []struct {
 // paced ("paced-"), for the ratios of the calls measured after it.
 var floor50, floor99 = map[string]time.Duration{}, map[string]time.Duration{}
 
-// report reports the p50 and p99 of lat (prefix names the mode), and, for
-// a call other than the echo, their ratios to the echo's.
-func report(b *testing.B, name, prefix string, lat [][]time.Duration, echo50, echo99 time.Duration) {
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	if len(all) == 0 {
+// report reports the p50 and p99 of lat, sorted (prefix names the mode),
+// and, for a call other than the echo, their ratios to the echo's.
+func report(b *testing.B, name, prefix string, lat []time.Duration, echo50, echo99 time.Duration) {
+	if len(lat) == 0 {
 		return
 	}
-	p50, p99 := all[len(all)/2], all[len(all)*99/100]
+	p50, p99 := callers.Percentile(lat, 50), callers.Percentile(lat, 99)
 	b.ReportMetric(float64(p50.Microseconds())/1000, prefix+"p50-ms")
 	b.ReportMetric(float64(p99.Microseconds())/1000, prefix+"p99-ms")
 	if name == "echo" {
@@ -199,18 +168,4 @@ func report(b *testing.B, name, prefix string, lat [][]time.Duration, echo50, ec
 		b.ReportMetric(float64(p50)/float64(echo50), prefix+"p50-x-echo")
 		b.ReportMetric(float64(p99)/float64(echo99), prefix+"p99-x-echo")
 	}
-}
-
-// rawReply holds a reply's bytes undecoded.
-type rawReply struct{ b []byte }
-
-// rawClientCodec marshals requests as gRPC does and keeps replies as bytes.
-type rawClientCodec struct{ codec }
-
-func (c rawClientCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	if r, ok := v.(*rawReply); ok {
-		r.b = data.Materialize()
-		return nil
-	}
-	return c.codec.Unmarshal(data, v)
 }

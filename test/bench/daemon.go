@@ -7,16 +7,21 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"github.com/vnodediag/vnodediag/test/callers"
 )
 
 // daemonFigures are the daemon's: its memory with the cache warm and the
@@ -27,12 +32,29 @@ type daemonFigures struct {
 	anon, file   int64         // KiB of rss: the process's own memory, and the binary's (and other files') pages
 	p50, p99     time.Duration
 	calls        int
+	latest       *latestFigures // nil when GetLatestReport was not measured
+}
+
+// latestFigures are GetLatestReport's from 100 concurrent clients, each
+// on its own connection, beside the daemon's own health Check (a bare
+// gRPC call through the same server: the floor).
+type latestFigures struct {
+	bytes, results, states int
+	modes                  []latestMode
+	rssAfter               int64 // KiB, after the calls (the 100 connections still open)
+}
+
+// latestMode is one pacing's percentiles: the floor, the reply decoded as
+// a client does, and the reply's bytes kept undecoded (the daemon's share).
+type latestMode struct {
+	name                     string
+	echo, decoded, undecoded [2]time.Duration // p50, p99
 }
 
 // measureDaemon starts `vnodediag serve` on a loopback port, waits for its
 // first Diagnose answer (the watch cache synced), then makes calls
 // Diagnose calls one after another and reads the process's RSS.
-func measureDaemon(bin, cfgPath string, only []string, calls int) (*daemonFigures, error) {
+func measureDaemon(bin, cfgPath string, only []string, calls int, latest bool) (*daemonFigures, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -103,12 +125,94 @@ func measureDaemon(bin, cfgPath string, only []string, calls int) (*daemonFigure
 		}
 		lat = append(lat, time.Since(t))
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	f.p50 = lat[len(lat)/2]
-	f.p99 = lat[min(len(lat)-1, (len(lat)*99+99)/100-1)]
+	slices.Sort(lat)
+	f.p50, f.p99 = callers.Percentile(lat, 50), callers.Percentile(lat, 99)
 	time.Sleep(2 * time.Second)
-	f.rss, f.peakRSS, f.anon, f.file, err = procRSS(cmd.Process.Pid)
-	return f, err
+	if f.rss, f.peakRSS, f.anon, f.file, err = procRSS(cmd.Process.Pid); err != nil {
+		return nil, err
+	}
+	if latest {
+		if f.latest, err = measureLatest(addr); err != nil {
+			return nil, fmt.Errorf("GetLatestReport: %w", err)
+		}
+		if f.latest.rssAfter, _, _, _, err = procRSS(cmd.Process.Pid); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// latestClients is how many clients call GetLatestReport at once.
+const latestClients = 100
+
+// measureLatest waits for the daemon's first periodic report, then calls
+// GetLatestReport from latestClients clients at once, paced as `make
+// bench-daemon` paces them: 10 calls a second each (1,000 a second in all,
+// 50 each), then one a second each (10 each); the floor and the undecoded
+// reply likewise, one after the other.
+func measureLatest(addr string) (*latestFigures, error) {
+	conns := make([]*grpc.ClientConn, latestClients)
+	for i := range conns {
+		var err error
+		if conns[i], err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20))); err != nil {
+			return nil, err
+		}
+		defer conns[i].Close()
+	}
+	f := &latestFigures{}
+	deadline := time.Now().Add(15 * time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		rep, err := pb.NewDiagnosticsServiceClient(conns[0]).GetLatestReport(ctx, &pb.GetLatestReportRequest{})
+		cancel()
+		if err == nil {
+			f.bytes, f.results, f.states = proto.Size(rep), len(rep.GetReport().GetResults()), len(rep.GetStates())
+			break
+		}
+		if status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+			return nil, err
+		}
+		time.Sleep(time.Second)
+	}
+	calls := map[string]func(context.Context, *grpc.ClientConn) error{
+		"echo": func(ctx context.Context, cc *grpc.ClientConn) error {
+			_, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
+			return err
+		},
+		"decoded": func(ctx context.Context, cc *grpc.ClientConn) error {
+			_, err := pb.NewDiagnosticsServiceClient(cc).GetLatestReport(ctx, &pb.GetLatestReportRequest{})
+			return err
+		},
+		"undecoded": func(ctx context.Context, cc *grpc.ClientConn) error {
+			var raw callers.Raw
+			return cc.Invoke(ctx, pb.DiagnosticsService_GetLatestReport_FullMethodName, &pb.GetLatestReportRequest{}, &raw,
+				grpc.ForceCodecV2(callers.RawCodec{}))
+		},
+	}
+	for _, m := range []struct {
+		name  string
+		every time.Duration
+		calls int
+	}{{"10 calls/s each", 100 * time.Millisecond, 50}, {"1 call/s each", time.Second, 10}} {
+		mode := latestMode{name: m.name}
+		for _, c := range []struct {
+			call string
+			into *[2]time.Duration
+		}{{"echo", &mode.echo}, {"decoded", &mode.decoded}, {"undecoded", &mode.undecoded}} {
+			lat, err := callers.Drive(latestClients, m.calls, func(i int) error {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				return calls[c.call](ctx, conns[i])
+			}, callers.Paced(time.Now().Add(100*time.Millisecond), m.every, latestClients))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", c.call, err)
+			}
+			*c.into = [2]time.Duration{callers.Percentile(lat, 50), callers.Percentile(lat, 99)}
+		}
+		f.modes = append(f.modes, mode)
+	}
+	return f, nil
 }
 
 // procRSS reads VmRSS, VmHWM, RssAnon and RssFile (KiB) of a process.

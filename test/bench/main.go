@@ -64,16 +64,17 @@ func main() {
 	only := flag.String("only", "", "checks to run (default: k8s, or k8s,vnode with -daemonsets)")
 	workers := flag.Int("workers", 24, "concurrent API requests while loading")
 	calls := flag.Int("daemon-calls", 200, "Diagnose calls to the daemon (0: do not measure the daemon)")
+	latest := flag.Bool("latest", true, "with -daemon-calls, also measure GetLatestReport from 100 concurrent clients")
 	flag.StringVar(&reuse, "reuse-kubeconfig", "", "measure against this already loaded API server (a -hold run's kubeconfig; -nodes, -pods, -daemonsets must match it) instead of starting and loading one")
 	flag.BoolVar(&hold, "hold", false, "after measuring, keep the API server up (prints the config path) until SIGINT/SIGTERM")
 	flag.Parse()
-	if err := run(*bin, *kubectl, *nodes, *pods, *daemonsets, *runs, *only, *workers, *calls); err != nil {
+	if err := run(*bin, *kubectl, *nodes, *pods, *daemonsets, *runs, *only, *workers, *calls, *latest); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, workers, calls int) error {
+func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, workers, calls int, latest bool) error {
 	resources := "nodes,pods"
 	if only == "" {
 		only = "k8s"
@@ -118,8 +119,11 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 	}
 	defer os.RemoveAll(dir)
 	cfgPath := filepath.Join(dir, "vnodediag.yaml")
+	// The daemon's periodic runs (GetLatestReport's report) run the checks
+	// measured.
 	b, _ := yaml.Marshal(map[string]any{"kubernetes": map[string]any{"kubeconfig": lab.Kubeconfig, "requestTimeout": "5m"},
-		"runner": map[string]any{"sourceTimeout": "10m", "checkTimeout": "5m"}})
+		"runner": map[string]any{"sourceTimeout": "10m", "checkTimeout": "5m"},
+		"daemon": map[string]any{"only": strings.Split(only, ",")}})
 	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
 		return err
 	}
@@ -162,7 +166,7 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 	var daemon *daemonFigures
 	if calls > 0 {
 		fmt.Fprintln(os.Stderr, "bench: measuring vnodediag serve ...")
-		if daemon, err = measureDaemon(bin, cfgPath, strings.Split(only, ","), calls); err != nil {
+		if daemon, err = measureDaemon(bin, cfgPath, strings.Split(only, ","), calls, latest); err != nil {
 			return fmt.Errorf("vnodediag serve: %w", err)
 		}
 	}
@@ -196,6 +200,18 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 				mb(daemon.anon), mb(daemon.file), mb(daemon.peakRSS)))
 		fmt.Printf(row, fmt.Sprintf("  Diagnose --only %s from the cache, %d calls", only, daemon.calls),
 			"p50 "+daemon.p50.Round(100*time.Microsecond).String(), "", "p99 "+daemon.p99.Round(100*time.Microsecond).String()+" (target <= 50ms)")
+		if l := daemon.latest; l != nil {
+			ms := func(d time.Duration) string { return d.Round(10 * time.Microsecond).String() }
+			fmt.Printf("  GetLatestReport from %d clients at once, each on its own connection: the periodic report of %d results and %d states, %d bytes\n",
+				latestClients, l.results, l.states, l.bytes)
+			fmt.Printf("  %-20s %-24s %-34s %s\n", "p50 / p99", "health Check (floor)", "GetLatestReport, decoded", "undecoded (the daemon's share)")
+			for _, m := range l.modes {
+				fmt.Printf("  %-20s %-24s %-34s %s\n", m.name, ms(m.echo[0])+" / "+ms(m.echo[1]),
+					fmt.Sprintf("%s / %s (%.2fx; target p99 <= 5ms)", ms(m.decoded[0]), ms(m.decoded[1]), float64(m.decoded[1])/float64(m.echo[1])),
+					fmt.Sprintf("%s / %s (%.2fx)", ms(m.undecoded[0]), ms(m.undecoded[1]), float64(m.undecoded[1])/float64(m.echo[1])))
+			}
+			fmt.Printf("  RSS after these calls, the %d connections open: %s\n", latestClients, mb(l.rssAfter))
+		}
 	}
 	if hold {
 		fmt.Fprintf(os.Stderr, "bench: holding; config %s, kubeconfig %s\n", cfgPath, lab.Kubeconfig)

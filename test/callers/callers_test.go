@@ -1,0 +1,62 @@
+package callers
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestPercentile(t *testing.T) {
+	var lat []time.Duration
+	for i := 1; i <= 200; i++ {
+		lat = append(lat, time.Duration(i))
+	}
+	for _, c := range []struct {
+		q    int
+		want time.Duration
+	}{{50, 100}, {99, 198}, {100, 200}, {1, 2}} {
+		if got := Percentile(lat, c.q); got != c.want {
+			t.Errorf("p%d of 1..200 = %d, want %d", c.q, got, c.want)
+		}
+	}
+	if got := Percentile([]time.Duration{7}, 99); got != 7 {
+		t.Errorf("p99 of one = %d", got)
+	}
+	if got := Percentile(nil, 99); got != 0 {
+		t.Errorf("p99 of none = %d", got)
+	}
+}
+
+func TestDrive(t *testing.T) {
+	var n atomic.Int64
+	lat, err := Drive(4, 3, func(int) error { n.Add(1); return nil }, Paced(time.Now(), time.Millisecond, 4))
+	if err != nil || len(lat) != 12 || n.Load() != 12 {
+		t.Fatalf("Drive: %d latencies, %d calls, %v", len(lat), n.Load(), err)
+	}
+	for i := 1; i < len(lat); i++ {
+		if lat[i] < lat[i-1] {
+			t.Fatalf("latencies not sorted: %v", lat)
+		}
+	}
+	boom := errors.New("boom")
+	if _, err := Drive(3, 5, func(i int) error {
+		if i == 2 {
+			return boom
+		}
+		return nil
+	}, nil); !errors.Is(err, boom) {
+		t.Fatalf("Drive with a failing client: %v", err)
+	}
+}
+
+func TestPaced(t *testing.T) {
+	start := time.Unix(100, 0)
+	due := Paced(start, time.Second, 4)
+	if got := due(0, 0); !got.Equal(start) {
+		t.Errorf("first call at %v", got)
+	}
+	if got := due(2, 3); !got.Equal(start.Add(3*time.Second + 500*time.Millisecond)) {
+		t.Errorf("client 2's fourth call at %v", got)
+	}
+}
