@@ -244,11 +244,7 @@ func evaluateDaemonSets(ctx context.Context, nodes []*corev1.Node, dss []*appsv1
 			kept++
 			continue
 		}
-		ev := make([]*pb.Evidence, len(sh.landsOn))
-		for i, n := range sh.landsOn {
-			ev[i] = diag.Ev("placement on VNode "+n.Name, "excluded by required node affinity, nodeSelector or an untolerated VNode taint", sh.why[i])
-		}
-		out = append(out, daemonSetFailure(ds, sh, vns, ev, onVN[key]))
+		out = append(out, daemonSetFailure(ds, sh, vns, onVN[key]))
 	}
 	// DaemonSet pods on VNodes whose DaemonSet is not in the snapshot.
 	var orphans []string
@@ -305,7 +301,11 @@ func shapeKey(spec *corev1.PodSpec) string {
 	return string(b)
 }
 
-func daemonSetFailure(ds *appsv1.DaemonSet, sh *dsShape, vns []*corev1.Node, ev []*pb.Evidence, ps []vnodePod) *pb.Result {
+// summaryNames is how many VNodes a summary line names before "... and N
+// more"; the evidence names up to diag.ListLimit and the objects all.
+const summaryNames = 3
+
+func daemonSetFailure(ds *appsv1.DaemonSet, sh *dsShape, vns []*corev1.Node, ps []vnodePod) *pb.Result {
 	p, landsOn := sh.p, sh.landsOn
 	key := ds.Namespace + "/" + ds.Name
 	sys := systemOwner(ds)
@@ -320,9 +320,9 @@ func daemonSetFailure(ds *appsv1.DaemonSet, sh *dsShape, vns []*corev1.Node, ev 
 	var summary string
 	switch {
 	case len(landsOn) > 0 && len(ps) > 0:
-		summary = fmt.Sprintf("DaemonSet %s%s can be placed on VNode(s) %s, and %d of its pods are on VNodes", key, mark, strings.Join(names, ", "), len(ps))
+		summary = fmt.Sprintf("DaemonSet %s%s can be placed on VNode(s) %s, and %d of its pods are on VNodes", key, mark, diag.JoinFirst(names, summaryNames), len(ps))
 	case len(landsOn) > 0:
-		summary = fmt.Sprintf("DaemonSet %s%s can be placed on VNode(s) %s: its pods there stay Pending", key, mark, strings.Join(names, ", "))
+		summary = fmt.Sprintf("DaemonSet %s%s can be placed on VNode(s) %s: its pods there stay Pending", key, mark, diag.JoinFirst(names, summaryNames))
 	default:
 		summary = fmt.Sprintf("DaemonSet %s%s keeps off VNodes now, but %d of its pods are still on VNodes", key, mark, len(ps))
 	}
@@ -331,9 +331,11 @@ func daemonSetFailure(ds *appsv1.DaemonSet, sh *dsShape, vns []*corev1.Node, ev 
 	for _, n := range landsOn {
 		res.Objects = append(res.Objects, diag.Obj("Node", "", n.Name))
 	}
+	var ev []*pb.Evidence
 	if sys != "" {
-		ev = append([]*pb.Evidence{diag.Ev("owner", "", "system DaemonSet the user does not own: "+sys)}, ev...)
+		ev = append(ev, diag.Ev("owner", "", "system DaemonSet the user does not own: "+sys))
 	}
+	ev = append(ev, placementEvidence(names, sh.why, "excluded by required node affinity, nodeSelector or an untolerated VNode taint")...)
 	res.Evidence = append(ev, podEvidence(ps)...)
 
 	var fix []string
@@ -384,7 +386,11 @@ func podEvidence(ps []vnodePod) []*pb.Evidence {
 	sorted := append([]vnodePod{}, ps...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].pod.Name < sorted[j].pod.Name })
 	var ev []*pb.Evidence
-	for _, p := range sorted {
+	for i, p := range sorted {
+		if i == diag.ListLimit {
+			ev = append(ev, diag.Ev("more pods on VNodes", "", fmt.Sprintf("%d more not listed", len(sorted)-i)))
+			break
+		}
 		where := "bound to VNode " + p.vnode
 		if !p.bound {
 			where = "not bound, pinned by node affinity to VNode " + p.vnode

@@ -3,6 +3,7 @@ package vnode
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
+	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
@@ -260,6 +262,50 @@ func TestEvaluateDaemonSets(t *testing.T) {
 		got := evaluateDaemonSets(ctx, nodes, nil, nil, nil)
 		if diagtest.StatusNames(got) != "PASS" || got[0].Summary != "no DaemonSet in the cluster" {
 			t.Errorf("got %s", diagtest.Dump(got))
+		}
+	})
+	t.Run("many VNodes", func(t *testing.T) {
+		// 50 VNodes, two taints: the summary names 3, the evidence one line
+		// per reason naming up to diag.ListLimit, the objects all of them.
+		many := []*corev1.Node{realNode("ecs-1")}
+		var onVN []kube.Pod
+		for i := range 50 {
+			if i%2 == 0 {
+				many = append(many, typeVNode(fmt.Sprintf("vn-%02d", i)))
+			} else {
+				many = append(many, aliyunVNode(fmt.Sprintf("vn-%02d", i)))
+			}
+			onVN = append(onVN, kube.Pod{Namespace: "monitoring", Name: fmt.Sprintf("node-exporter-%02d", i), NodeName: fmt.Sprintf("vn-%02d", i),
+				Phase: kube.PhasePending, OwnerKind: "DaemonSet", OwnerName: "node-exporter"})
+		}
+		got := evaluateDaemonSets(ctx, many, []*appsv1.DaemonSet{exporter}, onVN, nil)
+		if diagtest.StatusNames(got) != "FAIL" {
+			t.Fatalf("got %s", diagtest.Dump(got))
+		}
+		r := got[0]
+		if want := "DaemonSet monitoring/node-exporter can be placed on VNode(s) vn-00, vn-01, vn-02 ... and 47 more, and 50 of its pods are on VNodes"; r.Summary != want {
+			t.Errorf("summary %q, want %q", r.Summary, want)
+		}
+		if len(r.Objects) != 51 {
+			t.Errorf("%d objects, want the DaemonSet and its 50 VNodes", len(r.Objects))
+		}
+		var placements, podLines []string
+		for _, e := range r.Evidence {
+			if strings.HasPrefix(e.Label, "placement on ") {
+				placements = append(placements, e.Label)
+			} else {
+				podLines = append(podLines, e.Label)
+			}
+		}
+		if len(placements) != 2 || !strings.HasPrefix(placements[0], "placement on 25 VNodes vn-00, vn-02, ") ||
+			!strings.HasSuffix(placements[0], "vn-38 ... and 5 more") || !strings.HasPrefix(placements[1], "placement on 25 VNodes vn-01, vn-03, ") {
+			t.Errorf("placement evidence, one line per taint: %q", placements)
+		}
+		if len(podLines) != diag.ListLimit+1 || podLines[diag.ListLimit] != "more pods on VNodes" {
+			t.Errorf("pod evidence, %d lines and one that counts the rest: %q", diag.ListLimit, podLines)
+		}
+		if !strings.Contains(r.Remediation, "node-exporter-49") {
+			t.Errorf("the delete command must name every pod:\n%s", r.Remediation)
 		}
 	})
 	t.Run("faults", func(t *testing.T) {

@@ -92,7 +92,7 @@ func TestLab(t *testing.T) {
 			t.Errorf("kube-proxy: %s", diagtest.Dump([]*pb.Result{kp}))
 		}
 		ne := diagtest.Find(got, "DaemonSet", "monitoring", "node-exporter")
-		if ne == nil || !hasEvidence(ne, "placement on VNode "+kubelab.ScenarioVNodeReady, "term 2 (kubernetes.io/os In [linux])") {
+		if ne == nil || !hasEvidence(ne, "placement on 2 VNodes virtual-kubelet-cn-shanghai-l, "+kubelab.ScenarioVNodeReady, "term 2 (kubernetes.io/os In [linux])") {
 			t.Errorf("node-exporter: %s", diagtest.Dump([]*pb.Result{ne}))
 		}
 		if got[2].Summary != "the other 2 DaemonSets keep off the 3 VNode(s)" {

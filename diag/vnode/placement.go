@@ -9,6 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	schedcorev1 "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+
+	"github.com/vnodediag/vnodediag/diag"
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
 // schedulingTaint is the taint filter of the scheduler's TaintToleration
@@ -162,4 +165,29 @@ func termString(t corev1.NodeSelectorTerm) string {
 		return "empty"
 	}
 	return strings.Join(s, " AND ")
+}
+
+// placementEvidence is one evidence line per distinct reason about the
+// VNodes names (why[i] is names[i]'s), in the order the reasons first
+// appear: VNodes placed alike share one line that names them (at most
+// diag.ListLimit; every VNode is still among the result's objects), so a
+// DaemonSet placeable on fifty VNodes gives a line or two, not fifty.
+func placementEvidence(names, why []string, expected string) []*pb.Evidence {
+	var order []string
+	byWhy := map[string][]string{}
+	for i, n := range names {
+		if _, ok := byWhy[why[i]]; !ok {
+			order = append(order, why[i])
+		}
+		byWhy[why[i]] = append(byWhy[why[i]], n)
+	}
+	ev := make([]*pb.Evidence, len(order))
+	for i, w := range order {
+		label := "placement on VNode " + byWhy[w][0]
+		if len(byWhy[w]) > 1 {
+			label = fmt.Sprintf("placement on %d VNodes %s", len(byWhy[w]), diag.JoinCapped(byWhy[w]))
+		}
+		ev[i] = diag.Ev(label, expected, w)
+	}
+	return ev
 }

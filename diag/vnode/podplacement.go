@@ -110,9 +110,9 @@ func evaluatePodPlacement(ctx context.Context, in placementInput) []*pb.Result {
 		spec := podSpecOf(p)
 		pl := newPlacement(spec, spec.Tolerations)
 		var accepted []string
-		ev := []*pb.Evidence{diag.Ev("meant for a VNode", "", strings.Join(g.intent, "; "))}
 		refusal := ""
-		for _, vn := range vns {
+		names, whys := make([]string, len(vns)), make([]string, len(vns))
+		for i, vn := range vns {
 			ok, why := pl.placeable(vn)
 			if ok {
 				accepted = append(accepted, vn.Name)
@@ -120,8 +120,9 @@ func evaluatePodPlacement(ctx context.Context, in placementInput) []*pb.Result {
 			if vn == to {
 				refusal = "VNode " + vn.Name + ": " + why
 			}
-			ev = append(ev, diag.Ev("placement on VNode "+vn.Name, "placeable", why))
+			names[i], whys[i] = vn.Name, why
 		}
+		ev := append([]*pb.Evidence{diag.Ev("meant for a VNode", "", strings.Join(g.intent, "; "))}, placementEvidence(names, whys, "placeable")...)
 		for i, e := range g.events {
 			if i == diag.ListLimit {
 				ev = append(ev, diag.Ev("more FailedScheduling events", "", fmt.Sprint(len(g.events)-i)))
@@ -148,7 +149,7 @@ func evaluatePodPlacement(ctx context.Context, in placementInput) []*pb.Result {
 			continue
 		case len(accepted) > 0:
 			res := diag.Warn("%s free to go to VNode(s) %s (nodeSelector, node affinity and tolerations let %s), but the scheduler reports %s unschedulable: %s",
-				what, strings.Join(accepted, ", "), it, it, g.events[len(g.events)-1].Message)
+				what, diag.JoinFirst(accepted, summaryNames), it, it, g.events[len(g.events)-1].Message)
 			res.Objects = objs
 			res.Evidence = ev
 			res.Remediation = "Placement by label and taint is right; the scheduler's message names what else stops it (resources requested beyond a VNode's " +
