@@ -302,7 +302,7 @@ func shapeKey(spec *corev1.PodSpec) string {
 }
 
 // summaryNames is how many VNodes a summary line names before "... and N
-// more"; the evidence names up to diag.ListLimit and the objects all.
+// more"; an evidence line names up to diag.ListLimit.
 const summaryNames = 3
 
 func daemonSetFailure(ds *appsv1.DaemonSet, sh *dsShape, vns []*corev1.Node, ps []vnodePod) *pb.Result {
@@ -327,10 +327,9 @@ func daemonSetFailure(ds *appsv1.DaemonSet, sh *dsShape, vns []*corev1.Node, ps 
 		summary = fmt.Sprintf("DaemonSet %s%s keeps off VNodes now, but %d of its pods are still on VNodes", key, mark, len(ps))
 	}
 	res := diag.Fail("%s", summary)
+	// The VNodes are named in the evidence, as vnode.pod-placement names
+	// them: the result is about the DaemonSet, which the fix changes.
 	res.Objects = []*pb.Object{diag.Obj("DaemonSet", ds.Namespace, ds.Name)}
-	for _, n := range landsOn {
-		res.Objects = append(res.Objects, diag.Obj("Node", "", n.Name))
-	}
 	var ev []*pb.Evidence
 	if sys != "" {
 		ev = append(ev, diag.Ev("owner", "", "system DaemonSet the user does not own: "+sys))

@@ -170,8 +170,8 @@ func termString(t corev1.NodeSelectorTerm) string {
 // placementEvidence is one evidence line per distinct reason about the
 // VNodes names (why[i] is names[i]'s), in the order the reasons first
 // appear: VNodes placed alike share one line that names them (at most
-// diag.ListLimit; every VNode is still among the result's objects), so a
-// DaemonSet placeable on fifty VNodes gives a line or two, not fifty.
+// diag.ListLimit, and how many), so a DaemonSet placeable on fifty VNodes
+// gives a line or two, not fifty.
 func placementEvidence(names, why []string, expected string) []*pb.Evidence {
 	var order []string
 	byWhy := map[string][]string{}
