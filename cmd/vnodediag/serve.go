@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -165,7 +166,8 @@ var (
 // m, when the metrics listener is on, observes the daemon's runs, refreshes
 // and reloads.
 func daemonOptions(cfg *config.Config, r *diag.Runner, log *slog.Logger, m *metrics.Metrics) daemon.Options {
-	o := daemon.Options{Checks: allChecks(), Runner: r, Only: cfg.Runner.Only, Skip: cfg.Runner.Skip, Log: log}
+	o := daemon.Options{Checks: allChecks(), Runner: r, Only: cfg.Runner.Only, Skip: cfg.Runner.Skip, Log: log,
+		AfterFirstRun: debug.FreeOSMemory}
 	if m != nil {
 		o.Observer = m
 	}

@@ -59,6 +59,12 @@ type Options struct {
 	Only, Skip []string
 	Log        *slog.Logger
 	Observer   Observer
+	// AfterFirstRun, when set, is called once, after the first periodic
+	// run is recorded: what warming up cost (the watch cache's initial
+	// lists) is garbage by then, and serve returns it to the OS
+	// (debug.FreeOSMemory) instead of holding the sync's peak until the
+	// runtime's scavenger gets to it.
+	AfterFirstRun func()
 }
 
 // generation is what a configuration makes: replaced whole by a reload.
@@ -104,12 +110,14 @@ type Daemon struct {
 	runs     int           // Diagnose calls running
 
 	reloads, reloadFailures atomic.Int64
+
+	afterFirst func() // Options.AfterFirstRun; the periodic loop's alone
 }
 
 // New builds a daemon; nothing runs before Start.
 func New(o Options) (*Daemon, error) {
 	d := &Daemon{
-		log: o.Log, obs: o.Observer, checks: o.Checks,
+		log: o.Log, obs: o.Observer, checks: o.Checks, afterFirst: o.AfterFirstRun,
 		health:   health.NewServer(),
 		done:     make(chan struct{}),
 		kick:     make(chan struct{}, 1),
@@ -455,6 +463,10 @@ func (d *Daemon) periodic() {
 			return
 		}
 		d.record(rep, time.Since(start))
+		if f := d.afterFirst; f != nil {
+			d.afterFirst = nil
+			f()
+		}
 		t := time.NewTimer(max(g.cfg.Interval.D()-time.Since(start), 0))
 		select {
 		case <-d.ctx.Done():

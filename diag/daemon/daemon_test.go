@@ -97,7 +97,13 @@ func lampChecks() []diag.Check {
 
 func newDaemon(t *testing.T, l *lamp, cfg daemon.Config) *daemon.Daemon {
 	t.Helper()
-	d, err := daemon.New(daemon.Options{Config: cfg, Checks: lampChecks(), Runner: &diag.Runner{Providers: []diag.Provider{l}}})
+	return startDaemon(t, daemon.Options{Config: cfg, Checks: lampChecks(), Runner: &diag.Runner{Providers: []diag.Provider{l}}})
+}
+
+// startDaemon starts a daemon of o and stops it when the test ends.
+func startDaemon(t *testing.T, o daemon.Options) *daemon.Daemon {
+	t.Helper()
+	d, err := daemon.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +171,9 @@ func waitRun(t *testing.T, ch <-chan *pb.WatchEvent) []*pb.Transition {
 // with their since, and the history (newest first, bounded) follow.
 func TestPeriodicRunsAndTransitions(t *testing.T) {
 	l := &lamp{state: map[string]bool{"a": true, "b": true}}
-	d := newDaemon(t, l, daemon.Config{Interval: diag.Duration(time.Hour), HistorySize: 3, Refresh: map[string]diag.Duration{"lamp": diag.Duration(time.Hour)}})
+	var afterFirst atomic.Int32
+	d := startDaemon(t, daemon.Options{Config: daemon.Config{Interval: diag.Duration(time.Hour), HistorySize: 3, Refresh: map[string]diag.Duration{"lamp": diag.Duration(time.Hour)}},
+		Checks: lampChecks(), Runner: &diag.Runner{Providers: []diag.Provider{l}}, AfterFirstRun: func() { afterFirst.Add(1) }})
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if _, err := d.Latest(); err == nil {
 			break
@@ -227,6 +235,11 @@ func TestPeriodicRunsAndTransitions(t *testing.T) {
 	}
 	if h := d.History(1, true); len(h) != 1 || len(h[0].GetResults()) == 0 {
 		t.Errorf("history with results: %v", h)
+	}
+	// Four runs: a call after every run would have counted three or more
+	// by now (runs follow one another).
+	if n := afterFirst.Load(); n != 1 {
+		t.Errorf("AfterFirstRun called %d times in four runs, want once", n)
 	}
 }
 

@@ -10,10 +10,9 @@ import (
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
-// TestHistoryPacked: a kept run unpacks to the report it was, and a report
-// shaped like a large cluster's (100 DaemonSets that land on 50 VNodes,
-// each with the same evidence per VNode) is kept in a small fraction of its
-// marshalled size.
+// TestHistoryPacked: a kept run unpacks to the report it was, and a
+// repetitive report (100 results with 50 near-identical objects and
+// evidence lines each) is kept in a small fraction of its marshalled size.
 func TestHistoryPacked(t *testing.T) {
 	rep := &pb.Report{RunId: "r1", Summary: &pb.Summary{Fail: 100}}
 	for i := range 100 {
