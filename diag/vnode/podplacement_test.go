@@ -2,6 +2,7 @@ package vnode
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -149,4 +150,29 @@ func fixText(r *pb.Result) string {
 		t += "\n" + s.Title + ":\n" + s.Text + "\n"
 	}
 	return t
+}
+
+// TestPodPlacementManyVNodes: a pod placeable on 30 VNodes that the
+// scheduler still refuses names three in its summary and gives one evidence
+// line per reason, not one per VNode.
+func TestPodPlacementManyVNodes(t *testing.T) {
+	var nodes []*corev1.Node
+	for i := range 30 {
+		nodes = append(nodes, typeVNode(fmt.Sprintf("vk-%02d", i)))
+	}
+	ev := kube.Event{Namespace: "batch", Pod: "res", Reason: "FailedScheduling", Count: 1, Message: "0/30 nodes are available: 30 Insufficient cpu."}
+	got := evaluatePodPlacement(context.Background(), placementInput{nodes: nodes, pods: []kube.Pod{pendingPod("res", vkSel, tolVK)}, events: []kube.Event{ev}})
+	r := diagtest.At(t, got, 0, pb.Status_WARN)
+	if !strings.HasPrefix(r.Summary, "pending pod batch/res is free to go to VNode(s) vk-00, vk-01, vk-02 ... and 27 more (") {
+		t.Errorf("summary %q", r.Summary)
+	}
+	var placements []string
+	for _, e := range r.Evidence {
+		if strings.HasPrefix(e.Label, "placement on ") {
+			placements = append(placements, e.Label)
+		}
+	}
+	if len(placements) != 1 || !strings.HasPrefix(placements[0], "placement on 30 VNodes vk-00, vk-01, ") || !strings.HasSuffix(placements[0], "... and 10 more") {
+		t.Errorf("placement evidence %q", placements)
+	}
 }
