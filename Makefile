@@ -53,7 +53,8 @@ demo: build envtest
 	$(ASSETS) $(GO) run ./test/lab -- $(BIN)
 
 # bench, bench-large: one table of the bare paged protobuf lister (the baseline), `diagnose`,
-# kubectl, and `serve` (RSS with the watch cache warm, Diagnose p50/p99 from the cache).
+# kubectl, and `serve` (RSS with the watch cache warm, Diagnose p50/p99 from the cache, and
+# GetLatestReport from 100 paced clients beside the daemon's health Check; -latest=false skips it).
 # BENCH_FLAGS=-hold keeps the loaded server up; -reuse-kubeconfig measures a held one again.
 bench: build envtest
 	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) run ./test/bench -bin $(BIN) -nodes 1000 -pods 30000 $(BENCH_FLAGS)
