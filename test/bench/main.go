@@ -67,7 +67,11 @@ func main() {
 	latest := flag.Bool("latest", true, "with -daemon-calls, also measure GetLatestReport from 100 concurrent clients")
 	flag.StringVar(&reuse, "reuse-kubeconfig", "", "measure against this already loaded API server (a -hold run's kubeconfig; -nodes, -pods, -daemonsets must match it) instead of starting and loading one")
 	flag.BoolVar(&hold, "hold", false, "after measuring, keep the API server up (prints the config path) until SIGINT/SIGTERM")
+	clientGOGC := flag.Int("clients-gogc", 0, "the garbage collector's target of this process, where the GetLatestReport clients decode (0: Go's default); the commands measured keep their own")
 	flag.Parse()
+	if *clientGOGC > 0 {
+		debug.SetGCPercent(*clientGOGC)
+	}
 	if err := run(*bin, *kubectl, *nodes, *pods, *daemonsets, *runs, *only, *workers, *calls, *latest); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
