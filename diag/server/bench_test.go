@@ -73,20 +73,10 @@ func BenchmarkLatestReport(b *testing.B) {
 		gs   func() *grpc.Server
 		call func(context.Context, *grpc.ClientConn) error
 	}{
-		{"echo", echo, func(ctx context.Context, cc *grpc.ClientConn) error {
-			_, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
-			return err
-		}},
-		{"GetLatestReport", func() *grpc.Server { return New(&Service{Checks: benchChecks(), Daemon: d}) }, func(ctx context.Context, cc *grpc.ClientConn) error {
-			_, err := pb.NewDiagnosticsServiceClient(cc).GetLatestReport(ctx, &pb.GetLatestReportRequest{})
-			return err
-		}},
-		{"GetLatestReport-undecoded", func() *grpc.Server { return New(&Service{Checks: benchChecks(), Daemon: d}) }, func(ctx context.Context, cc *grpc.ClientConn) error {
-			// The reply's bytes, not decoded: the daemon's share of a call.
-			var raw callers.Raw
-			return cc.Invoke(ctx, pb.DiagnosticsService_GetLatestReport_FullMethodName, &pb.GetLatestReportRequest{}, &raw,
-				grpc.ForceCodecV2(callers.RawCodec{}))
-		}},
+		{"echo", echo, callers.HealthCheck},
+		{"GetLatestReport", func() *grpc.Server { return New(&Service{Checks: benchChecks(), Daemon: d}) }, callers.LatestReport},
+		// The reply's bytes, not decoded: the daemon's share of a call.
+		{"GetLatestReport-undecoded", func() *grpc.Server { return New(&Service{Checks: benchChecks(), Daemon: d}) }, callers.LatestReportBytes},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -125,28 +115,17 @@ func BenchmarkLatestReport(b *testing.B) {
 			// staggered, each latency counted from the call's scheduled
 			// time: 10 calls a second each (1,000 in all), then one a
 			// second each (100 in all: clients that poll).
-			for _, m := range pacedModes {
+			for _, m := range callers.Paces {
 				b.StartTimer()
-				lat, err = callers.Drive(clients, min(per, m.calls), call, callers.Paced(time.Now().Add(10*time.Millisecond), m.every, clients))
+				lat, err = callers.Drive(clients, min(per, m.Calls), call, callers.Paced(time.Now().Add(10*time.Millisecond), m.Every, clients))
 				b.StopTimer()
 				if err != nil {
 					b.Fatal(err)
 				}
-				report(b, c.name, m.prefix, lat, floor50[m.prefix], floor99[m.prefix])
+				report(b, c.name, m.Metric, lat, floor50[m.Metric], floor99[m.Metric])
 			}
 		})
 	}
-}
-
-// pacedModes are the paced measurements: how often each of the 100
-// clients calls, and how many calls each makes.
-var pacedModes = []struct {
-	prefix string
-	every  time.Duration
-	calls  int
-}{
-	{"paced-", 100 * time.Millisecond, 50}, // 1,000 calls a second in all
-	{"paced1s-", time.Second, 10},          // 100 calls a second in all
 }
 
 // floor50 and floor99 are the echo's percentiles, closed loop ("") and

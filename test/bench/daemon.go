@@ -16,7 +16,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -147,8 +146,7 @@ const latestClients = 100
 
 // measureLatest waits for the daemon's first periodic report, then calls
 // GetLatestReport from latestClients clients at once, paced as `make
-// bench-daemon` paces them: 10 calls a second each (1,000 a second in all,
-// 50 each), then one a second each (10 each); the floor and the undecoded
+// bench-daemon` paces them (callers.Paces); the floor and the undecoded
 // reply likewise, one after the other.
 func measureLatest(addr string) (*latestFigures, error) {
 	conns := make([]*grpc.ClientConn, latestClients)
@@ -175,38 +173,20 @@ func measureLatest(addr string) (*latestFigures, error) {
 		}
 		time.Sleep(time.Second)
 	}
-	calls := map[string]func(context.Context, *grpc.ClientConn) error{
-		"echo": func(ctx context.Context, cc *grpc.ClientConn) error {
-			_, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
-			return err
-		},
-		"decoded": func(ctx context.Context, cc *grpc.ClientConn) error {
-			_, err := pb.NewDiagnosticsServiceClient(cc).GetLatestReport(ctx, &pb.GetLatestReportRequest{})
-			return err
-		},
-		"undecoded": func(ctx context.Context, cc *grpc.ClientConn) error {
-			var raw callers.Raw
-			return cc.Invoke(ctx, pb.DiagnosticsService_GetLatestReport_FullMethodName, &pb.GetLatestReportRequest{}, &raw,
-				grpc.ForceCodecV2(callers.RawCodec{}))
-		},
-	}
-	for _, m := range []struct {
-		name  string
-		every time.Duration
-		calls int
-	}{{"10 calls/s each", 100 * time.Millisecond, 50}, {"1 call/s each", time.Second, 10}} {
-		mode := latestMode{name: m.name}
+	for _, m := range callers.Paces {
+		mode := latestMode{name: m.Name}
 		for _, c := range []struct {
-			call string
+			name string
+			call func(context.Context, *grpc.ClientConn) error
 			into *[2]time.Duration
-		}{{"echo", &mode.echo}, {"decoded", &mode.decoded}, {"undecoded", &mode.undecoded}} {
-			lat, err := callers.Drive(latestClients, m.calls, func(i int) error {
+		}{{"health Check", callers.HealthCheck, &mode.echo}, {"decoded", callers.LatestReport, &mode.decoded}, {"undecoded", callers.LatestReportBytes, &mode.undecoded}} {
+			lat, err := callers.Drive(latestClients, m.Calls, func(i int) error {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
-				return calls[c.call](ctx, conns[i])
-			}, callers.Paced(time.Now().Add(100*time.Millisecond), m.every, latestClients))
+				return c.call(ctx, conns[i])
+			}, callers.Paced(time.Now().Add(100*time.Millisecond), m.Every, latestClients))
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", c.call, err)
+				return nil, fmt.Errorf("%s: %w", c.name, err)
 			}
 			*c.into = [2]time.Duration{callers.Percentile(lat, 50), callers.Percentile(lat, 99)}
 		}

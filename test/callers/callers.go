@@ -1,18 +1,24 @@
 // Package callers drives many concurrent gRPC callers of the daemon, closed
-// loop or paced, and gives their latency percentiles. The daemon's
+// loop or paced, gives their latency percentiles, and makes the calls
+// measured (the floor, GetLatestReport decoded and undecoded). The daemon's
 // GetLatestReport benchmark (`make bench-daemon`, a 200-result report in
 // the benchmark's own process) and the large benchmark (`make bench-large`,
 // the real `vnodediag serve` at 5,000 nodes) measure with it alike.
 package callers
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
+
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
 // Drive makes calls calls from each of clients concurrently and returns
@@ -62,6 +68,23 @@ func Paced(start time.Time, every time.Duration, clients int) func(i, k int) tim
 	}
 }
 
+// Pace is a paced measurement: each client calls every Every, Calls
+// times. Name is how a table prints it, Metric the prefix of its
+// benchmark metrics.
+type Pace struct {
+	Name, Metric string
+	Every        time.Duration
+	Calls        int
+}
+
+// Paces are the paced measurements, in the order both benchmarks make
+// them: 10 calls a second per client (1,000 a second from 100), then one
+// a second (clients that poll).
+var Paces = []Pace{
+	{"10 calls/s each", "paced-", 100 * time.Millisecond, 50},
+	{"1 call/s each", "paced1s-", time.Second, 10},
+}
+
 // Percentile is the q-th percentile (0 < q <= 100) of sorted latencies:
 // the smallest that at least q % of them do not exceed. Zero for none.
 func Percentile(sorted []time.Duration, q int) time.Duration {
@@ -71,16 +94,37 @@ func Percentile(sorted []time.Duration, q int) time.Duration {
 	return sorted[max(0, (len(sorted)*q+99)/100-1)]
 }
 
-// Raw is a reply kept as its bytes, undecoded: what the server costs a
-// caller without the caller's decoding.
-type Raw struct{ Bytes []byte }
+// The calls both benchmarks make, each on a client's own connection.
 
-// RawCodec marshals requests as gRPC's proto codec does and keeps a *Raw
-// reply's bytes; use it with grpc.ForceCodecV2.
-type RawCodec struct{}
+// HealthCheck is the floor: grpc.health.v1 Check of the server as a whole,
+// the least a gRPC call costs.
+func HealthCheck(ctx context.Context, cc *grpc.ClientConn) error {
+	_, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
+	return err
+}
 
-// Marshal encodes a request.
-func (RawCodec) Marshal(v any) (mem.BufferSlice, error) {
+// LatestReport calls GetLatestReport and decodes the reply, as a client does.
+func LatestReport(ctx context.Context, cc *grpc.ClientConn) error {
+	_, err := pb.NewDiagnosticsServiceClient(cc).GetLatestReport(ctx, &pb.GetLatestReportRequest{})
+	return err
+}
+
+// LatestReportBytes calls GetLatestReport and keeps the reply's bytes
+// undecoded: what the server costs a caller without the caller's decoding.
+func LatestReportBytes(ctx context.Context, cc *grpc.ClientConn) error {
+	var r raw
+	return cc.Invoke(ctx, pb.DiagnosticsService_GetLatestReport_FullMethodName, &pb.GetLatestReportRequest{}, &r,
+		grpc.ForceCodecV2(rawCodec{}))
+}
+
+// raw is a reply kept as its bytes.
+type raw struct{ b []byte }
+
+// rawCodec marshals requests as gRPC's proto codec does and keeps a *raw
+// reply's bytes.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 	b, err := proto.Marshal(v.(proto.Message))
 	if err != nil {
 		return nil, err
@@ -88,16 +132,15 @@ func (RawCodec) Marshal(v any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.SliceBuffer(b)}, nil
 }
 
-// Unmarshal keeps a *Raw's bytes, or decodes a message.
-func (RawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	if r, ok := v.(*Raw); ok {
-		r.Bytes = data.Materialize()
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*raw); ok {
+		r.b = data.Materialize()
 		return nil
 	}
 	return proto.Unmarshal(data.Materialize(), v.(proto.Message))
 }
 
 // Name is the proto codec's name, so the server decodes the request.
-func (RawCodec) Name() string { return "proto" }
+func (rawCodec) Name() string { return "proto" }
 
-var _ encoding.CodecV2 = RawCodec{}
+var _ encoding.CodecV2 = rawCodec{}
