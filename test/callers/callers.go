@@ -1,6 +1,7 @@
 // Package callers drives many concurrent gRPC callers of the daemon, closed
 // loop or paced, gives their latency percentiles, and makes the calls
-// measured (the floor, GetLatestReport decoded and undecoded). The daemon's
+// measured (the floors — a health Check, and a bare echo server sending
+// the daemon's reply — and GetLatestReport decoded and undecoded). The daemon's
 // GetLatestReport benchmark (`make bench-daemon`, a 200-result report in
 // the benchmark's own process) and the large benchmark (`make bench-large`,
 // the real `vnodediag serve` at 5,000 nodes) measure with it alike.
@@ -112,19 +113,58 @@ func LatestReport(ctx context.Context, cc *grpc.ClientConn) error {
 // LatestReportBytes calls GetLatestReport and keeps the reply's bytes
 // undecoded: what the server costs a caller without the caller's decoding.
 func LatestReportBytes(ctx context.Context, cc *grpc.ClientConn) error {
-	var r raw
-	return cc.Invoke(ctx, pb.DiagnosticsService_GetLatestReport_FullMethodName, &pb.GetLatestReportRequest{}, &r,
-		grpc.ForceCodecV2(rawCodec{}))
+	_, err := LatestReportReply(ctx, cc)
+	return err
 }
 
-// raw is a reply kept as its bytes.
+// LatestReportReply returns GetLatestReport's reply as its bytes, as the
+// daemon sent them: what NewEchoServer serves.
+func LatestReportReply(ctx context.Context, cc *grpc.ClientConn) ([]byte, error) {
+	var r raw
+	err := cc.Invoke(ctx, pb.DiagnosticsService_GetLatestReport_FullMethodName, &pb.GetLatestReportRequest{}, &r,
+		grpc.ForceCodecV2(rawCodec{}))
+	return r.b, err
+}
+
+// echoMethod is the bare echo service's one method.
+const echoMethod = "/vnodediag.bench.v1.Echo/Get"
+
+// NewEchoServer is a bare gRPC server, nothing of vnodediag in it, whose
+// one method answers every call with reply: the least any gRPC server
+// pays to send those bytes. With the daemon's GetLatestReport reply, it is
+// the floor of that call for the same bytes.
+func NewEchoServer(reply []byte) *grpc.Server {
+	s := grpc.NewServer(grpc.ForceServerCodecV2(rawCodec{}))
+	s.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "vnodediag.bench.v1.Echo",
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{MethodName: "Get", Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			if err := dec(&raw{}); err != nil {
+				return nil, err
+			}
+			return &raw{b: reply}, nil
+		}}},
+	}, struct{}{})
+	return s
+}
+
+// Echo calls NewEchoServer's method and decodes its reply as a
+// GetLatestReport reply, as LatestReport does.
+func Echo(ctx context.Context, cc *grpc.ClientConn) error {
+	return cc.Invoke(ctx, echoMethod, &pb.GetLatestReportRequest{}, &pb.LatestReport{})
+}
+
+// raw is a message kept as its bytes.
 type raw struct{ b []byte }
 
 // rawCodec marshals requests as gRPC's proto codec does and keeps a *raw
-// reply's bytes.
+// message's bytes, both ways.
 type rawCodec struct{}
 
 func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if r, ok := v.(*raw); ok {
+		return mem.BufferSlice{mem.SliceBuffer(r.b)}, nil
+	}
 	b, err := proto.Marshal(v.(proto.Message))
 	if err != nil {
 		return nil, err

@@ -1,10 +1,18 @@
 package callers
 
 import (
+	"context"
 	"errors"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
 func TestPercentile(t *testing.T) {
@@ -58,5 +66,41 @@ func TestPaced(t *testing.T) {
 	}
 	if got := due(2, 3); !got.Equal(start.Add(3*time.Second + 500*time.Millisecond)) {
 		t.Errorf("client 2's fourth call at %v", got)
+	}
+}
+
+func TestEcho(t *testing.T) {
+	reply, err := proto.Marshal(&pb.LatestReport{Report: &pb.Report{RunId: "run-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		reply []byte
+		ok    bool
+	}{{"a GetLatestReport reply", reply, true}, {"bytes that are not one", []byte{0xff, 0xff, 0xff}, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := NewEchoServer(c.reply)
+			go func() { _ = s.Serve(l) }()
+			defer s.Stop()
+			cc, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cc.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			// Echo decodes what it is sent: a reply that is not a
+			// GetLatestReport reply fails it.
+			err = Echo(ctx, cc)
+			t.Logf("Echo: %v", err)
+			if (err == nil) != c.ok {
+				t.Fatalf("Echo: %v, want ok=%v", err, c.ok)
+			}
+		})
 	}
 }
