@@ -54,7 +54,8 @@ demo: build envtest
 
 # bench, bench-large: one table of the bare paged protobuf lister (the baseline), `diagnose`,
 # kubectl, and `serve` (RSS with the watch cache warm, Diagnose p50/p99 from the cache, and
-# GetLatestReport from 100 paced clients beside the daemon's health Check; -latest=false skips it).
+# GetLatestReport from 100 paced clients beside two floors, the daemon's health Check and a bare
+# gRPC echo server in its own process sending the same reply; -latest=false skips it).
 # BENCH_FLAGS=-hold keeps the loaded server up; -reuse-kubeconfig measures a held one again.
 bench: build envtest
 	KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) $(GO) run ./test/bench -bin $(BIN) -nodes 1000 -pods 30000 $(BENCH_FLAGS)
@@ -87,7 +88,8 @@ bench-agent: envtest
 bench-cloud:
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkCloudGather -benchtime 10x ./diag/cloud/
 
-# bench-daemon: GetLatestReport from 100 concurrent clients beside a bare gRPC echo (p50, p99).
+# bench-daemon: GetLatestReport from 100 concurrent clients beside a bare gRPC echo and a bare server
+# sending the same reply's bytes (echo-reply), p50 and p99.
 bench-daemon:
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkLatestReport -benchtime 20000x ./diag/server/
 

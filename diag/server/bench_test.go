@@ -38,7 +38,9 @@ func benchChecks() []diag.Check {
 
 // BenchmarkLatestReport: GetLatestReport (a 200-result report) from 100
 // concurrent clients over loopback, beside a bare gRPC echo (the health
-// Check of a server with nothing else) on the same machine as the floor.
+// Check of a server with nothing else) on the same machine as the floor,
+// and a bare server sending the same reply's bytes (echo-reply), decoded
+// as GetLatestReport's are.
 // GetLatestReport-undecoded is the same call with the client keeping the
 // reply's bytes: what the daemon costs without the client's decoding (the
 // clients share the benchmark's process and cores). Reports p50 and p99 per
@@ -63,6 +65,7 @@ func BenchmarkLatestReport(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	reply := latestReply(b, d)
 	echo := func() *grpc.Server {
 		gs := grpc.NewServer()
 		healthpb.RegisterHealthServer(gs, health.NewServer())
@@ -74,6 +77,9 @@ func BenchmarkLatestReport(b *testing.B) {
 		call func(context.Context, *grpc.ClientConn) error
 	}{
 		{"echo", echo, callers.HealthCheck},
+		// The same reply's bytes from a bare echo server, decoded: the
+		// least sending and decoding them costs.
+		{"echo-reply", func() *grpc.Server { return callers.NewEchoServer(reply) }, callers.Echo},
 		{"GetLatestReport", func() *grpc.Server { return New(&Service{Checks: benchChecks(), Daemon: d}) }, callers.LatestReport},
 		// The reply's bytes, not decoded: the daemon's share of a call.
 		{"GetLatestReport-undecoded", func() *grpc.Server { return New(&Service{Checks: benchChecks(), Daemon: d}) }, callers.LatestReportBytes},
@@ -126,6 +132,29 @@ func BenchmarkLatestReport(b *testing.B) {
 			}
 		})
 	}
+}
+
+// latestReply is GetLatestReport's reply from d, as the service sends it.
+func latestReply(b *testing.B, d *daemon.Daemon) []byte {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	gs := New(&Service{Checks: benchChecks(), Daemon: d})
+	done := make(chan struct{})
+	go func() { defer close(done); _ = gs.Serve(lis) }()
+	defer func() { gs.Stop(); <-done }()
+	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cc.Close()
+	reply, err := callers.LatestReportReply(context.Background(), cc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return reply
 }
 
 // floor50 and floor99 are the echo's percentiles, closed loop ("") and

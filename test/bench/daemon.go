@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -35,19 +37,23 @@ type daemonFigures struct {
 }
 
 // latestFigures are GetLatestReport's from 100 concurrent clients, each
-// on its own connection, beside the daemon's own health Check (a bare
-// gRPC call through the same server: the floor).
+// on its own connection, beside two floors: the daemon's own health Check
+// (the least a call through the same server costs) and a bare gRPC echo
+// server sending the same reply (the least sending and decoding those
+// bytes costs).
 type latestFigures struct {
 	bytes, results, states int
 	modes                  []latestMode
 	rssAfter               int64 // KiB, after the calls (the 100 connections still open)
 }
 
-// latestMode is one pacing's percentiles: the floor, the reply decoded as
-// a client does, and the reply's bytes kept undecoded (the daemon's share).
+// latestMode is one pacing's percentiles: the floors (the daemon's health
+// Check; a bare echo server sending the same reply, decoded), the reply
+// decoded as a client does, and the reply's bytes kept undecoded (the
+// daemon's share).
 type latestMode struct {
-	name                     string
-	echo, decoded, undecoded [2]time.Duration // p50, p99
+	name                             string
+	health, echo, decoded, undecoded [2]time.Duration // p50, p99
 }
 
 // measureDaemon starts `vnodediag serve` on a loopback port, waits for its
@@ -146,18 +152,15 @@ const latestClients = 100
 
 // measureLatest waits for the daemon's first periodic report, then calls
 // GetLatestReport from latestClients clients at once, paced as `make
-// bench-daemon` paces them (callers.Paces); the floor and the undecoded
-// reply likewise, one after the other.
+// bench-daemon` paces them (callers.Paces); the floors (the daemon's health
+// Check, and a bare echo server sending the same reply's bytes) and the
+// undecoded reply likewise, one after the other.
 func measureLatest(addr string) (*latestFigures, error) {
-	conns := make([]*grpc.ClientConn, latestClients)
-	for i := range conns {
-		var err error
-		if conns[i], err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20))); err != nil {
-			return nil, err
-		}
-		defer conns[i].Close()
+	conns, err := dialClients(addr)
+	if err != nil {
+		return nil, err
 	}
+	defer closeClients(conns)
 	f := &latestFigures{}
 	deadline := time.Now().Add(15 * time.Minute)
 	for {
@@ -173,18 +176,49 @@ func measureLatest(addr string) (*latestFigures, error) {
 		}
 		time.Sleep(time.Second)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	reply, err := callers.LatestReportReply(ctx, conns[0])
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	echo, err := startEcho(reply)
+	if err != nil {
+		return nil, fmt.Errorf("the echo server: %w", err)
+	}
+	defer echo.stop()
+	echoConns, err := dialClients(echo.addr)
+	if err != nil {
+		return nil, err
+	}
+	defer closeClients(echoConns)
 	for _, m := range callers.Paces {
 		mode := latestMode{name: m.Name}
 		for _, c := range []struct {
-			name string
-			call func(context.Context, *grpc.ClientConn) error
-			into *[2]time.Duration
-		}{{"health Check", callers.HealthCheck, &mode.echo}, {"decoded", callers.LatestReport, &mode.decoded}, {"undecoded", callers.LatestReportBytes, &mode.undecoded}} {
-			lat, err := callers.Drive(latestClients, m.Calls, func(i int) error {
+			name  string
+			call  func(context.Context, *grpc.ClientConn) error
+			conns []*grpc.ClientConn
+			into  *[2]time.Duration
+		}{
+			{"health Check", callers.HealthCheck, conns, &mode.health},
+			{"echo", callers.Echo, echoConns, &mode.echo},
+			{"decoded", callers.LatestReport, conns, &mode.decoded},
+			{"undecoded", callers.LatestReportBytes, conns, &mode.undecoded},
+		} {
+			call := func(i int) error {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
-				return c.call(ctx, conns[i])
-			}, callers.Paced(time.Now().Add(100*time.Millisecond), m.Every, latestClients))
+				return c.call(ctx, c.conns[i])
+			}
+			// One call on each connection first, not measured: a
+			// connection is made at its first call, and its flow-control
+			// window grows over its first replies.
+			for i := range c.conns {
+				if err := call(i); err != nil {
+					return nil, fmt.Errorf("%s: %w", c.name, err)
+				}
+			}
+			lat, err := callers.Drive(latestClients, m.Calls, call, callers.Paced(time.Now().Add(100*time.Millisecond), m.Every, latestClients))
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", c.name, err)
 			}
@@ -193,6 +227,85 @@ func measureLatest(addr string) (*latestFigures, error) {
 		f.modes = append(f.modes, mode)
 	}
 	return f, nil
+}
+
+// dialClients opens latestClients connections to addr, one per client.
+func dialClients(addr string) ([]*grpc.ClientConn, error) {
+	conns := make([]*grpc.ClientConn, 0, latestClients)
+	for range latestClients {
+		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+		if err != nil {
+			closeClients(conns)
+			return nil, err
+		}
+		conns = append(conns, cc)
+	}
+	return conns, nil
+}
+
+func closeClients(conns []*grpc.ClientConn) {
+	for _, cc := range conns {
+		_ = cc.Close()
+	}
+}
+
+// echoFlag makes this program the bare echo server: it reads a reply from
+// stdin, listens on a loopback port, prints its address and answers every
+// call with that reply (callers.NewEchoServer) until it is killed. It runs
+// in a process of its own, as the daemon does, so it shares neither the
+// clients' nor the daemon's garbage collector.
+const echoFlag = "-echo-serve"
+
+func echoServe() error {
+	reply, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Println(l.Addr())
+	return callers.NewEchoServer(reply).Serve(l)
+}
+
+// echoProcess is a running echo server.
+type echoProcess struct {
+	addr string
+	cmd  *exec.Cmd
+}
+
+// startEcho starts this program as the echo server of reply.
+func startEcho(reply []byte) (*echoProcess, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, echoFlag)
+	cmd.Stdin = bytes.NewReader(reply)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	e := &echoProcess{cmd: cmd}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		e.stop()
+		return nil, fmt.Errorf("no address: %w", err)
+	}
+	e.addr = strings.TrimSpace(line)
+	return e, nil
+}
+
+// stop kills the echo server by its PID and reaps it.
+func (e *echoProcess) stop() {
+	_ = e.cmd.Process.Kill()
+	_ = e.cmd.Wait()
 }
 
 // procRSS reads VmRSS, VmHWM, RssAnon and RssFile (KiB) of a process.
