@@ -6,8 +6,10 @@
 //     must pay);
 //   - `vnodediag diagnose` for the Kubernetes checks;
 //   - `kubectl get <resources> -A -o json > /dev/null`, for comparison;
-//   - `vnodediag serve`: its RSS with the watch cache warm, and the latency
-//     of Diagnose of the same checks answered from the cache.
+//   - `vnodediag serve`: its RSS with the watch cache warm, the latency of
+//     Diagnose of the same checks answered from the cache, and that of
+//     GetLatestReport from 100 clients beside two floors (the daemon's
+//     health Check; a bare echo server sending the same reply).
 //
 // One-shot figures are wall time (median of -runs) and peak RSS (max of
 // -runs); ratios are against the bare lister, beside the targets.

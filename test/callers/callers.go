@@ -1,8 +1,8 @@
 // Package callers drives many concurrent gRPC callers of the daemon, closed
 // loop or paced, gives their latency percentiles, and makes the calls
 // measured (the floors — a health Check, and a bare echo server sending
-// the daemon's reply — and GetLatestReport decoded and undecoded). The daemon's
-// GetLatestReport benchmark (`make bench-daemon`, a 200-result report in
+// the daemon's reply — and GetLatestReport decoded and undecoded). The
+// daemon's GetLatestReport benchmark (`make bench-daemon`, a 200-result report in
 // the benchmark's own process) and the large benchmark (`make bench-large`,
 // the real `vnodediag serve` at 5,000 nodes) measure with it alike.
 package callers
@@ -126,8 +126,11 @@ func LatestReportReply(ctx context.Context, cc *grpc.ClientConn) ([]byte, error)
 	return r.b, err
 }
 
-// echoMethod is the bare echo service's one method.
-const echoMethod = "/vnodediag.bench.v1.Echo/Get"
+// The bare echo service and its one method.
+const (
+	echoService = "vnodediag.bench.v1.Echo"
+	echoMethod  = "/" + echoService + "/Get"
+)
 
 // NewEchoServer is a bare gRPC server, nothing of vnodediag in it, whose
 // one method answers every call with reply: the least any gRPC server
@@ -136,7 +139,7 @@ const echoMethod = "/vnodediag.bench.v1.Echo/Get"
 func NewEchoServer(reply []byte) *grpc.Server {
 	s := grpc.NewServer(grpc.ForceServerCodecV2(rawCodec{}))
 	s.RegisterService(&grpc.ServiceDesc{
-		ServiceName: "vnodediag.bench.v1.Echo",
+		ServiceName: echoService,
 		HandlerType: (*any)(nil),
 		Methods: []grpc.MethodDesc{{MethodName: "Get", Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
 			if err := dec(&raw{}); err != nil {
