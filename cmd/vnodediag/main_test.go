@@ -26,6 +26,7 @@ import (
 	"github.com/vnodediag/vnodediag/cmd/vnodediag/app"
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/config"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/diag/server"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 	"github.com/vnodediag/vnodediag/test/kubelab"
@@ -383,12 +384,7 @@ func TestDaemonReplies(t *testing.T) {
 		t.Errorf("hostile daemon: exit %d, stderr %q; want 64, %q", code, stderr, want)
 	}
 
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := lis.Addr().String()
-	lis.Close()
+	closed := diagtest.ClosedPort(t)
 	_, stderr, code = runBin(t, nil, "diagnose", "--server", closed)
 	if code != 69 || !strings.Contains(stderr, "vnodediag: daemon "+closed+" unreachable: Unavailable: ") {
 		t.Errorf("no daemon: exit %d, stderr %q; want 69", code, stderr)

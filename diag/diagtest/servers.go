@@ -4,9 +4,33 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 )
+
+// ClosedPort is a loopback address ("127.0.0.1:port") nothing listens on
+// for the test's life: a socket bound to the port without listening holds
+// it, so a connection is refused and no other test's listener can take the
+// port. (A port listened on and closed again can be taken by a test
+// running in parallel in another package, and was.)
+func ClosedPort(t testing.TB) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+}
 
 // HungTCP listens on addr ("127.0.0.1:0" for any port) and accepts
 // connections without ever reading or writing: an API server, a DNS server

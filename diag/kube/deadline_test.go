@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/diag/k8s"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
@@ -288,12 +289,7 @@ func TestNoCredentialsInOutput(t *testing.T) {
 		})
 	})
 	t.Run("server down", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		_ = ln.Close()
+		addr := diagtest.ClosedPort(t)
 		rep := run(t, kubeconfig(t, addr, ca))
 		if st := rep.Sources[0]; st.State != pb.SourceStatus_FAILED || !strings.Contains(st.Message, "https://"+addr) {
 			t.Errorf("source: %v", st)

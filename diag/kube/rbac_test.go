@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/agent"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/diag/kube"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 	"github.com/vnodediag/vnodediag/test/kubelab"
@@ -185,12 +187,8 @@ func requests(t *testing.T, lab *kubelab.Lab, user, sentinel string) (res []acce
 // where nothing listens: the API server's pods/log request is authorized
 // and audited, then refused on loopback, and no traffic leaves the machine.
 func agentObjects(t *testing.T) []any {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	_, portText, _ := net.SplitHostPort(diagtest.ClosedPort(t))
+	port, _ := strconv.Atoi(portText)
 	vn := kubelab.VNode("vnode-rbac", "type")
 	vn.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}
 	vn.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(port)

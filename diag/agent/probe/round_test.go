@@ -19,6 +19,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/vnodediag/vnodediag/diag"
+	"github.com/vnodediag/vnodediag/diag/diagtest"
 	"github.com/vnodediag/vnodediag/dnsprobe"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
@@ -83,18 +84,6 @@ func tcpTarget(t testing.TB) (string, *atomic.Int64) {
 	return l.Addr().String(), &got
 }
 
-// closedPort is a loopback port nothing listens on.
-func closedPort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := l.Addr().String()
-	l.Close()
-	return a
-}
-
 func metadataServer(t testing.TB) string {
 	t.Helper()
 	items := map[string]string{
@@ -118,7 +107,7 @@ func TestRoundProbesEverything(t *testing.T) {
 	vpc := dnsServer(t, map[string]string{"api.svc.cloud.internal.": "192.168.2.20"})
 	onprem := dnsServer(t, map[string]string{"db.corp.example.": "10.1.2.3"})
 	open, received := tcpTarget(t)
-	closed := closedPort(t)
+	closed := diagtest.ClosedPort(t)
 	resolv := filepath.Join(t.TempDir(), "resolv.conf")
 	if err := os.WriteFile(resolv, []byte("search default.svc.cluster.local svc.cluster.local\nnameserver 127.0.0.53\noptions ndots:5\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -197,7 +186,7 @@ func TestRoundProbesEverything(t *testing.T) {
 // TestMissingMetadataIsAFinding: no MetaServer answers (as outside ECI); the
 // round completes within the metadata deadline and says so.
 func TestMissingMetadataIsAFinding(t *testing.T) {
-	plan := &pb.ProbePlan{MetadataUrl: "http://" + closedPort(t) + "/latest/meta-data"}
+	plan := &pb.ProbePlan{MetadataUrl: "http://" + diagtest.ClosedPort(t) + "/latest/meta-data"}
 	c := &Config{Metadata: MetadataConfig{URL: plan.MetadataUrl, Timeout: diag.Duration(300 * time.Millisecond)}}
 	plan, _ = c.Plan()
 	plan.VpcResolvers = nil
