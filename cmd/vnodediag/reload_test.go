@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,14 +25,8 @@ import (
 // SIGTERM with a watch stream open ends the stream (UNAVAILABLE) and the
 // process exits 0 well within --shutdown-grace.
 func TestServeReloadAndTerm(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
 	cfgPath := writeFile(t, "config.yaml", "daemon:\n  interval: 1h\n")
-	cmd := exec.Command(binPath, "serve", "--config", cfgPath, "--listen", addr, "--shutdown-grace", "10s", "--log-level", "warn")
+	cmd := exec.Command(binPath, "serve", "--config", cfgPath, "--listen", "127.0.0.1:0", "--shutdown-grace", "10s", "--log-level", "warn")
 	var stderr diagtest.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -47,7 +41,17 @@ func TestServeReloadAndTerm(t *testing.T) {
 			}
 		}
 	}
-	waitLog("serving gRPC")
+	// The whole line: the port is the kernel's choice.
+	served := regexp.MustCompile(`serving gRPC on (\S+)\n`)
+	waitLog("serving gRPC on ")
+	var addr string
+	for deadline := time.Now().Add(5 * time.Second); addr == ""; time.Sleep(10 * time.Millisecond) {
+		if m := served.FindStringSubmatch(stderr.String()); m != nil {
+			addr = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no address in %q", stderr.String())
+		}
+	}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
