@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -85,19 +84,13 @@ func BenchmarkLatestReport(b *testing.B) {
 		{"GetLatestReport-undecoded", func() *grpc.Server { return New(&Service{Checks: benchChecks(), Daemon: d}) }, callers.LatestReportBytes},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			lis, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			gs := c.gs()
-			done := make(chan struct{})
-			go func() { defer close(done); _ = gs.Serve(lis) }()
-			defer func() { gs.Stop(); <-done }()
+			addr, stop := serveLoopback(b, c.gs())
+			defer stop()
 			const clients = 100
 			conns := make([]*grpc.ClientConn, clients)
 			for i := range conns {
-				if conns[i], err = grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-					grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize))); err != nil {
+				var err error
+				if conns[i], err = callers.Dial(addr); err != nil {
 					b.Fatal(err)
 				}
 				defer conns[i].Close()
@@ -134,18 +127,22 @@ func BenchmarkLatestReport(b *testing.B) {
 	}
 }
 
-// latestReply is GetLatestReport's reply from d, as the service sends it.
-func latestReply(b *testing.B, d *daemon.Daemon) []byte {
+// serveLoopback serves gs on a loopback port until stop.
+func serveLoopback(b *testing.B, gs *grpc.Server) (addr string, stop func()) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	gs := New(&Service{Checks: benchChecks(), Daemon: d})
 	done := make(chan struct{})
 	go func() { defer close(done); _ = gs.Serve(lis) }()
-	defer func() { gs.Stop(); <-done }()
-	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize)))
+	return lis.Addr().String(), func() { gs.Stop(); <-done }
+}
+
+// latestReply is GetLatestReport's reply from d, as the service sends it.
+func latestReply(b *testing.B, d *daemon.Daemon) []byte {
+	addr, stop := serveLoopback(b, New(&Service{Checks: benchChecks(), Daemon: d}))
+	defer stop()
+	cc, err := callers.Dial(addr)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -86,8 +85,7 @@ func measureDaemon(bin, cfgPath string, only []string, calls int, latest bool) (
 		}
 	}()
 
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	conn, err := callers.Dial(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -233,8 +231,7 @@ func measureLatest(addr string) (*latestFigures, error) {
 func dialClients(addr string) ([]*grpc.ClientConn, error) {
 	conns := make([]*grpc.ClientConn, 0, latestClients)
 	for range latestClients {
-		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+		cc, err := callers.Dial(addr)
 		if err != nil {
 			closeClients(conns)
 			return nil, err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/mem"
@@ -93,6 +94,18 @@ func Percentile(sorted []time.Duration, q int) time.Duration {
 		return 0
 	}
 	return sorted[max(0, (len(sorted)*q+99)/100-1)]
+}
+
+// maxReply is the largest reply a caller accepts: the daemon's
+// server.MaxMessageSize (not imported: that package's benchmark imports
+// this one).
+const maxReply = 64 << 20
+
+// Dial is a caller's plaintext connection to addr, a loopback daemon or
+// echo server, accepting replies as large as the daemon sends.
+func Dial(addr string) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxReply)))
 }
 
 // The calls both benchmarks make, each on a client's own connection.

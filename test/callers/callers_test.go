@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
@@ -87,7 +85,7 @@ func TestEcho(t *testing.T) {
 			s := NewEchoServer(c.reply)
 			go func() { _ = s.Serve(l) }()
 			defer s.Stop()
-			cc, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			cc, err := Dial(l.Addr().String())
 			if err != nil {
 				t.Fatal(err)
 			}

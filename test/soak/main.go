@@ -28,11 +28,11 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
+	"github.com/vnodediag/vnodediag/test/callers"
 	"github.com/vnodediag/vnodediag/test/kubelab"
 )
 
@@ -154,8 +154,7 @@ func run(bin string, duration, sample time.Duration, clients, maxPods int, daemo
 		return fmt.Errorf("the daemon did not start")
 	}
 
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	conn, err := callers.Dial(addr)
 	if err != nil {
 		return err
 	}
