@@ -127,6 +127,14 @@ func BenchmarkLatestReport(b *testing.B) {
 	}
 }
 
+// TestCallersTakeTheLargestReply: the benchmarks' callers accept every
+// reply the daemon may send.
+func TestCallersTakeTheLargestReply(t *testing.T) {
+	if callers.MaxReply != MaxMessageSize {
+		t.Errorf("callers.MaxReply %d, the daemon's MaxMessageSize %d", callers.MaxReply, MaxMessageSize)
+	}
+}
+
 // serveLoopback serves gs on a loopback port until stop.
 func serveLoopback(b *testing.B, gs *grpc.Server) (addr string, stop func()) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -96,16 +96,16 @@ func Percentile(sorted []time.Duration, q int) time.Duration {
 	return sorted[max(0, (len(sorted)*q+99)/100-1)]
 }
 
-// maxReply is the largest reply a caller accepts: the daemon's
-// server.MaxMessageSize (not imported: that package's benchmark imports
-// this one).
-const maxReply = 64 << 20
+// MaxReply is the largest reply a caller accepts: the daemon's
+// server.MaxMessageSize, which a test there holds it to (not imported:
+// that package's benchmark imports this one).
+const MaxReply = 64 << 20
 
 // Dial is a caller's plaintext connection to addr, a loopback daemon or
 // echo server, accepting replies as large as the daemon sends.
 func Dial(addr string) (*grpc.ClientConn, error) {
 	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxReply)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxReply)))
 }
 
 // The calls both benchmarks make, each on a client's own connection.
