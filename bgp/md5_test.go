@@ -81,8 +81,9 @@ func md5FailsClosed(t *testing.T, mode string) {
 	}
 	var logs bytes.Buffer
 	lg := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	port := freePort(t)
-	cfg := &Config{LocalASN: 65010, RouterID: "192.0.2.10", ListenAddress: "127.0.0.1", ListenPort: int32(port),
+	const listenAddr = "127.0.0.61"
+	port := freePort(t, listenAddr)
+	cfg := &Config{LocalASN: 65010, RouterID: "192.0.2.10", ListenAddress: listenAddr, ListenPort: int32(port),
 		Peers: []PeerConfig{
 			{Name: "md5-passive", Address: "127.0.0.3", ASN: 65001, Password: secret, Passive: true},
 			{Name: "md5-active", Address: "127.0.0.4", Port: 1, ASN: 65001, Password: secret},
@@ -98,7 +99,7 @@ func md5FailsClosed(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 	defer o.Stop()
-	listener := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+	listener := netip.AddrPortFrom(netip.MustParseAddr(listenAddr), port)
 
 	// The listener works: the peer without a password gets an OPEN.
 	waitFor(t, 20*time.Second, "an OPEN for the peer without a password", func() (bool, string) {
@@ -156,9 +157,14 @@ func isOpen(b []byte) bool {
 	return len(b) >= bgpHeaderLen && bytes.Equal(b[:16], bytes.Repeat([]byte{0xff}, 16)) && b[18] == 1
 }
 
-func freePort(t *testing.T) uint16 {
+// freePort is a port that nothing listens on at addr, for the observer to
+// listen on. It is found by listening and closing again, so another
+// listener could take it before the observer does: each test passes a
+// loopback address of its own, on which no other test (in this package or
+// another running in parallel) listens.
+func freePort(t *testing.T, addr string) uint16 {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
