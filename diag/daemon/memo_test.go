@@ -67,3 +67,31 @@ func TestDiagnoseReusesUnchangedChecks(t *testing.T) {
 		t.Errorf("fresh report did not follow the new value: %q", fresh.GetResults()[0].GetSummary())
 	}
 }
+
+// A source is gathered once when the daemon starts, however the first
+// run and the source's refresh loop meet: here a Diagnose gathers it
+// before the loop starts, and the loop's first tick takes that value
+// instead of gathering again (it did, so a test's second Diagnose could
+// see a newer value than its first). Stop waits for the loop, whose first
+// tick runs even when Stop has cancelled it.
+func TestStartGathersOnce(t *testing.T) {
+	src := &counter{}
+	checks := []diag.Check{{ID: "counter.read", Title: "reads the counter", Needs: diag.Needs(countKey),
+		Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
+			return []*pb.Result{diag.Pass("gather %d", countKey.Get(in).n)}
+		}}}
+	d, err := daemon.New(daemon.Options{Config: daemon.Config{Interval: diag.Duration(time.Hour)}, Checks: checks,
+		Runner: &diag.Runner{Providers: []diag.Provider{src}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Diagnose(context.Background(), checks, false); err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	d.Stop()
+	d.Abort()
+	if n := src.gathers.Load(); n != 1 {
+		t.Errorf("the source was gathered %d times, want 1", n)
+	}
+}

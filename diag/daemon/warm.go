@@ -60,20 +60,20 @@ func (w *warm) Gather(ctx context.Context) (any, error) {
 	if r, ok := w.self(); ok {
 		return r.Gather(ctx)
 	}
-	w.mu.Lock()
-	if w.have && !w.stale {
-		v, err := w.value, w.err
-		w.mu.Unlock()
-		return v, err
-	}
-	w.mu.Unlock()
-	return w.gather(ctx, func(ctx context.Context) (any, error) { return w.p.Gather(ctx) })
+	return w.gather(ctx, func() bool { return w.have && !w.stale }, func(ctx context.Context) (any, error) { return w.p.Gather(ctx) })
 }
 
-// gather runs fn unless a gather is already running, in which case it
+// gather returns the value held if current (nil: never) says it will do;
+// else it runs fn, unless a gather is already running, in which case it
 // waits for that one; either way it returns what the source holds then.
-func (w *warm) gather(ctx context.Context, fn func(context.Context) (any, error)) (any, error) {
+// current is asked under the same lock that starts the gather, so callers
+// that meet (a run and the refresh loop at start) gather once.
+func (w *warm) gather(ctx context.Context, current func() bool, fn func(context.Context) (any, error)) (any, error) {
 	w.mu.Lock()
+	if current != nil && current() {
+		defer w.mu.Unlock()
+		return w.value, w.err
+	}
 	if ch := w.inflight; ch != nil {
 		w.mu.Unlock()
 		select {
@@ -123,7 +123,7 @@ func (w *warm) refresh(ctx context.Context) error {
 		w.mu.Unlock()
 		return nil
 	}
-	_, err := w.gather(ctx, func(ctx context.Context) (any, error) { return w.p.Gather(ctx) })
+	_, err := w.gather(ctx, nil, func(ctx context.Context) (any, error) { return w.p.Gather(ctx) })
 	return err
 }
 
@@ -144,7 +144,8 @@ func (w *warm) check(ctx context.Context) {
 	}
 }
 
-// loop keeps the source warm until ctx ends: a gather at once, then one
+// loop keeps the source warm until ctx ends: a gather at once (unless a
+// run, starting at the same moment, has gathered it already), then one
 // every interval. Dependent sources are refreshed by the runs instead.
 func (w *warm) loop(ctx context.Context) {
 	if _, ok := w.p.(diag.Dependent); ok {
@@ -152,10 +153,13 @@ func (w *warm) loop(ctx context.Context) {
 	}
 	t := time.NewTicker(w.interval)
 	defer t.Stop()
-	for {
-		if _, ok := w.self(); ok {
+	for first := true; ; first = false {
+		switch _, self := w.self(); {
+		case self:
 			w.check(ctx)
-		} else {
+		case first:
+			_, _ = w.Gather(ctx)
+		default:
 			_ = w.refresh(ctx)
 		}
 		select {
@@ -176,14 +180,8 @@ type warmDependent struct {
 func (w warmDependent) Uses() []diag.SourceName { return w.d.Uses() }
 
 func (w warmDependent) GatherFrom(ctx context.Context, in *diag.Inputs) (any, error) {
-	w.mu.Lock()
-	if w.have && !w.stale && time.Since(w.at) < w.interval {
-		v, err := w.value, w.err
-		w.mu.Unlock()
-		return v, err
-	}
-	w.mu.Unlock()
-	return w.gather(ctx, func(ctx context.Context) (any, error) { return w.d.GatherFrom(ctx, in) })
+	return w.gather(ctx, func() bool { return w.have && !w.stale && time.Since(w.at) < w.interval },
+		func(ctx context.Context) (any, error) { return w.d.GatherFrom(ctx, in) })
 }
 
 // notConfigured reports whether err says the source is not configured
