@@ -112,6 +112,19 @@ func startDaemon(t *testing.T, o daemon.Options) *daemon.Daemon {
 	return d
 }
 
+// waitFirstRun waits (at most 10 s) for d's first periodic run to be
+// recorded; until then Latest must say UNAVAILABLE.
+func waitFirstRun(t *testing.T, d *daemon.Daemon) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := d.Latest(); err == nil {
+			return
+		} else if status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+			t.Fatalf("Latest before the first run: %v", err)
+		}
+	}
+}
+
 // watch collects a watcher's events on a channel until the test ends.
 func watch(t *testing.T, d *daemon.Daemon, only []string, current bool) <-chan *pb.WatchEvent {
 	t.Helper()
@@ -174,13 +187,7 @@ func TestPeriodicRunsAndTransitions(t *testing.T) {
 	var afterFirst atomic.Int32
 	d := startDaemon(t, daemon.Options{Config: daemon.Config{Interval: diag.Duration(time.Hour), HistorySize: 3, Refresh: map[string]diag.Duration{"lamp": diag.Duration(time.Hour)}},
 		Checks: lampChecks(), Runner: &diag.Runner{Providers: []diag.Provider{l}}, AfterFirstRun: func() { afterFirst.Add(1) }})
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := d.Latest(); err == nil {
-			break
-		} else if status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
-			t.Fatalf("Latest before the first run: %v", err)
-		}
-	}
+	waitFirstRun(t, d)
 	ch := watch(t, d, []string{"lamp.lit"}, true)
 	var current []string
 	for range 2 {

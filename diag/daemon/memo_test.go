@@ -22,12 +22,10 @@ func (c *counter) Name() diag.SourceName { return "counter" }
 
 func (c *counter) Gather(context.Context) (any, error) { return &count{n: c.gathers.Add(1)}, nil }
 
-// A Diagnose whose sources did not change reuses the checks' results and
-// gives the same report; a fresh one regathers, so its checks run again
-// and the report follows the new value.
-func TestDiagnoseReusesUnchangedChecks(t *testing.T) {
-	src := &counter{}
-	var runs atomic.Int64
+// counterDaemon is a daemon, not started, with one check that reads src
+// and counts its runs in runs.
+func counterDaemon(t *testing.T, src *counter, runs *atomic.Int64) (*daemon.Daemon, []diag.Check) {
+	t.Helper()
 	checks := []diag.Check{{ID: "counter.read", Title: "reads the counter", Needs: diag.Needs(countKey),
 		Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
 			runs.Add(1)
@@ -38,8 +36,20 @@ func TestDiagnoseReusesUnchangedChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d, checks
+}
+
+// A Diagnose whose sources did not change reuses the checks' results and
+// gives the same report; a fresh one regathers, so its checks run again
+// and the report follows the new value. The first periodic run is waited
+// for: running beside a Diagnose, before either stored its results, it
+// runs the check too.
+func TestDiagnoseReusesUnchangedChecks(t *testing.T) {
+	var runs atomic.Int64
+	d, checks := counterDaemon(t, &counter{}, &runs)
 	d.Start()
 	defer func() { d.Stop(); d.Abort() }()
+	waitFirstRun(t, d)
 	ctx := context.Background()
 	first, err := d.Diagnose(ctx, checks, false)
 	if err != nil {
@@ -76,15 +86,7 @@ func TestDiagnoseReusesUnchangedChecks(t *testing.T) {
 // tick runs even when Stop has cancelled it.
 func TestStartGathersOnce(t *testing.T) {
 	src := &counter{}
-	checks := []diag.Check{{ID: "counter.read", Title: "reads the counter", Needs: diag.Needs(countKey),
-		Run: func(_ context.Context, in *diag.Inputs) []*pb.Result {
-			return []*pb.Result{diag.Pass("gather %d", countKey.Get(in).n)}
-		}}}
-	d, err := daemon.New(daemon.Options{Config: daemon.Config{Interval: diag.Duration(time.Hour)}, Checks: checks,
-		Runner: &diag.Runner{Providers: []diag.Provider{src}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, checks := counterDaemon(t, src, new(atomic.Int64))
 	if _, err := d.Diagnose(context.Background(), checks, false); err != nil {
 		t.Fatal(err)
 	}
