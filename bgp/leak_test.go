@@ -33,7 +33,8 @@ func TestObserverStopLeavesNoGoroutines(t *testing.T) {
 	port, accepted := silentListener(t, "127.0.0.31")
 	ignore := goleak.IgnoreCurrent()
 	before := runtime.NumGoroutine()
-	o, err := NewObserver(&Config{LocalASN: 65010, RouterID: "192.0.2.10", ListenAddress: "127.0.0.62", ListenPort: int32(freePort(t, "127.0.0.62")),
+	const listenAddr = "127.0.0.62"
+	o, err := NewObserver(&Config{LocalASN: 65010, RouterID: "192.0.2.10", ListenAddress: listenAddr, ListenPort: int32(freePort(t, listenAddr)),
 		Peers: []PeerConfig{{Address: "127.0.0.31", Port: port, ASN: 65001}}}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -60,7 +60,7 @@ func (w *warm) Gather(ctx context.Context) (any, error) {
 	if r, ok := w.self(); ok {
 		return r.Gather(ctx)
 	}
-	return w.gather(ctx, func() bool { return w.have && !w.stale }, func(ctx context.Context) (any, error) { return w.p.Gather(ctx) })
+	return w.gather(ctx, func() bool { return w.have && !w.stale }, w.p.Gather)
 }
 
 // gather returns the value held if current (nil: never) says it will do;
@@ -123,7 +123,7 @@ func (w *warm) refresh(ctx context.Context) error {
 		w.mu.Unlock()
 		return nil
 	}
-	_, err := w.gather(ctx, nil, func(ctx context.Context) (any, error) { return w.p.Gather(ctx) })
+	_, err := w.gather(ctx, nil, w.p.Gather)
 	return err
 }
 
