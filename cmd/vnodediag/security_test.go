@@ -191,3 +191,28 @@ func TestServeLoopbackPlaintext(t *testing.T) {
 		t.Errorf("exit %d, stderr %s", code, stderr)
 	}
 }
+
+// Only addresses that bind loopback alone count as loopback: every other
+// one needs TLS or --insecure-listen.
+func TestLoopbackListen(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:7443":          true,
+		"127.0.0.53:7443":         true,
+		"[::1]:7443":              true,
+		"localhost:7443":          true,
+		"[::ffff:127.0.0.1]:7443": true,
+		"0.0.0.0:7443":            false,
+		"[::]:7443":               false,
+		":7443":                   false,
+		"[::ffff:10.0.0.1]:7443":  false,
+		"[::ffff:0.0.0.0]:7443":   false,
+		"192.0.2.1:7443":          false,
+		"localhost.example:7443":  false,
+		"127.0.0.1":               false,
+		"":                        false,
+	} {
+		if got := loopbackListen(addr); got != want {
+			t.Errorf("loopbackListen(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}

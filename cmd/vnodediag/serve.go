@@ -64,7 +64,9 @@ func loopbackListen(addr string) bool {
 		return true
 	}
 	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
+	// Unmap: ::ffff:127.0.0.1 is the IPv4 loopback written as IPv6, and
+	// the kernel binds it to 127.0.0.1.
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // security checks the flags' combinations and returns the gRPC
