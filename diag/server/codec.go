@@ -22,8 +22,9 @@ type PreEncoded interface {
 }
 
 // codec is the server's "proto" codec: gRPC's own, except that a
-// PreEncoded reply is sent without marshalling it again, and a reply
-// larger than pooledLimit is marshalled into bytes of its own. Clients see
+// PreEncoded reply is sent without marshalling it again, a reply larger
+// than pooledLimit is marshalled into bytes of its own, and a message is
+// sized once, not twice. Clients see
 // an ordinary message; nothing else changes (requests, health, reflection).
 type codec struct{ std encoding.CodecV2 }
 
@@ -50,16 +51,28 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 		// A SliceBuffer is never returned to a pool: the bytes stay ours.
 		return mem.BufferSlice{mem.SliceBuffer(p.PreEncoded())}, nil
 	}
-	if m, ok := v.(protov2.Message); ok {
-		if n := protov2.Size(m); n > pooledLimit {
-			b, err := protov2.MarshalOptions{UseCachedSize: true}.MarshalAppend(make([]byte, 0, n), m)
-			if err != nil {
-				return nil, fmt.Errorf("marshal %T: %w", v, err)
-			}
-			return mem.BufferSlice{mem.SliceBuffer(b)}, nil
-		}
+	m, ok := v.(protov2.Message)
+	if !ok {
+		return c.std.Marshal(v)
 	}
-	return c.std.Marshal(v)
+	// gRPC's codec, sized once: it would call Size again. UseCachedSize
+	// reuses the sizes Size just stored in m.
+	n := protov2.Size(m)
+	opts := protov2.MarshalOptions{UseCachedSize: true}
+	if n > pooledLimit || mem.IsBelowBufferPoolingThreshold(n) {
+		b, err := opts.MarshalAppend(make([]byte, 0, n), m)
+		if err != nil {
+			return nil, fmt.Errorf("marshal %T: %w", v, err)
+		}
+		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+	}
+	pool := mem.DefaultBufferPool()
+	buf := pool.Get(n)
+	if _, err := opts.MarshalAppend((*buf)[:0], m); err != nil {
+		pool.Put(buf)
+		return nil, fmt.Errorf("marshal %T: %w", v, err)
+	}
+	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
 }
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error { return c.std.Unmarshal(data, v) }

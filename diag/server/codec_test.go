@@ -126,28 +126,21 @@ func TestCodec(t *testing.T) {
 		t.Fatalf("pre-encoded: %q, %v", out.Materialize(), err)
 	}
 	std := encoding.GetCodecV2("proto")
-	want, err := std.Marshal(msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := c.Marshal(msg)
-	if err != nil || string(got.Materialize()) != string(want.Materialize()) {
-		t.Fatalf("ordinary message: %v", err)
-	}
-	// A reply larger than pooledLimit: the same bytes, in a buffer of its
-	// own that no pool keeps.
+	sameBytes(t, c, std, msg)
+	// A reply gRPC pools (above its threshold, up to pooledLimit), then
+	// one larger than pooledLimit: the same bytes, the latter in a buffer
+	// of its own that no pool keeps.
 	big := &pb.Report{RunId: "big"}
 	for i := 0; proto.Size(big) <= pooledLimit; i++ {
 		big.Results = append(big.Results, diag.Pass("node-%d: %s", i, strings.Repeat("x", 1000)))
+		if i == 20 {
+			if mem.IsBelowBufferPoolingThreshold(proto.Size(big)) {
+				t.Fatalf("a %d-byte report is below gRPC's pooling threshold", proto.Size(big))
+			}
+			sameBytes(t, c, std, big)
+		}
 	}
-	want, err = std.Marshal(big)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err = c.Marshal(big)
-	if err != nil || string(got.Materialize()) != string(want.Materialize()) {
-		t.Fatalf("large message: %v", err)
-	}
+	got := sameBytes(t, c, std, big)
 	if _, own := got[0].(mem.SliceBuffer); len(got) != 1 || !own {
 		t.Errorf("a large reply was marshalled into %d buffer(s) of type %T, want one of its own", len(got), got[0])
 	}
@@ -158,4 +151,19 @@ func TestCodec(t *testing.T) {
 	if _, err := c.Marshal("not a message"); err == nil {
 		t.Error("a non-message marshalled")
 	}
+}
+
+// sameBytes marshals msg with c and with gRPC's codec std, and fails
+// unless the bytes are the same. It returns c's.
+func sameBytes(t *testing.T, c codec, std encoding.CodecV2, msg proto.Message) mem.BufferSlice {
+	t.Helper()
+	want, err := std.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Marshal(msg)
+	if err != nil || string(got.Materialize()) != string(want.Materialize()) {
+		t.Fatalf("a %d-byte message: %v", proto.Size(msg), err)
+	}
+	return got
 }
