@@ -61,6 +61,10 @@ type Parted interface {
 // value that is neither Generational nor comparable (a slice, a map)
 // makes the checks that read it rerun every time.
 //
+// Two runs that miss the same check under the same key at the same time
+// (a periodic run and a Diagnose) compute it once: the second waits for
+// the first's results.
+//
 // Reused results are shared, not copied: the memo and every report that
 // reused them hold the same messages (a daemon answering from a warm
 // cache copies nothing). Whoever reads a report of a Runner with a Memo
@@ -69,6 +73,10 @@ type Parted interface {
 type Memo struct {
 	mu      sync.Mutex
 	entries map[string]memoEntry
+	// flights are the checks a run is computing right now: a run that
+	// misses the same check under the same key waits for those results
+	// instead of computing them a second time.
+	flights map[string]*flight
 	hits    uint64
 	misses  uint64
 }
@@ -162,38 +170,80 @@ func sameKey(a, b []any) bool {
 	return true
 }
 
-// lookup returns the results stored for check id under key: shared with
-// the memo and every report that reused them, never to be written.
-func (m *Memo) lookup(id string, key []any) ([]*pb.Result, bool) {
+// flight is a check some run is computing results for under key; done
+// is closed once they are stored, or known not to be.
+type flight struct {
+	key  []any
+	done chan struct{}
+}
+
+// peek returns the results stored for check id under key, if any,
+// without waiting for or claiming a check being computed: see claim.
+func (m *Memo) peek(id string, key []any) ([]*pb.Result, bool) {
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stored(id, key)
+}
+
+// stored is peek with m.mu held.
+func (m *Memo) stored(id string, key []any) ([]*pb.Result, bool) {
 	e, ok := m.entries[id]
 	if !ok || !sameKey(e.key, key) {
-		m.misses++
-		m.mu.Unlock()
 		return nil, false
 	}
 	m.hits++
-	m.mu.Unlock()
 	return e.results, true
 }
 
-// store keeps results for check id under key, replacing the check's
-// previous entry; results with an ERROR are not kept (and drop the
-// entry). The results must be finished (see finish): from here on they
-// are shared and never written.
-func (m *Memo) store(id string, key []any, results []*pb.Result) {
-	for _, r := range results {
-		if r.GetStatus() == pb.Status_ERROR {
-			m.mu.Lock()
-			delete(m.entries, id)
-			m.mu.Unlock()
-			return
-		}
-	}
-	e := memoEntry{key: key, results: results}
+// claim returns the results stored for check id under key (hit): shared
+// with the memo and every report that reused them, never to be written.
+// Otherwise, when another run is computing them under the same key, it
+// returns that run's wait channel: claim again once it is closed. Else the
+// caller computes them and must pass f (nil when another run computes the
+// check under another key) to land.
+func (m *Memo) claim(id string, key []any) (results []*pb.Result, hit bool, wait <-chan struct{}, f *flight) {
 	m.mu.Lock()
-	m.entries[id] = e
-	m.mu.Unlock()
+	defer m.mu.Unlock()
+	if res, ok := m.stored(id, key); ok {
+		return res, true, nil, nil
+	}
+	if other := m.flights[id]; other != nil {
+		if sameKey(other.key, key) {
+			return nil, false, other.done, nil
+		}
+		m.misses++
+		return nil, false, nil, nil
+	}
+	m.misses++
+	f = &flight{key: key, done: make(chan struct{})}
+	if m.flights == nil {
+		m.flights = map[string]*flight{}
+	}
+	m.flights[id] = f
+	return nil, false, nil, f
+}
+
+// land keeps results for check id under key, replacing the check's
+// previous entry, unless keep is false or one of them is an ERROR (that
+// drops the entry: a timeout says nothing about the next run); then it
+// ends flight f, so the runs waiting for it claim again. The results must
+// be finished (see finish): from here on they are shared and never
+// written.
+func (m *Memo) land(id string, key []any, results []*pb.Result, keep bool, f *flight) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case slices.ContainsFunc(results, func(r *pb.Result) bool { return r.GetStatus() == pb.Status_ERROR }):
+		delete(m.entries, id)
+	case keep:
+		m.entries[id] = memoEntry{key: key, results: results}
+	}
+	if f != nil {
+		if m.flights[id] == f {
+			delete(m.flights, id)
+		}
+		close(f.done)
+	}
 }
 
 // Stats returns how many checks the memo answered (hits) and how many it

@@ -311,3 +311,95 @@ func TestRunReleases(t *testing.T) {
 		Run: func(context.Context, *diag.Inputs) []*pb.Result { return nil }}})
 	released(2, 0)
 }
+
+// Two runs that miss the same check under the same key at the same time
+// compute it once: the second waits for the first's results and shares
+// them. When the first is cut short, the second computes the check itself;
+// a waiting run whose context ends stops waiting.
+func TestMemoSingleFlight(t *testing.T) {
+	var runs, gathers atomic.Int32
+	release := make(chan struct{})
+	slow := diag.Check{ID: "t.slow", Needs: []diag.SourceName{genKey.Name()}, Run: func(ctx context.Context, _ *diag.Inputs) []*pb.Result {
+		if runs.Add(1) == 1 {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return []*pb.Result{diag.Errorf("cut short")}
+			}
+		}
+		return []*pb.Result{diag.Pass("computed")}
+	}}
+	gen := atomic.Uint64{}
+	gen.Store(1)
+	r := &diag.Runner{Memo: diag.NewMemo(), Providers: []diag.Provider{
+		genKey.Provide(func(context.Context) (*genFacts, error) {
+			gathers.Add(1)
+			return &genFacts{gen: gen.Load()}, nil
+		}),
+	}}
+	run := func(ctx context.Context) <-chan *pb.Report {
+		out := make(chan *pb.Report, 1)
+		go func() { out <- r.Run(ctx, []diag.Check{slow}) }()
+		return out
+	}
+	// waitSecond starts a second run once the first is inside the check,
+	// and returns when it has gathered and had time to reach the memo.
+	waitSecond := func(ctx context.Context) <-chan *pb.Report {
+		t.Helper()
+		for i := 0; runs.Load() == 0; i++ {
+			if i == 1000 {
+				t.Fatal("the first run never started the check")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		g := gathers.Load()
+		second := run(ctx)
+		for i := 0; gathers.Load() == g; i++ {
+			if i == 1000 {
+				t.Fatal("the second run never gathered")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond)
+		return second
+	}
+
+	// Once: the second run shares the first's results.
+	first := run(context.Background())
+	second := waitSecond(context.Background())
+	close(release)
+	a, b := <-first, <-second
+	if n := runs.Load(); n != 1 {
+		t.Errorf("two concurrent runs computed the check %d times, want 1", n)
+	}
+	if a.Results[0] != b.Results[0] || a.Results[0].GetStatus() != pb.Status_PASS {
+		t.Errorf("the runs did not share one result: %v, %v", a.Results[0], b.Results[0])
+	}
+
+	// The first run is cut short: the second computes the check itself.
+	runs.Store(0)
+	gen.Store(2)
+	release = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	first = run(ctx)
+	second = waitSecond(context.Background())
+	cancel()
+	a, b = <-first, <-second
+	if a.Results[0].GetStatus() != pb.Status_ERROR || b.Results[0].GetStatus() != pb.Status_PASS || runs.Load() != 2 {
+		t.Errorf("after the first run was cut short: %v, then %v, %d runs of the check", a.Results[0], b.Results[0], runs.Load())
+	}
+
+	// A waiting run whose context ends stops waiting, with an ERROR.
+	runs.Store(0)
+	gen.Store(3)
+	ctx, cancel = context.WithCancel(context.Background())
+	first = run(context.Background())
+	second = waitSecond(ctx)
+	cancel()
+	b = <-second
+	close(release)
+	a = <-first
+	if b.Results[0].GetStatus() != pb.Status_ERROR || a.Results[0].GetStatus() != pb.Status_PASS || runs.Load() != 1 {
+		t.Errorf("a waiting run's context ended: %v; the first run %v; %d runs of the check", b.Results[0], a.Results[0], runs.Load())
+	}
+}

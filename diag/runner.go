@@ -109,9 +109,6 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 	// from the memo were finished when stored and are shared, never
 	// written again.
 	results := make([][]*pb.Result, len(checks))
-	// memoKeys are the keys to store the results of the checks the memo
-	// missed under.
-	memoKeys := make([][]any, len(checks))
 	var wg sync.WaitGroup
 	for i, c := range checks {
 		if ctx.Err() != nil {
@@ -125,21 +122,21 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 			reportCheckDone(ctx, c, results[i])
 			continue
 		}
+		var key []any
 		if r.Memo != nil {
-			if key, ok := memoKey(c, g); ok {
-				if res, hit := r.Memo.lookup(c.ID, key); hit {
+			if k, ok := memoKey(c, g); ok {
+				key = k
+				if res, hit := r.Memo.peek(c.ID, key); hit {
 					results[i] = res
 					reportCheckDone(ctx, c, results[i])
 					continue
 				}
-				memoKeys[i] = key
 			}
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = r.runOne(ctx, c, in.ReadBy(c), refs)
-			finish(c, results[i])
+			results[i] = r.runMemo(ctx, c, key, in, refs)
 			reportCheckDone(ctx, c, results[i])
 		}()
 	}
@@ -152,9 +149,6 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 	sort.SliceStable(order, func(a, b int) bool { return checks[order[a]].ID < checks[order[b]].ID })
 	lists := make([][]*pb.Result, 0, len(checks))
 	for _, i := range order {
-		if memoKeys[i] != nil && ctx.Err() == nil {
-			r.Memo.store(checks[i].ID, memoKeys[i], results[i])
-		}
 		lists = append(lists, results[i])
 	}
 	if r.Identify != nil {
@@ -172,6 +166,42 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 	rep.EndTime = timestamppb.Now()
 	refs.drop()
 	return rep
+}
+
+// runMemo runs c, finished, through the memo when key is not nil: the
+// results another run is computing under the same key are waited for, not
+// computed again, and the results computed here are kept for the runs
+// after (unless ctx ended first: a check cut short may have seen less).
+func (r *Runner) runMemo(ctx context.Context, c Check, key []any, in *Inputs, refs *runRefs) []*pb.Result {
+	var f *flight
+	if key != nil {
+		// Each wait ends with the results stored (a hit), or with the run
+		// that computed them gone without storing them: this run then
+		// computes them itself.
+		for {
+			res, hit, wait, fl := r.Memo.claim(c.ID, key)
+			if hit {
+				return res
+			}
+			if wait == nil {
+				f = fl
+				break
+			}
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				res := []*pb.Result{interrupted(ctx, 0)}
+				finish(c, res)
+				return res
+			}
+		}
+	}
+	res := r.runOne(ctx, c, in.ReadBy(c), refs)
+	finish(c, res)
+	if key != nil {
+		r.Memo.land(c.ID, key, res, ctx.Err() == nil, f)
+	}
+	return res
 }
 
 // runRefs counts what still reads a run's gathered values: the run itself
