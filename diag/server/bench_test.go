@@ -42,7 +42,10 @@ func benchChecks() []diag.Check {
 // as GetLatestReport's are.
 // GetLatestReport-undecoded is the same call with the client keeping the
 // reply's bytes: what the daemon costs without the client's decoding (the
-// clients share the benchmark's process and cores). Reports p50 and p99 per
+// clients share the benchmark's process and cores). GetLatestReport-polled
+// is clients that poll naming the run they hold, as a support tool keeping
+// the newest report does: one whole reply per client per run, then
+// "unchanged". Reports p50 and p99 per
 // call, and GetLatestReport's ratios to the echo's
 // (p50-x-echo, p99-x-echo); `make bench-daemon` prints them side by side.
 // Each is measured three ways: closed loop (every client calls again at once:
@@ -82,6 +85,9 @@ func BenchmarkLatestReport(b *testing.B) {
 		{"GetLatestReport", func() *grpc.Server { return New(&Service{Checks: benchChecks(), Daemon: d}) }, callers.LatestReport},
 		// The reply's bytes, not decoded: the daemon's share of a call.
 		{"GetLatestReport-undecoded", func() *grpc.Server { return New(&Service{Checks: benchChecks(), Daemon: d}) }, callers.LatestReportBytes},
+		// Clients that poll naming the run they hold: after each client's
+		// first call, the reply is "unchanged" until the next run.
+		{"GetLatestReport-polled", func() *grpc.Server { return New(&Service{Checks: benchChecks(), Daemon: d}) }, callers.Poller()},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			addr, stop := serveLoopback(b, c.gs())

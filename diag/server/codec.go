@@ -118,7 +118,9 @@ func (s *Service) preEncodeLatest() grpc.UnaryServerInterceptor {
 			return resp, err
 		}
 		msg, ok := resp.(*pb.LatestReport)
-		if !ok || msg == nil {
+		if !ok || msg == nil || msg.GetUnchanged() {
+			// An unchanged reply is a few bytes, and not the report to
+			// keep the wire form of.
 			return resp, err
 		}
 		enc, eerr := s.latest.encoded(msg)

@@ -32,7 +32,8 @@ func waitLatest(t testing.TB, d *daemon.Daemon, not *pb.LatestReport) *pb.Latest
 
 // GetLatestReport's reply is marshalled once per run and sent as those
 // bytes: the client decodes the daemon's message, every call of a run
-// shares one encoding, a new run gets a new one, and the other services
+// shares one encoding, a new run gets a new one, a caller that names the
+// newest run gets only "unchanged", and the other services
 // (health, reflection, the other methods) are unaffected by the codec.
 func TestLatestReportPreEncoded(t *testing.T) {
 	d, err := daemon.New(daemon.Options{Checks: benchChecks(), Runner: &diag.Runner{}, Config: daemon.Config{Interval: diag.Duration(time.Hour)}})
@@ -69,15 +70,27 @@ func TestLatestReportPreEncoded(t *testing.T) {
 	if svc.latest.enc != first {
 		t.Error("a second call of the same run marshalled the reply again")
 	}
+	// A caller that names the newest run gets only "unchanged", and the
+	// cached wire form stays; one that names another run gets the report.
+	known := want.GetReport().GetRunId()
+	if got, err := client.GetLatestReport(ctx, &pb.GetLatestReportRequest{KnownRunId: known}); err != nil || !got.GetUnchanged() || got.GetReport() != nil || len(got.GetStates()) != 0 {
+		t.Errorf("known run %s: %v, %v; want only unchanged", known, got, err)
+	}
+	if svc.latest.enc != first {
+		t.Error("an unchanged reply replaced the cached wire form")
+	}
+	if got, err := client.GetLatestReport(ctx, &pb.GetLatestReportRequest{KnownRunId: "no-such-run"}); err != nil || !proto.Equal(got, want) {
+		t.Errorf("unknown run: %v; want the report", err)
+	}
 
 	d.RunNow()
 	next := waitLatest(t, d, want)
-	got, err = client.GetLatestReport(ctx, &pb.GetLatestReportRequest{})
+	got, err = client.GetLatestReport(ctx, &pb.GetLatestReportRequest{KnownRunId: known})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !proto.Equal(got, next) || got.GetReport().GetRunId() == want.GetReport().GetRunId() {
-		t.Errorf("after a new run: got run %s, want %s", got.GetReport().GetRunId(), next.GetReport().GetRunId())
+	if !proto.Equal(got, next) || got.GetReport().GetRunId() == known {
+		t.Errorf("after a new run, asked with the old run's ID: got run %s, want %s", got.GetReport().GetRunId(), next.GetReport().GetRunId())
 	}
 
 	// The other services through the same codec.

@@ -73,12 +73,20 @@ func (s *Service) run(ctx context.Context, sel []diag.Check, fresh bool) (*pb.Re
 	return s.Runner.Run(ctx, sel), nil
 }
 
-// GetLatestReport returns the newest periodic report.
-func (s *Service) GetLatestReport(context.Context, *pb.GetLatestReportRequest) (*pb.LatestReport, error) {
+// GetLatestReport returns the newest periodic report, or only that it is
+// still the run the caller knows.
+func (s *Service) GetLatestReport(_ context.Context, req *pb.GetLatestReportRequest) (*pb.LatestReport, error) {
 	if s.Daemon == nil {
 		return nil, status.Error(codes.Unimplemented, "this server runs no periodic runs")
 	}
-	return s.Daemon.Latest()
+	latest, err := s.Daemon.Latest()
+	if err != nil {
+		return nil, err
+	}
+	if id := req.GetKnownRunId(); id != "" && id == latest.GetReport().GetRunId() {
+		return &pb.LatestReport{Unchanged: true}, nil
+	}
+	return latest, nil
 }
 
 // ListHistory returns the kept periodic runs, newest first.

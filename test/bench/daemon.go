@@ -48,11 +48,12 @@ type latestFigures struct {
 
 // latestMode is one pacing's percentiles: the floors (the daemon's health
 // Check; a bare echo server sending the same reply, decoded), the reply
-// decoded as a client does, and the reply's bytes kept undecoded (the
-// daemon's share).
+// decoded as a client does, the reply's bytes kept undecoded (the
+// daemon's share), and clients that poll naming the run they hold (the
+// whole reply once per client per run, else "unchanged").
 type latestMode struct {
-	name                             string
-	health, echo, decoded, undecoded [2]time.Duration // p50, p99
+	name                                     string
+	health, echo, decoded, undecoded, polled [2]time.Duration // p50, p99
 }
 
 // measureDaemon starts `vnodediag serve` on a loopback port, waits for its
@@ -188,6 +189,7 @@ func measureLatest(addr string) (*latestFigures, error) {
 		return nil, err
 	}
 	defer closeClients(echoConns)
+	poll := callers.Poller()
 	for _, m := range callers.Paces {
 		mode := latestMode{name: m.Name}
 		for _, c := range []struct {
@@ -200,6 +202,7 @@ func measureLatest(addr string) (*latestFigures, error) {
 			{"echo", callers.Echo, echoConns, &mode.echo},
 			{"decoded", callers.LatestReport, conns, &mode.decoded},
 			{"undecoded", callers.LatestReportBytes, conns, &mode.undecoded},
+			{"polled", poll, conns, &mode.polled},
 		} {
 			call := func(i int) error {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -1,7 +1,8 @@
 // Package callers drives many concurrent gRPC callers of the daemon, closed
 // loop or paced, gives their latency percentiles, and makes the calls
 // measured (the floors — a health Check, and a bare echo server sending
-// the daemon's reply — and GetLatestReport decoded and undecoded). The
+// the daemon's reply — and GetLatestReport decoded, undecoded, and polled
+// naming the run the caller holds). The
 // daemon's GetLatestReport benchmark (`make bench-daemon`, a 200-result report in
 // the benchmark's own process) and the large benchmark (`make bench-large`,
 // the real `vnodediag serve` at 5,000 nodes) measure with it alike.
@@ -9,6 +10,7 @@ package callers
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -123,6 +125,28 @@ func HealthCheck(ctx context.Context, cc *grpc.ClientConn) error {
 func LatestReport(ctx context.Context, cc *grpc.ClientConn) error {
 	_, err := pb.NewDiagnosticsServiceClient(cc).GetLatestReport(ctx, &pb.GetLatestReportRequest{})
 	return err
+}
+
+// Poller returns a call that polls GetLatestReport as a client keeping
+// the newest report does: each connection names the run it holds, and
+// decodes the whole report only when a newer run has finished (the first
+// call, then once per periodic run).
+func Poller() func(ctx context.Context, cc *grpc.ClientConn) error {
+	var known sync.Map // *grpc.ClientConn -> run ID
+	return func(ctx context.Context, cc *grpc.ClientConn) error {
+		id, _ := known.Load(cc)
+		runID, _ := id.(string)
+		r, err := pb.NewDiagnosticsServiceClient(cc).GetLatestReport(ctx, &pb.GetLatestReportRequest{KnownRunId: runID})
+		switch {
+		case err != nil:
+			return err
+		case r.GetUnchanged() && runID == "":
+			return errors.New("GetLatestReport: unchanged, but no run was named")
+		case !r.GetUnchanged():
+			known.Store(cc, r.GetReport().GetRunId())
+		}
+		return nil
+	}
 }
 
 // LatestReportBytes calls GetLatestReport and keeps the reply's bytes

@@ -1037,7 +1037,11 @@ func (x *ListChecksResponse) GetChecks() []*CheckInfo {
 }
 
 type GetLatestReportRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The run_id of the newest report the caller holds. While that run is
+	// still the newest, the reply is only `unchanged: true`: a caller that
+	// polls pays for the report once per run, not once per call.
+	KnownRunId    string `protobuf:"bytes,1,opt,name=known_run_id,json=knownRunId,proto3" json:"known_run_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1070,6 +1074,13 @@ func (x *GetLatestReportRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use GetLatestReportRequest.ProtoReflect.Descriptor instead.
 func (*GetLatestReportRequest) Descriptor() ([]byte, []int) {
 	return file_vnodediag_v1_vnodediag_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetLatestReportRequest) GetKnownRunId() string {
+	if x != nil {
+		return x.KnownRunId
+	}
+	return ""
 }
 
 // The state of one (check, object) pair across the periodic runs.
@@ -1157,7 +1168,10 @@ type LatestReport struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Report *Report                `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
 	// Sorted by check ID, then object.
-	States        []*CheckState `protobuf:"bytes,2,rep,name=states,proto3" json:"states,omitempty"`
+	States []*CheckState `protobuf:"bytes,2,rep,name=states,proto3" json:"states,omitempty"`
+	// The request's known_run_id is still the newest run: report and states
+	// are left out (the caller holds them).
+	Unchanged     bool `protobuf:"varint,3,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1204,6 +1218,13 @@ func (x *LatestReport) GetStates() []*CheckState {
 		return x.States
 	}
 	return nil
+}
+
+func (x *LatestReport) GetUnchanged() bool {
+	if x != nil {
+		return x.Unchanged
+	}
+	return false
 }
 
 // Progress of one source in a DiagnoseStream.
@@ -1943,18 +1964,21 @@ const file_vnodediag_v1_vnodediag_proto_rawDesc = "" +
 	"\x05fresh\x18\x03 \x01(\bR\x05fresh\"\x13\n" +
 	"\x11ListChecksRequest\"E\n" +
 	"\x12ListChecksResponse\x12/\n" +
-	"\x06checks\x18\x01 \x03(\v2\x17.vnodediag.v1.CheckInfoR\x06checks\"\x18\n" +
-	"\x16GetLatestReportRequest\"\xcf\x01\n" +
+	"\x06checks\x18\x01 \x03(\v2\x17.vnodediag.v1.CheckInfoR\x06checks\":\n" +
+	"\x16GetLatestReportRequest\x12 \n" +
+	"\fknown_run_id\x18\x01 \x01(\tR\n" +
+	"knownRunId\"\xcf\x01\n" +
 	"\n" +
 	"CheckState\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x12,\n" +
 	"\x06object\x18\x02 \x01(\v2\x14.vnodediag.v1.ObjectR\x06object\x12,\n" +
 	"\x06status\x18\x03 \x01(\x0e2\x14.vnodediag.v1.StatusR\x06status\x120\n" +
 	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x18\n" +
-	"\asummary\x18\x05 \x01(\tR\asummary\"n\n" +
+	"\asummary\x18\x05 \x01(\tR\asummary\"\x8c\x01\n" +
 	"\fLatestReport\x12,\n" +
 	"\x06report\x18\x01 \x01(\v2\x14.vnodediag.v1.ReportR\x06report\x120\n" +
-	"\x06states\x18\x02 \x03(\v2\x18.vnodediag.v1.CheckStateR\x06states\"\x98\x02\n" +
+	"\x06states\x18\x02 \x03(\v2\x18.vnodediag.v1.CheckStateR\x06states\x12\x1c\n" +
+	"\tunchanged\x18\x03 \x01(\bR\tunchanged\"\x98\x02\n" +
 	"\x0eSourceProgress\x125\n" +
 	"\x04kind\x18\x01 \x01(\x0e2!.vnodediag.v1.SourceProgress.KindR\x04kind\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x18\n" +

@@ -41,8 +41,9 @@ type DiagnosticsServiceClient interface {
 	// ListChecks returns the check catalog.
 	ListChecks(ctx context.Context, in *ListChecksRequest, opts ...grpc.CallOption) (*ListChecksResponse, error)
 	// GetLatestReport returns the report of the daemon's newest periodic run
-	// and the state of every (check, object) it knows. UNAVAILABLE until the
-	// first run has finished.
+	// and the state of every (check, object) it knows, or only that nothing
+	// changed since the run the caller names. UNAVAILABLE until the first
+	// run has finished.
 	GetLatestReport(ctx context.Context, in *GetLatestReportRequest, opts ...grpc.CallOption) (*LatestReport, error)
 	// DiagnoseStream is Diagnose as a stream: progress of the sources, each
 	// check's results as the check finishes, then the whole report.
@@ -150,8 +151,9 @@ type DiagnosticsServiceServer interface {
 	// ListChecks returns the check catalog.
 	ListChecks(context.Context, *ListChecksRequest) (*ListChecksResponse, error)
 	// GetLatestReport returns the report of the daemon's newest periodic run
-	// and the state of every (check, object) it knows. UNAVAILABLE until the
-	// first run has finished.
+	// and the state of every (check, object) it knows, or only that nothing
+	// changed since the run the caller names. UNAVAILABLE until the first
+	// run has finished.
 	GetLatestReport(context.Context, *GetLatestReportRequest) (*LatestReport, error)
 	// DiagnoseStream is Diagnose as a stream: progress of the sources, each
 	// check's results as the check finishes, then the whole report.
