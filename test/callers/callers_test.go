@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
@@ -100,5 +101,63 @@ func TestEcho(t *testing.T) {
 				t.Fatalf("Echo: %v, want ok=%v", err, c.ok)
 			}
 		})
+	}
+}
+
+// latestServer answers GetLatestReport as the daemon does, for run, and
+// keeps the run IDs its callers named.
+type latestServer struct {
+	pb.UnimplementedDiagnosticsServiceServer
+	run   atomic.Value // string
+	named chan string
+}
+
+func (s *latestServer) GetLatestReport(_ context.Context, req *pb.GetLatestReportRequest) (*pb.LatestReport, error) {
+	s.named <- req.GetKnownRunId()
+	run := s.run.Load().(string)
+	if req.GetKnownRunId() == run {
+		return &pb.LatestReport{Unchanged: true}, nil
+	}
+	return &pb.LatestReport{Report: &pb.Report{RunId: run}}, nil
+}
+
+// A Poller names the run its connection last received, on each
+// connection apart, and takes a new run's report when there is one.
+func TestPoller(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &latestServer{named: make(chan string, 16)}
+	srv.run.Store("run-1")
+	gs := grpc.NewServer()
+	pb.RegisterDiagnosticsServiceServer(gs, srv)
+	go func() { _ = gs.Serve(l) }()
+	defer gs.Stop()
+	var conns [2]*grpc.ClientConn
+	for i := range conns {
+		if conns[i], err = Dial(l.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+		defer conns[i].Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	poll := Poller()
+	for _, step := range []struct {
+		conn  int
+		run   string
+		named string
+	}{
+		{0, "run-1", ""}, {0, "run-1", "run-1"}, {1, "run-1", ""},
+		{0, "run-2", "run-1"}, {0, "run-2", "run-2"}, {1, "run-2", "run-1"}, {1, "run-2", "run-2"},
+	} {
+		srv.run.Store(step.run)
+		if err := poll(ctx, conns[step.conn]); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-srv.named; got != step.named {
+			t.Errorf("connection %d, server at %s: named %q, want %q", step.conn, step.run, got, step.named)
+		}
 	}
 }
