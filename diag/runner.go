@@ -112,13 +112,11 @@ func (r *Runner) Run(ctx context.Context, checks []Check) *pb.Report {
 	var wg sync.WaitGroup
 	for i, c := range checks {
 		if ctx.Err() != nil {
-			results[i] = []*pb.Result{interrupted(ctx, 0)}
-			finish(c, results[i])
+			results[i] = finishedOne(c, interrupted(ctx, 0))
 			continue
 		}
 		if res := precondition(c, g); res != nil {
-			results[i] = []*pb.Result{res}
-			finish(c, results[i])
+			results[i] = finishedOne(c, res)
 			reportCheckDone(ctx, c, results[i])
 			continue
 		}
@@ -190,9 +188,7 @@ func (r *Runner) runMemo(ctx context.Context, c Check, key []any, in *Inputs, re
 			select {
 			case <-wait:
 			case <-ctx.Done():
-				res := []*pb.Result{interrupted(ctx, 0)}
-				finish(c, res)
-				return res
+				return finishedOne(c, interrupted(ctx, 0))
 			}
 		}
 	}
@@ -250,6 +246,13 @@ func finish(c Check, results []*pb.Result) {
 		redactResult(res)
 		validResult(res)
 	}
+}
+
+// finishedOne is res, finished, as c's only result.
+func finishedOne(c Check, res *pb.Result) []*pb.Result {
+	results := []*pb.Result{res}
+	finish(c, results)
+	return results
 }
 
 func (r *Runner) init() {

@@ -221,10 +221,12 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 			fmt.Printf("  %-20s %-20s %-22s %-40s %-42s %s\n", "p50 / p99", "health Check", "echo, decoded", "GetLatestReport, decoded (vs echo)", "undecoded (the daemon's share)", "polled, naming the run held")
 			for _, m := range l.modes {
 				pair := func(d [2]time.Duration) string { return ms(d[0]) + " / " + ms(d[1]) }
+				vsHealth := func(d [2]time.Duration) string {
+					return fmt.Sprintf("%s (%.2fx the health Check)", pair(d), float64(d[1])/float64(m.health[1]))
+				}
 				fmt.Printf("  %-20s %-20s %-22s %-40s %-42s %s\n", m.name, pair(m.health), pair(m.echo),
 					fmt.Sprintf("%s (%.2fx; target p99 <= 5ms)", pair(m.decoded), float64(m.decoded[1])/float64(m.echo[1])),
-					fmt.Sprintf("%s (%.2fx the health Check)", pair(m.undecoded), float64(m.undecoded[1])/float64(m.health[1])),
-					fmt.Sprintf("%s (%.2fx the health Check)", pair(m.polled), float64(m.polled[1])/float64(m.health[1])))
+					vsHealth(m.undecoded), vsHealth(m.polled))
 			}
 			fmt.Printf("  RSS after these calls, the %d connections open: %s\n", latestClients, mb(l.rssAfter))
 		}
