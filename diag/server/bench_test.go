@@ -39,7 +39,8 @@ func benchChecks() []diag.Check {
 // concurrent clients over loopback, beside a bare gRPC echo (the health
 // Check of a server with nothing else) on the same machine as the floor,
 // and a bare server sending the same reply's bytes (echo-reply), decoded
-// as GetLatestReport's are.
+// as GetLatestReport's are, and kept as bytes (echo-reply-undecoded: the
+// least moving those bytes costs, nothing decoded on either side).
 // GetLatestReport-undecoded is the same call with the client keeping the
 // reply's bytes: what the daemon costs without the client's decoding (the
 // clients share the benchmark's process and cores). GetLatestReport-polled
@@ -82,6 +83,8 @@ func BenchmarkLatestReport(b *testing.B) {
 		// The same reply's bytes from a bare echo server, decoded: the
 		// least sending and decoding them costs.
 		{"echo-reply", func() *grpc.Server { return callers.NewEchoServer(reply) }, callers.Echo},
+		// The same, kept as bytes: the least moving them costs.
+		{"echo-reply-undecoded", func() *grpc.Server { return callers.NewEchoServer(reply) }, callers.EchoBytes},
 		{"GetLatestReport", func() *grpc.Server { return New(&Service{Checks: benchChecks(), Daemon: d}) }, callers.LatestReport},
 		// The reply's bytes, not decoded: the daemon's share of a call.
 		{"GetLatestReport-undecoded", func() *grpc.Server { return New(&Service{Checks: benchChecks(), Daemon: d}) }, callers.LatestReportBytes},

@@ -47,13 +47,13 @@ type latestFigures struct {
 }
 
 // latestMode is one pacing's percentiles: the floors (the daemon's health
-// Check; a bare echo server sending the same reply, decoded), the reply
-// decoded as a client does, the reply's bytes kept undecoded (the
-// daemon's share), and clients that poll naming the run they hold (the
-// whole reply once per client per run, else "unchanged").
+// Check; a bare echo server sending the same reply, decoded and kept as
+// bytes), the reply decoded as a client does, the reply's bytes kept
+// undecoded (the daemon's share), and clients that poll naming the run
+// they hold (the whole reply once per client per run, else "unchanged").
 type latestMode struct {
-	name                                     string
-	health, echo, decoded, undecoded, polled [2]time.Duration // p50, p99
+	name                                                string
+	health, echo, echoBytes, decoded, undecoded, polled [2]time.Duration // p50, p99
 }
 
 // measureDaemon starts `vnodediag serve` on a loopback port, waits for its
@@ -200,6 +200,7 @@ func measureLatest(addr string) (*latestFigures, error) {
 		}{
 			{"health Check", callers.HealthCheck, conns, &mode.health},
 			{"echo", callers.Echo, echoConns, &mode.echo},
+			{"echo undecoded", callers.EchoBytes, echoConns, &mode.echoBytes},
 			{"decoded", callers.LatestReport, conns, &mode.decoded},
 			{"undecoded", callers.LatestReportBytes, conns, &mode.undecoded},
 			{"polled", poll, conns, &mode.polled},

@@ -1,7 +1,8 @@
 // Package callers drives many concurrent gRPC callers of the daemon, closed
 // loop or paced, gives their latency percentiles, and makes the calls
 // measured (the floors — a health Check, and a bare echo server sending
-// the daemon's reply — and GetLatestReport decoded, undecoded, and polled
+// the daemon's reply, decoded or kept as bytes — and GetLatestReport
+// decoded, undecoded, and polled
 // naming the run the caller holds). The
 // daemon's GetLatestReport benchmark (`make bench-daemon`, a 200-result report in
 // the benchmark's own process) and the large benchmark (`make bench-large`,
@@ -194,6 +195,14 @@ func NewEchoServer(reply []byte) *grpc.Server {
 // GetLatestReport reply, as LatestReport does.
 func Echo(ctx context.Context, cc *grpc.ClientConn) error {
 	return cc.Invoke(ctx, echoMethod, &pb.GetLatestReportRequest{}, &pb.LatestReport{})
+}
+
+// EchoBytes calls NewEchoServer's method and keeps the reply's bytes
+// undecoded, as LatestReportBytes does: the least any server and client
+// pay to move those bytes, with no decoding on either side.
+func EchoBytes(ctx context.Context, cc *grpc.ClientConn) error {
+	var r raw
+	return cc.Invoke(ctx, echoMethod, &pb.GetLatestReportRequest{}, &r, grpc.ForceCodecV2(rawCodec{}))
 }
 
 // raw is a message kept as its bytes.
