@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -67,6 +68,10 @@ type sourceState struct {
 	up          bool
 	duration    time.Duration
 	lastSuccess time.Time
+	// health: the daemon refreshes the source and keeps its health;
+	// serving is that health, reason why it is not serving.
+	health, serving bool
+	reason          string
 }
 
 // New returns the metrics of a daemon, with the Go and process collectors
@@ -230,20 +235,59 @@ func (m *Metrics) SourceRefreshed(name diag.SourceName, err error, d time.Durati
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.refreshed = true
-	st := m.sources[string(name)]
-	if st == nil {
-		st = &sourceState{}
-		m.sources[string(name)] = st
-	}
+	st := m.refreshedSource(name)
 	st.up, st.duration = err == nil, d
 	if err == nil {
 		st.lastSuccess = m.now()
 	}
 }
 
-// HealthChanged is part of the daemon's Observer; the health of a source
-// is its vnodediag_source_up, kept by SourceRefreshed.
-func (m *Metrics) HealthChanged(diag.SourceName, bool, string) {}
+// HealthChanged records a source's health as the daemon's grpc.health.v1
+// service gives it: not serving after its last failureThreshold refreshes
+// failed, with the last failure's cause (URLs already redacted by the
+// daemon), cut to MaxReason bytes.
+func (m *Metrics) HealthChanged(name diag.SourceName, serving bool, reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.refreshedSource(name)
+	st.serving, st.reason = serving, ""
+	if !serving {
+		st.reason = cutReason(reason)
+	}
+}
+
+// refreshedSource is the state of a source the daemon refreshes, made on
+// its first refresh or health change: serving, as the daemon starts it.
+// m.mu is held.
+func (m *Metrics) refreshedSource(name diag.SourceName) *sourceState {
+	st := m.sources[string(name)]
+	if st == nil {
+		st = &sourceState{}
+		m.sources[string(name)] = st
+	}
+	if !st.health {
+		st.health, st.serving = true, true
+	}
+	return st
+}
+
+// MaxReason is the most bytes of a failure's cause that
+// vnodediag_source_not_serving_info's reason label carries.
+const MaxReason = 200
+
+// cutReason is reason as a label value: valid UTF-8, at most MaxReason
+// bytes, a cut marked with "...".
+func cutReason(reason string) string {
+	reason = strings.ToValidUTF8(reason, "\uFFFD")
+	if len(reason) <= MaxReason {
+		return reason
+	}
+	i := MaxReason - len("...")
+	for i > 0 && !utf8.RuneStart(reason[i]) {
+		i--
+	}
+	return reason[:i] + "..."
+}
 
 // Reloaded counts the configuration reloads, applied or rejected.
 func (m *Metrics) Reloaded(err error) {
@@ -314,6 +358,10 @@ var (
 		"Time the latest gather of the source took.", []string{"source"}, nil)
 	sourceSuccessDesc = prometheus.NewDesc(ns+"_source_last_success_timestamp_seconds",
 		"When the source was last gathered without error, in seconds since the epoch.", []string{"source"}, nil)
+	sourceServingDesc = prometheus.NewDesc(ns+"_source_serving",
+		"The source's grpc.health.v1 status in the daemon: 1 SERVING, 0 NOT_SERVING (its last failureThreshold refreshes failed).", []string{"source"}, nil)
+	sourceNotServingDesc = prometheus.NewDesc(ns+"_source_not_serving_info",
+		"Always 1, while the source is NOT_SERVING: reason is the last failure's cause.", []string{"source", "reason"}, nil)
 	bgpPeerDesc = prometheus.NewDesc(ns+"_bgp_peer_info",
 		"Always 1: a BGP session of the observer, its name and the router's AS.", []string{"peer", "name", "asn"}, nil)
 	bgpEstablishedDesc = prometheus.NewDesc(ns+"_bgp_session_established",
@@ -328,7 +376,7 @@ var (
 
 func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{checkStatusDesc, sourceUpDesc, sourceDurationDesc, sourceSuccessDesc,
-		bgpPeerDesc, bgpEstablishedDesc, bgpUptimeDesc, bgpFlapsDesc, bgpReceivedDesc} {
+		sourceServingDesc, sourceNotServingDesc, bgpPeerDesc, bgpEstablishedDesc, bgpUptimeDesc, bgpFlapsDesc, bgpReceivedDesc} {
 		ch <- d
 	}
 }
@@ -350,6 +398,12 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(sourceDurationDesc, s.duration.Seconds(), name)
 		if !s.lastSuccess.IsZero() {
 			gauge(sourceSuccessDesc, float64(s.lastSuccess.UnixNano())/1e9, name)
+		}
+		if s.health {
+			gauge(sourceServingDesc, b2f(s.serving), name)
+			if !s.serving {
+				gauge(sourceNotServingDesc, 1, name, s.reason)
+			}
 		}
 	}
 	if t := m.bgp; t != nil {

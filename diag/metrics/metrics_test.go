@@ -9,8 +9,10 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/common/expfmt"
@@ -283,5 +285,77 @@ func TestOutcomeLabel(t *testing.T) {
 		if got := OutcomeLabel(k); got != want {
 			t.Errorf("%q: %q, want %q", k, got, want)
 		}
+	}
+}
+
+// A source's health follows the daemon's: serving until its last
+// failureThreshold refreshes failed, then vnodediag_source_serving 0 and
+// vnodediag_source_not_serving_info naming the cause, its URLs redacted
+// (no password) and cut to MaxReason bytes; serving again at its next
+// good refresh, the info series gone. Driven by a real daemon refreshing
+// a source every second.
+func TestSourceHealth(t *testing.T) {
+	var mu sync.Mutex
+	fail := errors.New(`Get "https://diag:s3cr3t-pass@ecs.example.internal/?Action=DescribeInstances": dial tcp 192.0.2.10:443: connect: connection refused` +
+		strings.Repeat(" and more", 40))
+	key := diag.NewKey[int]("lamp")
+	p := key.Provide(func(context.Context) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return 1, fail
+	})
+	check := diag.Check{ID: "test.lamp", Needs: diag.Needs(key), Run: func(context.Context, *diag.Inputs) []*pb.Result { return []*pb.Result{diag.Pass("lit")} }}
+	m := New()
+	d, err := daemon.New(daemon.Options{Checks: []diag.Check{check}, Runner: &diag.Runner{Providers: []diag.Provider{p}}, Observer: m,
+		Config: daemon.Config{Interval: diag.Duration(time.Hour), FailureThreshold: 2, Refresh: map[string]diag.Duration{"lamp": diag.Duration(time.Second)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	defer func() { d.Stop(); d.Abort() }()
+	waitFor := func(line string) string {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			out := exposition(t, m)
+			if strings.Contains("\n"+out+"\n", "\n"+line+"\n") {
+				return out
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no line %q in\n%s", line, out)
+			}
+		}
+	}
+	out := waitFor(`vnodediag_source_serving{source="lamp"} 0`)
+	var info string
+	for l := range strings.Lines(out) {
+		if strings.HasPrefix(l, `vnodediag_source_not_serving_info{`) {
+			info = l
+		}
+	}
+	reason := diag.RedactURLs(fail.Error())
+	want := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(reason[:MaxReason-len("...")] + "...")
+	if !strings.Contains(info, `reason="`+want+`"`) || !strings.HasSuffix(strings.TrimSpace(info), "} 1") {
+		t.Errorf("not-serving info %q, want the reason %q", info, want)
+	}
+	if strings.Contains(out, "s3cr3t") {
+		t.Errorf("the password is in the metrics:\n%s", out)
+	}
+	mu.Lock()
+	fail = nil
+	mu.Unlock()
+	out = waitFor(`vnodediag_source_serving{source="lamp"} 1`)
+	noLines(t, out, `vnodediag_source_not_serving_info`)
+}
+
+// A reason is cut at a character's start, never inside it, and made
+// valid UTF-8.
+func TestCutReason(t *testing.T) {
+	long := strings.Repeat("é", MaxReason)
+	got := cutReason(long)
+	if len(got) > MaxReason || !utf8.ValidString(got) || !strings.HasSuffix(got, "...") {
+		t.Errorf("cutReason: %d bytes, valid %v: %q", len(got), utf8.ValidString(got), got)
+	}
+	if got := cutReason("bad \xff byte"); got != "bad \uFFFD byte" {
+		t.Errorf("cutReason of invalid UTF-8: %q", got)
 	}
 }

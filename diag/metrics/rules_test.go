@@ -38,21 +38,9 @@ func TestRulesFile(t *testing.T) {
 		return
 	}
 
-	// Every series the daemon can export, fed with a report, a BGP table
-	// and DNS observations.
-	m := New()
-	m.ObserveReport(report(time.Now(), time.Second, []*pb.Result{result("k8s.a", pb.Status_FAIL, time.Millisecond)},
-		source("kube", pb.SourceStatus_OK, time.Second)))
-	m.ObserveValue(&bgp.Table{Taken: time.Now(), Peers: []bgp.PeerStatus{{Address: netip.MustParseAddr("192.0.2.1"), State: "ACTIVE",
-		Families: []bgp.FamilyStatus{{Family: "ipv4-unicast"}}}}})
-	m.ObserveValue(&dnsprobe.Observations{Outcomes: map[dnsprobe.Query]*dnsprobe.Outcome{{Server: "192.0.2.53:53"}: {Kind: dnsprobe.Answered}}})
-	fams, err := m.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	exported := map[string]bool{"up": true}
-	for _, f := range fams {
-		exported[f.GetName()] = true
+	for name := range everyMetric(t) {
+		exported[name] = true
 	}
 
 	readme, err := os.ReadFile("../../README.md")
@@ -92,6 +80,57 @@ func TestRulesFile(t *testing.T) {
 	for _, want := range []string{"VnodediagCheckFailing", "VnodediagSourceDown", "VnodediagBGPSessionDown", "VnodediagDown", "VnodediagAbsent"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no alert %s", want)
+		}
+	}
+}
+
+// everyMetric is the name of every metric family the daemon exports, its
+// metrics fed with a report, a BGP table, DNS observations, a source's
+// health and a reload.
+func everyMetric(t *testing.T) map[string]bool {
+	t.Helper()
+	m := New()
+	m.ObserveReport(report(time.Now(), time.Second, []*pb.Result{result("k8s.a", pb.Status_FAIL, time.Millisecond)},
+		source("kube", pb.SourceStatus_OK, time.Second)))
+	m.ObserveValue(&bgp.Table{Taken: time.Now(), Peers: []bgp.PeerStatus{{Address: netip.MustParseAddr("192.0.2.1"), State: "ACTIVE",
+		Families: []bgp.FamilyStatus{{Family: "ipv4-unicast"}}}}})
+	m.ObserveValue(&dnsprobe.Observations{Outcomes: map[dnsprobe.Query]*dnsprobe.Outcome{{Server: "192.0.2.53:53"}: {Kind: dnsprobe.Answered}}})
+	m.HealthChanged("dns", false, "i/o timeout")
+	m.Reloaded(nil)
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, f := range fams {
+		names[f.GetName()] = true
+	}
+	return names
+}
+
+// The README's metrics table names every vnodediag_ metric the daemon
+// exports, and nothing it does not.
+func TestMetricsDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for l := range strings.Lines(string(readme)) {
+		if name, ok := strings.CutPrefix(l, "| `vnodediag_"); ok {
+			name, _, _ = strings.Cut(name, "`")
+			documented["vnodediag_"+name] = true
+		}
+	}
+	exported := everyMetric(t)
+	for name := range exported {
+		if strings.HasPrefix(name, "vnodediag_") && !documented[name] {
+			t.Errorf("%s is exported but not in the README's metrics table", name)
+		}
+	}
+	for name := range documented {
+		if !exported[name] {
+			t.Errorf("the README's metrics table names %s, which the daemon does not export", name)
 		}
 	}
 }
