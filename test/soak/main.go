@@ -5,13 +5,17 @@
 // cancelled, history); every -sample it prints the daemon's RSS (from
 // /proc) and goroutines (from its periodic-run log line), then the first
 // and last samples after warm-up side by side. It fails when a call fails
-// in a way the daemon does not promise (RESOURCE_EXHAUSTED is a promise).
+// in a way the daemon does not promise (RESOURCE_EXHAUSTED is a promise),
+// and when RSS or goroutines grew past -max-rss-growth or
+// -max-goroutine-growth from the end of warm-up (the first third) to the
+// end: a leak grows with the calls, a steady daemon stays flat.
 package main
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -43,12 +47,23 @@ func main() {
 	clients := flag.Int("clients", 4, "client goroutines calling without pause")
 	pods := flag.Int("pods", 300, "pods the churn keeps alive at most")
 	daemonLog := flag.String("daemon-log", "", "write the daemon's log (JSON lines) to this file")
+	flag.Float64Var(&maxRSSGrowth, "max-rss-growth", maxRSSGrowth, "fail when the end's RSS is more than this times warm-up's")
+	flag.Float64Var(&maxGoroutineGrowth, "max-goroutine-growth", maxGoroutineGrowth, "fail when the end's goroutines are more than this times warm-up's (plus 10)")
 	flag.Parse()
 	if err := run(*bin, *duration, *sample, *clients, *pods, *daemonLog); err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(1)
 	}
 }
+
+// The growth from the end of warm-up to the end that fails the soak. RSS
+// moves by a few percent between samples as the collector runs, and
+// goroutines with the calls in flight; a leak of one goroutine or a few
+// KiB per call, over thousands of calls, passes both.
+var (
+	maxRSSGrowth       = 1.25
+	maxGoroutineGrowth = 1.5
+)
 
 type stats struct {
 	ok, busy, failed, churn atomic.Int64
@@ -214,7 +229,20 @@ func run(bin string, duration, sample time.Duration, clients, maxPods int, daemo
 	if n := st.failed.Load(); n > 0 {
 		return fmt.Errorf("%d calls failed:%s", n, st.failureReport())
 	}
-	return nil
+	return grew(base.rssKB, last.rssKB, base.goroutines, last.goroutines)
+}
+
+// grew is an error when RSS or goroutines grew from warm-up to the end
+// past what a steady daemon shows.
+func grew(rss0, rss1, g0, g1 int64) error {
+	var errs []error
+	if float64(rss1) > float64(rss0)*maxRSSGrowth {
+		errs = append(errs, fmt.Errorf("RSS grew from %.1f to %.1f MiB (more than %.2fx)", float64(rss0)/1024, float64(rss1)/1024, maxRSSGrowth))
+	}
+	if float64(g1) > float64(g0)*maxGoroutineGrowth+10 {
+		errs = append(errs, fmt.Errorf("goroutines grew from %d to %d (more than %.2fx + 10)", g0, g1, maxGoroutineGrowth))
+	}
+	return errors.Join(errs...)
 }
 
 // readLog passes the daemon's log by, noting goroutines from each periodic
