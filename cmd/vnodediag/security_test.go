@@ -61,7 +61,8 @@ func TestSecurityUsageErrors(t *testing.T) {
 
 // startServe starts `serve` with args and returns its gRPC and metrics
 // addresses (the metrics one empty without --metrics-address). The daemon
-// gets SIGTERM when the test ends and must exit 0.
+// gets SIGTERM when the test ends and must exit 0, and its whole log must
+// hold no secret of the tests (each has "s3cret" in it).
 func startServe(t *testing.T, args ...string) (grpcAddr, metricsAddr string) {
 	t.Helper()
 	var stderr diagtest.SyncBuffer
@@ -83,6 +84,9 @@ func startServe(t *testing.T, args ...string) (grpcAddr, metricsAddr string) {
 			_ = cmd.Process.Kill()
 			<-done
 			t.Error("daemon did not stop on SIGTERM")
+		}
+		if strings.Contains(stderr.String(), "s3cret") {
+			t.Errorf("a secret reached the daemon's log:\n%s", stderr.String())
 		}
 	})
 	grpcRe := regexp.MustCompile(`serving gRPC on (\S+)`)
@@ -124,7 +128,9 @@ func TestServeSecured(t *testing.T) {
 	clientCert := diagtest.WriteFile(t, filepath.Join(dir, "client.crt"), cc)
 	clientKey := diagtest.WriteFile(t, filepath.Join(dir, "client.key"), ck)
 	tok := diagtest.WriteFile(t, filepath.Join(dir, "token"), []byte("s3cret-token\n"))
-	wrongTok := diagtest.WriteFile(t, filepath.Join(dir, "wrong"), []byte("not-the-token\n"))
+	// A wrong token is a secret too: a caller's mistyped token must not be
+	// logged.
+	wrongTok := diagtest.WriteFile(t, filepath.Join(dir, "wrong"), []byte("s3cret-but-wrong\n"))
 	webConfig := diagtest.WriteFile(t, filepath.Join(dir, "web.yml"), []byte("tls_server_config:\n  cert_file: "+certFile+"\n  key_file: "+keyFile+"\n"))
 
 	addr, metricsAddr := startServe(t, "--tls-cert-file", certFile, "--tls-key-file", keyFile, "--client-ca-file", caFile,
@@ -166,6 +172,9 @@ func TestServeSecured(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if strings.Contains(string(body), "s3cret") {
+		t.Errorf("a secret reached the metrics:\n%s", body)
+	}
 	// The daemon's periodic runs (the first at start) feed the metrics.
 	if !regexp.MustCompile(`(?m)^vnodediag_runs_total [1-9][0-9]*$`).Match(body) {
 		t.Errorf("metrics count no periodic run:\n%s", body)
