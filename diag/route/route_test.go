@@ -20,6 +20,15 @@ import (
 // namespace and whose default route goes out of a dummy interface.
 func routeHost(t *testing.T, routes ...[]string) (*netlab.Host, *HostRoutes) {
 	t.Helper()
+	h := routeNetns(t, routes...)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return h, diagtest.GatherAs(t, ctx, routeProvider(t, h), Source)
+}
+
+// routeNetns is routeHost's namespace, its routes set up, not yet read.
+func routeNetns(t *testing.T, routes ...[]string) *netlab.Host {
+	t.Helper()
 	h := netlab.NewHostT(t, "rt")
 	steps := [][]string{
 		{"link", "add", "uplink0", "type", "veth", "peer", "name", "uplink1"},
@@ -38,13 +47,17 @@ func routeHost(t *testing.T, routes ...[]string) (*netlab.Host, *HostRoutes) {
 			t.Fatal(err)
 		}
 	}
+	return h
+}
+
+// routeProvider is the route source of h's namespace.
+func routeProvider(t *testing.T, h *netlab.Host) diag.Provider {
+	t.Helper()
 	prov, err := NewProvider(&Config{LeasedLineGateway: h.RootAddr.String(), Netns: "/var/run/netns/" + h.Name}, diag.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return h, diagtest.GatherAs(t, ctx, prov, Source)
+	return prov
 }
 
 // leasedGW in a route stands for the leased-line gateway (the root side of the veth).
