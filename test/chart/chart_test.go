@@ -21,6 +21,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -212,13 +213,15 @@ func TestManifestsAreFresh(t *testing.T) {
 }
 
 // TestRenderDefaults: the defaults render the daemon, its read-only RBAC,
-// config, Service, NetworkPolicy, PDB and the agent; no Secret; gRPC probes;
-// hardened pods.
+// config, NetworkPolicy, PDB and the agent; no Secret; hardened pods. The
+// daemon has no TLS, so its gRPC API listens on the pod's loopback only:
+// no --insecure-listen, no gRPC port on the pod, the Service or the
+// NetworkPolicy, and no probe of it (the kubelet probes the pod's address).
 func TestRenderDefaults(t *testing.T) {
 	objs := render(t, "vnodediag")
 	for _, want := range []string{"ServiceAccount/vnodediag", "ServiceAccount/vnodediag-agent", "ClusterRole/vnodediag-read",
 		"ClusterRoleBinding/vnodediag-read", "Role/vnodediag-agent-logs", "RoleBinding/vnodediag-agent-logs", "ConfigMap/vnodediag",
-		"ConfigMap/vnodediag-agent", "Deployment/vnodediag", "Deployment/vnodediag-agent", "Service/vnodediag",
+		"ConfigMap/vnodediag-agent", "Deployment/vnodediag", "Deployment/vnodediag-agent",
 		"NetworkPolicy/vnodediag", "PodDisruptionBudget/vnodediag"} {
 		if !slices.Contains(kinds(objs), want) {
 			t.Errorf("default render lacks %s (has %v)", want, kinds(objs))
@@ -226,7 +229,7 @@ func TestRenderDefaults(t *testing.T) {
 	}
 	for _, u := range objs {
 		switch u.GetKind() {
-		case "Secret", "CronJob", "ServiceMonitor", "PrometheusRule", "Namespace":
+		case "Secret", "CronJob", "ServiceMonitor", "PrometheusRule", "Namespace", "Service":
 			t.Errorf("default render has %s %s", u.GetKind(), u.GetName())
 		}
 	}
@@ -236,11 +239,9 @@ func TestRenderDefaults(t *testing.T) {
 	if spec.HostNetwork || len(spec.Volumes) != 1 {
 		t.Errorf("default daemon: hostNetwork %v, volumes %v", spec.HostNetwork, spec.Volumes)
 	}
-	if !slices.Contains(c.Args, "--insecure-listen") || slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, "--tls-") }) {
-		t.Errorf("default daemon args %v: want plaintext with --insecure-listen", c.Args)
-	}
-	if c.ReadinessProbe == nil || c.ReadinessProbe.GRPC == nil || c.ReadinessProbe.GRPC.Port != 7443 || c.LivenessProbe == nil || c.LivenessProbe.GRPC == nil {
-		t.Errorf("default daemon probes: %+v %+v, want gRPC health on 7443", c.ReadinessProbe, c.LivenessProbe)
+	checkLoopback(t, "default render", objs)
+	if c.ReadinessProbe != nil || c.LivenessProbe != nil {
+		t.Errorf("default daemon probes: %+v %+v, want none (nothing listens on the pod's address)", c.ReadinessProbe, c.LivenessProbe)
 	}
 	if c.Image != "vnodediag:0.1.0" {
 		t.Errorf("image %q, want the chart's appVersion", c.Image)
@@ -255,6 +256,154 @@ func TestRenderDefaults(t *testing.T) {
 	if !strings.Contains(cfg, "agent:\n  namespace: vnodediag") {
 		t.Errorf("config lacks the agents' namespace:\n%s", cfg)
 	}
+	// The kustomize base, as committed, is the same secure default.
+	b, err := os.ReadFile(repoFile("deploy/kubernetes/deployment.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := parse(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLoopback(t, "deploy/kubernetes", base)
+}
+
+// listenArgs are the daemon's --listen values and whether it has
+// --insecure-listen and any --tls- flag.
+func listenArgs(c corev1.Container) (listen []string, insecure, tls bool) {
+	for _, a := range c.Args {
+		switch {
+		case strings.HasPrefix(a, "--listen"):
+			listen = append(listen, a)
+		case strings.HasPrefix(a, "--insecure-listen"):
+			insecure = true
+		case strings.HasPrefix(a, "--tls-"):
+			tls = true
+		}
+	}
+	return listen, insecure, tls
+}
+
+// checkLoopback: the daemon's gRPC API listens in plaintext on the pod's
+// loopback only, and nothing (container port, Service, NetworkPolicy)
+// offers it on the pod's address.
+func checkLoopback(t *testing.T, what string, objs []*unstructured.Unstructured) {
+	t.Helper()
+	dep := as[appsv1.Deployment](t, find(objs, "Deployment", "vnodediag"))
+	c := dep.Spec.Template.Spec.Containers[0]
+	listen, insecure, tls := listenArgs(c)
+	if !slices.Equal(listen, []string{"--listen=127.0.0.1:7443"}) || insecure || tls {
+		t.Errorf("%s: daemon args %v: want --listen=127.0.0.1:7443 only, no --insecure-listen, no TLS", what, c.Args)
+	}
+	for _, p := range c.Ports {
+		if p.Name == "grpc" || p.ContainerPort == 7443 {
+			t.Errorf("%s: container port %+v leads nowhere: the API listens on loopback", what, p)
+		}
+	}
+	if svc := find(objs, "Service", "vnodediag"); svc != nil {
+		for _, p := range as[corev1.Service](t, svc).Spec.Ports {
+			if p.Name == "grpc" || p.Port == 7443 {
+				t.Errorf("%s: Service port %+v leads nowhere: the API listens on loopback", what, p)
+			}
+		}
+	}
+	if np := find(objs, "NetworkPolicy", "vnodediag"); np != nil {
+		if rules := fmt.Sprint(np.Object["spec"]); strings.Contains(rules, "grpc") || strings.Contains(rules, "7443") {
+			t.Errorf("%s: NetworkPolicy opens the gRPC port: %s", what, rules)
+		}
+	}
+}
+
+// TestRenderListen: how the gRPC API listens with TLS (0.0.0.0, TLS, a TCP
+// probe), with the explicit opt-in daemon.insecureListen (0.0.0.0,
+// plaintext, --insecure-listen, the kubelet's gRPC probe), and on loopback
+// with metrics (probes through the metrics listener).
+func TestRenderListen(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		listen string
+		// insecure, tls: --insecure-listen and the --tls- flags wanted.
+		insecure, tls bool
+		// svcPorts: the Service's ports (nil: no Service); probe: the readiness probe's kind.
+		svcPorts []string
+		probe    string
+	}{
+		{"tls", []string{"--set", "tls.enabled=true", "--set", "tls.secretName=vnodediag-tls"}, "--listen=0.0.0.0:7443", false, true, []string{"grpc"}, "tcpSocket grpc"},
+		{"insecure listen", []string{"--set", "daemon.insecureListen=true"}, "--listen=0.0.0.0:7443", true, false, []string{"grpc"}, "grpc 7443"},
+		{"insecure listen with metrics", []string{"--set", "daemon.insecureListen=true", "--set", "metrics.enabled=true", "--set", "daemon.port=9443"},
+			"--listen=0.0.0.0:9443", true, false, []string{"grpc", "metrics"}, "grpc 9443"},
+		{"insecure listen false as a string", []string{"--set-string", "daemon.insecureListen=false"}, "--listen=127.0.0.1:7443", false, false, nil, ""},
+		{"loopback on another port", []string{"--set", "daemon.port=9443"}, "--listen=127.0.0.1:9443", false, false, nil, ""},
+		{"loopback with metrics", []string{"--set", "metrics.enabled=true"}, "--listen=127.0.0.1:7443", false, false, []string{"metrics"}, "httpGet metrics /"},
+		{"loopback with metrics and web config", []string{"--set", "metrics.enabled=true", "--set", "metrics.webConfigSecretName=web"},
+			"--listen=127.0.0.1:7443", false, false, []string{"metrics"}, "tcpSocket metrics"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := render(t, "vnodediag", tc.args...)
+			dep := as[appsv1.Deployment](t, find(objs, "Deployment", "vnodediag"))
+			c := dep.Spec.Template.Spec.Containers[0]
+			listen, insecure, tls := listenArgs(c)
+			if !slices.Equal(listen, []string{tc.listen}) || insecure != tc.insecure || tls != tc.tls {
+				t.Errorf("daemon args %v: want %s, --insecure-listen %v, TLS %v", c.Args, tc.listen, tc.insecure, tc.tls)
+			}
+			var svcPorts []string
+			if svc := find(objs, "Service", "vnodediag"); svc != nil {
+				for _, p := range as[corev1.Service](t, svc).Spec.Ports {
+					svcPorts = append(svcPorts, p.Name)
+				}
+			}
+			if !slices.Equal(svcPorts, tc.svcPorts) {
+				t.Errorf("Service ports %v, want %v", svcPorts, tc.svcPorts)
+			}
+			var ports []string
+			for _, p := range c.Ports {
+				ports = append(ports, p.Name)
+			}
+			if !slices.Equal(ports, tc.svcPorts) {
+				t.Errorf("container ports %v, want %v", ports, tc.svcPorts)
+			}
+			np := as[networkingv1.NetworkPolicy](t, find(objs, "NetworkPolicy", "vnodediag"))
+			var open []string
+			for _, r := range np.Spec.Ingress {
+				for _, p := range r.Ports {
+					open = append(open, p.Port.String())
+				}
+			}
+			if !slices.Equal(open, tc.svcPorts) {
+				t.Errorf("NetworkPolicy opens %v, want %v", open, tc.svcPorts)
+			}
+			if got := probeKind(c.ReadinessProbe); got != tc.probe {
+				t.Errorf("readiness probe %q, want %q", got, tc.probe)
+			}
+			if got := probeKind(c.LivenessProbe); got != tc.probe {
+				t.Errorf("liveness probe %q, want %q", got, tc.probe)
+			}
+			if tc.insecure {
+				notes, err := runHelm(t, append([]string{"install", "vnodediag", chartDir, "--namespace", "vnodediag", "--dry-run=client"}, tc.args...)...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(notes, "WARNING (daemon.insecureListen)") {
+					t.Errorf("the notes do not warn of the plaintext API:\n%s", notes)
+				}
+			}
+		})
+	}
+}
+
+func probeKind(p *corev1.Probe) string {
+	switch {
+	case p == nil:
+		return ""
+	case p.GRPC != nil:
+		return fmt.Sprintf("grpc %d", p.GRPC.Port)
+	case p.TCPSocket != nil:
+		return "tcpSocket " + p.TCPSocket.Port.String()
+	case p.HTTPGet != nil:
+		return "httpGet " + p.HTTPGet.Port.String() + " " + p.HTTPGet.Path
+	}
+	return fmt.Sprintf("%+v", p.ProbeHandler)
 }
 
 func checkHardened(t *testing.T, what string, spec *corev1.PodSpec) {
@@ -337,7 +486,7 @@ func TestRenderFull(t *testing.T) {
 	}
 	groups, _, _ := unstructured.NestedSlice(rule.Object, "spec", "groups")
 	text := fmt.Sprint(groups)
-	for _, metric := range []string{"vnodediag_check_status", "vnodediag_source_up", "vnodediag_bgp_session_established", "VnodediagSlowRun"} {
+	for _, metric := range []string{"vnodediag_check_status", "vnodediag_source_not_serving_info", "vnodediag_bgp_session_established", "VnodediagSlowRun"} {
 		if !strings.Contains(text, metric) {
 			t.Errorf("PrometheusRule lacks %s", metric)
 		}
@@ -347,8 +496,10 @@ func TestRenderFull(t *testing.T) {
 	}
 }
 
-// TestRefusals: values that would put a secret in a ConfigMap, or TLS
-// without its Secret, fail the render with the value named.
+// TestRefusals: values that would put a secret in a ConfigMap, TLS
+// without its Secret, daemon.insecureListen with TLS (contradictory: the
+// daemon refuses --insecure-listen with TLS) or with a token (it would
+// cross the network in clear) fail the render with the value named.
 func TestRefusals(t *testing.T) {
 	const secret = "Pq2-inline-secret"
 	for _, tc := range []struct {
@@ -359,6 +510,10 @@ func TestRefusals(t *testing.T) {
 		{"inline bgp password", []string{"--set-json", `config={"bgp":{"localASN":65010,"routerID":"192.0.2.10","peers":[{"address":"192.0.2.1","asn":65001,"password":"` + secret + `"}]}}`},
 			"config.bgp.peers[0].password: no password in values"},
 		{"tls without secret", []string{"--set", "tls.enabled=true"}, "tls.secretName: a kubernetes.io/tls Secret is needed"},
+		{"tls and insecure listen", []string{"--set", "tls.enabled=true", "--set", "tls.secretName=vnodediag-tls", "--set", "daemon.insecureListen=true"},
+			"daemon.insecureListen and tls.enabled contradict each other"},
+		{"token and insecure listen", []string{"--set", "token.secretName=vnodediag-token", "--set", "daemon.insecureListen=true"},
+			"token.secretName with daemon.insecureListen"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runHelm(t, append([]string{"template", "vnodediag", chartDir}, tc.args...)...)
@@ -416,7 +571,8 @@ func operatorCRD(kind, plural string) *unstructured.Unstructured {
 }
 
 // TestServerSideDryRun applies every object the chart renders, with the
-// defaults and with every option on, to a real API server (envtest) as a
+// defaults, with daemon.insecureListen, on loopback with metrics and with
+// every option on, to a real API server (envtest) as a
 // server-side apply with strict field validation and a dry run: schema,
 // unknown fields and admission are the API server's own. The pods of the
 // default render are admitted in a namespace that enforces Pod Security
@@ -501,6 +657,8 @@ func TestServerSideDryRun(t *testing.T) {
 		restricted bool
 	}{
 		{"defaults", nil, true},
+		{"insecure listen", []string{"--set", "daemon.insecureListen=true"}, true},
+		{"loopback with metrics", []string{"--set", "metrics.enabled=true", "--set", "metrics.serviceMonitor.enabled=true"}, true},
 		{"full", []string{"--values", fullValues}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -107,3 +107,26 @@ envFrom:
   - secretRef: {name: {{ . }}}
 {{- end }}
 {{- end -}}
+
+{{/* How the daemon's gRPC API listens:
+  "loopback" (the default): 127.0.0.1 in the pod, plaintext; reachable only
+    from inside the pod (kubectl exec) or through kubectl port-forward;
+  "tls" (tls.enabled): 0.0.0.0, TLS, with mTLS or a token as configured;
+  "insecure" (daemon.insecureListen): 0.0.0.0, plaintext, --insecure-listen.
+TLS with daemon.insecureListen is refused, as the daemon refuses
+--insecure-listen with TLS; so is a token over non-loopback plaintext. */}}
+{{- define "vnodediag.grpcMode" -}}
+{{- $insecure := eq (toString .Values.daemon.insecureListen) "true" -}}
+{{- if and .Values.tls.enabled $insecure -}}
+{{- fail "daemon.insecureListen and tls.enabled contradict each other: with TLS the API already listens on the pod's address; leave out daemon.insecureListen" -}}
+{{- else if .Values.tls.enabled -}}
+tls
+{{- else if $insecure -}}
+{{- if .Values.token.secretName -}}
+{{- fail "token.secretName with daemon.insecureListen: callers would send the token in clear across the network (the daemon refuses it); set tls.enabled instead of daemon.insecureListen" -}}
+{{- end -}}
+insecure
+{{- else -}}
+loopback
+{{- end -}}
+{{- end -}}
