@@ -316,8 +316,10 @@ func checkLoopback(t *testing.T, what string, objs []*unstructured.Unstructured)
 
 // TestRenderListen: how the gRPC API listens with TLS (0.0.0.0, TLS, a TCP
 // probe), with the explicit opt-in daemon.insecureListen (0.0.0.0,
-// plaintext, --insecure-listen, the kubelet's gRPC probe), and on loopback
-// with metrics (probes through the metrics listener).
+// plaintext, --insecure-listen, the kubelet's gRPC probe of the API's own
+// health: the overall one is NOT_SERVING while a source fails, and a
+// daemon restarted or taken out of its Service then could not say why),
+// and on loopback with metrics (probes through the metrics listener).
 func TestRenderListen(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -330,9 +332,9 @@ func TestRenderListen(t *testing.T) {
 		probe    string
 	}{
 		{"tls", []string{"--set", "tls.enabled=true", "--set", "tls.secretName=vnodediag-tls"}, "--listen=0.0.0.0:7443", false, true, []string{"grpc"}, "tcpSocket grpc"},
-		{"insecure listen", []string{"--set", "daemon.insecureListen=true"}, "--listen=0.0.0.0:7443", true, false, []string{"grpc"}, "grpc 7443"},
+		{"insecure listen", []string{"--set", "daemon.insecureListen=true"}, "--listen=0.0.0.0:7443", true, false, []string{"grpc"}, "grpc 7443 vnodediag.v1.DiagnosticsService"},
 		{"insecure listen with metrics", []string{"--set", "daemon.insecureListen=true", "--set", "metrics.enabled=true", "--set", "daemon.port=9443"},
-			"--listen=0.0.0.0:9443", true, false, []string{"grpc", "metrics"}, "grpc 9443"},
+			"--listen=0.0.0.0:9443", true, false, []string{"grpc", "metrics"}, "grpc 9443 vnodediag.v1.DiagnosticsService"},
 		{"insecure listen false as a string", []string{"--set-string", "daemon.insecureListen=false"}, "--listen=127.0.0.1:7443", false, false, nil, ""},
 		{"loopback on another port", []string{"--set", "daemon.port=9443"}, "--listen=127.0.0.1:9443", false, false, nil, ""},
 		{"loopback with metrics", []string{"--set", "metrics.enabled=true"}, "--listen=127.0.0.1:7443", false, false, []string{"metrics"}, "httpGet metrics /"},
@@ -397,7 +399,11 @@ func probeKind(p *corev1.Probe) string {
 	case p == nil:
 		return ""
 	case p.GRPC != nil:
-		return fmt.Sprintf("grpc %d", p.GRPC.Port)
+		service := `""`
+		if p.GRPC.Service != nil {
+			service = *p.GRPC.Service
+		}
+		return fmt.Sprintf("grpc %d %s", p.GRPC.Port, service)
 	case p.TCPSocket != nil:
 		return "tcpSocket " + p.TCPSocket.Port.String()
 	case p.HTTPGet != nil:
