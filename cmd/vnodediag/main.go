@@ -110,6 +110,7 @@ func setupLogging(g *globalFlags) error {
 		return usageErr("--log-format %q: want text or json", g.logFormat)
 	}
 	slog.SetDefault(slog.New(h))
+	libraryLogs(h)
 	return nil
 }
 

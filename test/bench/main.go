@@ -223,11 +223,11 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 			for _, m := range l.modes {
 				pair := func(d [2]time.Duration) string { return ms(d[0]) + " / " + ms(d[1]) }
 				vs := func(d, floor [2]time.Duration, what string) string {
-					return fmt.Sprintf("%s (%.2fx %s)", pair(d), float64(d[1])/float64(floor[1]), what)
+					return fmt.Sprintf("%s (%.2fx%s)", pair(d), float64(d[1])/float64(floor[1]), what)
 				}
 				fmt.Printf("  %-20s %-20s %-22s %-40s %-22s %-42s %s\n", m.name, pair(m.health), pair(m.echo),
 					vs(m.decoded, m.echo, "; target p99 <= 5ms"), pair(m.echoBytes),
-					vs(m.undecoded, m.echoBytes, ""), vs(m.polled, m.health, "the health Check"))
+					vs(m.undecoded, m.echoBytes, ""), vs(m.polled, m.health, " the health Check"))
 			}
 			fmt.Printf("  RSS after these calls, the %d connections open: %s\n", latestClients, mb(l.rssAfter))
 		}

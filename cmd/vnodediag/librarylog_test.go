@@ -1,0 +1,43 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"k8s.io/klog/v2"
+)
+
+// The client library's log goes through vnodediag's handler: its level
+// filter, its format, and no URL userinfo in the message, a string, an
+// error or another value's text, however the library passes it.
+func TestLibraryLogs(t *testing.T) {
+	var buf bytes.Buffer
+	libraryLogs(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	t.Cleanup(klog.ClearLogger)
+	klog.ErrorS(errors.New(`Get "https://diag:s3cret-1@api.example:6443/api/v1/nodes": dial tcp: i/o timeout`),
+		"Failed to watch https://diag:s3cret-2@api.example:6443", "reflector", "nodes",
+		"url", "https://diag:s3cret-3@api.example:6443/api", "obj", struct{ URL string }{"https://diag:s3cret-4@api.example"})
+	klog.InfoS("throttled", "url", "https://diag:s3cret-5@api.example")
+	klog.FromContext(t.Context()).WithValues("server", "https://diag:s3cret-6@api.example").Error(nil, "with values")
+	out := buf.String()
+	if strings.Contains(out, "s3cret") {
+		t.Errorf("a password reached the log:\n%s", out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want the two errors (info is below --log-level warn):\n%s", len(lines), out)
+	}
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec["level"] != "ERROR" || rec["logger"] != "client-go" {
+			t.Errorf("line %q: %v, want a JSON ERROR record of client-go", l, err)
+		}
+	}
+	if !strings.Contains(lines[0], `"msg":"Failed to watch https://api.example:6443"`) || !strings.Contains(lines[0], `https://api.example:6443/api/v1/nodes`) {
+		t.Errorf("the message or the error lost more than the userinfo: %s", lines[0])
+	}
+}
