@@ -619,13 +619,24 @@ func (d *Daemon) Latest() (*pb.LatestReport, error) {
 	return d.latest, nil
 }
 
-// History returns up to limit kept runs (0: all), newest first; without
-// results unless asked (then each is unpacked, a copy of its own).
+// History returns up to limit kept runs (0: all) within the history
+// window, newest first; without results unless asked (then each is
+// unpacked, a copy of its own).
 func (d *Daemon) History(limit int, results bool) []*pb.Report {
 	d.mu.Lock()
 	h := slices.Clone(d.history)
+	window := d.gen.cfg.HistoryWindow.D()
 	d.mu.Unlock()
 	slices.Reverse(h)
+	// Runs that aged past the window since the last was recorded are not
+	// listed either; the newest always is.
+	now := time.Now()
+	for i := 1; i < len(h); i++ {
+		if now.Sub(h[i].header.GetEndTime().AsTime()) > window {
+			h = h[:i]
+			break
+		}
+	}
 	if limit > 0 && len(h) > limit {
 		h = h[:limit]
 	}

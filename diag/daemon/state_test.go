@@ -101,8 +101,9 @@ func runIDs(reps []*pb.Report) []string {
 }
 
 // historyWindow bounds the history by age as well as by count: a run
-// older than the window when the next is recorded is dropped (History,
-// and so ListHistory, no longer have it) while runs within the window stay.
+// older than the window is no longer listed (History, and so ListHistory),
+// the newest excepted, and is dropped when the next is recorded, while
+// runs within the window stay.
 func TestHistoryWindow(t *testing.T) {
 	const window = 2 * time.Second
 	l := &lamp{state: map[string]bool{"a": true}}
@@ -114,6 +115,10 @@ func TestHistoryWindow(t *testing.T) {
 		t.Fatalf("history %v, want [%s %s]", got, second, first)
 	}
 	time.Sleep(window + 300*time.Millisecond)
+	// Aged past the window before the next run: not listed, but the newest.
+	if got := runIDs(d.History(0, false)); len(got) != 1 || got[0] != second {
+		t.Errorf("history %v, want only the newest, %s", got, second)
+	}
 	third := runNow(t, d)
 	if got := runIDs(d.History(0, false)); len(got) != 1 || got[0] != third {
 		t.Errorf("history %v, want only the run within %s, %s", got, window, third)
