@@ -153,7 +153,7 @@ const latestClients = 100
 // GetLatestReport from latestClients clients at once, paced as `make
 // bench-daemon` paces them (callers.Paces); the floors (the daemon's health
 // Check, and a bare echo server sending the same reply's bytes) and the
-// undecoded reply likewise, one after the other.
+// undecoded reply likewise, taking turns.
 func measureLatest(addr string) (*latestFigures, error) {
 	conns, err := dialClients(addr)
 	if err != nil {
@@ -192,7 +192,7 @@ func measureLatest(addr string) (*latestFigures, error) {
 	poll := callers.Poller()
 	for _, m := range callers.Paces {
 		mode := latestMode{name: m.Name}
-		for _, c := range []struct {
+		calls := []struct {
 			name  string
 			call  func(context.Context, *grpc.ClientConn) error
 			conns []*grpc.ClientConn
@@ -204,30 +204,47 @@ func measureLatest(addr string) (*latestFigures, error) {
 			{"decoded", callers.LatestReport, conns, &mode.decoded},
 			{"undecoded", callers.LatestReportBytes, conns, &mode.undecoded},
 			{"polled", poll, conns, &mode.polled},
-		} {
-			call := func(i int) error {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				defer cancel()
-				return c.call(ctx, c.conns[i])
-			}
-			// One call on each connection first, not measured: a
-			// connection is made at its first call, and its flow-control
-			// window grows over its first replies.
-			for i := range c.conns {
-				if err := call(i); err != nil {
+		}
+		lat := make([][]time.Duration, len(calls))
+		// The kinds take turns, latencyRounds rounds of a fifth of the
+		// calls each, so that a burst of another process on the machine
+		// (the API server's, see the README) falls on all of them alike
+		// rather than on whichever kind it happened to meet.
+		for round := range latencyRounds {
+			for k, c := range calls {
+				call := func(i int) error {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					return c.call(ctx, c.conns[i])
+				}
+				if round == 0 {
+					// One call on each connection first, not measured: a
+					// connection is made at its first call, and its
+					// flow-control window grows over its first replies.
+					for i := range c.conns {
+						if err := call(i); err != nil {
+							return nil, fmt.Errorf("%s: %w", c.name, err)
+						}
+					}
+				}
+				l, err := callers.Drive(latestClients, m.Calls/latencyRounds, call, callers.Paced(time.Now().Add(100*time.Millisecond), m.Every, latestClients))
+				if err != nil {
 					return nil, fmt.Errorf("%s: %w", c.name, err)
 				}
+				lat[k] = append(lat[k], l...)
 			}
-			lat, err := callers.Drive(latestClients, m.Calls, call, callers.Paced(time.Now().Add(100*time.Millisecond), m.Every, latestClients))
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", c.name, err)
-			}
-			*c.into = [2]time.Duration{callers.Percentile(lat, 50), callers.Percentile(lat, 99)}
+		}
+		for k, c := range calls {
+			slices.Sort(lat[k])
+			*c.into = [2]time.Duration{callers.Percentile(lat[k], 50), callers.Percentile(lat[k], 99)}
 		}
 		f.modes = append(f.modes, mode)
 	}
 	return f, nil
 }
+
+// latencyRounds is how many turns the kinds of call take in each pacing.
+const latencyRounds = 5
 
 // dialClients opens latestClients connections to addr, one per client.
 func dialClients(addr string) ([]*grpc.ClientConn, error) {
