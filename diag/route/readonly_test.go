@@ -2,6 +2,7 @@ package route
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -18,17 +19,35 @@ func TestGatherChangesNothing(t *testing.T) {
 	state := func() string {
 		t.Helper()
 		var all string
+		// Brief forms: details the kernel changes on its own (an IPv6
+		// address's flags, the peer namespace of a veth another test
+		// removes) are not what a write would change.
 		for _, args := range [][]string{
-			{"-d", "link", "show"}, {"addr", "show"}, {"-4", "route", "show", "table", "all"}, {"-6", "route", "show", "table", "all"},
-			{"-4", "rule", "show"}, {"-6", "rule", "show"}, {"neigh", "show"},
+			{"-br", "link", "show"}, {"-br", "-4", "addr", "show"}, {"-br", "-6", "addr", "show"},
+			{"-4", "route", "show", "table", "all"}, {"-6", "route", "show", "table", "all"},
+			{"-4", "rule", "show"}, {"-6", "rule", "show"}, {"-4", "neigh", "show"},
 		} {
 			out, err := h.Run("ip", args...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			all += "$ ip " + args[len(args)-2] + " " + args[len(args)-1] + "\n" + out
+			all += "$ ip " + strings.Join(args, " ") + "\n" + out
 		}
 		return all
+	}
+	// The kernel settles first: once an IPv6 address is past duplicate
+	// detection it adds a local route for it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, err := h.Run("ip", "-6", "addr", "show", "tentative")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSpace(out) == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("IPv6 addresses still tentative after 10 s:\n%s", out)
+		}
 	}
 	before := state()
 	p := routeProvider(t, h)
