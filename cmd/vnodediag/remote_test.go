@@ -16,9 +16,28 @@ import (
 // diagnose --server shows the daemon's progress as a local run does: a
 // fresh run of a kube check against a daemon whose API server accepts
 // and never answers draws the kube source gathering, from the daemon's
-// DiagnoseStream, until the call's deadline.
+// DiagnoseStream, until the regather is cut short a little before the
+// call's deadline and the report (the check ERROR) arrives.
 func TestRemoteProgress(t *testing.T) {
 	cfgs := hungConfigs(t)
+	addr, _ := startServe(t, "--config", cfgs["kube"], "--kubeconfig", hungKubeconfig(t, cfgs))
+	out, stderr, code := runBin(t, nil, "diagnose", "--server", addr, "--fresh", "--only", "k8s.providerid-format", "--progress", "always", "--timeout", "4s")
+	// The regather is cut short before the deadline: the report, ERROR.
+	if code != 2 || !strings.Contains(out, "k8s.providerid-format") {
+		t.Errorf("exit %d, stdout %q; want 2 and the check's ERROR", code, out)
+	}
+	for _, want := range []string{"… kube", "gathering"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%q", want, stderr)
+		}
+	}
+}
+
+// hungKubeconfig is the kubeconfig of hungConfigs' API server, which
+// accepts and never answers (serve's own flag would otherwise win over
+// the config's).
+func hungKubeconfig(t *testing.T, cfgs map[string]string) string {
+	t.Helper()
 	b, err := os.ReadFile(cfgs["kube"])
 	if err != nil {
 		t.Fatal(err)
@@ -27,14 +46,7 @@ func TestRemoteProgress(t *testing.T) {
 	if kc == nil {
 		t.Fatalf("no kubeconfig in %s", b)
 	}
-	addr, _ := startServe(t, "--config", cfgs["kube"], "--kubeconfig", string(kc[1]))
-	_, stderr, code := runBin(t, nil, "diagnose", "--server", addr, "--fresh", "--only", "k8s.providerid-format", "--progress", "always", "--timeout", "4s")
-	t.Logf("exit %d", code)
-	for _, want := range []string{"… kube", "gathering"} {
-		if !strings.Contains(stderr, want) {
-			t.Errorf("stderr lacks %q:\n%q", want, stderr)
-		}
-	}
+	return string(kc[1])
 }
 
 // scriptedWatch answers WatchReports with its events, then ends the

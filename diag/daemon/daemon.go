@@ -697,6 +697,10 @@ func (d *Daemon) Diagnose(ctx context.Context, sel []diag.Check, fresh bool) (*p
 	return d.fresh(ctx, g, sel)
 }
 
+// checkMargin is what a fresh run keeps of its deadline, at most, for
+// the checks after the regather (a tenth of it when shorter).
+const checkMargin = 500 * time.Millisecond
+
 // flight is one fresh run that calls of the same selection share.
 type flight struct {
 	done chan struct{}
@@ -760,7 +764,16 @@ func (d *Daemon) fresh(ctx context.Context, g *generation, sel []diag.Check) (*p
 			defer stopAbort()
 			defer cancel()
 			start := time.Now()
-			d.refreshFor(fctx, g, sel)
+			// The regather ends a little before the run's deadline, so
+			// that the checks still run on what it got (a source cut
+			// short is ERROR) and the report reaches its callers: cut
+			// together, the callers would see only their deadline.
+			rctx, rcancel := fctx, context.CancelFunc(func() {})
+			if dl, ok := fctx.Deadline(); ok {
+				rctx, rcancel = context.WithDeadline(fctx, dl.Add(-min(checkMargin, time.Until(dl)/10)))
+			}
+			d.refreshFor(rctx, g, sel)
+			rcancel()
 			f.rep = g.runner.Run(fctx, sel)
 			d.mu.Lock()
 			delete(d.flights, key)

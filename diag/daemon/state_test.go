@@ -223,3 +223,27 @@ func TestNotServingLogged(t *testing.T) {
 		t.Errorf("the password of the failure's URL is in the log:\n%s", logs.String())
 	}
 }
+
+// A fresh run whose regather hangs past the caller's deadline still
+// answers with a report, before that deadline: the regather is cut a
+// little before it, and the checks run on what there is. Cut together,
+// the caller got only DEADLINE_EXCEEDED.
+func TestFreshAnswersBeforeDeadline(t *testing.T) {
+	l := &lamp{state: map[string]bool{"a": true}}
+	d := newDaemon(t, l, daemon.Config{Interval: diag.Duration(time.Hour)})
+	waitFirstRun(t, d)
+	gate := l.hold()
+	defer close(gate)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	rep, err := d.Diagnose(ctx, lampChecks(), true)
+	if err != nil || rep == nil {
+		t.Fatalf("fresh run with a hung source: %v, want a report", err)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("the report came after the caller's deadline")
+	}
+	if len(rep.GetResults()) == 0 {
+		t.Errorf("a report without results: %v", rep)
+	}
+}
