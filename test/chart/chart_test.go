@@ -234,6 +234,11 @@ func TestRenderDefaults(t *testing.T) {
 		}
 	}
 	dep := as[appsv1.Deployment](t, find(objs, "Deployment", "vnodediag"))
+	// serve's --shutdown-grace (30 s) and up to 5 s each for the metrics
+	// listener and the BGP speaker: the kubelet must not kill it sooner.
+	if g := dep.Spec.Template.Spec.TerminationGracePeriodSeconds; g == nil || *g < 40 {
+		t.Errorf("terminationGracePeriodSeconds %v, want above 40 (serve's grace and its closing)", g)
+	}
 	spec := dep.Spec.Template.Spec
 	c := spec.Containers[0]
 	if spec.HostNetwork || len(spec.Volumes) != 1 {
