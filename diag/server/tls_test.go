@@ -278,3 +278,42 @@ func TestSecurityErrors(t *testing.T) {
 		}
 	}
 }
+
+// A rewritten client CA file applies to the next connection without a
+// restart: clients of the new CA are let in, those of the old one are
+// refused in the handshake; a file that no longer parses keeps the
+// previous CA.
+func TestClientCARotation(t *testing.T) {
+	dir := t.TempDir()
+	server, ca1, ca2 := diagtest.NewCA(t, "server"), diagtest.NewCA(t, "clients-1"), diagtest.NewCA(t, "clients-2")
+	serverCA := diagtest.WriteFile(t, filepath.Join(dir, "server-ca.pem"), server.PEM)
+	clientCA := diagtest.WriteFile(t, filepath.Join(dir, "client-ca.pem"), ca1.PEM)
+	cert, key := server.Valid(t, false)
+	certFile, keyFile := files(t, dir, "server", cert, key)
+	var logs diagtest.SyncBuffer
+	addr := secureServe(t, &Security{CertFile: certFile, KeyFile: keyFile, ClientCAFile: clientCA, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	c1, k1 := ca1.Valid(t, true)
+	cert1, key1 := files(t, dir, "client-1", c1, k1)
+	c2, k2 := ca2.Valid(t, true)
+	cert2, key2 := files(t, dir, "client-2", c2, k2)
+	by1 := ClientSecurity{CAFile: serverCA, CertFile: cert1, KeyFile: key1}
+	by2 := ClientSecurity{CAFile: serverCA, CertFile: cert2, KeyFile: key2}
+
+	l, _, _ := call(t, addr, by1)
+	wantCode(t, "CA 1 in force, client of CA 1", l, codes.OK)
+	l, _, _ = call(t, addr, by2)
+	wantCode(t, "CA 1 in force, client of CA 2", l, codes.Unavailable)
+
+	diagtest.WriteFile(t, clientCA, ca2.PEM)
+	l, _, _ = call(t, addr, by2)
+	wantCode(t, "CA 2 in force, client of CA 2", l, codes.OK)
+	l, _, _ = call(t, addr, by1)
+	wantCode(t, "CA 2 in force, client of CA 1", l, codes.Unavailable)
+
+	diagtest.WriteFile(t, clientCA, []byte("half a PEM"))
+	l, _, _ = call(t, addr, by2)
+	wantCode(t, "unparsable file, CA 2 kept, client of CA 2", l, codes.OK)
+	if !strings.Contains(logs.String(), "keeping the previous client CA") {
+		t.Errorf("no warning about the unparsable client CA file:\n%s", logs.String())
+	}
+}
