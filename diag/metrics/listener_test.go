@@ -86,7 +86,8 @@ func TestEndpointPlain(t *testing.T) {
 
 // The exporter-toolkit web config: TLS (a client that does not trust the
 // CA or speaks plain HTTP is refused) and basic auth (no or wrong
-// credentials: 401); the right ones get the metrics.
+// credentials: 401); the right ones get the metrics; the file is read
+// again on every request.
 func TestEndpointWebConfig(t *testing.T) {
 	dir := t.TempDir()
 	ca, other := diagtest.NewCA(t, "ca"), diagtest.NewCA(t, "other")
@@ -128,6 +129,21 @@ func TestEndpointWebConfig(t *testing.T) {
 	defer plain.CloseIdleConnections()
 	if code, body := get(t, plain, "http://"+addr+"/metrics", "prometheus", "scrape-pass"); code != http.StatusBadRequest {
 		t.Errorf("plain HTTP to the TLS endpoint: %d %.200s", code, body)
+	}
+
+	// The file is read again on every request: a new password applies to
+	// the next scrape, without a restart, and the old one no longer does.
+	hash2, err := bcrypt.GenerateFromPassword([]byte("scrape-pass-2"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diagtest.WriteFile(t, webConfig, fmt.Appendf(nil,
+		"tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  prometheus: %s\n", certFile, keyFile, hash2))
+	if code, _ := get(t, good, url, "prometheus", "scrape-pass-2"); code != http.StatusOK {
+		t.Errorf("the new password after the file changed: %d, want 200", code)
+	}
+	if code, _ := get(t, good, url, "prometheus", "scrape-pass"); code != http.StatusUnauthorized {
+		t.Errorf("the old password after the file changed: %d, want 401", code)
 	}
 }
 
