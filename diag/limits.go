@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -217,14 +218,18 @@ func shorten(r *pb.Result, max int) {
 	}
 }
 
-// cut shortens s to at most max bytes without splitting a UTF-8 sequence.
-func cut(s string, max int) string {
+// cut shortens s to at most max bytes without splitting a UTF-8
+// sequence, marking the cut " [cut]".
+func cut(s string, max int) string { return CutBytes(s, max, " [cut]") }
+
+// CutBytes shortens s to at most max bytes, mark included, without
+// splitting a UTF-8 sequence; s no longer than max is returned whole.
+func CutBytes(s string, max int, mark string) string {
 	if len(s) <= max {
 		return s
 	}
-	const mark = " [cut]"
 	i := max - len(mark)
-	for i > 0 && s[i]&0xC0 == 0x80 {
+	for i > 0 && !utf8.RuneStart(s[i]) {
 		i--
 	}
 	return s[:i] + mark

@@ -22,7 +22,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -278,15 +277,7 @@ const MaxReason = 200
 // cutReason is reason as a label value: valid UTF-8, at most MaxReason
 // bytes, a cut marked with "...".
 func cutReason(reason string) string {
-	reason = strings.ToValidUTF8(reason, "\uFFFD")
-	if len(reason) <= MaxReason {
-		return reason
-	}
-	i := MaxReason - len("...")
-	for i > 0 && !utf8.RuneStart(reason[i]) {
-		i--
-	}
-	return reason[:i] + "..."
+	return diag.CutBytes(strings.ToValidUTF8(reason, "\uFFFD"), MaxReason, "...")
 }
 
 // Reloaded counts the configuration reloads, applied or rejected.
