@@ -33,7 +33,7 @@ func TestServeSIGTERMSendsCease(t *testing.T) {
 	t.Cleanup(b.Stop)
 	cfg := writeFile(t, "bgp.yaml", fmt.Sprintf("bgp:\n  localASN: 65010\n  routerID: 192.0.2.10\n  listenPort: -1\n  establishTimeout: 20s\n"+
 		"  peers:\n    - {name: tor, address: %s, asn: 65001, holdTime: 30}\n", h.HostAddr))
-	daemon := startProc(t, "serve", "--config", cfg, "--kubeconfig", unreachableKubeconfig(t), "--listen", "127.0.0.1:0")
+	daemon := startBin(t, "serve", "--config", cfg, "--kubeconfig", unreachableKubeconfig(t), "--listen", "127.0.0.1:0")
 	daemon.waitFor(t, regexp.MustCompile(`serving gRPC on (\S+)`))
 	birdSays := func(want string) {
 		t.Helper()
@@ -54,7 +54,7 @@ func TestServeSIGTERMSendsCease(t *testing.T) {
 	birdSays("Established")
 	_ = daemon.cmd.Process.Signal(syscall.SIGTERM)
 	birdSays("Received: Peer de-configured")
-	if code := daemon.exit(t, 15*time.Second); code != 0 {
+	if _, code := daemon.wait(t, time.Now(), 15*time.Second); code != 0 {
 		t.Errorf("daemon exit %d after SIGTERM: %s", code, daemon.stderr.String())
 	}
 }

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -87,11 +87,13 @@ current-context: x
 	return out
 }
 
-// started is a vnodediag process whose output is collected.
+// started is a vnodediag process whose output is collected, and may be
+// read while it runs.
 type started struct {
 	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
+	stdout, stderr diagtest.SyncBuffer
 	done           chan struct{}
+	ended          time.Time // when it exited, once done is closed
 }
 
 func startBin(t *testing.T, args ...string) *started {
@@ -102,7 +104,7 @@ func startBin(t *testing.T, args ...string) *started {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
+	go func() { _ = s.cmd.Wait(); s.ended = time.Now(); close(s.done) }()
 	t.Cleanup(func() {
 		select {
 		case <-s.done:
@@ -112,6 +114,25 @@ func startBin(t *testing.T, args ...string) *started {
 		}
 	})
 	return s
+}
+
+// waitFor waits until the process's stderr matches re (at most 20 s) and
+// returns the match's first group.
+func (s *started) waitFor(t *testing.T, re *regexp.Regexp) string {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if m := re.FindStringSubmatch(s.stderr.String()); m != nil {
+			return m[len(m)-1]
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("exited (%s) before %s: %s", s.cmd.ProcessState, re, s.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s in 20 s: %s", re, s.stderr.String())
+		}
+	}
 }
 
 // wait returns how long the process took to exit from since (at most
@@ -133,7 +154,7 @@ func (s *started) wait(t *testing.T, since time.Time, limit time.Duration) (time
 func (s *started) partialReport(t *testing.T) *pb.Report {
 	t.Helper()
 	rep := &pb.Report{}
-	if err := protojson.Unmarshal(s.stdout.Bytes(), rep); err != nil {
+	if err := protojson.Unmarshal([]byte(s.stdout.String()), rep); err != nil {
 		t.Errorf("no report on stdout (%v); stderr: %s", err, s.stderr.String())
 		return nil
 	}

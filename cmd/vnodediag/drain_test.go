@@ -1,86 +1,23 @@
 package main
 
 import (
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/vnodediag/vnodediag/diag/diagtest"
 )
-
-// proc is a vnodediag process whose output is read while it runs.
-type proc struct {
-	cmd            *exec.Cmd
-	stdout, stderr diagtest.SyncBuffer
-	done           chan struct{}
-	ended          time.Time
-}
-
-func startProc(t *testing.T, args ...string) *proc {
-	t.Helper()
-	p := &proc{cmd: exec.Command(binPath, args...), done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "KUBECONFIG=")
-	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); p.ended = time.Now(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
-}
-
-// waitFor waits until the process's stderr matches re (at most 20 s) and
-// returns the match's first group.
-func (p *proc) waitFor(t *testing.T, re *regexp.Regexp) string {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if m := re.FindStringSubmatch(p.stderr.String()); m != nil {
-			return m[len(m)-1]
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("exited (%s) before %s: %s", p.cmd.ProcessState, re, p.stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s in 20 s: %s", re, p.stderr.String())
-		}
-	}
-}
-
-// exit waits for the process to end (at most limit from now) and returns
-// its exit code.
-func (p *proc) exit(t *testing.T, limit time.Duration) int {
-	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(limit):
-		t.Fatalf("still running after %s: %s", limit, p.stderr.String())
-	}
-	return p.cmd.ProcessState.ExitCode()
-}
 
 // hungServe starts serve against an API server that accepts and never
 // answers, so that a fresh Diagnose of a kube check runs until its
 // deadline, and waits for a fresh call of the CLI to be running in it.
-func hungServe(t *testing.T, grace time.Duration, callTimeout string) (daemon, call *proc) {
+func hungServe(t *testing.T, grace time.Duration, callTimeout string) (daemon, call *started) {
 	t.Helper()
 	cfgs := hungConfigs(t)
-	daemon = startProc(t, "serve", "--config", cfgs["kube"], "--kubeconfig", hungKubeconfig(t, cfgs), "--listen", "127.0.0.1:0",
+	daemon = startBin(t, "serve", "--config", cfgs["kube"], "--kubeconfig", hungKubeconfig(t, cfgs), "--listen", "127.0.0.1:0",
 		"--shutdown-grace", grace.String())
 	addr := daemon.waitFor(t, regexp.MustCompile(`serving gRPC on (\S+)`))
-	call = startProc(t, "diagnose", "--server", addr, "--fresh", "--only", "k8s.providerid-format", "-o", "json", "--progress", "always",
+	call = startBin(t, "diagnose", "--server", addr, "--fresh", "--only", "k8s.providerid-format", "-o", "json", "--progress", "always",
 		"--timeout", callTimeout)
 	call.waitFor(t, regexp.MustCompile(`(… kube)`))
 	return daemon, call
@@ -95,11 +32,11 @@ func TestSIGTERMDrainsCalls(t *testing.T) {
 	daemon, call := hungServe(t, grace, "4s")
 	term := time.Now()
 	_ = daemon.cmd.Process.Signal(syscall.SIGTERM)
-	code := call.exit(t, 15*time.Second)
+	_, code := call.wait(t, time.Now(), 15*time.Second)
 	if !strings.Contains(call.stdout.String(), `"results"`) {
 		t.Errorf("the call running at SIGTERM got no report: exit %d, stdout %q, stderr %q", code, call.stdout.String(), call.stderr.String())
 	}
-	if code := daemon.exit(t, grace); code != 0 {
+	if _, code := daemon.wait(t, time.Now(), grace); code != 0 {
 		t.Errorf("daemon exit %d after SIGTERM: %s", code, daemon.stderr.String())
 	}
 	if daemon.ended.Before(call.ended) {
@@ -121,7 +58,7 @@ func TestSIGTERMCancelsPastGrace(t *testing.T) {
 	daemon, call := hungServe(t, grace, "60s")
 	term := time.Now()
 	_ = daemon.cmd.Process.Signal(syscall.SIGTERM)
-	if code := daemon.exit(t, grace+10*time.Second); code != 0 {
+	if _, code := daemon.wait(t, time.Now(), grace+10*time.Second); code != 0 {
 		t.Errorf("daemon exit %d after SIGTERM: %s", code, daemon.stderr.String())
 	}
 	if took := daemon.ended.Sub(term); took < grace {
@@ -130,7 +67,7 @@ func TestSIGTERMCancelsPastGrace(t *testing.T) {
 	if !strings.Contains(daemon.stderr.String(), "calls still running at the end of the grace period; cancelling them") {
 		t.Errorf("the daemon does not say it cancelled the call: %s", daemon.stderr.String())
 	}
-	if code := call.exit(t, 10*time.Second); code != 69 {
+	if _, code := call.wait(t, time.Now(), 10*time.Second); code != 69 {
 		t.Errorf("the cancelled call: exit %d, want 69; stderr %q", code, call.stderr.String())
 	}
 }

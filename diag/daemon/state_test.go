@@ -1,9 +1,7 @@
 package daemon_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -163,23 +161,6 @@ func TestDefaultInterval(t *testing.T) {
 	}
 }
 
-// logRecords are the JSON log lines written to buf with msg.
-func logRecords(t *testing.T, buf *diagtest.SyncBuffer, msg string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(buf.String()))
-	for sc.Scan() {
-		var rec map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
-		}
-		if rec["msg"] == msg {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
-
 // Why a source is NOT_SERVING is in the log: the line that says so names
 // the source and the last failure's reason, and another says when it
 // serves again. The reason's URL userinfo (a password) is never logged.
@@ -204,19 +185,19 @@ func TestNotServingLogged(t *testing.T) {
 		}
 	}
 	waitHealth(healthpb.HealthCheckResponse_NOT_SERVING)
-	recs := logRecords(t, &logs, "source not serving")
+	recs := diagtest.LogRecords(t, &logs, "source not serving")
 	want := `Get "https://lamps.example:8443/api": dial tcp 192.0.2.1:8443: connect: connection refused`
 	if len(recs) != 1 || recs[0]["source"] != "lamp" || recs[0]["reason"] != want || recs[0]["level"] != "ERROR" {
 		t.Errorf(`"source not serving" lines %v, want one naming lamp and the reason %q:%s`, recs, want, logs.String())
 	}
-	if len(logRecords(t, &logs, "source serving again")) != 0 {
+	if len(diagtest.LogRecords(t, &logs, "source serving again")) != 0 {
 		t.Error("serving again before the lamp was fixed")
 	}
 	l.mu.Lock()
 	l.err = nil
 	l.mu.Unlock()
 	waitHealth(healthpb.HealthCheckResponse_SERVING)
-	if recs := logRecords(t, &logs, "source serving again"); len(recs) != 1 || recs[0]["source"] != "lamp" {
+	if recs := diagtest.LogRecords(t, &logs, "source serving again"); len(recs) != 1 || recs[0]["source"] != "lamp" {
 		t.Errorf(`"source serving again" lines %v, want one naming lamp:%s`, recs, logs.String())
 	}
 	if strings.Contains(logs.String(), secret) {

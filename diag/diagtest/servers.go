@@ -1,10 +1,13 @@
 package diagtest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -106,4 +109,23 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// LogRecords are the JSON log lines (slog's JSON handler) written to buf
+// so far whose msg is msg; a line that is not JSON fails the test.
+func LogRecords(t testing.TB, buf *SyncBuffer, msg string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(buf.String()))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var rec map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatalf("log line %q: %v", sc.Text(), err)
+		}
+		if rec["msg"] == msg {
+			out = append(out, rec)
+		}
+	}
+	return out
 }

@@ -44,7 +44,7 @@ func BenchmarkCachedDiagnose(b *testing.B) {
 	before := live()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	c := syncedCache(b, ctx, &kube.Config{}, rc)
+	c := syncedCache(b, ctx, &kube.Config{}, rc, nil)
 	// What the warm cache holds: the live heap it added.
 	cacheMB := (live() - before) / 1e6
 	r := &diag.Runner{Providers: []diag.Provider{c}}

@@ -1,9 +1,7 @@
 package kube_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,7 +37,14 @@ type gatedTransport struct {
 	watches  map[*gatedBody]bool
 }
 
-func newGatedTransport() *gatedTransport { return &gatedTransport{watches: map[*gatedBody]bool{}} }
+// gated is the lab's client configuration with its transport behind a
+// new gatedTransport.
+func gated(lab *kubelab.Lab) (*gatedTransport, *rest.Config) {
+	gt := &gatedTransport{watches: map[*gatedBody]bool{}}
+	rc := rest.CopyConfig(lab.Config)
+	rc.WrapTransport = gt.wrap
+	return gt, rc
+}
 
 // wrap is for rest.Config.WrapTransport.
 func (g *gatedTransport) wrap(rt http.RoundTripper) http.RoundTripper {
@@ -177,17 +182,10 @@ func nodeNames(t *testing.T, ctx context.Context, c *kube.CachedProvider) []stri
 // check below shows the watches alone do not bring it), and one that did
 // not wait for its relists would return before they end.
 func TestCachedProviderRefreshRelists(t *testing.T) {
-	lab := kubelab.StartT(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := lab.Apply(ctx, kubelab.HybridCluster()...); err != nil {
-		t.Fatal(err)
-	}
+	lab, ctx := hybridLab(t)
 	leaks := goleak.IgnoreCurrent()
-	gt := newGatedTransport()
-	rc := rest.CopyConfig(lab.Config)
-	rc.WrapTransport = gt.wrap
-	c := syncedCache(t, ctx, &kube.Config{}, rc)
+	gt, rc := gated(lab)
+	c := syncedCache(t, ctx, &kube.Config{}, rc, nil)
 
 	n, release := gt.hold()
 	defer release()
@@ -223,52 +221,17 @@ func TestCachedProviderRefreshRelists(t *testing.T) {
 	goleak.VerifyNone(t, leaks)
 }
 
-// logLines are the JSON log lines of buf with msg.
-func logLines(t *testing.T, buf *diagtest.SyncBuffer, msg string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(buf.String()))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var rec map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
-		}
-		if rec["msg"] == msg {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
-
 // When the watches lose the API server the cache logs why, per resource
 // ("kubernetes watch failing" with the request's error), and logs
 // "kubernetes watch recovered" once they are back; the password of a URL
 // in the error (a proxy's, here) is not in the cache's log.
 func TestCachedProviderLogsWatchFailure(t *testing.T) {
-	lab := kubelab.StartT(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := lab.Apply(ctx, kubelab.HybridCluster()...); err != nil {
-		t.Fatal(err)
-	}
+	lab, ctx := hybridLab(t)
 	leaks := goleak.IgnoreCurrent()
-	gt := newGatedTransport()
-	rc := rest.CopyConfig(lab.Config)
-	rc.WrapTransport = gt.wrap
+	gt, rc := gated(lab)
 	var logs diagtest.SyncBuffer
-	c, err := kube.CachedForRESTConfig(&kube.Config{}, rc, "lab", slog.New(slog.NewJSONHandler(&logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitSynced(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if recs := logLines(t, &logs, "kubernetes watch failing"); len(recs) != 0 {
+	c := syncedCache(t, ctx, &kube.Config{}, rc, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if recs := diagtest.LogRecords(t, &logs, "kubernetes watch failing"); len(recs) != 0 {
 		t.Fatalf("failing before any failure: %v", recs)
 	}
 
@@ -276,7 +239,7 @@ func TestCachedProviderLogsWatchFailure(t *testing.T) {
 	gt.fail(fmt.Errorf("proxyconnect tcp: https://proxy-user:%s@proxy.invalid:3128: dial tcp 192.0.2.1:3128: connect: connection refused", secret))
 	var nodes map[string]any
 	eventually(t, 60*time.Second, "a failing watch of nodes logged", func() string {
-		for _, rec := range logLines(t, &logs, "kubernetes watch failing") {
+		for _, rec := range diagtest.LogRecords(t, &logs, "kubernetes watch failing") {
 			if rec["resource"] == "nodes" {
 				nodes = rec
 				return ""
@@ -293,7 +256,7 @@ func TestCachedProviderLogsWatchFailure(t *testing.T) {
 
 	gt.fail(nil)
 	eventually(t, 90*time.Second, "the watch of nodes recovered and logged", func() string {
-		for _, rec := range logLines(t, &logs, "kubernetes watch recovered") {
+		for _, rec := range diagtest.LogRecords(t, &logs, "kubernetes watch recovered") {
 			if rec["resource"] == "nodes" {
 				if c.Health() != nil {
 					return "logged recovered, but unhealthy: " + c.Health().Error()

@@ -3,6 +3,7 @@ package kube_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
@@ -107,9 +108,9 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() string) 
 
 // syncedCache starts a watch cache of rc and waits for its first sync. It
 // is closed when the test ends (Close may come earlier: it is idempotent).
-func syncedCache(tb testing.TB, ctx context.Context, cfg *kube.Config, rc *rest.Config) *kube.CachedProvider {
+func syncedCache(tb testing.TB, ctx context.Context, cfg *kube.Config, rc *rest.Config, log *slog.Logger) *kube.CachedProvider {
 	tb.Helper()
-	c, err := kube.CachedForRESTConfig(cfg, rc, "lab", nil)
+	c, err := kube.CachedForRESTConfig(cfg, rc, "lab", log)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -123,19 +124,27 @@ func syncedCache(tb testing.TB, ctx context.Context, cfg *kube.Config, rc *rest.
 	return c
 }
 
+// hybridLab is an envtest API server holding kubelab.HybridCluster, and
+// a context of 2 minutes for the test's requests to it.
+func hybridLab(t *testing.T) (*kubelab.Lab, context.Context) {
+	t.Helper()
+	lab := kubelab.StartT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	if err := lab.Apply(ctx, kubelab.HybridCluster()...); err != nil {
+		t.Fatal(err)
+	}
+	return lab, ctx
+}
+
 // TestCachedProviderFollowsChurn: pods are created, updated and deleted
 // while runs read the cache; every run succeeds, and once the churn stops
 // the cache's snapshot and the k8s checks' results are those of a one-shot
 // gather of the same cluster.
 func TestCachedProviderFollowsChurn(t *testing.T) {
-	lab := kubelab.StartT(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := lab.Apply(ctx, kubelab.HybridCluster()...); err != nil {
-		t.Fatal(err)
-	}
+	lab, ctx := hybridLab(t)
 	leaks := goleak.IgnoreCurrent()
-	c := syncedCache(t, ctx, &kube.Config{}, lab.Config)
+	c := syncedCache(t, ctx, &kube.Config{}, lab.Config, nil)
 	if err := c.Health(); err != nil {
 		t.Fatalf("healthy after sync: %v", err)
 	}
@@ -235,7 +244,7 @@ func TestCachedProviderRecoversFromRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaks := goleak.IgnoreCurrent()
-	c := syncedCache(t, ctx, &kube.Config{RequestTimeout: diag.Duration(5 * time.Second)}, lab.Config)
+	c := syncedCache(t, ctx, &kube.Config{RequestTimeout: diag.Duration(5 * time.Second)}, lab.Config, nil)
 	before, _ := snapshotOf(t, ctx, c)
 
 	if err := lab.StopAPIServer(); err != nil {

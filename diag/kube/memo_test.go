@@ -1,7 +1,6 @@
 package kube_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -47,13 +46,8 @@ func diffResults(a, b []string) string {
 // changes it reuses every check's results; a pod change reruns the checks
 // that read pods, and only those, and the report follows the change.
 func TestCachedMemo(t *testing.T) {
-	lab := kubelab.StartT(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := lab.Apply(ctx, kubelab.HybridCluster()...); err != nil {
-		t.Fatal(err)
-	}
-	c := syncedCache(t, ctx, &kube.Config{}, lab.Config)
+	lab, ctx := hybridLab(t)
+	c := syncedCache(t, ctx, &kube.Config{}, lab.Config, nil)
 	checks := append(k8s.Checks(), vnode.Checks()...)
 	// The checks that read pods: those that name that part, and those
 	// that name no part (they read all of the snapshot).

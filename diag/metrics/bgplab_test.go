@@ -6,10 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vnodediag/vnodediag/bgp"
-	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/test/bgplab"
-	"github.com/vnodediag/vnodediag/test/netlab"
 )
 
 // The BGP series from real sessions: the tapped bgp source, gathered
@@ -17,18 +14,7 @@ import (
 // each peer its info, Established 1, an uptime and the prefixes it
 // received.
 func TestTapBGPLab(t *testing.T) {
-	if why := netlab.Available(); why != "" {
-		t.Skip(why)
-	}
-	cfg, stop, err := bgplab.StartDemo(bgplab.DemoOptions{PodCIDRs: []string{"172.23.0.0/26", "172.23.0.64/26"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	p, err := bgp.NewProvider(cfg, diag.Env{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, p := bgplab.DemoProviderT(t, bgplab.DemoOptions{PodCIDRs: []string{"172.23.0.0/26", "172.23.0.64/26"}})
 	m := New()
 	tp := m.Tap(p)
 	defer func() {

@@ -94,11 +94,10 @@ func StartDemo(opts DemoOptions) (*bgp.Config, func(), error) {
 	return cfg, stop, nil
 }
 
-// DemoTableT starts the demo lab with opts for a test, gathers the BGP
-// source once (the observer's table, as a one-shot diagnose does) and
-// stops the lab when the test ends. It skips the test where network
-// namespaces cannot be made.
-func DemoTableT(t testing.TB, ctx context.Context, opts DemoOptions) *bgp.Table {
+// DemoProviderT starts the demo lab with opts for a test and returns
+// its bgp section and the bgp source of it; the lab stops when the test
+// ends. It skips the test where network namespaces cannot be made.
+func DemoProviderT(t testing.TB, opts DemoOptions) (*bgp.Config, diag.Provider) {
 	t.Helper()
 	if why := netlab.Available(); why != "" {
 		t.Skip(why)
@@ -112,6 +111,15 @@ func DemoTableT(t testing.TB, ctx context.Context, opts DemoOptions) *bgp.Table 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg, p
+}
+
+// DemoTableT starts the demo lab with opts for a test (DemoProviderT) and
+// gathers the BGP source once (the observer's table, as a one-shot
+// diagnose does).
+func DemoTableT(t testing.TB, ctx context.Context, opts DemoOptions) *bgp.Table {
+	t.Helper()
+	_, p := DemoProviderT(t, opts)
 	v, err := p.Gather(ctx)
 	if err != nil {
 		t.Fatal(err)
