@@ -120,10 +120,13 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg, EnableOpenMetrics: true})
 }
 
-// ObserveReport records a finished run: its duration, each check's status
-// (the worst of its results) and duration, and each source's state and
-// gather time. Checks and sources the run did not select keep what an
-// earlier run said; a source that is not configured is dropped.
+// ObserveReport records a finished periodic run: its duration, each
+// check's status (the worst of its results) and duration, and each
+// source's state and gather time. The report is the daemon's whole
+// selection, so a check it does not hold loses its series: one a reload
+// deselected, or the trimmed-report note once reports fit again (an alert
+// on a stale series would fire until a restart). A source that is not
+// configured is dropped.
 func (m *Metrics) ObserveReport(rep *pb.Report) {
 	if rep == nil {
 		return
@@ -155,9 +158,7 @@ func (m *Metrics) ObserveReport(rep *pb.Report) {
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for id, s := range status {
-		m.checks[id] = s
-	}
+	m.checks = status
 	for _, s := range rep.GetSources() {
 		if m.refreshed {
 			break
@@ -226,14 +227,20 @@ func (m *Metrics) RunDone(rep *pb.Report, _ time.Duration) { m.ObserveReport(rep
 
 // SourceRefreshed records a refresh of a warm source: from the first one
 // on, the sources' series follow the refreshes, which time the real
-// gathers, rather than the runs' reports, which read the warm values.
+// gathers, rather than the runs' reports, which read the warm values. A
+// source not configured (a reload turned its section off) has no series,
+// and with the bgp source its sessions go too.
 func (m *Metrics) SourceRefreshed(name diag.SourceName, err error, d time.Duration) {
-	if errors.Is(err, diag.ErrNotConfigured) {
-		return
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.refreshed = true
+	if errors.Is(err, diag.ErrNotConfigured) {
+		delete(m.sources, string(name))
+		if name == bgp.Source.Name() {
+			m.bgp = nil
+		}
+		return
+	}
 	st := m.refreshedSource(name)
 	st.up, st.duration = err == nil, d
 	if err == nil {
@@ -248,6 +255,11 @@ func (m *Metrics) SourceRefreshed(name diag.SourceName, err error, d time.Durati
 func (m *Metrics) HealthChanged(name diag.SourceName, serving bool, reason string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if serving && m.sources[string(name)] == nil {
+		// Serving again because it is no longer configured: it stays
+		// without series.
+		return
+	}
 	st := m.refreshedSource(name)
 	st.serving, st.reason = serving, ""
 	if !serving {

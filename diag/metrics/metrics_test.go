@@ -92,9 +92,10 @@ func source(name string, s pb.SourceStatus_State, d time.Duration) *pb.SourceSta
 	return &pb.SourceStatus{Name: name, State: s, Duration: durationpb.New(d)}
 }
 
-// A check's status is its worst result's; checks and sources a later run
-// did not select keep their state; a source not configured is absent;
-// the last success of a source stays when it fails.
+// A check's status is its worst result's; a check a later run did not
+// select loses its series (the run is the daemon's whole selection), a
+// source it did not gather keeps its state; a source not configured is
+// absent; the last success of a source stays when it fails.
 func TestObserveReport(t *testing.T) {
 	m := New()
 	t0 := time.Unix(1_800_000_000, 0)
@@ -132,7 +133,6 @@ func TestObserveReport(t *testing.T) {
 	wantLines(t, got,
 		`vnodediag_check_status{check="k8s.a",status="fail"} 0`,
 		`vnodediag_check_status{check="k8s.a",status="pass"} 1`,
-		`vnodediag_check_status{check="k8s.b",status="warn"} 1`,
 		`vnodediag_check_duration_seconds_count{check="k8s.a"} 2`,
 		`vnodediag_runs_total 2`,
 		`vnodediag_source_up{source="kube"} 0`,
@@ -140,6 +140,7 @@ func TestObserveReport(t *testing.T) {
 		`vnodediag_source_last_success_timestamp_seconds{source="kube"} 1.800000002e+09`,
 		`vnodediag_source_up{source="dns"} 1`,
 	)
+	noLines(t, got, `vnodediag_check_status{check="k8s.b"`, `vnodediag_check_status{check="bgp.session"`)
 	m.ObserveReport(nil)
 	wantLines(t, exposition(t, m), `vnodediag_runs_total 2`)
 }
@@ -153,10 +154,11 @@ func TestDaemonObserver(t *testing.T) {
 	var _ daemon.Observer = m
 	r := &diag.Runner{}
 	check := diag.Check{ID: "test.one", Run: func(context.Context, *diag.Inputs) []*pb.Result { return []*pb.Result{diag.Pass("fine")} }}
-	m.RunDone(r.Run(context.Background(), []diag.Check{check}), time.Second)
+	first := r.Run(context.Background(), []diag.Check{check})
+	m.RunDone(first, time.Second)
 	m.SourceRefreshed("kube", errors.New("watch failing"), 2*time.Second)
 	m.SourceRefreshed("bgp", fmt.Errorf("off: %w", diag.ErrNotConfigured), 0)
-	m.RunDone(&pb.Report{Sources: []*pb.SourceStatus{{Name: "kube", State: pb.SourceStatus_OK}}}, time.Second)
+	m.RunDone(&pb.Report{Results: first.Results, Sources: []*pb.SourceStatus{{Name: "kube", State: pb.SourceStatus_OK}}}, time.Second)
 	m.Reloaded(nil)
 	m.Reloaded(errors.New("bad"))
 	m.Reloaded(errors.New("worse"))
@@ -317,19 +319,7 @@ func TestSourceHealth(t *testing.T) {
 	}
 	d.Start()
 	defer func() { d.Stop(); d.Abort() }()
-	waitFor := func(line string) string {
-		t.Helper()
-		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			out := exposition(t, m)
-			if strings.Contains("\n"+out+"\n", "\n"+line+"\n") {
-				return out
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no line %q in\n%s", line, out)
-			}
-		}
-	}
-	out := waitFor(`vnodediag_source_serving{source="lamp"} 0`)
+	out := waitExposition(t, m, `vnodediag_source_serving{source="lamp"} 0`)
 	var info string
 	for l := range strings.Lines(out) {
 		if strings.HasPrefix(l, `vnodediag_source_not_serving_info{`) {
@@ -347,8 +337,76 @@ func TestSourceHealth(t *testing.T) {
 	mu.Lock()
 	fail = nil
 	mu.Unlock()
-	out = waitFor(`vnodediag_source_serving{source="lamp"} 1`)
+	out = waitExposition(t, m, `vnodediag_source_serving{source="lamp"} 1`)
 	noLines(t, out, `vnodediag_source_not_serving_info`)
+}
+
+// waitExposition waits (15 s at most) until m's exposition has every
+// line, and returns it.
+func waitExposition(t *testing.T, m *Metrics, lines ...string) string {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		out := exposition(t, m)
+		missing := ""
+		for _, l := range lines {
+			if !strings.Contains("\n"+out+"\n", "\n"+l+"\n") {
+				missing = l
+				break
+			}
+		}
+		if missing == "" {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no line %q in\n%s", missing, out)
+		}
+	}
+}
+
+// A reload that turns sources off and deselects a check leaves none of
+// their series behind: an alert on them (VnodediagSourceDown,
+// VnodediagBGPSessionDown, VnodediagCheckFailing) would otherwise fire
+// until the daemon restarts. Driven by a real daemon and its Reload, the
+// way SIGHUP applies a new configuration: a section removed from the file
+// becomes an unconfigured source.
+func TestReloadDropsStaleSeries(t *testing.T) {
+	lampKey := diag.NewKey[int]("lamp")
+	lamp := lampKey.Provide(func(context.Context) (int, error) { return 0, errors.New("lamp: connection refused") })
+	peer := bgp.PeerStatus{Name: "tor-1", Address: netip.MustParseAddr("192.0.2.1"), ASN: 65001, State: "ACTIVE"}
+	router := bgp.Source.Provide(func(context.Context) (*bgp.Table, error) { return &bgp.Table{Peers: []bgp.PeerStatus{peer}}, nil })
+	checks := []diag.Check{
+		{ID: "test.fail", Run: func(context.Context, *diag.Inputs) []*pb.Result { return []*pb.Result{diag.Fail("broken")} }},
+		{ID: "test.ok", Run: func(context.Context, *diag.Inputs) []*pb.Result { return []*pb.Result{diag.Pass("fine")} }},
+	}
+	cfg := daemon.Config{Interval: diag.Duration(time.Hour), FailureThreshold: 2,
+		Refresh: map[string]diag.Duration{"lamp": diag.Duration(time.Second), "bgp": diag.Duration(time.Second)}}
+	m := New()
+	r := &diag.Runner{Providers: []diag.Provider{lamp, router}}
+	m.TapRunner(r)
+	d, err := daemon.New(daemon.Options{Checks: checks, Runner: r, Observer: m, Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	defer func() { d.Stop(); d.Abort() }()
+	waitExposition(t, m, `vnodediag_source_serving{source="lamp"} 0`, `vnodediag_bgp_session_established{peer="192.0.2.1"} 0`,
+		`vnodediag_check_status{check="test.fail",status="fail"} 1`)
+
+	cfg.Only = []string{"test.ok"}
+	r = &diag.Runner{Providers: []diag.Provider{diag.Unconfigured("lamp", "no lamp section"), diag.Unconfigured(bgp.Source.Name(), "no bgp section")}}
+	m.TapRunner(r)
+	if err := d.Reload(daemon.Options{Checks: checks, Runner: r, Observer: m, Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	out := waitExposition(t, m, `vnodediag_runs_total 2`)
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if out = exposition(t, m); !strings.Contains(out, `source="lamp"`) && !strings.Contains(out, `vnodediag_bgp_`) {
+			break
+		}
+	}
+	noLines(t, out, `vnodediag_source_not_serving_info`, `vnodediag_source_up{source="lamp"}`, `vnodediag_source_serving{source="lamp"}`,
+		`vnodediag_bgp_session_established`, `vnodediag_bgp_peer_info`, `vnodediag_check_status{check="test.fail"`)
+	wantLines(t, out, `vnodediag_check_status{check="test.ok",status="pass"} 1`)
 }
 
 // A reason is cut at a character's start, never inside it, and made
