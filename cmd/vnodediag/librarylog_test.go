@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"k8s.io/klog/v2"
 )
@@ -39,5 +43,42 @@ func TestLibraryLogs(t *testing.T) {
 	}
 	if !strings.Contains(lines[0], `"msg":"Failed to watch https://api.example:6443"`) || !strings.Contains(lines[0], `https://api.example:6443/api/v1/nodes`) {
 		t.Errorf("the message or the error lost more than the userinfo: %s", lines[0])
+	}
+}
+
+// With --log-format json every line `serve` writes to stderr parses as a
+// JSON record, from start to SIGTERM: its own log, the client library's
+// (the API server is unreachable, so it has much to say at debug level)
+// and where it listens, which is a record of its own ("serving gRPC",
+// "serving metrics") at any --log-level.
+func TestServeJSONLog(t *testing.T) {
+	for _, level := range []string{"debug", "error"} {
+		t.Run(level, func(t *testing.T) {
+			s := startBin(t, "serve", "--kubeconfig", unreachableKubeconfig(t), "--listen", "127.0.0.1:0",
+				"--metrics-address", "127.0.0.1:0", "--log-format", "json", "--log-level", level)
+			grpcAddr := s.waitFor(t, regexp.MustCompile(`"msg":"serving gRPC","address":"([^"]+)"`))
+			metricsAddr := s.waitFor(t, regexp.MustCompile(`"msg":"serving metrics","address":"([^"]+)"`))
+			for _, addr := range []string{grpcAddr, metricsAddr} {
+				c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+				if err != nil {
+					t.Fatalf("the announced address %s: %v", addr, err)
+				}
+				c.Close()
+			}
+			if level == "debug" {
+				s.waitFor(t, regexp.MustCompile(`"logger":"client-go"`))
+			}
+			_ = s.cmd.Process.Signal(syscall.SIGTERM)
+			if _, code := s.wait(t, time.Now(), 20*time.Second); code != 0 {
+				t.Errorf("exit %d after SIGTERM", code)
+			}
+			out := s.stderr.String()
+			for l := range strings.Lines(out) {
+				var rec map[string]any
+				if err := json.Unmarshal([]byte(l), &rec); err != nil || rec["msg"] == nil || rec["level"] == nil {
+					t.Errorf("not a JSON log record: %q (%v)", l, err)
+				}
+			}
+		})
 	}
 }

@@ -233,7 +233,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 			_ = ep.Shutdown(ctx)
 		}()
 		log.Warn("serving metrics", "address", ep.Addr().String(), "web_config", f.webConfigFile != "")
-		fmt.Fprintf(cmd.ErrOrStderr(), "vnodediag: serving metrics on %s\n", ep.Addr())
+		announce(cmd, "metrics", ep.Addr())
 	}
 	d, err := daemon.New(daemonOptions(cfg, r, log, m))
 	if err != nil {
@@ -253,7 +253,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	dc := d.Config()
 	log.Warn("serving", "address", lis.Addr().String(), "checks", len(allChecks()), "interval", dc.Interval.D(),
 		"tls", f.tlsCertFile != "", "client_ca", f.clientCAFile != "", "token", f.tokenFile != "")
-	fmt.Fprintf(cmd.ErrOrStderr(), "vnodediag: serving gRPC on %s\n", lis.Addr())
+	announce(cmd, "gRPC", lis.Addr())
 
 	for done := false; !done; {
 		select {
@@ -289,6 +289,18 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		d.Abort()
 	}
 	return nil
+}
+
+// announce says where serve listens, whatever --log-level: a line for
+// people and scripts ("vnodediag: serving gRPC on 127.0.0.1:7443"), or
+// with --log-format json a record of its own ({"msg":"serving gRPC",
+// "address":...}), so that every line on stderr parses as JSON.
+func announce(cmd *cobra.Command, what string, addr net.Addr) {
+	if f := cmd.Flag("log-format"); f != nil && f.Value.String() == "json" {
+		slog.New(slog.NewJSONHandler(jsonLogWriter{cmd.ErrOrStderr()}, nil)).Warn("serving "+what, "address", addr.String())
+		return
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "vnodediag: serving %s on %s\n", what, addr)
 }
 
 // reload loads the configuration file again through the same loader and
