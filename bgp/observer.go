@@ -641,13 +641,13 @@ func (o *Observer) Table(ctx context.Context) (*Table, error) {
 	}
 	n := 0
 	for i, ps := range o.s.peers {
-		if t.Peers[i].Established() {
+		if t.Peers[i].carriesRoutes() {
 			n += len(o.peers[ps.address].routes)
 		}
 	}
 	t.Routes = make([]Route, 0, n)
 	for i, ps := range o.s.peers {
-		if !t.Peers[i].Established() {
+		if !t.Peers[i].carriesRoutes() {
 			continue
 		}
 		for p := range o.peers[ps.address].routes {

@@ -250,16 +250,28 @@ func TestMaxPrefixes(t *testing.T) {
 	p.peer.MaxPrefixes = 100
 	o := startObserver(t, observerConfig(p))
 	waitReady(t, o, 20*time.Second) // a cut peer counts as ready: nothing more will come
-	tb := table(t, o)
-	if !tb.Peers[0].MaxPrefixExceeded || tb.Peers[0].Established() {
-		t.Fatalf("peer = %+v", tb.Peers[0])
-	}
-	r := diagtest.At(t, bgp.EvaluateSessions(tb), 0, pb.Status_FAIL)
-	if !strings.Contains(r.Summary, "more than 100 prefixes") {
-		t.Fatalf("summary = %s", r.Summary)
-	}
-	if len(tb.Routes) != 0 {
-		t.Fatalf("routes kept from a cut session: %d", len(tb.Routes))
+	// The speaker reports the cut a moment before the session leaves
+	// Established: from the cut on, every read says so and keeps none of
+	// the session's routes.
+	var tb *bgp.Table
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		tb = table(t, o)
+		if !tb.Peers[0].MaxPrefixExceeded {
+			t.Fatalf("ready, but the cut is not reported: peer = %+v", tb.Peers[0])
+		}
+		if len(tb.Routes) != 0 {
+			t.Fatalf("routes kept from a cut session (state %s): %d", tb.Peers[0].State, len(tb.Routes))
+		}
+		r := diagtest.At(t, bgp.EvaluateSessions(tb), 0, pb.Status_FAIL)
+		if !strings.Contains(r.Summary, "more than 100 prefixes") {
+			t.Fatalf("summary = %s", r.Summary)
+		}
+		if !tb.Peers[0].Established() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cut session is still Established 10 s on: %+v", tb.Peers[0])
+		}
 	}
 }
 

@@ -70,6 +70,12 @@ type PeerStatus struct {
 // Established reports whether the session is up.
 func (p *PeerStatus) Established() bool { return p.State == "ESTABLISHED" }
 
+// carriesRoutes reports whether the routes received on the session count:
+// it is up and was not cut for sending more than MaxPrefixes. The speaker
+// says it cuts the session a moment before the session leaves
+// Established; in between its routes are already void.
+func (p *PeerStatus) carriesRoutes() bool { return p.Established() && !p.MaxPrefixExceeded }
+
 // Label is "name (address)" or the address alone.
 func (p *PeerStatus) Label() string {
 	if p.Name != "" && p.Name != p.Address.String() {
