@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
 
 	"k8s.io/klog/v2"
 
@@ -16,8 +19,56 @@ import (
 // instead of writing its own text lines to stderr, with the userinfo of
 // every URL taken out of its message and values: the library logs the
 // errors of its requests as they come.
+//
+// klog's logger is a global its goroutines read without a lock, so it is
+// set once per process, to a forwarder; a later call only swaps the
+// handler the forwarder sends to.
 func libraryLogs(h slog.Handler) {
-	klog.SetSlogLogger(slog.New(redacting{h}).With("logger", "client-go"))
+	h = redacting{h}.WithAttrs([]slog.Attr{slog.String("logger", "client-go")})
+	libraryTarget.Store(&h)
+	libraryOnce.Do(func() { klog.SetSlogLogger(slog.New(forward{})) })
+}
+
+var (
+	libraryTarget atomic.Pointer[slog.Handler]
+	libraryOnce   sync.Once
+)
+
+// forward is the handler klog holds: it sends each record to the current
+// libraryTarget, with the attributes and groups the library added on the
+// way (ops, in order).
+type forward struct {
+	ops []func(slog.Handler) slog.Handler
+}
+
+func (f forward) target() slog.Handler {
+	h := slog.DiscardHandler
+	if p := libraryTarget.Load(); p != nil {
+		h = *p
+	}
+	for _, op := range f.ops {
+		h = op(h)
+	}
+	return h
+}
+
+// Enabled asks the target itself: attributes and groups do not change
+// which levels a handler takes.
+func (f forward) Enabled(ctx context.Context, l slog.Level) bool {
+	if p := libraryTarget.Load(); p != nil {
+		return (*p).Enabled(ctx, l)
+	}
+	return false
+}
+
+func (f forward) Handle(ctx context.Context, r slog.Record) error { return f.target().Handle(ctx, r) }
+
+func (f forward) WithAttrs(as []slog.Attr) slog.Handler {
+	return forward{ops: append(slices.Clip(f.ops), func(h slog.Handler) slog.Handler { return h.WithAttrs(as) })}
+}
+
+func (f forward) WithGroup(name string) slog.Handler {
+	return forward{ops: append(slices.Clip(f.ops), func(h slog.Handler) slog.Handler { return h.WithGroup(name) })}
 }
 
 // redacting is a handler that takes URL userinfo out of every message

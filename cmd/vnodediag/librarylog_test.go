@@ -20,8 +20,9 @@ import (
 // error or another value's text, however the library passes it.
 func TestLibraryLogs(t *testing.T) {
 	var buf bytes.Buffer
+	prev := libraryTarget.Load()
 	libraryLogs(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	t.Cleanup(klog.ClearLogger)
+	t.Cleanup(func() { libraryTarget.Store(prev) })
 	klog.ErrorS(errors.New(`Get "https://diag:s3cret-1@api.example:6443/api/v1/nodes": dial tcp: i/o timeout`),
 		"Failed to watch https://diag:s3cret-2@api.example:6443", "reflector", "nodes",
 		"url", "https://diag:s3cret-3@api.example:6443/api", "obj", struct{ URL string }{"https://diag:s3cret-4@api.example"})
