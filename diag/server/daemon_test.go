@@ -178,14 +178,7 @@ func TestDaemonOverGRPCWithKube(t *testing.T) {
 	kubeHealth(healthpb.HealthCheckResponse_SERVING, "with the API server back")
 
 	wcancel()
-	for {
-		if _, err := watch.Recv(); err != nil {
-			if status.Code(err) != codes.Canceled {
-				t.Errorf("watch after cancel: %v", err)
-			}
-			break
-		}
-	}
+	recvUntilCanceled(t, "watch", watch.Recv)
 	conn.Close()
 	d.Stop()
 	gs.GracefulStop()

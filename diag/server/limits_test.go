@@ -363,14 +363,7 @@ func TestDiagnoseStreamCancelledMidRun(t *testing.T) {
 				t.Fatal("the check did not start")
 			}
 			cancel()
-			for {
-				if _, err := stream.Recv(); err != nil {
-					if status.Code(err) != codes.Canceled {
-						t.Errorf("stream after cancel: %v", err)
-					}
-					break
-				}
-			}
+			recvUntilCanceled(t, "stream", stream.Recv)
 			select {
 			case err := <-ended:
 				if !errors.Is(err, c.want) {
@@ -380,5 +373,19 @@ func TestDiagnoseStreamCancelledMidRun(t *testing.T) {
 				t.Fatal("the run goes on 20 s after its caller left")
 			}
 		})
+	}
+}
+
+// recvUntilCanceled reads a stream whose call was cancelled to its end,
+// which must be CANCELED; what names the stream in the error.
+func recvUntilCanceled[T any](t *testing.T, what string, recv func() (T, error)) {
+	t.Helper()
+	for {
+		if _, err := recv(); err != nil {
+			if status.Code(err) != codes.Canceled {
+				t.Errorf("%s after cancel: %v", what, err)
+			}
+			return
+		}
 	}
 }
