@@ -156,6 +156,7 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 			return fmt.Errorf("bare lister: %w", err)
 		}
 		bWall, bRSS = append(bWall, w), max(bRSS, rss)
+		fmt.Fprintf(os.Stderr, "bench: run %d: bare lister %s, %d MB\n", i+1, w.Round(time.Millisecond), rss/1024)
 		if kubectl != "none" {
 			w, rss, err = measure(kubectl, kubectlArgs, 0)
 			if err != nil {
@@ -169,6 +170,7 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 			return fmt.Errorf("vnodediag: %w", err)
 		}
 		dWall, dRSS = append(dWall, w), max(dRSS, rss)
+		fmt.Fprintf(os.Stderr, "bench: run %d: diagnose %s, %d MB\n", i+1, w.Round(time.Millisecond), rss/1024)
 	}
 	if sig, ok := killedBy[bin]; ok {
 		return fmt.Errorf("vnodediag was killed by %s", sig)
