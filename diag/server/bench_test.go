@@ -46,7 +46,8 @@ func benchChecks() []diag.Check {
 // clients share the benchmark's process and cores). GetLatestReport-polled
 // is clients that poll naming the run they hold, as a support tool keeping
 // the newest report does: one whole reply per client per run, then
-// "unchanged". Reports p50 and p99 per
+// "unchanged". GetLatestReport-gzipped is clients that ask for the reply
+// gzipped and decode it. Reports p50 and p99 per
 // call, and GetLatestReport's ratios to the echo's
 // (p50-x-echo, p99-x-echo); `make bench-daemon` prints them side by side.
 // Each is measured three ways: closed loop (every client calls again at once:
@@ -91,6 +92,8 @@ func BenchmarkLatestReport(b *testing.B) {
 		// Clients that poll naming the run they hold: after each client's
 		// first call, the reply is "unchanged" until the next run.
 		{"GetLatestReport-polled", func() *grpc.Server { return New(&Service{Checks: benchChecks(), Daemon: d}) }, callers.Poller()},
+		// Clients that ask for the reply gzipped (made once per run).
+		{"GetLatestReport-gzipped", func() *grpc.Server { return New(&Service{Checks: benchChecks(), Daemon: d}) }, callers.LatestReportGzip},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			addr, stop := serveLoopback(b, c.gs())

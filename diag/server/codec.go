@@ -77,10 +77,11 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error { return c.std.Unmarshal(data, v) }
 
-// encodedLatest is a LatestReport with its wire form.
+// encodedLatest is a LatestReport with its wire form (and the gzip form
+// of that, made once for the callers that ask for gzip: see gzip.go).
 type encodedLatest struct {
 	msg *pb.LatestReport
-	b   []byte
+	gzipOnce
 }
 
 func (e *encodedLatest) PreEncoded() []byte { return e.b }
@@ -105,7 +106,13 @@ func (c *latestCache) encoded(msg *pb.LatestReport) (*encodedLatest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal the latest report: %w", err)
 	}
-	c.enc = &encodedLatest{msg: msg, b: b}
+	next := &encodedLatest{msg: msg, gzipOnce: gzipOnce{b: b}}
+	var prev *gzipOnce
+	if c.enc != nil {
+		prev = &c.enc.gzipOnce
+	}
+	replaceGzipReply(prev, &next.gzipOnce)
+	c.enc = next
 	return c.enc, nil
 }
 

@@ -134,7 +134,7 @@ func TestCodec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := c.Marshal(&encodedLatest{msg: msg, b: b})
+	out, err := c.Marshal(&encodedLatest{msg: msg, gzipOnce: gzipOnce{b: b}})
 	if err != nil || string(out.Materialize()) != string(b) {
 		t.Fatalf("pre-encoded: %q, %v", out.Materialize(), err)
 	}

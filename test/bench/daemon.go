@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -41,19 +42,20 @@ type daemonFigures struct {
 // server sending the same reply (the least sending and decoding those
 // bytes costs).
 type latestFigures struct {
-	bytes, results, states int
-	modes                  []latestMode
-	rssAfter               int64 // KiB, after the calls (the 100 connections still open)
+	bytes, gzBytes, results, states int
+	modes                           []latestMode
+	rssAfter                        int64 // KiB, after the calls (the 100 connections still open)
 }
 
 // latestMode is one pacing's percentiles: the floors (the daemon's health
 // Check; a bare echo server sending the same reply, decoded and kept as
 // bytes), the reply decoded as a client does, the reply's bytes kept
-// undecoded (the daemon's share), and clients that poll naming the run
-// they hold (the whole reply once per client per run, else "unchanged").
+// undecoded (the daemon's share), clients that poll naming the run
+// they hold (the whole reply once per client per run, else "unchanged"),
+// and clients that ask for the reply gzipped and decode it.
 type latestMode struct {
-	name                                                string
-	health, echo, echoBytes, decoded, undecoded, polled [2]time.Duration // p50, p99
+	name                                                         string
+	health, echo, echoBytes, decoded, undecoded, polled, gzipped [2]time.Duration // p50, p99
 }
 
 // measureDaemon starts `vnodediag serve` on a loopback port, waits for its
@@ -178,7 +180,15 @@ func measureLatest(addr string) (*latestFigures, error) {
 	if err := proto.Unmarshal(reply, &rep); err != nil {
 		return nil, err
 	}
-	f := &latestFigures{bytes: len(reply), results: len(rep.GetReport().GetResults()), states: len(rep.GetStates())}
+	var gz bytes.Buffer
+	z := gzip.NewWriter(&gz)
+	if _, err := z.Write(reply); err != nil {
+		return nil, err
+	}
+	if err := z.Close(); err != nil {
+		return nil, err
+	}
+	f := &latestFigures{bytes: len(reply), gzBytes: gz.Len(), results: len(rep.GetReport().GetResults()), states: len(rep.GetStates())}
 	echo, err := startEcho(reply)
 	if err != nil {
 		return nil, fmt.Errorf("the echo server: %w", err)
@@ -204,6 +214,7 @@ func measureLatest(addr string) (*latestFigures, error) {
 			{"decoded", callers.LatestReport, conns, &mode.decoded},
 			{"undecoded", callers.LatestReportBytes, conns, &mode.undecoded},
 			{"polled", poll, conns, &mode.polled},
+			{"gzipped", callers.LatestReportGzip, conns, &mode.gzipped},
 		}
 		lat := make([][]time.Duration, len(calls))
 		// The kinds take turns, latencyRounds rounds of a fifth of the

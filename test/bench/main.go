@@ -217,19 +217,19 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 			"p50 "+daemon.p50.Round(100*time.Microsecond).String(), "", "p99 "+daemon.p99.Round(100*time.Microsecond).String()+" (target <= 50ms)")
 		if l := daemon.latest; l != nil {
 			ms := func(d time.Duration) string { return d.Round(10 * time.Microsecond).String() }
-			fmt.Printf("  GetLatestReport from %d clients at once, each on its own connection: the periodic report of %d results and %d states, %d bytes\n",
-				latestClients, l.results, l.states, l.bytes)
+			fmt.Printf("  GetLatestReport from %d clients at once, each on its own connection: the periodic report of %d results and %d states, %d bytes (%d gzipped)\n",
+				latestClients, l.results, l.states, l.bytes, l.gzBytes)
 			fmt.Printf("  floors: the daemon's health Check; a bare gRPC echo server in a process of its own sending the same reply, decoded and kept as bytes\n")
-			fmt.Printf("  %-20s %-20s %-22s %-40s %-22s %-42s %s\n", "p50 / p99", "health Check", "echo, decoded", "GetLatestReport, decoded (vs echo)",
-				"echo, undecoded", "undecoded: the daemon's share (vs echo)", "polled, naming the run held")
+			fmt.Printf("  %-20s %-20s %-22s %-40s %-22s %-42s %-46s %s\n", "p50 / p99", "health Check", "echo, decoded", "GetLatestReport, decoded (vs echo)",
+				"echo, undecoded", "undecoded: the daemon's share (vs echo)", "polled, naming the run held", "gzipped, decoded (vs echo, decoded)")
 			for _, m := range l.modes {
 				pair := func(d [2]time.Duration) string { return ms(d[0]) + " / " + ms(d[1]) }
 				vs := func(d, floor [2]time.Duration, what string) string {
 					return fmt.Sprintf("%s (%.2fx%s)", pair(d), float64(d[1])/float64(floor[1]), what)
 				}
-				fmt.Printf("  %-20s %-20s %-22s %-40s %-22s %-42s %s\n", m.name, pair(m.health), pair(m.echo),
+				fmt.Printf("  %-20s %-20s %-22s %-40s %-22s %-42s %-46s %s\n", m.name, pair(m.health), pair(m.echo),
 					vs(m.decoded, m.echo, "; target p99 <= 5ms"), pair(m.echoBytes),
-					vs(m.undecoded, m.echoBytes, ""), vs(m.polled, m.health, " the health Check"))
+					vs(m.undecoded, m.echoBytes, ""), vs(m.polled, m.health, " the health Check"), vs(m.gzipped, m.echo, ""))
 			}
 			fmt.Printf("  RSS after these calls, the %d connections open: %s\n", latestClients, mb(l.rssAfter))
 		}

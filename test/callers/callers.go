@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
+	grpcgzip "google.golang.org/grpc/encoding/gzip"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
@@ -125,6 +126,13 @@ func HealthCheck(ctx context.Context, cc *grpc.ClientConn) error {
 // LatestReport calls GetLatestReport and decodes the reply, as a client does.
 func LatestReport(ctx context.Context, cc *grpc.ClientConn) error {
 	_, err := pb.NewDiagnosticsServiceClient(cc).GetLatestReport(ctx, &pb.GetLatestReportRequest{})
+	return err
+}
+
+// LatestReportGzip is LatestReport asking for the reply gzipped (the
+// request is sent gzipped, so gRPC gzips the reply).
+func LatestReportGzip(ctx context.Context, cc *grpc.ClientConn) error {
+	_, err := pb.NewDiagnosticsServiceClient(cc).GetLatestReport(ctx, &pb.GetLatestReportRequest{}, grpc.UseCompressor(grpcgzip.Name))
 	return err
 }
 
