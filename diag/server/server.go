@@ -7,7 +7,9 @@
 //
 // A panic in a handler is recovered into codes.Internal and logged; it
 // never takes the daemon down. Replies may be up to MaxMessageSize, which
-// is also what the CLI accepts.
+// is also what the CLI accepts. A caller that sends gzip gets gzip back;
+// GetLatestReport's reply is marshalled, and gzipped, once per run (codec.go,
+// gzip.go).
 package server
 
 import (
