@@ -56,19 +56,7 @@ func benchChecks() []diag.Check {
 // all) and once a second each (paced1s-*: 100 calls a second), latency from
 // each call's scheduled time.
 func BenchmarkLatestReport(b *testing.B) {
-	d, err := daemon.New(daemon.Options{Checks: benchChecks(), Runner: &diag.Runner{}, Config: daemon.Config{Interval: diag.Duration(time.Hour)}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	d.Start()
-	defer func() { d.Stop(); d.Abort() }()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := d.Latest(); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			b.Fatal(err)
-		}
-	}
+	d, _ := startDaemon(b)
 	reply := latestReply(b, d)
 	echo := func() *grpc.Server {
 		gs := grpc.NewServer()

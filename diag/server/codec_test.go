@@ -30,19 +30,26 @@ func waitLatest(t testing.TB, d *daemon.Daemon, not *pb.LatestReport) *pb.Latest
 	}
 }
 
+// startDaemon starts a daemon of benchChecks that runs once an hour and
+// returns it with its first report; it is stopped when tb ends.
+func startDaemon(tb testing.TB) (*daemon.Daemon, *pb.LatestReport) {
+	tb.Helper()
+	d, err := daemon.New(daemon.Options{Checks: benchChecks(), Runner: &diag.Runner{}, Config: daemon.Config{Interval: diag.Duration(time.Hour)}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d.Start()
+	tb.Cleanup(func() { d.Stop(); d.Abort() })
+	return d, waitLatest(tb, d, nil)
+}
+
 // GetLatestReport's reply is marshalled once per run and sent as those
 // bytes: the client decodes the daemon's message, every call of a run
 // shares one encoding, a new run gets a new one, a caller that names the
 // newest run gets only "unchanged", and the other services
 // (health, reflection, the other methods) are unaffected by the codec.
 func TestLatestReportPreEncoded(t *testing.T) {
-	d, err := daemon.New(daemon.Options{Checks: benchChecks(), Runner: &diag.Runner{}, Config: daemon.Config{Interval: diag.Duration(time.Hour)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Start()
-	defer func() { d.Stop(); d.Abort() }()
-	want := waitLatest(t, d, nil)
+	d, want := startDaemon(t)
 	svc := &Service{Checks: benchChecks(), Daemon: d}
 	conn, _ := serve(t, svc)
 	client := pb.NewDiagnosticsServiceClient(conn)

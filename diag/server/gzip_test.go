@@ -12,8 +12,6 @@ import (
 	"google.golang.org/grpc/stats"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/vnodediag/vnodediag/diag"
-	"github.com/vnodediag/vnodediag/diag/daemon"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -46,13 +44,7 @@ func (p *payloads) sizes() (length, compressed int) {
 // decodes to the daemon's message. Its other replies are gzipped as gRPC
 // does; a caller that does not ask gets the reply plain.
 func TestLatestReportGzipOnce(t *testing.T) {
-	d, err := daemon.New(daemon.Options{Checks: benchChecks(), Runner: &diag.Runner{}, Config: daemon.Config{Interval: diag.Duration(time.Hour)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Start()
-	defer func() { d.Stop(); d.Abort() }()
-	want := waitLatest(t, d, nil)
+	d, want := startDaemon(t)
 	svc := &Service{Checks: benchChecks(), Daemon: d}
 	conn, _ := serve(t, svc)
 	dial := func(p *payloads, opts ...grpc.CallOption) pb.DiagnosticsServiceClient {
