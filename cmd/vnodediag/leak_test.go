@@ -25,7 +25,7 @@ func TestDaemonShutdownLeaksNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stderr diagtest.SyncBuffer
-	root := newRoot()
+	root := newRoot(&globalFlags{})
 	root.SetArgs([]string{"serve", "--config", cfgs["all"], "--listen", "127.0.0.1:0", "--shutdown-grace", "5s", "--log-level", "error"})
 	root.SetErr(&stderr)
 	root.SetOut(&stderr)

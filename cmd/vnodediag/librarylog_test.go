@@ -83,3 +83,51 @@ func TestServeJSONLog(t *testing.T) {
 		})
 	}
 }
+
+// Why vnodediag exits is a JSON record too under --log-format json (level
+// ERROR, the error as msg, exit_code), whatever --log-level, and a
+// control character quoted from the input stays escaped; under text it is
+// the one "vnodediag: ..." line.
+func TestExitErrorJSON(t *testing.T) {
+	badConfig := writeFile(t, "bad.yaml", "kubernetes: {pageSize: -1}\n")
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"serve", "--listen", "0.0.0.0:0"}, exitUsage, "not a loopback address"},
+		{[]string{"diagnose", "--config", badConfig}, exitUsage, "pageSize"},
+		{[]string{"diagnose", "--only", "no.such-check\x1b]0;x\x07"}, exitUsage, "no.such-check"},
+	} {
+		for _, level := range []string{"info", "error"} {
+			_, stderr, code := runBin(t, nil, append(c.args, "--log-format", "json", "--log-level", level)...)
+			if code != c.code {
+				t.Errorf("%v: exit %d, want %d", c.args, code, c.code)
+			}
+			if strings.ContainsAny(stderr, "\x1b\x07") {
+				t.Errorf("%v: a raw control character reached stderr: %q", c.args, stderr)
+			}
+			var exits int
+			for l := range strings.Lines(stderr) {
+				var rec map[string]any
+				if err := json.Unmarshal([]byte(l), &rec); err != nil {
+					t.Errorf("%v --log-level %s: not a JSON record: %q (%v)", c.args, level, l, err)
+					continue
+				}
+				if code, ok := rec["exit_code"].(float64); ok {
+					exits++
+					if rec["level"] != "ERROR" || int(code) != c.code || !strings.Contains(rec["msg"].(string), c.want) {
+						t.Errorf("%v: exit record %q, want level ERROR, exit_code %d, msg naming %q", c.args, l, c.code, c.want)
+					}
+				}
+			}
+			if exits != 1 {
+				t.Errorf("%v --log-level %s: %d exit records, want 1:\n%s", c.args, level, exits, stderr)
+			}
+		}
+		_, stderr, _ := runBin(t, nil, c.args...)
+		if !strings.HasPrefix(stderr, "vnodediag: ") || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v, text logs: %q, want one line \"vnodediag: ...%s...\"", c.args, stderr, c.want)
+		}
+	}
+}

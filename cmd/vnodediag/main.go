@@ -42,24 +42,37 @@ func main() {
 }
 
 func run(args []string) int {
-	root := newRoot()
+	g := &globalFlags{}
+	root := newRoot(g)
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
 		return 0
 	}
+	code := exitUsage // errors cobra found in flags and arguments
 	var ee *exitError
 	if errors.As(err, &ee) {
-		if ee.err != nil && ee.code != 0 && !errors.Is(ee.err, errReported) {
-			fmt.Fprintln(os.Stderr, "vnodediag:", render.Escape(ee.err.Error()))
+		if ee.err == nil || ee.code == 0 || errors.Is(ee.err, errReported) {
+			return ee.code
 		}
-		return ee.code
+		code = ee.code
 	}
-	// Errors cobra found in flags and arguments are usage errors. Errors
-	// quote what came in (a config field, a daemon's reply), escaped for
-	// the terminal.
-	fmt.Fprintln(os.Stderr, "vnodediag:", render.Escape(err.Error()))
-	return exitUsage
+	g.exitLine(os.Stderr, err, code)
+	return code
+}
+
+// exitLine writes why vnodediag exits: a "vnodediag: ..." line, or under
+// --log-format json a JSON record at level ERROR with the exit code, so
+// that a log collector reading stderr line by line parses it like every
+// other. Errors quote what came in (a config field, a daemon's reply),
+// escaped for the terminal in either form.
+func (g *globalFlags) exitLine(w io.Writer, err error, code int) {
+	if g.jsonLog {
+		h := slog.NewJSONHandler(jsonLogWriter{w}, nil)
+		slog.New(h).Error(err.Error(), "exit_code", code)
+		return
+	}
+	fmt.Fprintln(w, "vnodediag:", render.Escape(err.Error()))
 }
 
 // errReported marks an exit code whose reason is already in the report.
@@ -68,10 +81,11 @@ var errReported = errors.New("reported")
 type globalFlags struct {
 	logLevel  string
 	logFormat string
+	// jsonLog is set once --log-format json has been accepted.
+	jsonLog bool
 }
 
-func newRoot() *cobra.Command {
-	g := &globalFlags{}
+func newRoot(g *globalFlags) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "vnodediag",
 		Short: "Read-only diagnostics for hybrid Kubernetes clusters bursting into Alibaba Cloud ECI",
@@ -106,6 +120,7 @@ func setupLogging(g *globalFlags) error {
 		h = slog.NewTextHandler(os.Stderr, opts)
 	case "json":
 		h = slog.NewJSONHandler(jsonLogWriter{os.Stderr}, opts)
+		g.jsonLog = true
 	default:
 		return usageErr("--log-format %q: want text or json", g.logFormat)
 	}
