@@ -61,6 +61,9 @@ type Metrics struct {
 	checks    map[string]pb.Status
 	sources   map[string]*sourceState
 	bgp       *bgp.Table
+	// dnsServers are the servers the DNS series are about: those the
+	// latest DNS gather queried.
+	dnsServers map[string]bool
 }
 
 type sourceState struct {
@@ -200,6 +203,14 @@ func (m *Metrics) ObserveValue(v any) {
 		if v == nil {
 			return
 		}
+		servers := map[string]bool{}
+		for q := range v.Outcomes {
+			servers[q.Server] = true
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.dropDNSSeries(servers)
+		m.dnsServers = servers
 		for q, o := range v.Outcomes {
 			if o == nil {
 				continue
@@ -208,6 +219,18 @@ func (m *Metrics) ObserveValue(v any) {
 			if o.Kind != dnsprobe.Interrupted {
 				m.dnsDuration.WithLabelValues(q.Server).Observe(o.RTT.Seconds())
 			}
+		}
+	}
+}
+
+// dropDNSSeries deletes the DNS series of the servers not in keep: a
+// reload took them out of the configuration, and their series would stay
+// until a restart. m.mu is held.
+func (m *Metrics) dropDNSSeries(keep map[string]bool) {
+	for s := range m.dnsServers {
+		if !keep[s] {
+			m.dnsQueries.DeletePartialMatch(prometheus.Labels{"resolver": s})
+			m.dnsDuration.DeletePartialMatch(prometheus.Labels{"resolver": s})
 		}
 	}
 }
@@ -229,15 +252,20 @@ func (m *Metrics) RunDone(rep *pb.Report, _ time.Duration) { m.ObserveReport(rep
 // on, the sources' series follow the refreshes, which time the real
 // gathers, rather than the runs' reports, which read the warm values. A
 // source not configured (a reload turned its section off) has no series,
-// and with the bgp source its sessions go too.
+// and with the bgp source its sessions go too, with the dns source its
+// resolvers' queries.
 func (m *Metrics) SourceRefreshed(name diag.SourceName, err error, d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.refreshed = true
 	if errors.Is(err, diag.ErrNotConfigured) {
 		delete(m.sources, string(name))
-		if name == bgp.Source.Name() {
+		switch name {
+		case bgp.Source.Name():
 			m.bgp = nil
+		case dnsprobe.Source.Name():
+			m.dropDNSSeries(nil)
+			m.dnsServers = nil
 		}
 		return
 	}

@@ -224,6 +224,7 @@ func dnsServer(t *testing.T, handler dns.HandlerFunc) string {
 
 // The DNS series come from a real DNS source's gather through Tap: one
 // resolver that answers, one that refuses, one port where nothing listens.
+// A resolver a reload removed, or the whole source, loses its series.
 func TestTapDNS(t *testing.T) {
 	good := dnsServer(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
@@ -281,6 +282,24 @@ func TestTapDNS(t *testing.T) {
 	if m.Tap(dnsprobe.Source.Unconfigured("off")) == nil {
 		t.Error("Tap of an unconfigured source")
 	}
+
+	// A reload keeps only the good resolver: the others' series go, its
+	// own go on counting.
+	p, err = dnsprobe.NewProvider(&dnsprobe.Config{OnPremResolvers: cfg.OnPremResolvers[:1], PrivateZones: cfg.PrivateZones,
+		OnPremZones: cfg.OnPremZones, PrivateZoneNames: cfg.PrivateZoneNames, Timeout: cfg.Timeout}, diag.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Tap(p).Gather(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got = exposition(t, m)
+	wantLines(t, got, `vnodediag_dns_queries_total{outcome="answered",resolver="`+good+`"} 4`)
+	noLines(t, got, `vnodediag_dns_queries_total{outcome="refused"`, `vnodediag_dns_queries_total{outcome="connection_refused"`,
+		`vnodediag_dns_query_duration_seconds_count{resolver="`+dead+`"}`, `vnodediag_dns_query_duration_seconds_count{resolver="`+refusing+`"}`)
+	// A reload turns the dns section off: no DNS series are left.
+	m.SourceRefreshed(dnsprobe.Source.Name(), diag.ErrNotConfigured, 0)
+	noLines(t, exposition(t, m), `vnodediag_dns_`)
 }
 
 func TestOutcomeLabel(t *testing.T) {
