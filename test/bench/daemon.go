@@ -61,7 +61,7 @@ type latestMode struct {
 // measureDaemon starts `vnodediag serve` on a loopback port, waits for its
 // first Diagnose answer (the watch cache synced), then makes calls
 // Diagnose calls one after another and reads the process's RSS.
-func measureDaemon(bin, cfgPath string, only []string, calls int, latest bool) (*daemonFigures, error) {
+func measureDaemon(bin, cfgPath string, only []string, calls int, latest bool, gc *apiGC) (*daemonFigures, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -138,7 +138,7 @@ func measureDaemon(bin, cfgPath string, only []string, calls int, latest bool) (
 		return nil, err
 	}
 	if latest {
-		if f.latest, err = measureLatest(addr); err != nil {
+		if f.latest, err = measureLatest(addr, gc); err != nil {
 			return nil, fmt.Errorf("GetLatestReport: %w", err)
 		}
 		if f.latest.rssAfter, _, _, _, err = procRSS(cmd.Process.Pid); err != nil {
@@ -156,7 +156,7 @@ const latestClients = 100
 // bench-daemon` paces them (callers.Paces); the floors (the daemon's health
 // Check, and a bare echo server sending the same reply's bytes) and the
 // undecoded reply likewise, taking turns.
-func measureLatest(addr string) (*latestFigures, error) {
+func measureLatest(addr string, gc *apiGC) (*latestFigures, error) {
 	conns, err := dialClients(addr)
 	if err != nil {
 		return nil, err
@@ -219,9 +219,13 @@ func measureLatest(addr string) (*latestFigures, error) {
 		lat := make([][]time.Duration, len(calls))
 		// The kinds take turns, latencyRounds rounds of a fifth of the
 		// calls each, so that a burst of another process on the machine
-		// (the API server's, see the README) falls on all of them alike
-		// rather than on whichever kind it happened to meet.
+		// falls on all of them alike rather than on whichever kind it
+		// happened to meet.
 		for round := range latencyRounds {
+			// A round is started when it ends before the API server's
+			// next collection (apiGC): the daemon's and the echo's calls
+			// alike are measured between collections.
+			gc.wait(time.Duration(len(calls)*m.Calls/latencyRounds)*m.Every + 5*time.Second)
 			for k, c := range calls {
 				call := func(i int) error {
 					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

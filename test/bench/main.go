@@ -150,27 +150,40 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 	diagArgs := []string{"diagnose", "--config", cfgPath, "--only", only, "-o", "json", "--timeout", "20m"}
 	var bWall, kWall, dWall []time.Duration
 	var bRSS, kRSS, dRSS int64
+	gc := findAPIServer(lab.Kubeconfig)
+	type command struct {
+		name, bin string
+		args      []string
+		okCode    int
+		walls     *[]time.Duration
+		rss       *int64
+	}
+	bare := command{"bare lister", self, bareArgs, 0, &bWall, &bRSS}
+	// diagnose exits 1: the loaded cluster carries a few deliberate faults.
+	diagnose := command{"diagnose", bin, diagArgs, 1, &dWall, &dRSS}
 	for i := 0; i < runs; i++ {
-		w, rss, err := measure(self, bareArgs, 0)
-		if err != nil {
-			return fmt.Errorf("bare lister: %w", err)
+		// The bare lister and diagnose take turns at going first, each
+		// started when it ends before the API server's next collection.
+		order := []command{bare, diagnose}
+		if i%2 == 1 {
+			order = []command{diagnose, bare}
 		}
-		bWall, bRSS = append(bWall, w), max(bRSS, rss)
-		fmt.Fprintf(os.Stderr, "bench: run %d: bare lister %s, %d MB\n", i+1, w.Round(time.Millisecond), rss/1024)
 		if kubectl != "none" {
-			w, rss, err = measure(kubectl, kubectlArgs, 0)
-			if err != nil {
-				return fmt.Errorf("kubectl: %w", err)
+			order = append(order, command{"kubectl", kubectl, kubectlArgs, 0, &kWall, &kRSS})
+		}
+		for _, c := range order {
+			need := 30 * time.Second
+			if n := len(*c.walls); n > 0 {
+				need = (*c.walls)[n-1] + 5*time.Second
 			}
-			kWall, kRSS = append(kWall, w), max(kRSS, rss)
+			gc.wait(need)
+			w, rss, err := measure(c.bin, c.args, c.okCode)
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			*c.walls, *c.rss = append(*c.walls, w), max(*c.rss, rss)
+			fmt.Fprintf(os.Stderr, "bench: run %d: %s %s, %d MB\n", i+1, c.name, w.Round(time.Millisecond), rss/1024)
 		}
-		// diagnose exits 1: the loaded cluster carries a few deliberate faults.
-		w, rss, err = measure(bin, diagArgs, 1)
-		if err != nil {
-			return fmt.Errorf("vnodediag: %w", err)
-		}
-		dWall, dRSS = append(dWall, w), max(dRSS, rss)
-		fmt.Fprintf(os.Stderr, "bench: run %d: diagnose %s, %d MB\n", i+1, w.Round(time.Millisecond), rss/1024)
 	}
 	if sig, ok := killedBy[bin]; ok {
 		return fmt.Errorf("vnodediag was killed by %s", sig)
@@ -181,14 +194,18 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 	var daemon *daemonFigures
 	if calls > 0 {
 		fmt.Fprintln(os.Stderr, "bench: measuring vnodediag serve ...")
-		if daemon, err = measureDaemon(bin, cfgPath, strings.Split(only, ","), calls, latest); err != nil {
+		if daemon, err = measureDaemon(bin, cfgPath, strings.Split(only, ","), calls, latest, gc); err != nil {
 			return fmt.Errorf("vnodediag serve: %w", err)
 		}
 	}
 
 	bm, km, dm := median(bWall), median(kWall), median(dWall)
-	fmt.Printf("\ncluster: %d nodes, %d pods, %d daemonsets, %d deployments (loaded in %s); %d runs each\n\n",
+	fmt.Printf("\ncluster: %d nodes, %d pods, %d daemonsets, %d deployments (loaded in %s); %d runs each\n",
 		nodes, pods, daemonsets, deployments(daemonsets), loadTime.Round(time.Second), runs)
+	if gc != nil {
+		fmt.Printf("runs and rounds of calls timed between the API server's garbage collections (it shares this machine's cores): %d waited for\n", gc.waits())
+	}
+	fmt.Println()
 	const row = "%-62s %12s %12s   %s\n"
 	mb := func(kb int64) string { return fmt.Sprintf("%d MB", kb/1024) }
 	fmt.Printf(row, "command", "wall (med)", "peak RSS", "")
