@@ -12,7 +12,10 @@
 //     health Check; a bare echo server sending the same reply).
 //
 // One-shot figures are wall time (median of -runs) and peak RSS (max of
-// -runs); ratios are against the bare lister, beside the targets.
+// -runs); ratios are against the bare lister, beside the targets. When the
+// API server runs on this machine with a large heap, each run and each
+// round of GetLatestReport calls is started between its garbage
+// collections (apiGC).
 package main
 
 import (
