@@ -57,13 +57,12 @@ func (g *onceGzipWriter) Write(p []byte) (int, error) {
 			g.pre = gz
 			return len(p), nil
 		}
-		z, err := g.std.Compress(g.w)
-		if err != nil {
-			return 0, err
-		}
-		g.z = z
 	}
-	return g.z.Write(p)
+	z, err := g.stdWriter()
+	if err != nil {
+		return 0, err
+	}
+	return z.Write(p)
 }
 
 func (g *onceGzipWriter) Close() error {
@@ -71,14 +70,23 @@ func (g *onceGzipWriter) Close() error {
 		_, err := g.w.Write(g.pre)
 		return err
 	}
+	z, err := g.stdWriter()
+	if err != nil {
+		return err
+	}
+	return z.Close()
+}
+
+// stdWriter is gRPC's gzip writer for the message, made at its first use.
+func (g *onceGzipWriter) stdWriter() (io.WriteCloser, error) {
 	if g.z == nil {
 		z, err := g.std.Compress(g.w)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		g.z = z
 	}
-	return g.z.Close()
+	return g.z, nil
 }
 
 // gzipOnce is a reply's wire form and its gzip form, made at the first
