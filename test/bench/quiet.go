@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
@@ -27,11 +26,11 @@ import (
 // A burst is seen only when nothing measured is running (the API server is
 // busy serving the lists then anyway): before each measurement, wait
 // finds whether it fits before the next collection is due and, if not,
-// waits for that collection to pass.
+// waits for that collection to pass. It is used by one goroutine, the
+// one that measures.
 type apiGC struct {
 	pid int
 
-	mu sync.Mutex
 	// lastEnd is when the last burst seen ended; zero before the first.
 	lastEnd time.Time
 	waited  int
@@ -124,10 +123,7 @@ func (g *apiGC) wait(need time.Duration) {
 	if g == nil {
 		return
 	}
-	g.mu.Lock()
-	last, off := g.lastEnd, g.off
-	g.mu.Unlock()
-	if off || !last.IsZero() && time.Since(last)+need < gcQuiet {
+	if g.off || !g.lastEnd.IsZero() && time.Since(g.lastEnd)+need < gcQuiet {
 		return
 	}
 	prev, err := g.cpuTicks()
@@ -154,17 +150,13 @@ func (g *apiGC) wait(need time.Duration) {
 		case cores > burstCores:
 			inBurst = true
 		case inBurst && cores < idleCores:
-			g.mu.Lock()
 			g.lastEnd = time.Now()
 			g.waited++
-			g.mu.Unlock()
 			fmt.Fprintf(os.Stderr, "bench: ... passed after %s\n", time.Since(start).Round(time.Second))
 			return
 		}
 	}
-	g.mu.Lock()
 	g.off = true
-	g.mu.Unlock()
 	fmt.Fprintf(os.Stderr, "bench: ... none in %s: not waiting for them again\n", gcWaitMax)
 }
 
@@ -173,7 +165,5 @@ func (g *apiGC) waits() int {
 	if g == nil {
 		return 0
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	return g.waited
 }
