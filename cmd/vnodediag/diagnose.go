@@ -21,7 +21,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -379,13 +378,9 @@ func diagnoseRemote(ctx context.Context, f *diagnoseFlags, progress func(diag.Pr
 	if err != nil {
 		return nil, err
 	}
-	opts, err := sec.DialOptions()
+	conn, err := dialDaemon(f.server, sec)
 	if err != nil {
-		return nil, usageErr("--server %s: %v", f.server, err)
-	}
-	conn, err := grpc.NewClient(f.server, append(opts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(server.MaxMessageSize)))...)
-	if err != nil {
-		return nil, usageErr("--server %q: %v", f.server, err)
+		return nil, err
 	}
 	defer conn.Close()
 	client := pb.NewDiagnosticsServiceClient(conn)

@@ -17,7 +17,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/vnodediag/vnodediag/diag/render"
-	"github.com/vnodediag/vnodediag/diag/server"
 	pb "github.com/vnodediag/vnodediag/proto/vnodediag/v1"
 )
 
@@ -64,16 +63,12 @@ func runWatch(cmd *cobra.Command, f *watchFlags) error {
 	if err != nil {
 		return err
 	}
-	opts, err := sec.DialOptions()
+	conn, err := dialDaemon(f.server, sec)
 	if err != nil {
-		return usageErr("--server %s: %v", f.server, err)
+		return err
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	conn, err := grpc.NewClient(f.server, append(opts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(server.MaxMessageSize)))...)
-	if err != nil {
-		return usageErr("--server %q: %v", f.server, err)
-	}
 	defer conn.Close()
 	stream, err := pb.NewDiagnosticsServiceClient(conn).WatchReports(ctx, &pb.WatchReportsRequest{Only: f.only, Current: f.current})
 	if err == nil {
