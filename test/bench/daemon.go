@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -56,19 +57,78 @@ type latestFigures struct {
 type latestMode struct {
 	name                                                         string
 	health, echo, echoBytes, decoded, undecoded, polled, gzipped [2]time.Duration // p50, p99
+	// decodedGC is the daemon's garbage collection during the decoded
+	// calls.
+	decodedGC daemonGC
+}
+
+// daemonGC is what the daemon's Go runtime did over some calls, from its
+// own metrics (go_gc_duration_seconds_count, go_memstats_alloc_bytes_total)
+// read before and after them: the reading of /metrics itself is counted.
+type daemonGC struct {
+	collections, allocated float64
+	calls                  int
+	took                   time.Duration
+}
+
+// gcMetrics reads the daemon's collection count and bytes allocated so far
+// from its metrics listener at addr.
+func gcMetrics(addr string) (collections, allocated float64, err error) {
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	var seen int
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		var into *float64
+		switch name {
+		case "go_gc_duration_seconds_count":
+			into = &collections
+		case "go_memstats_alloc_bytes_total":
+			into = &allocated
+		default:
+			continue
+		}
+		if *into, err = strconv.ParseFloat(value, 64); err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", name, err)
+		}
+		seen++
+	}
+	if err := sc.Err(); err != nil {
+		return 0, 0, err
+	}
+	if seen != 2 {
+		return 0, 0, fmt.Errorf("the daemon's metrics lack go_gc_duration_seconds_count or go_memstats_alloc_bytes_total")
+	}
+	return collections, allocated, nil
 }
 
 // measureDaemon starts `vnodediag serve` on a loopback port, waits for its
 // first Diagnose answer (the watch cache synced), then makes calls
 // Diagnose calls one after another and reads the process's RSS.
 func measureDaemon(bin, cfgPath string, only []string, calls int, latest bool, gc *apiGC) (*daemonFigures, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
+	// Two free ports, both held until both are found so they differ.
+	var addrs [2]string // gRPC, metrics
+	var ls []net.Listener
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		addrs[i] = l.Addr().String()
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	cmd := exec.Command(bin, "serve", "--config", cfgPath, "--listen", addr)
+	for _, l := range ls {
+		_ = l.Close()
+	}
+	addr, metricsAddr := addrs[0], addrs[1]
+	cmd := exec.Command(bin, "serve", "--config", cfgPath, "--listen", addr, "--metrics-address", metricsAddr)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	start := time.Now()
@@ -138,7 +198,7 @@ func measureDaemon(bin, cfgPath string, only []string, calls int, latest bool, g
 		return nil, err
 	}
 	if latest {
-		if f.latest, err = measureLatest(addr, gc); err != nil {
+		if f.latest, err = measureLatest(addr, metricsAddr, gc); err != nil {
 			return nil, fmt.Errorf("GetLatestReport: %w", err)
 		}
 		if f.latest.rssAfter, _, _, _, err = procRSS(cmd.Process.Pid); err != nil {
@@ -155,8 +215,10 @@ const latestClients = 100
 // GetLatestReport from latestClients clients at once, paced as `make
 // bench-daemon` paces them (callers.Paces); the floors (the daemon's health
 // Check, and a bare echo server sending the same reply's bytes) and the
-// undecoded reply likewise, taking turns.
-func measureLatest(addr string, gc *apiGC) (*latestFigures, error) {
+// undecoded reply likewise, taking turns. Around each round of the
+// decoded calls it reads the daemon's collections and bytes allocated from
+// its metrics listener at metricsAddr.
+func measureLatest(addr, metricsAddr string, gc *apiGC) (*latestFigures, error) {
 	conns, err := dialClients(addr)
 	if err != nil {
 		return nil, err
@@ -242,11 +304,30 @@ func measureLatest(addr string, gc *apiGC) (*latestFigures, error) {
 						}
 					}
 				}
+				var before [2]float64
+				if c.into == &mode.decoded {
+					if before[0], before[1], err = gcMetrics(metricsAddr); err != nil {
+						return nil, err
+					}
+				}
+				began := time.Now()
 				l, err := callers.Drive(latestClients, m.Calls/latencyRounds, call, callers.Paced(time.Now().Add(100*time.Millisecond), m.Every, latestClients))
 				if err != nil {
 					return nil, fmt.Errorf("%s: %w", c.name, err)
 				}
 				lat[k] = append(lat[k], l...)
+				if c.into == &mode.decoded {
+					took := time.Since(began)
+					n, a, err := gcMetrics(metricsAddr)
+					if err != nil {
+						return nil, err
+					}
+					g := &mode.decodedGC
+					g.collections += n - before[0]
+					g.allocated += a - before[1]
+					g.calls += len(l)
+					g.took += took
+				}
 			}
 		}
 		for k, c := range calls {

@@ -251,6 +251,16 @@ func run(bin, kubectl string, nodes, pods, daemonsets, runs int, only string, wo
 					vs(m.decoded, m.echo, "; target p99 <= 5ms"), pair(m.echoBytes),
 					vs(m.undecoded, m.echoBytes, ""), vs(m.polled, m.health, " the health Check"), vs(m.gzipped, m.echo, ""))
 			}
+			for _, m := range l.modes {
+				if g := m.decodedGC; g.calls > 0 {
+					every := "none"
+					if g.collections > 0 {
+						every = "one every " + (g.took / time.Duration(g.collections)).Round(100*time.Millisecond).String()
+					}
+					fmt.Printf("  the daemon during the decoded calls, %s: %.0f garbage collection(s) in %s (%s); it allocated %.1f KB per call (all it allocated meanwhile, its own work and the /metrics readings included)\n",
+						m.name, g.collections, g.took.Round(time.Second), every, g.allocated/float64(g.calls)/1000)
+				}
+			}
 			fmt.Printf("  RSS after these calls, the %d connections open: %s\n", latestClients, mb(l.rssAfter))
 		}
 	}
