@@ -24,7 +24,6 @@ func dialDaemon(addr string, sec *server.ClientSecurity) (*grpc.ClientConn, erro
 	gz := &gzipCalls{}
 	conn, err := grpc.NewClient(addr, append(opts,
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(server.MaxMessageSize)),
-		grpc.WithChainUnaryInterceptor(gz.unary),
 		grpc.WithChainStreamInterceptor(gz.stream))...)
 	if err != nil {
 		return nil, usageErr("--server %q: %v", addr, err)
@@ -32,13 +31,15 @@ func dialDaemon(addr string, sec *server.ClientSecurity) (*grpc.ClientConn, erro
 	return conn, nil
 }
 
-// gzipCalls asks the daemon for gzipped replies: the report of a large
-// cluster is some hundred kilobytes and a few percent of that gzipped,
-// and --server is often reached over a VPN or the leased line itself. In
-// gRPC a caller asks by sending its request gzipped. A daemon built
-// without gzip refuses such a call as UNIMPLEMENTED before its handler
-// runs; the call is then made again without, and so are the connection's
-// later calls.
+// gzipCalls asks the daemon for gzipped replies on its streams
+// (DiagnoseStream, WatchReports): the report of a large cluster is some
+// hundred kilobytes and a few percent of that gzipped, and --server is
+// often reached over a VPN or the leased line itself. In gRPC a caller
+// asks by sending its request gzipped. A daemon built without gzip refuses
+// such a call as UNIMPLEMENTED before its handler runs; the call is then
+// made again without, and so are the connection's later calls. Unary
+// calls go plain: the CLI makes one (Diagnose) only to a daemon older than
+// DiagnoseStream, which is older than its gzip too.
 type gzipCalls struct{ off atomic.Bool }
 
 // refusedGzip says whether err is a server's refusal of the request's
@@ -46,17 +47,6 @@ type gzipCalls struct{ off atomic.Bool }
 func refusedGzip(err error) bool {
 	st, ok := status.FromError(err)
 	return ok && st.Code() == codes.Unimplemented && strings.Contains(st.Message(), "grpc-encoding")
-}
-
-func (g *gzipCalls) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	if !g.off.Load() {
-		err := invoker(ctx, method, req, reply, cc, append(opts, grpc.UseCompressor(gzip.Name))...)
-		if !refusedGzip(err) {
-			return err
-		}
-		g.off.Store(true)
-	}
-	return invoker(ctx, method, req, reply, cc, opts...)
 }
 
 func (g *gzipCalls) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
