@@ -68,8 +68,7 @@ func run(args []string) int {
 // escaped for the terminal in either form.
 func (g *globalFlags) exitLine(w io.Writer, err error, code int) {
 	if g.jsonLog {
-		h := slog.NewJSONHandler(jsonLogWriter{w}, nil)
-		slog.New(h).Error(err.Error(), "exit_code", code)
+		recordLogger(w).Error(err.Error(), "exit_code", code)
 		return
 	}
 	fmt.Fprintln(w, "vnodediag:", render.Escape(err.Error()))
@@ -127,6 +126,13 @@ func setupLogging(g *globalFlags) error {
 	slog.SetDefault(slog.New(h))
 	libraryLogs(h)
 	return nil
+}
+
+// recordLogger writes JSON records to w whatever --log-level, escaped as
+// every JSON log line is: for what vnodediag always says (where serve
+// listens, why it exits) when the logs are JSON.
+func recordLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(jsonLogWriter{w}, nil))
 }
 
 // jsonLogWriter escapes the DEL and C1 controls the JSON log handler

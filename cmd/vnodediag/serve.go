@@ -297,7 +297,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 // "address":...}), so that every line on stderr parses as JSON.
 func announce(cmd *cobra.Command, what string, addr net.Addr) {
 	if f := cmd.Flag("log-format"); f != nil && f.Value.String() == "json" {
-		slog.New(slog.NewJSONHandler(jsonLogWriter{cmd.ErrOrStderr()}, nil)).Warn("serving "+what, "address", addr.String())
+		recordLogger(cmd.ErrOrStderr()).Warn("serving "+what, "address", addr.String())
 		return
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "vnodediag: serving %s on %s\n", what, addr)
