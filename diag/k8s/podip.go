@@ -54,12 +54,13 @@ func evalPodIPInPodCIDR(ctx context.Context, nodes []*corev1.Node, pods []kube.P
 	}
 	stray := map[*nodeInfo][]strayPod{}
 	checked, noCIDR, unknownNode := 0, 0, 0
+	var ips []netip.Addr
 	for i := range pods {
 		if poll.Stop() {
 			return diag.Stopped(ctx)
 		}
 		p := &pods[i]
-		ips := p.IPs()
+		ips = p.AppendIPs(ips[:0])
 		if p.HostNetwork || len(ips) == 0 || p.NodeName == "" {
 			continue
 		}

@@ -113,7 +113,7 @@ func TestCachedMemo(t *testing.T) {
 		for _, p := range v.(*kube.Snapshot).Pods {
 			// The pod is created, then its status (the IP) written: wait
 			// for the second.
-			if p.Name == "memo-stray" && len(p.IPs()) > 0 {
+			if p.Name == "memo-stray" && len(p.AppendIPs(nil)) > 0 {
 				return ""
 			}
 		}

@@ -727,8 +727,8 @@ func compactPod(p *corev1.Pod) Pod {
 		ips = []corev1.PodIP{{IP: p.Status.PodIP}}
 	}
 	if len(ips) == 1 {
-		if ip := parseIP(ips[0].IP); ip.IsValid() {
-			c.ip[0] = ip // what SetIPs does, without a slice to drop
+		if ip := parseIP(ips[0].IP); ip.IsValid() && ip.Zone() == "" {
+			c.ip = packIP(ip) // what SetIPs does, without a slice to drop
 			ips = nil
 		}
 	}

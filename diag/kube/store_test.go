@@ -303,9 +303,14 @@ func TestSnapshotOnlyCoversEveryField(t *testing.T) {
 	}
 }
 
-// TestPodIPsInPlace: a pod with one IP keeps it without a Detail; a
-// dual-stack pod and one whose IP does not parse keep their list in it.
+// TestPodIPsInPlace: a pod with one IP, v4 or v6, keeps it without a
+// Detail and without a pointer (the garbage collector would follow it in
+// every pod of the watch cache); a dual-stack pod, one whose IP does not
+// parse and one with a zone keep their list in it.
 func TestPodIPsInPlace(t *testing.T) {
+	if pointers(reflect.TypeFor[packedIP]()) {
+		t.Error("a pod's packed IP holds a pointer")
+	}
 	for _, c := range []struct {
 		ips    []string
 		want   string
@@ -313,6 +318,9 @@ func TestPodIPsInPlace(t *testing.T) {
 	}{
 		{nil, "[]", false},
 		{[]string{"10.1.0.5"}, "[10.1.0.5]", false},
+		{[]string{"fd00::5"}, "[fd00::5]", false},
+		{[]string{"::ffff:10.1.0.5"}, "[10.1.0.5]", false},
+		{[]string{"fe80::5%eth0"}, "[fe80::5%eth0]", true},
 		{[]string{"10.1.0.5", "fd00::5"}, "[10.1.0.5 fd00::5]", true},
 		{[]string{"not-an-ip"}, "[invalid IP]", true},
 	} {
@@ -321,10 +329,30 @@ func TestPodIPsInPlace(t *testing.T) {
 			p.Status.PodIPs = append(p.Status.PodIPs, corev1.PodIP{IP: ip})
 		}
 		got := compactPod(p)
-		if s := fmt.Sprint(got.IPs()); s != c.want || (got.Detail != nil) != c.detail {
+		if s := fmt.Sprint(got.AppendIPs(nil)); s != c.want || (got.Detail != nil) != c.detail {
 			t.Errorf("%v: IPs %s, detail %v; want %s, %v", c.ips, s, got.Detail != nil, c.want, c.detail)
 		}
 	}
+}
+
+// pointers reports whether values of t hold a pointer.
+func pointers(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Array:
+		return t.Len() > 0 && pointers(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if pointers(t.Field(i).Type) {
+				return true
+			}
+		}
+		return false
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return false
+	}
+	return true
 }
 
 // TestPodPhase: every API phase survives the byte it is kept in; a phase
