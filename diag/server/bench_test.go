@@ -50,11 +50,11 @@ func benchChecks() []diag.Check {
 // gzipped and decode it. Reports p50 and p99 per
 // call, and GetLatestReport's ratios to the echo's
 // (p50-x-echo, p99-x-echo); `make bench-daemon` prints them side by side.
-// Each is measured three ways: closed loop (every client calls again at once:
+// Each is measured four ways: closed loop (every client calls again at once:
 // the machine saturated, latency mostly queueing) and paced: the same 100
 // clients calling 10 times a second each (paced-*: 1,000 calls a second in
-// all) and once a second each (paced1s-*: 100 calls a second), latency from
-// each call's scheduled time.
+// all), 5 times (paced5-*) and once a second each (paced1s-*: 100 calls a
+// second), latency from each call's scheduled time.
 func BenchmarkLatestReport(b *testing.B) {
 	d, _ := startDaemon(b)
 	reply := latestReply(b, d)
@@ -112,7 +112,7 @@ func BenchmarkLatestReport(b *testing.B) {
 			report(b, c.name, "", lat, floor50[""], floor99[""])
 			// Paced: the same 100 clients, each calling at a steady rate,
 			// staggered, each latency counted from the call's scheduled
-			// time: 10 calls a second each (1,000 in all), then one a
+			// time: 10 calls a second each (1,000 in all), 5, then one a
 			// second each (100 in all: clients that poll).
 			for _, m := range callers.Paces {
 				b.StartTimer()
