@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	"github.com/vnodediag/vnodediag/diag"
@@ -141,27 +142,107 @@ func TestKeepaliveEnforcement(t *testing.T) {
 		t.Fatalf("a ping %s after the one before, without a stream, was refused: goaway %q, %v", gap, goaway, err)
 	}
 	// Ping 4, at once after ping 3, is the third strike.
+	if code, debug := awaitGoAway(t, h); code != h2EnhanceYourCalm || debug != "too_many_pings" {
+		t.Fatalf("GOAWAY code %#x %q, want ENHANCE_YOUR_CALM too_many_pings", code, debug)
+	}
+	// And the connection is closed.
+	awaitClose(t, h)
+}
+
+// Connections without a call are closed (connectionKeepalive, shortened
+// here to a second): the server sends GOAWAY "max_idle" and closes the
+// connection, while a connection with a call running is kept. Without
+// MaxConnectionIdle the idle connection would stay open and the test would
+// time out reading.
+func TestIdleConnectionClosed(t *testing.T) {
+	shortKeepalive(t, keepalive.ServerParameters{MaxConnectionIdle: time.Second, Time: time.Hour, Timeout: time.Hour})
+	release := make(chan struct{})
+	conn, _ := serve(t, &Service{Checks: testChecks, Runner: runnerFunc(func(ctx context.Context, _ []diag.Check) *pb.Report {
+		select {
+		case <-ctx.Done():
+		case <-release:
+		}
+		return &pb.Report{RunId: "held"}
+	})})
+	// A gRPC connection with a call running past the idle time keeps it.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := pb.NewDiagnosticsServiceClient(conn).Diagnose(ctx, &pb.DiagnoseRequest{})
+		done <- err
+	}()
+	h := dialH2(t, conn.Target())
+	start := time.Now()
+	code, debug := awaitGoAway(t, h)
+	if code != 0 || debug != "max_idle" {
+		t.Fatalf("GOAWAY code %#x %q, want NO_ERROR max_idle", code, debug)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("GOAWAY %s after the connection was opened, MaxConnectionIdle is a second", took.Round(time.Millisecond))
+	}
+	awaitClose(t, h)
+	close(release)
+	if err := <-done; err != nil {
+		t.Errorf("the call running past the idle time: %v", err)
+	}
+}
+
+// A connection whose peer stopped answering is closed: the server pings it
+// after connectionKeepalive.Time without a frame (a second here) and closes
+// it when the ping is not acknowledged within Timeout (a second). The bare
+// connection answers nothing but SETTINGS, as a peer that vanished behind
+// a firewall keeps no state to answer with. Without the server's pings it
+// would stay open and the test would time out reading.
+func TestDeadPeerClosed(t *testing.T) {
+	shortKeepalive(t, keepalive.ServerParameters{MaxConnectionIdle: time.Hour, Time: time.Second, Timeout: time.Second})
+	conn, _ := serve(t, &Service{Checks: testChecks, Runner: runnerFunc(func(context.Context, []diag.Check) *pb.Report { return &pb.Report{} })})
+	h := dialH2(t, conn.Target())
+	for {
+		typ, flags, _, err := h.read()
+		if err != nil {
+			t.Fatalf("no ping from the server: %v", err)
+		}
+		if typ == h2Ping && flags&h2Ack == 0 {
+			break
+		}
+	}
+	awaitClose(t, h)
+}
+
+// shortKeepalive sets connectionKeepalive for the servers the test starts.
+func shortKeepalive(t *testing.T, p keepalive.ServerParameters) {
+	old := connectionKeepalive
+	connectionKeepalive = p
+	t.Cleanup(func() { connectionKeepalive = old })
+}
+
+// awaitGoAway reads frames up to a GOAWAY and returns its code and debug
+// data.
+func awaitGoAway(t *testing.T, h *h2conn) (uint32, string) {
+	t.Helper()
 	for {
 		typ, _, payload, err := h.read()
 		if err != nil {
-			t.Fatalf("no GOAWAY after a third ping within %s: %v", KeepaliveMinTime, err)
+			t.Fatalf("no GOAWAY: %v", err)
 		}
-		if typ != h2GoAway {
-			continue
+		if typ == h2GoAway && len(payload) >= 8 {
+			return binary.BigEndian.Uint32(payload[4:8]), string(payload[8:])
 		}
-		if code := binary.BigEndian.Uint32(payload[4:8]); code != h2EnhanceYourCalm || string(payload[8:]) != "too_many_pings" {
-			t.Fatalf("GOAWAY code %#x %q, want ENHANCE_YOUR_CALM too_many_pings", code, payload[8:])
-		}
-		break
 	}
-	// And the connection is closed.
+}
+
+// awaitClose reads frames until the server closes the connection; a read
+// that times out (10 s) fails the test.
+func awaitClose(t *testing.T, h *h2conn) {
+	t.Helper()
 	for {
 		if _, _, _, err := h.read(); err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				t.Fatal("the connection is still open 10 s after the GOAWAY")
+				t.Fatal("the connection is still open after 10 s")
 			}
-			break
+			return
 		}
 	}
 }

@@ -32,10 +32,16 @@ func limitOptions() []grpc.ServerOption {
 		grpc.MaxRecvMsgSize(MaxRequestSize),
 		grpc.MaxConcurrentStreams(MaxStreamsPerConn),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveMinTime, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{
-			MaxConnectionIdle: 30 * time.Minute, Time: 2 * time.Minute, Timeout: 20 * time.Second,
-		}),
+		grpc.KeepaliveParams(connectionKeepalive),
 	}
+}
+
+// connectionKeepalive closes a connection without a call for 30 minutes
+// (GOAWAY), and one whose peer is gone: after 2 minutes without a frame
+// the server pings, and closes the connection if the ping is not answered
+// within 20 s. A variable for the tests, which shorten it.
+var connectionKeepalive = keepalive.ServerParameters{
+	MaxConnectionIdle: 30 * time.Minute, Time: 2 * time.Minute, Timeout: 20 * time.Second,
 }
 
 // capDeadline bounds ctx by the daemon's longest call, then keeps the
