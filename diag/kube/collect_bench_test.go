@@ -1,12 +1,17 @@
 package kube
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"slices"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // BenchmarkCollection is what the compact pods of a large cluster cost
@@ -51,4 +56,59 @@ func benchPods(n int) []Pod {
 		})
 	}
 	return pods
+}
+
+// BenchmarkCacheParts is what each part of the warm watch cache of the
+// server named by VNODEDIAG_BENCH_KUBECONFIG (a held `make bench` server)
+// costs a collection: a forced collection with the whole cache live
+// (all-ms), then with the Deployments dropped from it, then the DaemonSets
+// as well, the nodes, the pods, and the rest (each the median of 21, the
+// parts dropped one after another: the difference between two is the
+// part's cost).
+func BenchmarkCacheParts(b *testing.B) {
+	path := os.Getenv("VNODEDIAG_BENCH_KUBECONFIG")
+	if path == "" {
+		b.Skip("VNODEDIAG_BENCH_KUBECONFIG not set")
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	c, err := CachedForRESTConfig(&Config{}, rc, "bench", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.WaitSynced(ctx); err != nil {
+		b.Fatal(err)
+	}
+	// The watch goes on: stopped, nothing writes the stores again.
+	c.Close()
+	collect := func() float64 {
+		var ds []time.Duration
+		for range 21 {
+			t := time.Now()
+			runtime.GC()
+			ds = append(ds, time.Since(t))
+		}
+		slices.Sort(ds)
+		return float64(ds[10]) / 1e6
+	}
+	var all float64
+	for b.Loop() {
+		all = collect()
+	}
+	drop := func(items func()) float64 { items(); return collect() }
+	b.ReportMetric(all, "all-ms")
+	b.ReportMetric(drop(func() { c.deployments.items = nil }), "without-deployments-ms")
+	b.ReportMetric(drop(func() { c.daemonSets.items = nil }), "and-daemonsets-ms")
+	b.ReportMetric(drop(func() { c.nodes.items = nil }), "and-nodes-ms")
+	b.ReportMetric(drop(func() { c.pods.items = nil }), "and-pods-ms")
+	b.ReportMetric(drop(func() { c.events.items, c.pvs.items, c.namespaces.items = nil, nil, nil }), "and-the-rest-ms")
+	runtime.KeepAlive(c)
 }
