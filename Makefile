@@ -97,10 +97,12 @@ bench-daemon:
 # BENCH_FLAGS=-hold` prints its kubeconfig; BENCH_KUBECONFIG=that path): the snapshot, a run without
 # the daemon's memo of check results, with it while nothing changes, and with one pod changed per run;
 # what a forced garbage collection takes with the warm cache and without; then a one-shot gather of the same server (GOGC=25, as `diagnose` runs): the live heap it holds;
-# then what 150,000 compact pods alone cost a forced collection, beside none (no server needed).
+# then what each part of the warm cache (Deployments, DaemonSets, nodes, pods, the rest) costs a forced collection;
+# then what 150,000 compact pods alone cost one, beside none (no server needed).
 bench-cache:
 	VNODEDIAG_BENCH_KUBECONFIG=$(BENCH_KUBECONFIG) $(GO) test -count=1 -run '^$$' -bench BenchmarkCachedDiagnose -benchtime 20x ./diag/kube/
 	GOGC=25 VNODEDIAG_BENCH_KUBECONFIG=$(BENCH_KUBECONFIG) $(GO) test -count=1 -run '^$$' -bench BenchmarkOneShotGather -benchtime 1x ./diag/kube/
+	VNODEDIAG_BENCH_KUBECONFIG=$(BENCH_KUBECONFIG) $(GO) test -count=1 -run '^$$' -bench BenchmarkCacheParts -benchtime 1x ./diag/kube/
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkCollection -benchtime 50x ./diag/kube/
 
 # soak: `serve` for SOAKTIME (default 3m) against the envtest API server while pods churn and
