@@ -11,6 +11,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/vnodediag/vnodediag/diag"
@@ -285,6 +286,21 @@ func TestLabPartErrors(t *testing.T) {
 	}
 	rc := rest.CopyConfig(lab.Config)
 	rc.Impersonate = rest.ImpersonationConfig{UserName: "narrow-reader"}
+	// The API server's authorizer learns of the binding from a watch of its
+	// own: until then the narrow reader may list nothing.
+	narrow, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, err := narrow.CoreV1().Nodes().List(ctx, metav1.ListOptions{Limit: 1})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the narrow reader still may not list nodes 30 s after its binding: %v", err)
+		}
+	}
 	s := gather(t, ctx, rc)
 	if s.PartErrors[kube.PartDaemonSets] == nil || s.PartErrors[kube.PartDeployments] == nil || s.PartErrors[kube.PartEvents] == nil {
 		t.Fatalf("want daemonsets, deployments and events to fail for the narrow reader, part errors: %v", s.PartErrors)
