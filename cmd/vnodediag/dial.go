@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 
@@ -57,7 +58,7 @@ func (g *gzipCalls) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.
 	if err != nil {
 		return nil, err
 	}
-	return &gzipStream{ClientStream: s, g: g, plain: func() (grpc.ClientStream, error) {
+	return &gzipStream{ClientStream: s, g: g, method: method, plain: func() (grpc.ClientStream, error) {
 		return streamer(ctx, desc, cc, method, opts...)
 	}}, nil
 }
@@ -68,6 +69,7 @@ func (g *gzipCalls) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.
 type gzipStream struct {
 	grpc.ClientStream
 	g        *gzipCalls
+	method   string
 	plain    func() (grpc.ClientStream, error)
 	req      any
 	received bool
@@ -91,7 +93,9 @@ func (s *gzipStream) RecvMsg(m any) error {
 	if !first || s.req == nil || !refusedGzip(err) {
 		return err
 	}
-	s.g.off.Store(true)
+	if s.g.off.CompareAndSwap(false, true) {
+		slog.Debug("the daemon refused a gzipped call (it predates gzip); its calls go uncompressed", "method", s.method)
+	}
 	plain, err := s.plain()
 	if err != nil {
 		return err

@@ -121,13 +121,20 @@ func TestDaemonWithoutGzip(t *testing.T) {
 	}
 	addr := strings.TrimSpace(line)
 
-	out, stderr, code := runBin(t, nil, "diagnose", "--server", addr)
+	out, stderr, code := runBin(t, nil, "diagnose", "--server", addr, "--log-level", "debug")
 	if code != 0 || !strings.Contains(out, "served by a daemon without gzip") {
 		t.Errorf("diagnose: exit %d, stdout %q, stderr %q; want 0 and the report", code, out, stderr)
+	}
+	const fellBack = "the daemon refused a gzipped call (it predates gzip)"
+	if strings.Count(stderr, fellBack) != 1 {
+		t.Errorf("diagnose --log-level debug: stderr %q; want the fallback said once", stderr)
 	}
 	out, stderr, code = runBin(t, nil, "watch", "--server", addr)
 	if code != 69 || !strings.Contains(out, "bgp.session BGPPeer/tor-1 PASS -> FAIL: sent by a daemon without gzip") {
 		t.Errorf("watch: exit %d, stdout %q, stderr %q; want 69 and the transition", code, out, stderr)
+	}
+	if strings.Contains(stderr, fellBack) {
+		t.Errorf("watch at the default log level said the fallback: %q", stderr)
 	}
 	// Each call was made twice: gzipped (refused), then plain.
 	want := strings.Repeat("call /vnodediag.v1.DiagnosticsService/DiagnoseStream\n", 2) +
