@@ -26,8 +26,13 @@ ASSETS := KUBEBUILDER_ASSETS=$$(hack/envtest-assets.sh) VNODEDIAG_LEGACY_ASSETS=
 
 # test: lint first, then every test against the real components. The fuzz
 # targets run here on their committed corpus (testdata/fuzz) and seeds.
+# The daemon's packages, concurrent by design, are tested under the race
+# detector (cgo: gcc); the others without it: gobgp v3.37.0, which the BGP
+# packages drive, races inside itself under -race.
+RACE_PKGS := ./diag ./diag/daemon ./diag/server ./diag/kube ./diag/metrics
 test: lint envtest helm
-	$(ASSETS) HELM=$(HELM) $(GO) test -count=1 -timeout 20m ./...
+	$(ASSETS) HELM=$(HELM) $(GO) test -count=1 -timeout 20m $$({ $(GO) list ./...; $(GO) list $(RACE_PKGS); } | sort | uniq -u)
+	$(ASSETS) CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
 
 # lint: go vet, staticcheck (pinned) and a tidy go.mod.
 STATICCHECK_VERSION := v0.8.2
