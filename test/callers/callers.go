@@ -84,9 +84,8 @@ type Pace struct {
 }
 
 // Paces are the paced measurements, in the order both benchmarks make
-// them: 10 calls a second per client (1,000 a second from 100), 5 (where
-// a two-core machine decoding the whole reply is far from saturated), then
-// one a second (clients that poll). Each lasts 20 or 30 seconds: the p99 of
+// them: 10 calls a second per client (1,000 a second from 100), 5 (half
+// that load), then one a second (clients that poll). Each lasts 20 or 30 seconds: the p99 of
 // a shorter window hung on whether one garbage collection or one burst of
 // another process on the machine happened to fall inside it.
 var Paces = []Pace{
