@@ -3,7 +3,6 @@ package kube_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
 	"testing"
@@ -12,8 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/vnodediag/vnodediag/diag"
 	"github.com/vnodediag/vnodediag/diag/k8s"
@@ -36,30 +33,20 @@ import (
 // warm cache live and without it (the median of 9 each): the daemon's
 // collections mark that heap.
 func BenchmarkCachedDiagnose(b *testing.B) {
-	rc := heldServer(b)
+	rc := kube.HeldServer(b)
 	live := func() float64 {
 		runtime.GC()
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
 		return float64(m.HeapAlloc)
 	}
-	collect := func() time.Duration {
-		var ds []time.Duration
-		for range 9 {
-			t := time.Now()
-			runtime.GC()
-			ds = append(ds, time.Since(t))
-		}
-		slices.Sort(ds)
-		return ds[4]
-	}
-	before, gcBefore := live(), collect()
+	before, gcBefore := live(), kube.MedianCollection(9)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	c := syncedCache(b, ctx, &kube.Config{}, rc, nil)
 	// What the warm cache holds: the live heap it added, and what it
 	// costs a collection.
-	cacheMB, gcWith := (live()-before)/1e6, collect()
+	cacheMB, gcWith := (live()-before)/1e6, kube.MedianCollection(9)
 	r := &diag.Runner{Providers: []diag.Provider{c}}
 	checks := append(k8s.Checks(), vnode.Checks()...)
 	b.Run("gather", func(b *testing.B) {
@@ -142,20 +129,6 @@ func BenchmarkCachedDiagnose(b *testing.B) {
 	// A change no check reads (a label of a pod no selector is matched
 	// against): the cache keeps its generation, the memo every result.
 	churn("memo-relabel", `{"metadata":{"labels":{"vnodediag-bench-churn":"%d-%d"}}}`, false)
-}
-
-// heldServer is the REST config of the held bench server named by
-// VNODEDIAG_BENCH_KUBECONFIG; the benchmark is skipped without one.
-func heldServer(b *testing.B) *rest.Config {
-	path := os.Getenv("VNODEDIAG_BENCH_KUBECONFIG")
-	if path == "" {
-		b.Skip("VNODEDIAG_BENCH_KUBECONFIG not set")
-	}
-	rc, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return rc
 }
 
 // timed runs fn b.N times, each after setup (not timed), and reports the

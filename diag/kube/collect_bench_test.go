@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -66,17 +67,9 @@ func benchPods(n int) []Pod {
 // parts dropped one after another: the difference between two is the
 // part's cost).
 func BenchmarkCacheParts(b *testing.B) {
-	path := os.Getenv("VNODEDIAG_BENCH_KUBECONFIG")
-	if path == "" {
-		b.Skip("VNODEDIAG_BENCH_KUBECONFIG not set")
-	}
-	rc, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		b.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	c, err := CachedForRESTConfig(&Config{}, rc, "bench", nil)
+	c, err := CachedForRESTConfig(&Config{}, HeldServer(b), "bench", nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -90,16 +83,7 @@ func BenchmarkCacheParts(b *testing.B) {
 	// The watches stopped, nothing writes the stores while their parts
 	// are dropped.
 	c.Close()
-	collect := func() float64 {
-		var ds []time.Duration
-		for range 21 {
-			t := time.Now()
-			runtime.GC()
-			ds = append(ds, time.Since(t))
-		}
-		slices.Sort(ds)
-		return float64(ds[10]) / 1e6
-	}
+	collect := func() float64 { return float64(MedianCollection(21)) / 1e6 }
 	var all float64
 	for b.Loop() {
 		all = collect()
@@ -112,4 +96,35 @@ func BenchmarkCacheParts(b *testing.B) {
 	b.ReportMetric(drop(func() { c.pods.items = nil }), "and-pods-ms")
 	b.ReportMetric(drop(func() { c.events.items, c.pvs.items, c.namespaces.items = nil, nil, nil }), "and-the-rest-ms")
 	runtime.KeepAlive(c)
+}
+
+// The helpers below serve the benchmarks of package kube_test as well
+// (exported from a test file: they exist only in the test binary).
+
+// HeldServer is the REST config of the held bench server named by
+// VNODEDIAG_BENCH_KUBECONFIG; the benchmark is skipped without one.
+func HeldServer(b *testing.B) *rest.Config {
+	b.Helper()
+	path := os.Getenv("VNODEDIAG_BENCH_KUBECONFIG")
+	if path == "" {
+		b.Skip("VNODEDIAG_BENCH_KUBECONFIG not set")
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return rc
+}
+
+// MedianCollection is the median wall time of n forced garbage
+// collections.
+func MedianCollection(n int) time.Duration {
+	ds := make([]time.Duration, n)
+	for i := range ds {
+		t := time.Now()
+		runtime.GC()
+		ds[i] = time.Since(t)
+	}
+	slices.Sort(ds)
+	return ds[n/2]
 }

@@ -15,7 +15,7 @@ import (
 // heap in use at the end of the gather, before a collection (end-MB). Run
 // it with GOGC=25, as `diagnose` runs, to see what a run peaks at.
 func BenchmarkOneShotGather(b *testing.B) {
-	p, err := kube.ForRESTConfig(&kube.Config{}, heldServer(b), "bench")
+	p, err := kube.ForRESTConfig(&kube.Config{}, kube.HeldServer(b), "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
